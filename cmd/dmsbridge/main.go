@@ -1,0 +1,39 @@
+// Command dmsbridge is a Benthos distribution that reproduces, and improves on,
+// the AWS DMS path "Amazon S3 source -> Amazon Kinesis Data Streams target".
+//
+// It carries every Benthos core component (pure, io, extended) plus the
+// dmsbridge plugins: the aws_s3_dms input, the dms_csv_to_json processor,
+// the aws_kinesis_streams output and the prometheus metrics exporter.
+package main
+
+import (
+	"context"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	_ "github.com/redpanda-data/benthos/v4/public/components/io"
+	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
+	_ "github.com/redpanda-data/benthos/v4/public/components/pure/extended"
+
+	_ "github.com/dmsbridge/dmsbridge/plugins/all"
+)
+
+// Set at build time with -ldflags "-X main.Version=... -X main.DateBuilt=...".
+var (
+	Version   = "dev"
+	DateBuilt = "unknown"
+)
+
+func main() {
+	service.RunCLI(context.Background(), cliOptions()...)
+}
+
+func cliOptions() []service.CLIOptFunc {
+	return []service.CLIOptFunc{
+		service.CLIOptSetBinaryName("dmsbridge"),
+		service.CLIOptSetProductName("dmsbridge"),
+		service.CLIOptSetVersion(Version, DateBuilt),
+		service.CLIOptSetDocumentationURL("https://github.com/dmsbridge/dmsbridge/tree/main/docs"),
+		service.CLIOptSetDefaultConfigPaths("/config.yaml", "/etc/dmsbridge/config.yaml", "./dmsbridge.yaml"),
+	}
+}

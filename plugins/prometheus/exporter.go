@@ -1,0 +1,221 @@
+// Package prometheus provides the prometheus metrics exporter. Benthos v4.60.0
+// core ships no Prometheus exporter; this one serves every Benthos and
+// dmsbridge metric (per-table, per-shard and per-stream labels included) in the
+// Prometheus text format on the service's own HTTP server at /metrics (and
+// /stats), so no second port is opened.
+package prometheus
+
+import (
+	"context"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redpanda-data/benthos/v4/public/service"
+)
+
+const (
+	fieldPrefix         = "prefix"
+	fieldUseHistogram   = "use_histogram_timing"
+	fieldBuckets        = "histogram_buckets"
+	fieldProcessMetrics = "add_process_metrics"
+	fieldGoMetrics      = "add_go_metrics"
+)
+
+func exporterSpec() *service.ConfigSpec {
+	return service.NewConfigSpec().
+		Stable().
+		Summary("Serves metrics in the Prometheus text format on the service's HTTP server at /metrics.").
+		Description(`
+The exporter registers each Benthos metric once per label set. Timings are
+exported in seconds, as summaries (p50, p90, p99) or, with `+"`use_histogram_timing`"+`,
+histograms. Metric names are sanitised to the Prometheus character set
+(`+"`[a-zA-Z_:][a-zA-Z0-9_:]*`"+`).
+
+Failure modes: a metric registered twice under the same name with different
+label keys cannot be represented in Prometheus; the second registration is
+logged once at WARN and its values are dropped, never crashing the pipeline.
+
+In streams mode every metric carries the `+"`stream`"+` label, so one
+`+"`/metrics`"+` endpoint serves all streams.`).
+		Fields(
+			service.NewStringField(fieldPrefix).Default("").Description("A prefix added to every metric name, e.g. `dmsbridge_`."),
+			service.NewBoolField(fieldUseHistogram).Default(false).Description("Export timings as histograms instead of summaries."),
+			service.NewFloatListField(fieldBuckets).Default([]any{}).Description("Histogram buckets in seconds; empty means the Prometheus defaults.").Advanced(),
+			service.NewBoolField(fieldProcessMetrics).Default(true).Description("Export process metrics (CPU seconds, RSS, open files)."),
+			service.NewBoolField(fieldGoMetrics).Default(true).Description("Export Go runtime metrics (goroutines, GC, heap)."),
+		)
+}
+
+func init() {
+	service.MustRegisterMetricsExporter("prometheus", exporterSpec(), func(conf *service.ParsedConfig, log *service.Logger) (service.MetricsExporter, error) {
+		return newExporter(conf, log)
+	})
+}
+
+type vecEntry struct {
+	labels []string
+	vec    any // *prometheus.CounterVec, *prometheus.GaugeVec, *prometheus.SummaryVec or *prometheus.HistogramVec
+}
+
+// Exporter implements service.MetricsExporter with prometheus/client_golang.
+type Exporter struct {
+	log       *service.Logger
+	reg       *prometheus.Registry
+	prefix    string
+	histogram bool
+	buckets   []float64
+
+	mu   sync.Mutex
+	vecs map[string]vecEntry
+	warn map[string]bool
+}
+
+func newExporter(conf *service.ParsedConfig, log *service.Logger) (*Exporter, error) {
+	e := &Exporter{log: log, reg: prometheus.NewRegistry(), vecs: map[string]vecEntry{}, warn: map[string]bool{}}
+	var err error
+	if e.prefix, err = conf.FieldString(fieldPrefix); err != nil {
+		return nil, err
+	}
+	if e.histogram, err = conf.FieldBool(fieldUseHistogram); err != nil {
+		return nil, err
+	}
+	if e.buckets, err = conf.FieldFloatList(fieldBuckets); err != nil {
+		return nil, err
+	}
+	if len(e.buckets) == 0 {
+		e.buckets = prometheus.DefBuckets
+	}
+	if proc, err := conf.FieldBool(fieldProcessMetrics); err != nil {
+		return nil, err
+	} else if proc {
+		e.reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	if goMet, err := conf.FieldBool(fieldGoMetrics); err != nil {
+		return nil, err
+	} else if goMet {
+		e.reg.MustRegister(collectors.NewGoCollector())
+	}
+	return e, nil
+}
+
+var invalidChars = regexp.MustCompile(`[^a-zA-Z0-9_:]`)
+
+func sanitise(name string) string {
+	name = invalidChars.ReplaceAllString(name, "_")
+	if name != "" && name[0] >= '0' && name[0] <= '9' {
+		name = "_" + name
+	}
+	return name
+}
+
+// vec returns the collector registered under name, creating it with mk when
+// absent; nil when the name is taken with other label keys.
+func (e *Exporter) vec(name string, labels []string, mk func(name string, labels []string) prometheus.Collector) any {
+	name = sanitise(e.prefix + name)
+	clean := make([]string, len(labels))
+	for i, l := range labels {
+		clean[i] = sanitise(l)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if ent, ok := e.vecs[name]; ok {
+		if strings.Join(ent.labels, ",") != strings.Join(clean, ",") {
+			if !e.warn[name] {
+				e.warn[name] = true
+				e.log.Warnf("prometheus: metric %q registered again with labels %v (first with %v); the second set is not exported", name, clean, ent.labels)
+			}
+			return nil
+		}
+		return ent.vec
+	}
+	c := mk(name, clean)
+	if err := e.reg.Register(c); err != nil {
+		e.log.Warnf("prometheus: metric %q: %v", name, err)
+		return nil
+	}
+	e.vecs[name] = vecEntry{labels: clean, vec: c}
+	return c
+}
+
+type noop struct{}
+
+func (noop) Incr(int64)   {}
+func (noop) Set(int64)    {}
+func (noop) Timing(int64) {}
+
+// NewCounterCtor implements service.MetricsExporter.
+func (e *Exporter) NewCounterCtor(name string, labelKeys ...string) service.MetricsExporterCounterCtor {
+	v, _ := e.vec(name, labelKeys, func(n string, l []string) prometheus.Collector {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: n, Help: "Benthos counter " + n}, l)
+	}).(*prometheus.CounterVec)
+	return func(lv ...string) service.MetricsExporterCounter {
+		if v == nil {
+			return noop{}
+		}
+		return counter{v.WithLabelValues(lv...)}
+	}
+}
+
+// NewGaugeCtor implements service.MetricsExporter.
+func (e *Exporter) NewGaugeCtor(name string, labelKeys ...string) service.MetricsExporterGaugeCtor {
+	v, _ := e.vec(name, labelKeys, func(n string, l []string) prometheus.Collector {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: n, Help: "Benthos gauge " + n}, l)
+	}).(*prometheus.GaugeVec)
+	return func(lv ...string) service.MetricsExporterGauge {
+		if v == nil {
+			return noop{}
+		}
+		return gauge{v.WithLabelValues(lv...)}
+	}
+}
+
+// NewTimerCtor implements service.MetricsExporter.
+func (e *Exporter) NewTimerCtor(name string, labelKeys ...string) service.MetricsExporterTimerCtor {
+	c := e.vec(name, labelKeys, func(n string, l []string) prometheus.Collector {
+		if e.histogram {
+			return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: n, Help: "Benthos timing " + n + " (seconds)", Buckets: e.buckets}, l)
+		}
+		return prometheus.NewSummaryVec(prometheus.SummaryOpts{
+			Name: n, Help: "Benthos timing " + n + " (seconds)",
+			Objectives: map[float64]float64{0.5: 0.05, 0.9: 0.01, 0.99: 0.001},
+			MaxAge:     time.Minute,
+		}, l)
+	})
+	return func(lv ...string) service.MetricsExporterTimer {
+		switch v := c.(type) {
+		case *prometheus.HistogramVec:
+			return timer{v.WithLabelValues(lv...)}
+		case *prometheus.SummaryVec:
+			return timer{v.WithLabelValues(lv...)}
+		}
+		return noop{}
+	}
+}
+
+// HandlerFunc is mounted by Benthos on /metrics and /stats.
+func (e *Exporter) HandlerFunc() http.HandlerFunc {
+	return promhttp.HandlerFor(e.reg, promhttp.HandlerOpts{}).ServeHTTP
+}
+
+// Close implements service.MetricsExporter.
+func (e *Exporter) Close(context.Context) error { return nil }
+
+type counter struct{ c prometheus.Counter }
+
+func (c counter) Incr(n int64)          { c.c.Add(float64(n)) }
+func (c counter) IncrFloat64(n float64) { c.c.Add(n) }
+
+type gauge struct{ g prometheus.Gauge }
+
+func (g gauge) Set(n int64)          { g.g.Set(float64(n)) }
+func (g gauge) SetFloat64(n float64) { g.g.Set(n) }
+
+type timer struct{ o prometheus.Observer }
+
+func (t timer) Timing(ns int64) { t.o.Observe(float64(ns) / 1e9) }
