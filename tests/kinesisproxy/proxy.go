@@ -134,12 +134,12 @@ type Stats struct {
 }
 
 type settings struct {
-	rps, bps                    float64 // <0 unlimited
-	burst                       float64 // seconds
-	throttle, internal          float64
-	http500, drop               float64
-	latency, refresh            time.Duration
-	recordsDepth, bytesDepth    float64
+	rps, bps                     float64 // <0 unlimited
+	burst                        float64 // seconds
+	throttle, internal           float64
+	http500, drop                float64
+	latency, refresh             time.Duration
+	recordsDepth, bytesDepth     float64
 	recordsLimited, bytesLimited bool
 }
 
