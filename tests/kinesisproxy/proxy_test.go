@@ -26,7 +26,7 @@ import (
 
 // --- local helpers (tests/testutil is not on main yet) ---
 
-func kinesisEndpoint(t *testing.T) string {
+func kinesisEndpoint(t testing.TB) string {
 	t.Helper()
 	v := os.Getenv("KINESIS_ENDPOINT")
 	if v == "" {
@@ -86,7 +86,7 @@ func (b bufferedBody) Do(r *http.Request) (*http.Response, error) {
 var streamSeq atomic.Int64
 
 // newStream creates an ACTIVE stream with n shards directly on kinesalite, deleted at cleanup.
-func newStream(t *testing.T, direct *kinesis.Client, n int32) string {
+func newStream(t testing.TB, direct *kinesis.Client, n int32) string {
 	t.Helper()
 	name := fmt.Sprintf("kp-%s-%d-%d", regexp.MustCompile(`[^a-zA-Z0-9]+`).ReplaceAllString(t.Name(), "-"),
 		time.Now().UnixNano(), streamSeq.Add(1))
@@ -101,7 +101,7 @@ func newStream(t *testing.T, direct *kinesis.Client, n int32) string {
 	return name
 }
 
-func waitActive(t *testing.T, c *kinesis.Client, name string) {
+func waitActive(t testing.TB, c *kinesis.Client, name string) {
 	t.Helper()
 	for end := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		out, err := c.DescribeStreamSummary(context.Background(), &kinesis.DescribeStreamSummaryInput{StreamName: &name})
@@ -119,7 +119,7 @@ type stored struct {
 }
 
 // readStream reads every record of every shard (TRIM_HORIZON) directly from kinesalite.
-func readStream(t *testing.T, direct *kinesis.Client, stream string) []stored {
+func readStream(t testing.TB, direct *kinesis.Client, stream string) []stored {
 	t.Helper()
 	ctx := context.Background()
 	ls, err := direct.ListShards(ctx, &kinesis.ListShardsInput{StreamName: &stream})
@@ -151,7 +151,7 @@ func readStream(t *testing.T, direct *kinesis.Client, stream string) []stored {
 	return out
 }
 
-func startProxy(t *testing.T, cfg Config) *Proxy {
+func startProxy(t testing.TB, cfg Config) *Proxy {
 	t.Helper()
 	cfg.Upstream = kinesisEndpoint(t)
 	p, err := Start(cfg)
@@ -692,4 +692,32 @@ func assertTransportError(t *testing.T, err error) {
 	if s := err.Error(); !strings.Contains(s, "request send failed") {
 		t.Errorf("error %q does not say the request failed without an answer", s)
 	}
+}
+
+// BenchmarkProxyOverhead compares PutRecords throughput (500 x 200-byte records per call, 4 shards, one caller)
+// straight to kinesalite and through the proxy with unlimited buckets, so benchmark authors know what the proxy costs.
+func BenchmarkProxyOverhead(b *testing.B) {
+	direct := client(kinesisEndpoint(b), true)
+	stream := newStream(b, direct, 4)
+	p := startProxy(b, Config{RecordsPerSecond: -1, BytesPerSecond: -1})
+	via := client(p.URL(), true)
+	run := func(c *kinesis.Client, calls int) float64 {
+		start := time.Now()
+		for i := 0; i < calls; i++ {
+			out, err := c.PutRecords(context.Background(), &kinesis.PutRecordsInput{StreamName: &stream,
+				Records: entries(500, fmt.Sprint("bench", i), 200)})
+			if err != nil || aws.ToInt32(out.FailedRecordCount) != 0 {
+				b.Fatalf("PutRecords: %v", err)
+			}
+		}
+		return float64(calls*500) / time.Since(start).Seconds()
+	}
+	var d, v float64
+	for b.Loop() {
+		d += run(direct, 10)
+		v += run(via, 10)
+	}
+	b.ReportMetric(d/float64(b.N), "direct-records/s")
+	b.ReportMetric(v/float64(b.N), "proxy-records/s")
+	b.ReportMetric(v/d, "proxy/direct")
 }
