@@ -55,6 +55,19 @@
 //
 // Kinesis_20131202.PutRecord gets the same limits and injected errors; a rejected record is answered HTTP 400
 // {"__type":"ProvisionedThroughputExceededException","message":...} or HTTP 500 {"__type":"InternalFailure",...}.
+// If the upstream cannot be reached the proxy answers HTTP 502 {"__type":"InternalFailure"}.
+//
+// Stats counts requests, entries and every kind of rejection; PerShardThrottled is keyed "streamName/shardId-...".
+// ShardFor exposes the proxy's routing decision for a key, for tests.
+//
+// # Client note
+//
+// The proxy answers a fully rejected PutRecords in microseconds. Such instant answers expose a race in
+// aws-sdk-go-v2 (aws/aws-sdk-go-v2#2737): smithy-go closes the request body as soon as the response arrives while
+// net/http may still be probing it for EOF, the transport then closes the connection and the call fails with
+// "deserialization failed ... use of closed network connection" although the proxy answered correctly. The SDK's
+// default retryer retries it (net.ErrClosed), so producers must treat it as retryable; a client without retries
+// can avoid it by sending request bodies from memory (see bufferedBody in proxy_test.go).
 package kinesisproxy
 
 import (

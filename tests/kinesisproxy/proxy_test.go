@@ -296,6 +296,39 @@ func TestRejectedEntriesAreNotWritten(t *testing.T) {
 		t.Errorf("after a fully throttled call the stream holds %d records, want %d", n, len(accepted))
 	}
 
+	// A producer that resends only the failed entries ends with every record written exactly once.
+	p.SetFaults(Config{RecordsPerSecond: -1, BytesPerSecond: -1, ThrottleRate: 0.3, InternalFailureRate: 0.05})
+	retryStream := newStream(t, direct, 2)
+	pending := entries(500, "retry", 0)
+	for attempt := 1; len(pending) > 0; attempt++ {
+		if attempt > 30 {
+			t.Fatalf("%d entries still failing after 30 attempts", len(pending))
+		}
+		out, err := c.PutRecords(context.Background(), &kinesis.PutRecordsInput{StreamName: &retryStream, Records: pending})
+		if err != nil {
+			t.Fatalf("PutRecords attempt %d: %v", attempt, err)
+		}
+		var next []types.PutRecordsRequestEntry
+		for i, r := range out.Records {
+			if r.ErrorCode != nil {
+				next = append(next, pending[i])
+			}
+		}
+		pending = next
+	}
+	seen := map[string]int{}
+	for _, r := range readStream(t, direct, retryStream) {
+		seen[r.Data]++
+	}
+	if len(seen) != 500 {
+		t.Errorf("retry loop: %d distinct records in the stream, want 500", len(seen))
+	}
+	for d, n := range seen {
+		if n != 1 {
+			t.Errorf("retry loop: record %q written %d times", d, n)
+		}
+	}
+
 	// Upstream errors are passed through: an unknown stream gives kinesalite's typed error.
 	missing := stream + "-missing"
 	_, err = c.PutRecords(context.Background(), &kinesis.PutRecordsInput{StreamName: &missing, Records: entries(2, "m", 0)})
