@@ -143,7 +143,10 @@ func NewStream(t testing.TB, shards int) string {
 	if _, err := c.CreateStream(cx, &kinesis.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(int32(shards))}); err != nil {
 		t.Fatalf("create stream %s: %v", name, err)
 	}
-	w := kinesis.NewStreamExistsWaiter(c, func(o *kinesis.StreamExistsWaiterOptions) { o.MinDelay = 50 * time.Millisecond; o.MaxDelay = 500 * time.Millisecond })
+	w := kinesis.NewStreamExistsWaiter(c, func(o *kinesis.StreamExistsWaiterOptions) {
+		o.MinDelay = 50 * time.Millisecond
+		o.MaxDelay = 500 * time.Millisecond
+	})
 	if err := w.Wait(cx, &kinesis.DescribeStreamInput{StreamName: aws.String(name)}, 30*time.Second); err != nil {
 		t.Fatalf("stream %s not active: %v", name, err)
 	}
