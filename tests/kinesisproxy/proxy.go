@@ -134,8 +134,8 @@ type Config struct {
 // Stats are counters since Start. Entries count PutRecords entries and PutRecord records alike.
 type Stats struct {
 	Requests           int64 // every request received, any target, including dropped ones
-	PutRecordsRequests int64 // PutRecords calls
-	PutRecordRequests  int64 // PutRecord calls
+	PutRecordsRequests int64 // PutRecords calls not answered by HTTP500Rate/DropRate/Pause
+	PutRecordRequests  int64 // PutRecord calls not answered by HTTP500Rate/DropRate/Pause
 	EntriesIn          int64 // entries received in PutRecords/PutRecord calls that reached the limiter
 	EntriesForwarded   int64 // entries sent upstream
 	Throttled          int64 // entries answered ProvisionedThroughputExceededException (RateLimited + injected)
