@@ -94,6 +94,9 @@ type State struct {
 	CDCStartAfter string `json:"cdc_start_after,omitempty"`
 	// CDCStartSet tells that CDCStartAfter was decided (it may be "").
 	CDCStartSet bool `json:"cdc_start_set,omitempty"`
+	// CDCHighWater is the greatest CDC key processed (late files aside):
+	// CDC listing continues after it.
+	CDCHighWater string `json:"cdc_high_water,omitempty"`
 	// LateDone lists late CDC files already processed (late_files: process).
 	LateDone []string `json:"late_done,omitempty"`
 	// Owner and Written fence concurrent writers (s3 store) and make every
