@@ -261,7 +261,13 @@ func tail(m []got, n int) []got {
 func (r *runner) stop(t testing.TB) {
 	t.Helper()
 	if err := r.stream.StopWithin(10 * time.Second); err != nil {
-		t.Fatalf("stop: %v", err)
+		select {
+		case derr := <-r.done:
+			r.done <- derr
+			return // it had ended already
+		default:
+		}
+		t.Fatalf("stop: %v\nlogs:\n%s", err, r.logText())
 	}
 }
 

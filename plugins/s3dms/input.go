@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -530,15 +531,12 @@ func (in *input) describeSource() string {
 	return in.conf.directory
 }
 
-var instanceOnce sync.Once
-var instanceName string
+var instanceSeq atomic.Int64
 
+// instanceID names this input instance in an s3 checkpoint claim.
 func instanceID() string {
-	instanceOnce.Do(func() {
-		h, _ := filepathHostname()
-		instanceName = fmt.Sprintf("%s-%d-%d", h, pid(), time.Now().UnixNano())
-	})
-	return instanceName
+	h, _ := filepathHostname()
+	return fmt.Sprintf("%s-pid%d-%d-%d", h, pid(), time.Now().UnixNano(), instanceSeq.Add(1))
 }
 
 // restore sets the reading state from a stored checkpoint.
