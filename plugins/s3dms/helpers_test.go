@@ -130,10 +130,10 @@ func gz(t testing.TB, s string) []byte {
 
 // got is one received message.
 type got struct {
-	Body                                     string
-	Phase, Schema, Table, Bucket, Key, Etag  string
-	LastModified, Position, Control          string
-	Line, Offset                             int64
+	Body                                    string
+	Phase, Schema, Table, Bucket, Key, Etag string
+	LastModified, Position, Control         string
+	Line, Offset                            int64
 }
 
 func (g got) String() string { return fmt.Sprintf("%s %q", g.Key, g.Body) }
@@ -160,8 +160,8 @@ type runner struct {
 	done    chan error
 	// handle may reject a batch (a nack); called before recording.
 	handle func(batch []got) error
-	logs    *bytes.Buffer
-	lb      *lockedBuf
+	logs   *bytes.Buffer
+	lb     *lockedBuf
 }
 
 func (r *runner) logText() string {

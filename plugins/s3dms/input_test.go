@@ -452,13 +452,13 @@ func TestS3CheckpointSecondInstanceRefused(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	cases := map[string]string{
-		"table_definition: '" + twoTables + "'\n":                                         "exactly one of bucket and directory",
-		"directory: /tmp\ntable_definition: '" + twoTables + "'\n":                          "cdc_path: required",
-		"directory: /tmp\nmode: full-load\ntable_definition: '{}'\n":                        "table_definition",
-		"directory: /tmp\nmode: full-load\nbatch_size: 0\ntable_definition: '" + twoTables + "'\n": "batch_size",
-		"directory: /tmp\nmode: full-load\nignore_header_rows: 2\ntable_definition: '" + twoTables + "'\n": "ignore_header_rows",
-		"directory: /tmp\nmode: full-load\ncsv_row_delimiter: ';'\ntable_definition: '" + twoTables + "'\n": "csv_row_delimiter",
-		"directory: /tmp\nmode: full-load\ncheckpoint:\n  store: s3\ntable_definition: '" + twoTables + "'\n": "checkpoint.bucket",
+		"table_definition: '" + twoTables + "'\n":                                                                                                 "exactly one of bucket and directory",
+		"directory: /tmp\ntable_definition: '" + twoTables + "'\n":                                                                                "cdc_path: required",
+		"directory: /tmp\nmode: full-load\ntable_definition: '{}'\n":                                                                              "table_definition",
+		"directory: /tmp\nmode: full-load\nbatch_size: 0\ntable_definition: '" + twoTables + "'\n":                                                "batch_size",
+		"directory: /tmp\nmode: full-load\nignore_header_rows: 2\ntable_definition: '" + twoTables + "'\n":                                        "ignore_header_rows",
+		"directory: /tmp\nmode: full-load\ncsv_row_delimiter: ';'\ntable_definition: '" + twoTables + "'\n":                                       "csv_row_delimiter",
+		"directory: /tmp\nmode: full-load\ncheckpoint:\n  store: s3\ntable_definition: '" + twoTables + "'\n":                                     "checkpoint.bucket",
 		"bucket: b\nbucket_folder: dms\nmode: full-load\ncheckpoint:\n  store: s3\n  key: dms/hr/zeta/x\ntable_definition: '" + twoTables + "'\n": "lies under the full-load path",
 	}
 	for yaml, want := range cases {
