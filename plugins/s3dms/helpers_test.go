@@ -278,3 +278,9 @@ func bodies(m []got) []string {
 	}
 	return out
 }
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
