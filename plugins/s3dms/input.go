@@ -160,7 +160,7 @@ func inputSpec() *service.ConfigSpec {
 				service.NewStringField("directory").Description("Directory of the file store.").Default("checkpoints"),
 				service.NewStringField("bucket").Description("Bucket of the s3 store (default: `bucket`).").Default(""),
 				service.NewStringField("cache").Description("Cache resource of the cache store.").Default(""),
-				service.NewDurationField("interval").Description("How often the position is saved.").Default("5s"),
+				service.NewDurationField("interval").Description("How often the position is saved. 0 saves as soon as acknowledgements move it (writes coalesce while one is in progress), which bounds duplicates after a crash to the rows in flight.").Default("5s"),
 				service.NewDurationField("lease").Description("s3 store: how long an instance's claim lasts without a write.").Default("30s"),
 			).Description("Checkpoint (resume position) settings."),
 		)
@@ -262,7 +262,11 @@ func parseConf(pc *service.ParsedConfig) (*inputConf, error) {
 	str(&c.ckDir, "checkpoint", "directory")
 	str(&c.ckBucket, "checkpoint", "bucket")
 	str(&c.ckCache, "checkpoint", "cache")
-	dur(&c.ckInterval, "checkpoint", "interval")
+	if err == nil {
+		if c.ckInterval, err = pc.FieldDuration("checkpoint", "interval"); err == nil && c.ckInterval < 0 {
+			err = errors.New("checkpoint.interval must not be negative")
+		}
+	}
 	dur(&c.ckLease, "checkpoint", "lease")
 	if err != nil {
 		return nil, err
@@ -308,6 +312,9 @@ func parseConf(pc *service.ParsedConfig) (*inputConf, error) {
 	}
 	if c.directory != "" && c.ckStore == "s3" && c.ckBucket == "" {
 		return nil, errors.New("checkpoint.bucket: required for the s3 store when reading a directory")
+	}
+	if c.ckStore == "s3" && c.ckInterval > 0 && c.ckLease < 2*c.ckInterval {
+		return nil, fmt.Errorf("checkpoint.lease: %s must be at least twice checkpoint.interval (%s), which refreshes it", c.ckLease, c.ckInterval)
 	}
 	if c.ckStore == "cache" && c.ckCache == "" {
 		return nil, errors.New("checkpoint.cache: required for the cache store")
@@ -427,6 +434,7 @@ type input struct {
 	dirty      bool
 	fatal      error
 	saverStop  chan struct{}
+	ackNotify  chan struct{} // signalled on every checkpoint move when interval is 0
 	saverDone  chan struct{}
 	connected  bool
 	closeOnce  sync.Once
@@ -449,7 +457,7 @@ func newInput(pc *service.ParsedConfig, res *service.Resources) (*input, error) 
 	if err != nil {
 		return nil, err
 	}
-	in := &input{conf: c, res: res, log: res.Logger(), wake: make(chan struct{}, 1)}
+	in := &input{conf: c, res: res, log: res.Logger(), wake: make(chan struct{}, 1), ackNotify: make(chan struct{}, 1)}
 	var names [][2]string
 	for _, t := range c.def.Tables {
 		names = append(names, [2]string{t.Owner, t.Name})
@@ -650,26 +658,31 @@ func (in *input) stateFor(a ackPoint) *checkpoint.State {
 
 func (in *input) saver() {
 	defer close(in.saverDone)
-	t := time.NewTicker(in.conf.ckInterval)
+	every := in.conf.ckInterval
+	if every == 0 {
+		every = in.conf.ckLease / 3 // heartbeat of an s3 claim
+	}
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
 		case <-in.saverStop:
 			return
+		case <-in.ackNotify:
 		case <-t.C:
-			in.mu.Lock()
-			_, heartbeat := in.store.(*checkpoint.S3)
-			need := in.dirty || heartbeat
-			in.mu.Unlock()
-			if !need {
-				continue
-			}
-			ctx, cancel := context.WithTimeout(in.bgCtx, 30*time.Second)
-			err := in.save(ctx)
-			cancel()
-			if err != nil {
-				in.log.Errorf("saving checkpoint to %s: %v", in.store, err)
-			}
+		}
+		in.mu.Lock()
+		_, heartbeat := in.store.(*checkpoint.S3)
+		need := in.dirty || heartbeat
+		in.mu.Unlock()
+		if !need {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(in.bgCtx, 30*time.Second)
+		err := in.save(ctx)
+		cancel()
+		if err != nil {
+			in.log.Errorf("saving checkpoint to %s: %v", in.store, err)
 		}
 	}
 }
@@ -705,6 +718,12 @@ func (in *input) ackFunc(pb *pendingBatch) service.AckFunc {
 					in.acked = st
 					in.dirty = true
 					in.mu.Unlock()
+					if in.conf.ckInterval == 0 {
+						select {
+						case in.ackNotify <- struct{}{}:
+						default:
+						}
+					}
 				}
 				return
 			}
