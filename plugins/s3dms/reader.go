@@ -1,0 +1,100 @@
+package s3dms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/dmsbridge/dmsbridge/plugins/dmscsv"
+)
+
+// fileReader streams the rows of one object.
+type fileReader struct {
+	key          string
+	etag         string
+	lastModified time.Time
+	rows         *dmscsv.RowReader
+	body         io.Closer
+	raw          *countingReader
+	gz           bool
+	rawStart     int64 // object offset of the first raw byte read
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func isGzipKey(key string) bool { return strings.HasSuffix(strings.ToLower(key), ".gz") }
+
+// openRows opens key at (offset, line) of its decompressed content. Plain
+// objects are opened with a ranged GET; gzip objects (".gz" suffix or
+// Content-Encoding gzip) are read from the start and the first offset
+// decompressed bytes are skipped.
+func openRows(ctx context.Context, src source, key, etag string, offset, line int64, s dmscsv.Settings, maxRow int) (*fileReader, error) {
+	gz := isGzipKey(key)
+	at := offset
+	if gz {
+		at = 0
+	}
+	o, err := src.open(ctx, key, at, etag)
+	if err != nil {
+		return nil, err
+	}
+	if !gz && strings.Contains(strings.ToLower(o.ContentEncoding), "gzip") {
+		gz = true
+		if o.Ranged {
+			o.Body.Close()
+			if o, err = src.open(ctx, key, 0, etag); err != nil {
+				return nil, err
+			}
+		}
+	}
+	raw := &countingReader{r: o.Body}
+	var r io.Reader = raw
+	if gz {
+		zr, err := gzip.NewReader(raw)
+		if err != nil {
+			o.Body.Close()
+			return nil, fmt.Errorf("%s: not a gzip stream: %w", src.describe(key), err)
+		}
+		r = zr
+		if offset > 0 {
+			n, err := io.CopyN(io.Discard, zr, offset)
+			if err != nil {
+				o.Body.Close()
+				if errors.Is(err, io.EOF) {
+					return nil, fmt.Errorf("%s: decompressed content is %d bytes, shorter than the checkpointed offset %d: %w", src.describe(key), n, offset, errETagChanged)
+				}
+				return nil, fmt.Errorf("%s: skipping to offset %d: %w", src.describe(key), offset, err)
+			}
+		}
+	}
+	rawStart := int64(0)
+	if o.Ranged {
+		rawStart = offset
+	}
+	return &fileReader{
+		rawStart: rawStart,
+		key:      key, etag: o.ETag, lastModified: o.LastModified, body: o.Body, raw: raw, gz: gz,
+		rows: dmscsv.NewRowReader(r, s, dmscsv.RowOptions{MaxRowSize: maxRow, StartOffset: offset, StartLine: line}),
+	}, nil
+}
+
+func (f *fileReader) close() {
+	if f != nil && f.body != nil {
+		f.body.Close()
+		f.body = nil
+	}
+}
