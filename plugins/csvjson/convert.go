@@ -288,7 +288,12 @@ func (w *worker) begin(now time.Time, hint int) {
 // end clears the per-batch results and drops the reference to the batch's
 // output buffer.
 func (w *worker) end() {
+	w.bytes = len(w.slab)
 	w.slab = nil
+}
+
+// reset clears the per-batch results once they are reported.
+func (w *worker) reset() {
 	clear(w.rowCounts)
 	clear(w.errCounts)
 	w.warnings = w.warnings[:0]
@@ -605,7 +610,6 @@ func (w *worker) convert(m *service.Message, p *tablePlan, op int, data []dmscsv
 		w.slab = append(dst, '\n') // json-unformatted: one line, newline-delimited
 	}
 	bodyEnd := len(w.slab)
-	w.bytes += bodyEnd - bodyStart
 	m.SetBytes(w.slab[bodyStart:bodyEnd:bodyEnd])
 
 	if keyConst != nil {

@@ -399,9 +399,12 @@ func (p *Processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 	if expanded {
 		out = p.expandControls(batch, ws)
 	}
-	p.report(ws, len(batch))
 	for _, w := range ws {
 		w.end()
+	}
+	p.report(ws, len(batch))
+	for _, w := range ws {
+		w.reset()
 		p.pool.Put(w)
 	}
 	if len(out) == 0 {
@@ -462,7 +465,7 @@ func (p *Processor) report(ws []*worker, rows int) {
 	}
 	if rows > 0 && bytes > 0 {
 		p.mu.Lock()
-		p.slabHint = bytes/rows + 16
+		p.slabHint = bytes/rows + bytes/rows/8 + 16 // bodies, keys and some slack
 		p.mu.Unlock()
 	}
 }
