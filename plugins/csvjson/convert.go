@@ -249,7 +249,7 @@ type worker struct {
 	slab   []byte // this batch's output; message bodies slice into it
 	vals   []byte // rendered values of the current row
 	spans  []span
-	raw    [][]byte
+	data   []dmscsv.Field // the current row's column fields
 	tmp    []byte // compact JSON before indentation
 	scr    []byte // template scratch
 	bytes  int
@@ -259,6 +259,8 @@ type worker struct {
 	errCounts map[errKey]int64
 	warnings  []string
 	controls  []controlOut
+
+	boxes   []string // string headers for boxString
 
 	txKey   string
 	txID    uint64
@@ -290,6 +292,7 @@ func (w *worker) begin(now time.Time, hint int) {
 func (w *worker) end() {
 	w.bytes = len(w.slab)
 	w.slab = nil
+	w.boxes = nil // the batch's messages own the headers
 }
 
 // reset clears the per-batch results once they are reported.
@@ -542,13 +545,12 @@ func (w *worker) convert(m *service.Message, p *tablePlan, op int, data []dmscsv
 	w.vals = w.vals[:0]
 	if cap(w.spans) < len(p.cols) {
 		w.spans = make([]span, len(p.cols))
-		w.raw = make([][]byte, len(p.cols))
 	}
-	w.spans, w.raw = w.spans[:len(p.cols)], w.raw[:len(p.cols)]
+	w.spans = w.spans[:len(p.cols)]
+	w.data = data
 	for i := range p.cols {
 		col := &p.cols[i]
 		f := &data[i]
-		w.raw[i] = f.Value
 		if f.Null {
 			if !col.nullable {
 				w.fail(m, p, reasonNull, " column "+col.name+": NULL in a column that is not nullable (ColumnNullable is false)")
@@ -617,7 +619,7 @@ func (w *worker) convert(m *service.Message, p *tablePlan, op int, data []dmscsv
 	} else {
 		ks := len(w.slab)
 		w.slab = append(w.slab, keyText...)
-		m.MetaSetMut(metaPartitionKey, unsafeString(w.slab[ks:len(w.slab):len(w.slab)]))
+		m.MetaSetMut(metaPartitionKey, w.boxString(unsafeString(w.slab[ks:len(w.slab):len(w.slab)])))
 	}
 	m.MetaSetMut(metaOperation, p.opAny[op])
 	if setNames {
@@ -626,6 +628,33 @@ func (w *worker) convert(m *service.Message, p *tablePlan, op int, data []dmscsv
 	}
 	w.rowCounts[p.idx*numOps+op]++
 }
+
+// boxString returns s as an interface value without allocating a string
+// header per call: headers are carved from a per-batch array (one
+// allocation per boxChunk rows) and the interface value points at one of
+// them, exactly as the compiler's own conversion does with a fresh header.
+func (w *worker) boxString(s string) any {
+	if len(w.boxes) == cap(w.boxes) {
+		w.boxes = make([]string, 0, boxChunk)
+	}
+	w.boxes = append(w.boxes, s)
+	e := eface{typ: stringType, data: unsafe.Pointer(&w.boxes[len(w.boxes)-1])}
+	return *(*any)(unsafe.Pointer(&e))
+}
+
+const boxChunk = 512
+
+// eface is the memory layout of an interface{} value.
+type eface struct {
+	typ  unsafe.Pointer
+	data unsafe.Pointer
+}
+
+// stringType is the type word of an interface holding a string.
+var stringType = func() unsafe.Pointer {
+	var v any = "x"
+	return (*eface)(unsafe.Pointer(&v)).typ
+}()
 
 // unsafeString makes a string of bytes that are never written again (a
 // finished region of a batch buffer).
@@ -679,7 +708,7 @@ func (w *worker) colText(p *tablePlan, i int) []byte {
 		return nil
 	}
 	if p.cols[i].r.IsString() {
-		return w.raw[i]
+		return w.data[i].Value
 	}
 	v := w.vals[sp.s:sp.e]
 	if len(v) >= 2 && v[0] == '"' {

@@ -128,7 +128,19 @@ func (s *Splitter) Split(row []byte) ([]Field, error) {
 			}
 			continue
 		}
-		end := s.indexDelim(row, pos)
+		var end int
+		if len(s.delim) == 1 {
+			// short fields: a plain loop beats a call to bytes.IndexByte
+			end = -1
+			for i := pos; i < len(row); i++ {
+				if row[i] == s.d0 {
+					end = i
+					break
+				}
+			}
+		} else {
+			end = s.indexDelim(row, pos)
+		}
 		if end < 0 {
 			s.fields = append(s.fields, s.plain(row[pos:]))
 			return s.fields, nil

@@ -529,6 +529,16 @@ var safeASCII = func() (t [utf8.RuneSelf]bool) {
 // AppendString appends v as a quoted JSON string. Invalid UTF-8 is an error.
 func AppendString(dst, v []byte) ([]byte, error) {
 	dst = append(dst, '"')
+	out, err := AppendEscaped(dst, v)
+	if err != nil {
+		return dst[:len(dst)-1], err
+	}
+	return append(out, '"'), nil
+}
+
+// AppendEscaped appends the JSON string escaping of v, without quotes.
+// Invalid UTF-8 is an error.
+func AppendEscaped(dst, v []byte) ([]byte, error) {
 	start := 0
 	for i := 0; i < len(v); {
 		b := v[i]
@@ -571,8 +581,7 @@ func AppendString(dst, v []byte) ([]byte, error) {
 		}
 		i += size
 	}
-	dst = append(dst, v[start:]...)
-	return append(dst, '"'), nil
+	return append(dst, v[start:]...), nil
 }
 
 // AppendStringNoCheck appends s as a JSON string, replacing invalid UTF-8
