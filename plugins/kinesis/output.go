@@ -38,6 +38,7 @@ const (
 	fShardRefresh   = "shard_refresh_interval"
 
 	maxRecordsPerRequest = 500
+	keyCapGrowAfter      = 4 // clean requests in a row before the per-key cap doubles
 	maxPartitionKeyChars = 256
 	limit10MiB           = 10 << 20
 	default1MiB          = 1 << 20
@@ -373,6 +374,10 @@ type shardState struct {
 	id       string
 	inflight chan struct{} // capacity 1: at most one PutRecords in flight
 	pacer    *pacer
+	// keyCap (strict mode) is the most records of one partition key a
+	// request carries; it adapts to the failures the shard sees.
+	keyCap atomic.Int64
+	clean  atomic.Int64 // requests in a row without any failure
 }
 
 type output struct {
@@ -584,6 +589,7 @@ func (o *output) shard(id string) *shardState {
 	s, ok := o.shards[id]
 	if !ok {
 		s = &shardState{id: id, inflight: make(chan struct{}, 1), pacer: newPacer(o.conf.shardRecords, o.conf.shardBytes, nil)}
+		s.keyCap.Store(maxRecordsPerRequest)
 		if id == unknownShard {
 			// Records of unknown hash ranges: no pacing, the real shard is
 			// learnt from the response.
@@ -602,6 +608,7 @@ type record struct {
 	data    []byte
 	size    int // data + partition key bytes
 	shard   string
+	routed  bool // passed validation, handed to a shard writer
 	written bool
 	err     error
 }
@@ -708,6 +715,7 @@ func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 			h = hashPartitionKey(key)
 		}
 		r.shard = smap.route(h)
+		r.routed = true
 		if _, ok := groups[r.shard]; !ok {
 			order = append(order, r.shard)
 		}
@@ -740,15 +748,13 @@ func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 		o.mu.Unlock()
 		return service.ErrNotConnected
 	}
-	for _, id := range order {
-		for _, r := range groups[id] {
-			if !r.written {
-				err := r.err
-				if err == nil {
-					err = errors.New("record not written")
-				}
-				fail(r.idx, err)
+	for i := range recs {
+		if r := &recs[i]; r.routed && !r.written {
+			err := r.err
+			if err == nil {
+				err = errors.New("record not written")
 			}
+			fail(r.idx, err)
 		}
 	}
 	if bErr != nil {
@@ -829,8 +835,15 @@ func classify(ctx context.Context, err error) errClass {
 	return errRetryUnknown
 }
 
-// writeShard writes the records of one shard, in order, one request at a
-// time, until every record is written or failed.
+// writeShard writes the records of one shard, one request at a time, until
+// every record is written or failed. queue holds the pending records in batch
+// order; a request takes records from its front, and in strict mode at most
+// keyCap records of one partition key (a record of a key is never taken
+// after a later record of that key was skipped, so per-key order holds). The
+// cap (kept per shard across batches) halves when a request had to re-send
+// records for ordering and doubles after four requests in a row went through
+// whole: under per-record failures that bounds the copies, without failures
+// it costs nothing.
 func (o *output) writeShard(ctx context.Context, client kinesisAPI, run *batchRun, sh *shardState, queue []*record) {
 	bo := o.conf.backoff
 	bo.Reset()
@@ -838,13 +851,10 @@ func (o *output) writeShard(ctx context.Context, client kinesisAPI, run *batchRu
 	var dead map[string]error // strict: keys with a record that finally failed
 	split := maxRecordsPerRequest
 	entries := make([]types.PutRecordsRequestEntry, 0, min(len(queue), maxRecordsPerRequest))
-	failRest := func(err error) {
-		for _, r := range queue {
-			if r.err == nil {
-				r.err = err
-			}
-		}
-	}
+	req := make([]*record, 0, min(len(queue), maxRecordsPerRequest))
+	var perKey map[string]int
+	var skipKey map[string]bool
+
 	killKey := func(r *record) {
 		if strict {
 			if dead == nil {
@@ -855,40 +865,83 @@ func (o *output) writeShard(ctx context.Context, client kinesisAPI, run *batchRu
 			}
 		}
 	}
+	failRest := func(err error) {
+		for _, r := range queue {
+			if r.err != nil || r.written {
+				continue
+			}
+			if cause, ok := dead[r.key]; ok && strict {
+				r.err = fmt.Errorf("not written: an earlier record of partition key %q failed (%v)", r.key, cause)
+				continue
+			}
+			r.err = err
+			killKey(r)
+		}
+	}
+	// compact drops the written and failed records from the queue.
+	compact := func() {
+		kept := queue[:0]
+		for _, r := range queue {
+			if r.written || r.err != nil {
+				continue
+			}
+			if cause, ok := dead[r.key]; ok && strict {
+				r.err = fmt.Errorf("not written: an earlier record of partition key %q failed (%v)", r.key, cause)
+				continue
+			}
+			kept = append(kept, r)
+		}
+		clear(queue[len(kept):])
+		queue = kept
+	}
+	budgetErr := func(last string) error {
+		return fmt.Errorf("retry budget (%v without progress) exhausted, last error: %s", bo.MaxElapsedTime, last)
+	}
 	var lastErr string
 	for len(queue) > 0 {
 		if ctx.Err() != nil {
 			failRest(fmt.Errorf("not written before shutdown or cancellation: %w", ctx.Err()))
 			return
 		}
-		if dead != nil {
-			kept := queue[:0]
-			for _, r := range queue {
-				if cause, ok := dead[r.key]; ok {
-					r.err = fmt.Errorf("not written: an earlier record of partition key %q failed (%v)", r.key, cause)
-					continue
-				}
-				kept = append(kept, r)
-			}
-			queue = kept
-			if len(queue) == 0 {
-				return
-			}
-		}
 
-		// Take the next request: count, bytes and the shard's current pace.
+		// Take the next request: count, bytes, the shard's current pace and,
+		// in strict mode, the per-key cap.
 		maxN := min(split, sh.pacer.maxRecords(maxRecordsPerRequest))
 		maxB := sh.pacer.maxBytes(o.conf.maxRequestSize)
-		n, nbytes := 0, 0
-		for n < len(queue) && n < maxN {
-			s := queue[n].size
-			if n > 0 && nbytes+s > maxB {
+		keyCap := int(sh.keyCap.Load())
+		limitKeys := strict && keyCap < maxRecordsPerRequest
+		if limitKeys {
+			if perKey == nil {
+				perKey, skipKey = map[string]int{}, map[string]bool{}
+			}
+			clear(perKey)
+			clear(skipKey)
+		}
+		req = req[:0]
+		nbytes := 0
+		for i, r := range queue {
+			if len(req) == maxN || (limitKeys && i >= 20*maxRecordsPerRequest) {
 				break
 			}
-			nbytes += s
-			n++
+			if limitKeys {
+				if skipKey[r.key] {
+					continue
+				}
+				if perKey[r.key] >= keyCap {
+					skipKey[r.key] = true
+					continue
+				}
+			}
+			if len(req) > 0 && nbytes+r.size > maxB {
+				break
+			}
+			if limitKeys {
+				perKey[r.key]++
+			}
+			nbytes += r.size
+			req = append(req, r)
 		}
-		req := queue[:n]
+		n := len(req)
 		entries = entries[:0]
 		for _, r := range req {
 			entries = append(entries, types.PutRecordsRequestEntry{Data: r.data, PartitionKey: aws.String(r.key), ExplicitHashKey: r.hashKey})
@@ -919,10 +972,9 @@ func (o *output) writeShard(ctx context.Context, client kinesisAPI, run *batchRu
 		if err != nil {
 			o.m.requests.Incr(1, "error")
 			lastErr = err.Error()
-			class := classify(ctx, err)
-			switch class {
+			switch classify(ctx, err) {
 			case errCanceled:
-				continue // loop head fails the rest
+				continue // the loop head fails the rest
 			case errConnection:
 				run.abort(err)
 				failRest(fmt.Errorf("kinesis connection lost: %w", err))
@@ -939,7 +991,7 @@ func (o *output) writeShard(ctx context.Context, client kinesisAPI, run *batchRu
 				}
 				req[0].err = fmt.Errorf("rejected by Kinesis: %w", err)
 				killKey(req[0])
-				queue = queue[1:]
+				compact()
 				continue
 			case errThrottle:
 				sh.pacer.throttled()
@@ -951,41 +1003,40 @@ func (o *output) writeShard(ctx context.Context, client kinesisAPI, run *batchRu
 			}
 			o.st.retries.Add(int64(n))
 			o.m.retries.Incr(int64(n))
-			if !o.backoffWait(ctx, &bo) {
-				if ctx.Err() == nil {
-					failRest(fmt.Errorf("retry budget (%v without progress) exhausted, last error: %s", bo.MaxElapsedTime, lastErr))
-					return
-				}
+			if !o.backoffWait(ctx, &bo) && ctx.Err() == nil {
+				failRest(budgetErr(lastErr))
+				return
 			}
 			continue
 		}
 
 		// Per-record results.
 		var (
-			next             []*record
-			blocked          map[string]bool
-			written, wbytes  int
-			throttled, retry int
-			moved            bool
-			dups             int
+			blocked                                 map[string]bool
+			seen                                    map[string]int // strict, only when a record failed
+			runLen                                  int            // longest in-order run before a failure
+			written, wbytes, throttled, retry, dups int
+			moved                                   bool
 		)
+		if strict && out.FailedRecordCount != nil && *out.FailedRecordCount > 0 {
+			seen = map[string]int{}
+		}
 		for j, r := range req {
 			e := &out.Records[j]
+			if seen != nil && !blocked[r.key] {
+				seen[r.key]++
+			}
 			if e.ErrorCode == nil || *e.ErrorCode == "" {
 				if strict && blocked[r.key] {
 					// Written ahead of an earlier record of its key that
-					// was not: send it again after that one.
-					next = append(next, r)
+					// was not: it stays pending and goes again after it.
 					dups++
 					continue
 				}
 				r.written = true
 				written++
 				wbytes += r.size
-				if e.ShardId != nil && sh.id != unknownShard && *e.ShardId != sh.id {
-					moved = true
-				}
-				if sh.id == unknownShard {
+				if sh.id == unknownShard || (e.ShardId != nil && *e.ShardId != sh.id) {
 					moved = true
 				}
 				continue
@@ -1000,6 +1051,9 @@ func (o *output) writeShard(ctx context.Context, client kinesisAPI, run *batchRu
 				if blocked == nil {
 					blocked = map[string]bool{}
 				}
+				if !blocked[r.key] && seen != nil {
+					runLen = max(runLen, seen[r.key]-1)
+				}
 				blocked[r.key] = true
 			}
 			ok, thr := retryableRecordCode(code)
@@ -1008,7 +1062,6 @@ func (o *output) writeShard(ctx context.Context, client kinesisAPI, run *batchRu
 			}
 			if ok {
 				retry++
-				next = append(next, r)
 				continue
 			}
 			r.err = fmt.Errorf("rejected by Kinesis: %s: %s", code, msg)
@@ -1024,6 +1077,17 @@ func (o *output) writeShard(ctx context.Context, client kinesisAPI, run *batchRu
 		if dups > 0 {
 			o.st.dupOrdering.Add(int64(dups))
 			o.m.dupOrdering.Incr(int64(dups))
+			// A key's records went through in order only up to its first
+			// failure: carry no more than that (at most half the cap).
+			sh.keyCap.Store(int64(max(1, min(runLen, min(keyCap, n)/2))))
+			sh.clean.Store(0)
+		} else if written == n {
+			if sh.clean.Add(1) >= keyCapGrowAfter && keyCap < maxRecordsPerRequest {
+				sh.keyCap.Store(int64(min(maxRecordsPerRequest, keyCap*2)))
+				sh.clean.Store(0)
+			}
+		} else {
+			sh.clean.Store(0)
 		}
 		if retry+dups > 0 {
 			o.st.retries.Add(int64(retry + dups))
@@ -1040,25 +1104,20 @@ func (o *output) writeShard(ctx context.Context, client kinesisAPI, run *batchRu
 			sh.pacer.accepted()
 		}
 		o.m.rateFactor.Set(int64(sh.pacer.rateFactor()*100), sh.id)
-		if len(next) == 0 {
+		if written == n {
 			o.m.requests.Incr(1, "ok")
 		} else {
 			o.m.requests.Incr(1, "partial")
 		}
 		split = min(maxRecordsPerRequest, split*2)
-
-		if len(next) > 0 {
-			next = append(next, queue[n:]...)
-			queue = next
-		} else {
-			queue = queue[n:]
-		}
+		compact()
 		if written > 0 {
+			// Progress: no backoff (pacing still spaces the requests).
 			bo.Reset()
 			continue
 		}
-		if len(next) > 0 && !o.backoffWait(ctx, &bo) && ctx.Err() == nil {
-			failRest(fmt.Errorf("retry budget (%v without progress) exhausted, last error: %s", bo.MaxElapsedTime, lastErr))
+		if len(queue) > 0 && !o.backoffWait(ctx, &bo) && ctx.Err() == nil {
+			failRest(budgetErr(lastErr))
 			return
 		}
 	}

@@ -146,13 +146,14 @@ func parseStream(s string) (streamRef, error) {
 		return streamRef{}, errors.New("stream must not be empty")
 	}
 	if !strings.HasPrefix(s, "arn:") {
-		if len(s) > 128 || strings.ContainsAny(s, "/: ") {
-			return streamRef{}, fmt.Errorf("stream %q is neither a valid stream name (1-128 of [a-zA-Z0-9_.-]) nor an ARN", s)
-		}
+		valid := len(s) <= 128
 		for _, c := range s {
 			if !(c == '_' || c == '.' || c == '-' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
-				return streamRef{}, fmt.Errorf("stream %q is not a valid stream name: only [a-zA-Z0-9_.-] are allowed", s)
+				valid = false
 			}
+		}
+		if !valid {
+			return streamRef{}, fmt.Errorf("stream %q is not a valid stream name (1-128 of [a-zA-Z0-9_.-]) nor an ARN", s)
 		}
 		return streamRef{name: s}, nil
 	}
