@@ -24,6 +24,7 @@ type pacer struct {
 	recTokens  float64
 	byteTokens float64
 	last       time.Time
+	lastCut    time.Time // last decrease: at most one per pacerCutEvery
 	now        func() time.Time
 }
 
@@ -32,6 +33,7 @@ const (
 	pacerDecrease   = 0.7
 	pacerIncrease   = 0.05
 	pacerBurstSecs  = 1.0
+	pacerCutEvery   = 250 * time.Millisecond
 	pacerStartRatio = 1.0
 )
 
@@ -141,13 +143,18 @@ func (p *pacer) maxBytes(limit int) int {
 	return max(1, min(limit, n))
 }
 
-// throttled records that Kinesis throttled this shard: slow down and forget
-// the tokens saved up (the shard has no headroom right now).
+// throttled records that Kinesis throttled this shard: slow down (at most
+// once per pacerCutEvery) and forget the tokens saved up (the shard has no
+// headroom right now).
 func (p *pacer) throttled() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.refill()
-	p.factor = math.Max(pacerMinFactor, p.factor*pacerDecrease)
+	if t := p.now(); t.Sub(p.lastCut) >= pacerCutEvery {
+		// One cut per window: the responses of one burst are one signal.
+		p.factor = math.Max(pacerMinFactor, p.factor*pacerDecrease)
+		p.lastCut = t
+	}
 	p.recTokens = math.Min(p.recTokens, 0)
 	p.byteTokens = math.Min(p.byteTokens, 0)
 }

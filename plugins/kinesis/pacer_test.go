@@ -66,7 +66,12 @@ func TestPacerAdaptsToThrottling(t *testing.T) {
 	if f := p.rateFactor(); f != pacerDecrease {
 		t.Fatalf("factor after one throttle %v", f)
 	}
+	p.throttled() // same window: one signal
+	if f := p.rateFactor(); f != pacerDecrease {
+		t.Fatalf("factor after two throttles in one window %v", f)
+	}
 	for i := 0; i < 100; i++ {
+		clk.advance(pacerCutEvery)
 		p.throttled()
 	}
 	if f := p.rateFactor(); f != pacerMinFactor {
