@@ -666,6 +666,13 @@ func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 			staticHash, hashStatic = &h, true
 		}
 	}
+	var keyExec, hashExec *service.MessageBatchInterpolationExecutor
+	if !keyIsStatic {
+		keyExec = batch.InterpolationExecutor(o.conf.partitionKey)
+	}
+	if o.conf.hashKey != nil && !hashStatic {
+		hashExec = batch.InterpolationExecutor(o.conf.hashKey)
+	}
 	groups := map[string][]*record{}
 	var order []string
 	maxRec := 0
@@ -674,7 +681,7 @@ func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 		r.idx = i
 		key := staticKey
 		if !keyIsStatic {
-			k, err := batch.TryInterpolatedString(i, o.conf.partitionKey)
+			k, err := keyExec.TryString(i)
 			if err != nil {
 				fail(i, fmt.Errorf("partition_key: %w", err))
 				continue
@@ -702,7 +709,7 @@ func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 		case hashStatic:
 			r.hashKey, h = staticHash, staticHashVal
 		case o.conf.hashKey != nil:
-			hs, err := batch.TryInterpolatedString(i, o.conf.hashKey)
+			hs, err := hashExec.TryString(i)
 			if err == nil {
 				h, err = parseHashKey(hs)
 			}
