@@ -2,20 +2,1155 @@
 package kinesis
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"github.com/cenkalti/backoff/v4"
 	"github.com/redpanda-data/benthos/v4/public/service"
+)
+
+const (
+	fStream         = "stream"
+	fPartitionKey   = "partition_key"
+	fHashKey        = "hash_key"
+	fRegion         = "region"
+	fEndpoint       = "endpoint"
+	fCredentials    = "credentials"
+	fBatching       = "batching"
+	fMaxRecordSize  = "max_record_size"
+	fMaxRequestSize = "max_request_size"
+	fOrdering       = "ordering"
+	fBackoff        = "backoff"
+	fShardRate      = "shard_rate"
+	fShardRefresh   = "shard_refresh_interval"
+
+	maxRecordsPerRequest = 500
+	keyCapGrowAfter      = 4 // clean requests in a row before the per-key cap doubles
+	maxPartitionKeyChars = 256
+	limit10MiB           = 10 << 20
+	default1MiB          = 1 << 20
+	default5MiB          = 5 << 20
 )
 
 func outputSpec() *service.ConfigSpec {
 	return service.NewConfigSpec().
+		Beta().
 		Categories("Services", "AWS").
-		Summary("Writes messages to an Amazon Kinesis data stream with PutRecords.").
-		Field(service.NewStringField("stream").Default(""))
+		Summary("Writes messages to an Amazon Kinesis data stream with PutRecords, shard-aware, paced, without loss and keeping per-partition-key order.").
+		Description(`
+Each message becomes one Kinesis record: the message bytes are the record data (never altered), `+"`partition_key`"+` its
+partition key. The output is at-least-once: a batch is acknowledged only when every one of its records has been
+written, and a record that could not be written is reported alone (a batch error naming its index) so that the
+input replays, or the `+"`fallback`/dead-letter"+` path receives, only the records that were not written.
+
+### Requests and limits
+Every incoming batch, whatever its size, is split into PutRecords requests of at most 500 records and at most
+`+"`max_request_size`"+` bytes, counting data plus partition key of each record. A record whose data plus partition
+key exceeds `+"`max_record_size`"+`, or whose partition key is empty or longer than 256 characters, or whose
+`+"`hash_key`"+` is not a decimal number below 2^128, fails alone before anything is sent; the rest of the batch is
+written.
+
+### Shards, parallelism and pacing
+At connect the output checks the stream exists (DescribeStreamSummary; a missing stream is a connect error naming
+it) and lists its open shards and hash-key ranges (ListShards). Each record is routed like Kinesis does, by
+MD5(partition key) or by its explicit hash key. The shards of a batch are written in parallel with at most one
+PutRecords in flight per shard (also across concurrent batches when `+"`max_in_flight`"+` > 1). Each shard has
+a token bucket at `+"`shard_rate`"+` (default the Kinesis limits: 1000 records/s and 1 MiB/s); the rate drops by 30 %
+whenever Kinesis throttles the shard and climbs back 5 % per unthrottled request, so throttling is rare and capacity
+used. The shard map is refreshed every `+"`shard_refresh_interval`"+` and as soon as a response shows a record
+landing on a shard other than the one it was routed to (a split or merge happened).
+
+### Failures and retries
+Records rejected with `+"`ProvisionedThroughputExceededException`"+`, `+"`InternalFailure`"+` or
+`+"`KMSThrottlingException`"+` are re-sent, alone (records already written are never re-sent, except as below for
+ordering). Request-level failures (throttling, HTTP 5xx, dropped connections, timeouts) re-send the request. A
+request that made progress is retried at once (pacing still applies); one that made none waits a jittered exponential
+`+"`backoff`"+`; every wait honours shutdown. `+"`backoff.max_elapsed_time`"+` bounds the time a shard may go
+without progress: after it the records not written fail (batch error) and go back to the input. Expired, invalid or
+missing credentials and a stream deleted under the output return "not connected" (the engine reconnects and retries)
+when nothing of the batch was written yet, and a batch error for the unwritten records otherwise. A request Kinesis
+rejects as invalid is split in halves until the offending record fails alone.
+
+### Ordering and duplicates
+With `+"`ordering: strict`"+` (default) no record is written after an earlier record of the same partition key that
+has not been written. PutRecords may accept a later record of a key while throttling an earlier one in the same
+request; when that happens the later records of that key are re-sent after the failed one, in order. The stream then
+holds copies: per partition key, reading the shard gives for example `+"`2 3 1 2 3`"+` for records 1, 2, 3 when 1
+was throttled. The last copy of every record is in order, and every re-sent record is byte-identical to its first copy,
+so a consumer tells a replay by the position carried in the record (the DMS `+"`dms_position`"+`, rendered in the
+JSON metadata): a position at or below the last one seen for that key starts a replay of that key in order. Re-sends
+after a request whose outcome is unknown (dropped connection, HTTP 5xx, timeout) can also duplicate the whole
+request, in order. If an earlier record of a key finally fails, the later records of that key in the batch fail too
+(not written, or written out of order and so replayed after it). The counters `+"`kinesis_duplicates_ordering`"+`
+and `+"`kinesis_resends_unknown_outcome`"+` count both kinds of copies. With `+"`ordering: relaxed`"+`, only
+the failed records are re-sent: no ordering copies, but a throttled record can land after later records of its key.
+Order across batches needs `+"`max_in_flight: 1`"+` (the default).
+
+### Metrics
+`+"`kinesis_records_written`, `kinesis_bytes_written`, `kinesis_requests` (label `outcome`: ok, partial, error), "+
+			"`kinesis_records_throttled` (label `shard`), `kinesis_retries` (records re-sent), `kinesis_duplicates_ordering`, "+
+			"`kinesis_resends_unknown_outcome`, `kinesis_records_failed`, `kinesis_request_records`, `kinesis_request_bytes`, "+
+			"`kinesis_record_bytes_max` (gauges of the last request / batch), `kinesis_shard_rate_percent` (label `shard`), "+
+			"`kinesis_put_records_latency_ns`."+`
+
+`+service.OutputPerformanceDocs(true, true)).
+		Fields(
+			service.NewStringField(fStream).
+				Description("The stream name, or its ARN (`arn:aws:kinesis:<region>:<account>:stream/<name>`; then requests carry StreamARN and the region defaults to the ARN's)."),
+			service.NewInterpolatedStringField(fPartitionKey).
+				Description("The partition key of each record (1 to 256 Unicode characters). The default is the key the `dms_csv_to_json` processor computes the DMS way.").
+				Default("${! @dms_partition_key }"),
+			service.NewInterpolatedStringField(fHashKey).
+				Description("Optional explicit hash key (decimal, 0 to 2^128-1) overriding the MD5 of the partition key for shard routing.").
+				Optional().Advanced(),
+			service.NewStringField(fRegion).Description("AWS region. Empty: from the ARN, AWS_REGION or the profile.").Default(""),
+			service.NewStringField(fEndpoint).Description("Custom endpoint URL, e.g. a local Kinesis stand-in. Empty: the AWS endpoint of the region.").Default("").Advanced(),
+			service.NewObjectField(fCredentials,
+				service.NewStringField("id").Description("Static access key id.").Default(""),
+				service.NewStringField("secret").Description("Static secret access key.").Default("").Secret(),
+				service.NewStringField("token").Description("Session token for temporary static credentials.").Default("").Secret(),
+				service.NewStringField("profile").Description("Profile of the shared config/credentials files.").Default(""),
+				service.NewStringField("role").Description("ARN of a role to assume (with STS) using the credentials above or the default chain.").Default(""),
+				service.NewStringField("role_external_id").Description("External id for assuming `role`.").Default(""),
+			).Description("Credentials. All empty: the AWS default chain (environment, shared files, web identity, container or instance role).").Advanced(),
+			service.NewOutputMaxInFlightField().Default(1).
+				Description("Batches written concurrently. 1 (default) keeps per-key order across batches; more only adds concurrency across batches, shards of one batch are already written in parallel."),
+			service.NewBatchPolicyField(fBatching),
+			service.NewIntField(fMaxRecordSize).
+				Description("Largest record, data plus partition key, in bytes. Kinesis' default is 1 MiB; streams raised with UpdateMaxRecordSize accept up to 10 MiB.").
+				Default(default1MiB).Advanced(),
+			service.NewIntField(fMaxRequestSize).
+				Description("Largest PutRecords request, data plus partition keys, in bytes: 5 MiB (default, the long-standing limit) up to 10 MiB.").
+				Default(default5MiB).Advanced(),
+			service.NewStringAnnotatedEnumField(fOrdering, map[string]string{
+				"strict":  "No record of a partition key is written after an earlier unwritten record of that key; later records of the key are re-sent after a failed one (counted duplicates).",
+				"relaxed": "Only failed records are re-sent: no ordering duplicates, but a retried record may land after later records of its key.",
+			}).Default("strict"),
+			service.NewBackOffField(fBackoff, true, &backoff.ExponentialBackOff{
+				InitialInterval: 100 * time.Millisecond,
+				MaxInterval:     5 * time.Second,
+				MaxElapsedTime:  time.Minute,
+			}).Description("Retry waits (jittered exponential) when a shard makes no progress. `max_elapsed_time` is the retry budget: the longest a shard may go without writing a record before its unwritten records fail; `0s` retries forever."),
+			service.NewObjectField(fShardRate,
+				service.NewIntField("records_per_second").Description("Records per second per shard; 0 disables this limit.").Default(1000),
+				service.NewIntField("bytes_per_second").Description("Bytes (data plus partition key) per second per shard; 0 disables this limit.").Default(default1MiB),
+			).Description("Starting pace of each shard, adapted down on throttling and back up when it stops.").Advanced(),
+			service.NewDurationField(fShardRefresh).
+				Description("How often the shard map is re-listed (it is also re-listed when a write lands on an unexpected shard).").
+				Default("1m").Advanced(),
+		).
+		Example("DMS pipeline target", "Writes the JSON records of `dms_csv_to_json` to a stream, strict per-key order.", `
+output:
+  aws_kinesis_streams:
+    stream: arn:aws:kinesis:us-east-1:123456789012:stream/dms-target
+    partition_key: ${! @dms_partition_key }
+    batching:
+      count: 500
+      period: 100ms
+`).
+		Example("Local stand-in", "Writes to kinesalite with static credentials, 5 MiB requests, relaxed order.", `
+output:
+  aws_kinesis_streams:
+    stream: dms-target
+    region: us-east-1
+    endpoint: http://127.0.0.1:4567
+    credentials:
+      id: testkey
+      secret: testsecret
+    ordering: relaxed
+    batching:
+      count: 1000
+      period: 50ms
+`)
 }
 
 func init() {
-	service.MustRegisterBatchOutput("aws_kinesis_streams", outputSpec(), func(*service.ParsedConfig, *service.Resources) (service.BatchOutput, service.BatchPolicy, int, error) {
-		return nil, service.BatchPolicy{}, 0, errors.New("aws_kinesis_streams: not built yet")
+	service.MustRegisterBatchOutput("aws_kinesis_streams", outputSpec(),
+		func(conf *service.ParsedConfig, res *service.Resources) (service.BatchOutput, service.BatchPolicy, int, error) {
+			pol, err := conf.FieldBatchPolicy(fBatching)
+			if err != nil {
+				return nil, pol, 0, err
+			}
+			mif, err := conf.FieldMaxInFlight()
+			if err != nil {
+				return nil, pol, 0, err
+			}
+			if mif < 1 {
+				return nil, pol, 0, fmt.Errorf("max_in_flight must be at least 1, got %d", mif)
+			}
+			oc, err := parseOutputConfig(conf)
+			if err != nil {
+				return nil, pol, 0, err
+			}
+			return newOutput(oc, res), pol, mif, nil
+		})
+}
+
+// kinesisAPI is the part of the Kinesis client the output uses; tests inject
+// fakes through it.
+type kinesisAPI interface {
+	PutRecords(context.Context, *kinesis.PutRecordsInput, ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error)
+	ListShards(context.Context, *kinesis.ListShardsInput, ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error)
+	DescribeStreamSummary(context.Context, *kinesis.DescribeStreamSummaryInput, ...func(*kinesis.Options)) (*kinesis.DescribeStreamSummaryOutput, error)
+}
+
+type outputConfig struct {
+	stream         streamRef
+	partitionKey   *service.InterpolatedString
+	hashKey        *service.InterpolatedString
+	conn           awsConn
+	maxRecordSize  int
+	maxRequestSize int
+	strict         bool
+	backoff        backoff.ExponentialBackOff
+	shardRecords   float64
+	shardBytes     float64
+	shardRefresh   time.Duration
+}
+
+func parseOutputConfig(conf *service.ParsedConfig) (outputConfig, error) {
+	var oc outputConfig
+	s, err := conf.FieldString(fStream)
+	if err != nil {
+		return oc, err
+	}
+	if oc.stream, err = parseStream(s); err != nil {
+		return oc, fmt.Errorf("%s: %w", fStream, err)
+	}
+	if oc.partitionKey, err = conf.FieldInterpolatedString(fPartitionKey); err != nil {
+		return oc, err
+	}
+	if k, ok := oc.partitionKey.Static(); ok {
+		if err := checkPartitionKey(k); err != nil {
+			return oc, fmt.Errorf("%s: %w", fPartitionKey, err)
+		}
+	}
+	if conf.Contains(fHashKey) {
+		if oc.hashKey, err = conf.FieldInterpolatedString(fHashKey); err != nil {
+			return oc, err
+		}
+		if k, ok := oc.hashKey.Static(); ok {
+			if _, err := parseHashKey(k); err != nil {
+				return oc, fmt.Errorf("%s: %w", fHashKey, err)
+			}
+		}
+	}
+	str := func(path ...string) string {
+		if err != nil {
+			return ""
+		}
+		var v string
+		v, err = conf.FieldString(path...)
+		return v
+	}
+	oc.conn = awsConn{
+		region:         str(fRegion),
+		endpoint:       str(fEndpoint),
+		id:             str(fCredentials, "id"),
+		secret:         str(fCredentials, "secret"),
+		token:          str(fCredentials, "token"),
+		profile:        str(fCredentials, "profile"),
+		role:           str(fCredentials, "role"),
+		roleExternalID: str(fCredentials, "role_external_id"),
+	}
+	if err != nil {
+		return oc, err
+	}
+	if oc.conn.region == "" {
+		oc.conn.region = oc.stream.region()
+	}
+	if err := oc.conn.validate(); err != nil {
+		return oc, err
+	}
+	if oc.maxRecordSize, err = conf.FieldInt(fMaxRecordSize); err != nil {
+		return oc, err
+	}
+	if oc.maxRecordSize < 1 || oc.maxRecordSize > limit10MiB {
+		return oc, fmt.Errorf("%s must be between 1 and %d bytes (10 MiB), got %d", fMaxRecordSize, limit10MiB, oc.maxRecordSize)
+	}
+	if oc.maxRequestSize, err = conf.FieldInt(fMaxRequestSize); err != nil {
+		return oc, err
+	}
+	if oc.maxRequestSize < 1 || oc.maxRequestSize > limit10MiB {
+		return oc, fmt.Errorf("%s must be between 1 and %d bytes (10 MiB), got %d", fMaxRequestSize, limit10MiB, oc.maxRequestSize)
+	}
+	if oc.maxRecordSize > oc.maxRequestSize {
+		return oc, fmt.Errorf("%s (%d) must not exceed %s (%d)", fMaxRecordSize, oc.maxRecordSize, fMaxRequestSize, oc.maxRequestSize)
+	}
+	ord, err := conf.FieldString(fOrdering)
+	if err != nil {
+		return oc, err
+	}
+	switch ord {
+	case "strict":
+		oc.strict = true
+	case "relaxed":
+	default:
+		return oc, fmt.Errorf("%s must be strict or relaxed, got %q", fOrdering, ord)
+	}
+	bo, err := conf.FieldBackOff(fBackoff)
+	if err != nil {
+		return oc, err
+	}
+	if bo.InitialInterval <= 0 || bo.MaxInterval < bo.InitialInterval {
+		return oc, fmt.Errorf("%s: initial_interval must be > 0 and <= max_interval", fBackoff)
+	}
+	oc.backoff = *bo
+	rps, err := conf.FieldInt(fShardRate, "records_per_second")
+	if err != nil {
+		return oc, err
+	}
+	bps, err := conf.FieldInt(fShardRate, "bytes_per_second")
+	if err != nil {
+		return oc, err
+	}
+	if rps < 0 || bps < 0 {
+		return oc, fmt.Errorf("%s: rates must be >= 0 (0 disables), got records_per_second %d, bytes_per_second %d", fShardRate, rps, bps)
+	}
+	oc.shardRecords, oc.shardBytes = float64(rps), float64(bps)
+	if oc.shardRefresh, err = conf.FieldDuration(fShardRefresh); err != nil {
+		return oc, err
+	}
+	if oc.shardRefresh <= 0 {
+		return oc, fmt.Errorf("%s must be > 0", fShardRefresh)
+	}
+	return oc, nil
+}
+
+func checkPartitionKey(k string) error {
+	if k == "" {
+		return errors.New("partition key is empty")
+	}
+	if n := utf8.RuneCountInString(k); n > maxPartitionKeyChars {
+		return fmt.Errorf("partition key has %d characters, Kinesis allows at most %d", n, maxPartitionKeyChars)
+	}
+	return nil
+}
+
+// stats are the output's counters, mirrored into Benthos metrics.
+type stats struct {
+	written, bytes, requests, throttled, retries, dupOrdering, unknownResends, failed atomic.Int64
+}
+
+type metrics struct {
+	written, bytes, requests, throttled, retries, dupOrdering, unknownResends, failed *service.MetricCounter
+	reqRecords, reqBytes, recMax, rateFactor                                          *service.MetricGauge
+	latency                                                                           *service.MetricTimer
+}
+
+func newMetrics(m *service.Metrics) metrics {
+	return metrics{
+		written:        m.NewCounter("kinesis_records_written"),
+		bytes:          m.NewCounter("kinesis_bytes_written"),
+		requests:       m.NewCounter("kinesis_requests", "outcome"),
+		throttled:      m.NewCounter("kinesis_records_throttled", "shard"),
+		retries:        m.NewCounter("kinesis_retries"),
+		dupOrdering:    m.NewCounter("kinesis_duplicates_ordering"),
+		unknownResends: m.NewCounter("kinesis_resends_unknown_outcome"),
+		failed:         m.NewCounter("kinesis_records_failed"),
+		reqRecords:     m.NewGauge("kinesis_request_records"),
+		reqBytes:       m.NewGauge("kinesis_request_bytes"),
+		recMax:         m.NewGauge("kinesis_record_bytes_max"),
+		rateFactor:     m.NewGauge("kinesis_shard_rate_percent", "shard"),
+		latency:        m.NewTimer("kinesis_put_records_latency_ns"),
+	}
+}
+
+// shardState is what the output keeps per shard across batches.
+type shardState struct {
+	id       string
+	inflight chan struct{} // capacity 1: at most one PutRecords in flight
+	pacer    *pacer
+	// keyCap (strict mode) is the most records of one partition key a
+	// request carries; it adapts to the failures the shard sees.
+	keyCap atomic.Int64
+	clean  atomic.Int64 // requests in a row without any failure
+}
+
+type output struct {
+	conf outputConfig
+	log  *service.Logger
+	m    metrics
+	st   stats
+
+	// newClient builds the Kinesis client; tests replace it.
+	newClient func(ctx context.Context) (kinesisAPI, error)
+
+	mu     sync.Mutex
+	client kinesisAPI
+	shards map[string]*shardState
+
+	smap      atomic.Pointer[shardMap]
+	refreshCh chan struct{}
+	lastList  atomic.Int64 // unix nanos of the last ListShards
+
+	closeCtx  context.Context
+	closeFn   context.CancelFunc
+	bgOnce    sync.Once
+	bgDone    chan struct{}
+	now       func() time.Time
+	sleepHook func(time.Duration) // tests: observe backoff waits
+}
+
+func newOutput(c outputConfig, res *service.Resources) *output {
+	o := &output{
+		conf:      c,
+		log:       res.Logger(),
+		m:         newMetrics(res.Metrics()),
+		shards:    map[string]*shardState{},
+		refreshCh: make(chan struct{}, 1),
+		bgDone:    make(chan struct{}),
+		now:       time.Now,
+	}
+	o.closeCtx, o.closeFn = context.WithCancel(context.Background())
+	o.newClient = func(ctx context.Context) (kinesisAPI, error) {
+		cfg, err := c.conn.load(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return kinesis.NewFromConfig(cfg, func(opts *kinesis.Options) {
+			if c.conn.endpoint != "" {
+				opts.BaseEndpoint = aws.String(c.conn.endpoint)
+			}
+		}), nil
+	}
+	return o
+}
+
+func (o *output) streamName() *string {
+	if o.conf.stream.arn != "" {
+		return nil
+	}
+	return aws.String(o.conf.stream.name)
+}
+
+func (o *output) streamARN() *string {
+	if o.conf.stream.arn == "" {
+		return nil
+	}
+	return aws.String(o.conf.stream.arn)
+}
+
+// Connect builds the client, checks the stream exists and is writable, and
+// learns its shards.
+func (o *output) Connect(ctx context.Context) error {
+	o.mu.Lock()
+	client := o.client
+	o.mu.Unlock()
+	if client == nil {
+		c, err := o.newClient(ctx)
+		if err != nil {
+			return err
+		}
+		client = c
+	}
+	out, err := client.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{
+		StreamName: o.streamName(), StreamARN: o.streamARN(),
 	})
+	if err != nil {
+		var nf *types.ResourceNotFoundException
+		if errors.As(err, &nf) {
+			return fmt.Errorf("kinesis stream %q does not exist: create it or correct the stream field: %w", o.streamLabel(), err)
+		}
+		return fmt.Errorf("describing kinesis stream %q: %w", o.streamLabel(), err)
+	}
+	if d := out.StreamDescriptionSummary; d != nil {
+		switch d.StreamStatus {
+		case types.StreamStatusActive, types.StreamStatusUpdating:
+		default:
+			return fmt.Errorf("kinesis stream %q is %s, not ACTIVE", o.streamLabel(), d.StreamStatus)
+		}
+	}
+	m, err := o.listShards(ctx, client)
+	if err != nil {
+		return err
+	}
+	o.smap.Store(m)
+	o.mu.Lock()
+	o.client = client
+	o.mu.Unlock()
+	o.bgOnce.Do(func() { go o.refresher() })
+	o.log.Infof("Writing to kinesis stream %s with %d open shards", o.streamLabel(), len(m.shards))
+	return nil
+}
+
+func (o *output) streamLabel() string {
+	if o.conf.stream.arn != "" {
+		return o.conf.stream.arn
+	}
+	return o.conf.stream.name
+}
+
+// listShards lists the open shards of the stream (all pages).
+func (o *output) listShards(ctx context.Context, client kinesisAPI) (*shardMap, error) {
+	var ranges []shardRange
+	in := &kinesis.ListShardsInput{StreamName: o.streamName(), StreamARN: o.streamARN()}
+	for {
+		out, err := client.ListShards(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("listing shards of kinesis stream %q: %w", o.streamLabel(), err)
+		}
+		for _, s := range out.Shards {
+			if s.SequenceNumberRange != nil && s.SequenceNumberRange.EndingSequenceNumber != nil {
+				continue // closed
+			}
+			if s.ShardId == nil || s.HashKeyRange == nil || s.HashKeyRange.StartingHashKey == nil || s.HashKeyRange.EndingHashKey == nil {
+				continue
+			}
+			start, err1 := parseHashKey(*s.HashKeyRange.StartingHashKey)
+			end, err2 := parseHashKey(*s.HashKeyRange.EndingHashKey)
+			if err1 != nil || err2 != nil {
+				return nil, fmt.Errorf("shard %s of %q has an invalid hash key range %q-%q", *s.ShardId, o.streamLabel(),
+					*s.HashKeyRange.StartingHashKey, *s.HashKeyRange.EndingHashKey)
+			}
+			ranges = append(ranges, shardRange{id: *s.ShardId, start: start, end: end})
+		}
+		if out.NextToken == nil || *out.NextToken == "" {
+			break
+		}
+		in = &kinesis.ListShardsInput{NextToken: out.NextToken}
+	}
+	o.lastList.Store(o.now().UnixNano())
+	if len(ranges) == 0 {
+		return nil, fmt.Errorf("kinesis stream %q has no open shards", o.streamLabel())
+	}
+	return newShardMap(ranges)
+}
+
+// refresher re-lists the shards on a timer and on request.
+func (o *output) refresher() {
+	defer close(o.bgDone)
+	t := time.NewTicker(o.conf.shardRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-o.closeCtx.Done():
+			return
+		case <-t.C:
+		case <-o.refreshCh:
+			// At most one re-list per second when writes keep hitting
+			// unexpected shards.
+			since := time.Duration(o.now().UnixNano() - o.lastList.Load())
+			if since < time.Second {
+				if sleepCtx(o.closeCtx, time.Second-since) != nil {
+					return
+				}
+			}
+		}
+		o.refreshNow(o.closeCtx)
+	}
+}
+
+func (o *output) refreshNow(ctx context.Context) {
+	o.mu.Lock()
+	client := o.client
+	o.mu.Unlock()
+	if client == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	m, err := o.listShards(ctx, client)
+	if err != nil {
+		if ctx.Err() == nil {
+			o.log.Warnf("Refreshing the shard map: %v", err)
+		}
+		return
+	}
+	old := o.smap.Swap(m)
+	if old == nil || strings.Join(old.ids(), ",") != strings.Join(m.ids(), ",") {
+		o.log.Infof("Kinesis stream %s now has %d open shards: %v", o.streamLabel(), len(m.shards), m.ids())
+	}
+}
+
+func (o *output) requestRefresh() {
+	select {
+	case o.refreshCh <- struct{}{}:
+	default:
+	}
+}
+
+func (o *output) shard(id string) *shardState {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	s, ok := o.shards[id]
+	if !ok {
+		s = &shardState{id: id, inflight: make(chan struct{}, 1), pacer: newPacer(o.conf.shardRecords, o.conf.shardBytes, nil)}
+		s.keyCap.Store(maxRecordsPerRequest)
+		if id == unknownShard {
+			// Records of unknown hash ranges: no pacing, the real shard is
+			// learnt from the response.
+			s.pacer = newPacer(0, 0, nil)
+		}
+		o.shards[id] = s
+	}
+	return s
+}
+
+// record is one message of a batch on its way to Kinesis.
+type record struct {
+	idx     int
+	key     string
+	hashKey *string
+	data    []byte
+	size    int // data + partition key bytes
+	shard   string
+	routed  bool // passed validation, handed to a shard writer
+	written bool
+	err     error
+}
+
+// batchRun is the state of one WriteBatch shared by its shard workers.
+type batchRun struct {
+	cancel   context.CancelFunc
+	mu       sync.Mutex
+	abortErr error // credentials lost or stream gone: stop everything
+	written  atomic.Int64
+}
+
+func (b *batchRun) abort(err error) {
+	b.mu.Lock()
+	if b.abortErr == nil {
+		b.abortErr = err
+	}
+	b.mu.Unlock()
+	b.cancel()
+}
+
+// WriteBatch writes every message of the batch, see the spec description for
+// the guarantees.
+func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) error {
+	o.mu.Lock()
+	client := o.client
+	o.mu.Unlock()
+	smap := o.smap.Load()
+	if client == nil || smap == nil {
+		return service.ErrNotConnected
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(o.closeCtx, cancel)
+	defer stop()
+
+	recs := make([]record, len(batch))
+	var bErr *service.BatchError
+	fail := func(i int, err error) {
+		if bErr == nil {
+			bErr = service.NewBatchError(batch, err)
+		}
+		bErr = bErr.Failed(i, err)
+		o.st.failed.Add(1)
+		o.m.failed.Incr(1)
+	}
+
+	staticKey, keyIsStatic := o.conf.partitionKey.Static()
+	var staticHash *string
+	var staticHashVal u128
+	hashStatic := false
+	if o.conf.hashKey != nil {
+		if h, ok := o.conf.hashKey.Static(); ok {
+			staticHashVal, _ = parseHashKey(h)
+			staticHash, hashStatic = &h, true
+		}
+	}
+	var keyExec, hashExec *service.MessageBatchInterpolationExecutor
+	if !keyIsStatic {
+		keyExec = batch.InterpolationExecutor(o.conf.partitionKey)
+	}
+	if o.conf.hashKey != nil && !hashStatic {
+		hashExec = batch.InterpolationExecutor(o.conf.hashKey)
+	}
+	groups := map[string][]*record{}
+	var order []string
+	maxRec := 0
+	for i, msg := range batch {
+		r := &recs[i]
+		r.idx = i
+		key := staticKey
+		if !keyIsStatic {
+			k, err := keyExec.TryString(i)
+			if err != nil {
+				fail(i, fmt.Errorf("partition_key: %w", err))
+				continue
+			}
+			key = k
+		}
+		if err := checkPartitionKey(key); err != nil {
+			fail(i, fmt.Errorf("message %d: %w", i, err))
+			continue
+		}
+		data, err := msg.AsBytes()
+		if err != nil {
+			fail(i, err)
+			continue
+		}
+		r.key, r.data, r.size = key, data, len(data)+len(key)
+		if r.size > o.conf.maxRecordSize {
+			fail(i, fmt.Errorf("message %d: record of %d bytes (data %d + partition key %d) exceeds max_record_size %d",
+				i, r.size, len(data), len(key), o.conf.maxRecordSize))
+			continue
+		}
+		maxRec = max(maxRec, r.size)
+		var h u128
+		switch {
+		case hashStatic:
+			r.hashKey, h = staticHash, staticHashVal
+		case o.conf.hashKey != nil:
+			hs, err := hashExec.TryString(i)
+			if err == nil {
+				h, err = parseHashKey(hs)
+			}
+			if err != nil {
+				fail(i, fmt.Errorf("message %d: hash_key: %w", i, err))
+				continue
+			}
+			r.hashKey = &hs
+		default:
+			h = hashPartitionKey(key)
+		}
+		r.shard = smap.route(h)
+		r.routed = true
+		if _, ok := groups[r.shard]; !ok {
+			order = append(order, r.shard)
+		}
+		groups[r.shard] = append(groups[r.shard], r)
+	}
+	o.m.recMax.Set(int64(maxRec))
+
+	run := &batchRun{cancel: cancel}
+	if len(order) == 1 {
+		o.writeShard(ctx, client, run, o.shard(order[0]), groups[order[0]])
+	} else {
+		var wg sync.WaitGroup
+		for _, id := range order {
+			wg.Add(1)
+			go func(sh *shardState, q []*record) {
+				defer wg.Done()
+				o.writeShard(ctx, client, run, sh, q)
+			}(o.shard(id), groups[id])
+		}
+		wg.Wait()
+	}
+
+	run.mu.Lock()
+	abortErr := run.abortErr
+	run.mu.Unlock()
+	if abortErr != nil && run.written.Load() == 0 && bErr == nil {
+		o.log.Warnf("Kinesis connection lost: %v", abortErr)
+		o.mu.Lock()
+		o.client = nil // Connect builds fresh credentials
+		o.mu.Unlock()
+		return service.ErrNotConnected
+	}
+	for i := range recs {
+		if r := &recs[i]; r.routed && !r.written {
+			err := r.err
+			if err == nil {
+				err = errors.New("record not written")
+			}
+			fail(r.idx, err)
+		}
+	}
+	if bErr != nil {
+		return bErr
+	}
+	return nil
+}
+
+// Retryable per-record error codes.
+func retryableRecordCode(code string) (retry, throttle bool) {
+	switch code {
+	case "ProvisionedThroughputExceededException", "KMSThrottlingException":
+		return true, true
+	case "InternalFailure", "InternalFailureException", "ServiceUnavailable", "ServiceUnavailableException":
+		return true, false
+	}
+	return false, false
+}
+
+type errClass int
+
+const (
+	errRetry        errClass = iota // re-send, outcome known (nothing written)
+	errRetryUnknown                 // re-send, the request may have been applied
+	errThrottle                     // re-send after slowing down
+	errInvalid                      // the request is invalid: do not re-send as is
+	errConnection                   // credentials or stream: reconnect
+	errFatal                        // cannot be written by retrying (access denied, KMS key state)
+	errCanceled
+)
+
+func classify(ctx context.Context, err error) errClass {
+	if ctx.Err() != nil {
+		return errCanceled
+	}
+	var sErr *v4.SigningError
+	if errors.As(err, &sErr) {
+		return errConnection
+	}
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode() {
+		case "ProvisionedThroughputExceededException", "KMSThrottlingException", "LimitExceededException",
+			"ThrottlingException", "Throttling", "RequestLimitExceeded", "TooManyRequestsException":
+			return errThrottle
+		case "ExpiredTokenException", "ExpiredToken", "UnrecognizedClientException", "InvalidSignatureException",
+			"IncompleteSignature", "MissingAuthenticationToken", "InvalidClientTokenId", "RequestExpired",
+			"ResourceNotFoundException":
+			return errConnection
+		case "ValidationException", "InvalidArgumentException", "SerializationException":
+			return errInvalid
+		case "AccessDeniedException", "KMSDisabledException", "KMSInvalidStateException", "KMSAccessDeniedException",
+			"KMSNotFoundException", "KMSOptInRequired":
+			return errFatal
+		case "InternalFailure", "InternalFailureException", "ServiceUnavailable", "ServiceUnavailableException":
+			return errRetryUnknown
+		}
+	}
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) {
+		switch sc := re.HTTPStatusCode(); {
+		case sc == 413:
+			return errInvalid
+		case sc >= 500:
+			return errRetryUnknown
+		case sc == 429:
+			return errThrottle
+		case sc >= 400:
+			return errInvalid
+		}
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) {
+		return errRetryUnknown
+	}
+	// Connection resets, EOFs, decoding a truncated body: the request may
+	// have gone through.
+	return errRetryUnknown
+}
+
+// writeShard writes the records of one shard, one request at a time, until
+// every record is written or failed. queue holds the pending records in batch
+// order; a request takes records from its front, and in strict mode at most
+// keyCap records of one partition key (a record of a key is never taken
+// after a later record of that key was skipped, so per-key order holds). The
+// cap (kept per shard across batches) halves when a request had to re-send
+// records for ordering and doubles after four requests in a row went through
+// whole: under per-record failures that bounds the copies, without failures
+// it costs nothing.
+func (o *output) writeShard(ctx context.Context, client kinesisAPI, run *batchRun, sh *shardState, queue []*record) {
+	bo := o.conf.backoff
+	bo.Reset()
+	strict := o.conf.strict
+	var dead map[string]error // strict: keys with a record that finally failed
+	split := maxRecordsPerRequest
+	entries := make([]types.PutRecordsRequestEntry, 0, min(len(queue), maxRecordsPerRequest))
+	req := make([]*record, 0, min(len(queue), maxRecordsPerRequest))
+	var perKey map[string]int
+	var skipKey map[string]bool
+
+	killKey := func(r *record) {
+		if strict {
+			if dead == nil {
+				dead = map[string]error{}
+			}
+			if _, ok := dead[r.key]; !ok {
+				dead[r.key] = r.err
+			}
+		}
+	}
+	failRest := func(err error) {
+		for _, r := range queue {
+			if r.err != nil || r.written {
+				continue
+			}
+			if cause, ok := dead[r.key]; ok && strict {
+				r.err = fmt.Errorf("not written: an earlier record of partition key %q failed (%v)", r.key, cause)
+				continue
+			}
+			r.err = err
+			killKey(r)
+		}
+	}
+	// compact drops the written and failed records from the queue.
+	compact := func() {
+		kept := queue[:0]
+		for _, r := range queue {
+			if r.written || r.err != nil {
+				continue
+			}
+			if cause, ok := dead[r.key]; ok && strict {
+				r.err = fmt.Errorf("not written: an earlier record of partition key %q failed (%v)", r.key, cause)
+				continue
+			}
+			kept = append(kept, r)
+		}
+		clear(queue[len(kept):])
+		queue = kept
+	}
+	budgetErr := func(last string) error {
+		return fmt.Errorf("retry budget (%v without progress) exhausted, last error: %s", bo.MaxElapsedTime, last)
+	}
+	var lastErr string
+	for len(queue) > 0 {
+		if ctx.Err() != nil {
+			failRest(fmt.Errorf("not written before shutdown or cancellation: %w", ctx.Err()))
+			return
+		}
+
+		// Take the next request: count, bytes, the shard's current pace and,
+		// in strict mode, the per-key cap.
+		maxN := min(split, sh.pacer.maxRecords(maxRecordsPerRequest))
+		maxB := sh.pacer.maxBytes(o.conf.maxRequestSize)
+		keyCap := int(sh.keyCap.Load())
+		limitKeys := strict && keyCap < maxRecordsPerRequest
+		if limitKeys {
+			if perKey == nil {
+				perKey, skipKey = map[string]int{}, map[string]bool{}
+			}
+			clear(perKey)
+			clear(skipKey)
+		}
+		req = req[:0]
+		nbytes := 0
+		for i, r := range queue {
+			if len(req) == maxN || (limitKeys && i >= 20*maxRecordsPerRequest) {
+				break
+			}
+			if limitKeys {
+				if skipKey[r.key] {
+					continue
+				}
+				if perKey[r.key] >= keyCap {
+					skipKey[r.key] = true
+					continue
+				}
+			}
+			if len(req) > 0 && nbytes+r.size > maxB {
+				break
+			}
+			if limitKeys {
+				perKey[r.key]++
+			}
+			nbytes += r.size
+			req = append(req, r)
+		}
+		n := len(req)
+		entries = entries[:0]
+		for _, r := range req {
+			entries = append(entries, types.PutRecordsRequestEntry{Data: r.data, PartitionKey: aws.String(r.key), ExplicitHashKey: r.hashKey})
+		}
+
+		select {
+		case sh.inflight <- struct{}{}:
+		case <-ctx.Done():
+			continue
+		}
+		if err := sh.pacer.wait(ctx, n, nbytes); err != nil {
+			<-sh.inflight
+			continue
+		}
+		start := time.Now()
+		out, err := client.PutRecords(ctx, &kinesis.PutRecordsInput{
+			StreamName: o.streamName(), StreamARN: o.streamARN(), Records: entries,
+		})
+		<-sh.inflight
+		o.m.latency.Timing(time.Since(start).Nanoseconds())
+		o.st.requests.Add(1)
+		o.m.reqRecords.Set(int64(n))
+		o.m.reqBytes.Set(int64(nbytes))
+		if err == nil && len(out.Records) != n {
+			err = fmt.Errorf("PutRecords answered %d results for %d records", len(out.Records), n)
+		}
+
+		if err != nil {
+			o.m.requests.Incr(1, "error")
+			lastErr = err.Error()
+			switch classify(ctx, err) {
+			case errCanceled:
+				continue // the loop head fails the rest
+			case errConnection:
+				run.abort(err)
+				failRest(fmt.Errorf("kinesis connection lost: %w", err))
+				return
+			case errFatal:
+				failRest(fmt.Errorf("PutRecords failed: %w", err))
+				return
+			case errInvalid:
+				if n > 1 {
+					// Isolate the record Kinesis refuses: halve until it is
+					// alone, the others go through.
+					split = max(1, n/2)
+					continue
+				}
+				req[0].err = fmt.Errorf("rejected by Kinesis: %w", err)
+				killKey(req[0])
+				compact()
+				continue
+			case errThrottle:
+				sh.pacer.throttled()
+				o.st.throttled.Add(int64(n))
+				o.m.throttled.Incr(int64(n), sh.id)
+			case errRetryUnknown:
+				o.st.unknownResends.Add(int64(n))
+				o.m.unknownResends.Incr(int64(n))
+			}
+			o.st.retries.Add(int64(n))
+			o.m.retries.Incr(int64(n))
+			if !o.backoffWait(ctx, &bo) && ctx.Err() == nil {
+				failRest(budgetErr(lastErr))
+				return
+			}
+			continue
+		}
+
+		// Per-record results.
+		var (
+			blocked                                 map[string]bool
+			seen                                    map[string]int // strict, only when a record failed
+			runLen                                  int            // longest in-order run before a failure
+			written, wbytes, throttled, retry, dups int
+			moved                                   bool
+		)
+		if strict && out.FailedRecordCount != nil && *out.FailedRecordCount > 0 {
+			seen = map[string]int{}
+		}
+		for j, r := range req {
+			e := &out.Records[j]
+			if seen != nil && !blocked[r.key] {
+				seen[r.key]++
+			}
+			if e.ErrorCode == nil || *e.ErrorCode == "" {
+				if strict && blocked[r.key] {
+					// Written ahead of an earlier record of its key that
+					// was not: it stays pending and goes again after it.
+					dups++
+					continue
+				}
+				r.written = true
+				written++
+				wbytes += r.size
+				if sh.id == unknownShard || (e.ShardId != nil && *e.ShardId != sh.id) {
+					moved = true
+				}
+				continue
+			}
+			code := *e.ErrorCode
+			msg := ""
+			if e.ErrorMessage != nil {
+				msg = *e.ErrorMessage
+			}
+			lastErr = code + ": " + msg
+			if strict {
+				if blocked == nil {
+					blocked = map[string]bool{}
+				}
+				if !blocked[r.key] && seen != nil {
+					runLen = max(runLen, seen[r.key]-1)
+				}
+				blocked[r.key] = true
+			}
+			ok, thr := retryableRecordCode(code)
+			if thr {
+				throttled++
+			}
+			if ok {
+				retry++
+				continue
+			}
+			r.err = fmt.Errorf("rejected by Kinesis: %s: %s", code, msg)
+			killKey(r)
+		}
+		if written > 0 {
+			o.st.written.Add(int64(written))
+			o.st.bytes.Add(int64(wbytes))
+			o.m.written.Incr(int64(written))
+			o.m.bytes.Incr(int64(wbytes))
+			run.written.Add(int64(written))
+		}
+		if dups > 0 {
+			o.st.dupOrdering.Add(int64(dups))
+			o.m.dupOrdering.Incr(int64(dups))
+			// A key's records went through in order only up to its first
+			// failure: carry no more than that (at most half the cap).
+			sh.keyCap.Store(int64(max(1, min(runLen, min(keyCap, n)/2))))
+			sh.clean.Store(0)
+		} else if written == n {
+			if sh.clean.Add(1) >= keyCapGrowAfter && keyCap < maxRecordsPerRequest {
+				sh.keyCap.Store(int64(min(maxRecordsPerRequest, keyCap*2)))
+				sh.clean.Store(0)
+			}
+		} else {
+			sh.clean.Store(0)
+		}
+		if retry+dups > 0 {
+			o.st.retries.Add(int64(retry + dups))
+			o.m.retries.Incr(int64(retry + dups))
+		}
+		if moved {
+			o.requestRefresh()
+		}
+		if throttled > 0 {
+			sh.pacer.throttled()
+			o.st.throttled.Add(int64(throttled))
+			o.m.throttled.Incr(int64(throttled), sh.id)
+		} else {
+			sh.pacer.accepted()
+		}
+		o.m.rateFactor.Set(int64(sh.pacer.rateFactor()*100), sh.id)
+		if written == n {
+			o.m.requests.Incr(1, "ok")
+		} else {
+			o.m.requests.Incr(1, "partial")
+		}
+		split = min(maxRecordsPerRequest, split*2)
+		compact()
+		if written > 0 {
+			// Progress: no backoff (pacing still spaces the requests).
+			bo.Reset()
+			continue
+		}
+		if len(queue) > 0 && !o.backoffWait(ctx, &bo) && ctx.Err() == nil {
+			failRest(budgetErr(lastErr))
+			return
+		}
+	}
+}
+
+// backoffWait sleeps the next backoff interval. It returns false when the
+// retry budget is exhausted or ctx is done.
+func (o *output) backoffWait(ctx context.Context, bo *backoff.ExponentialBackOff) bool {
+	d := bo.NextBackOff()
+	if d == backoff.Stop {
+		return false
+	}
+	if o.sleepHook != nil {
+		o.sleepHook(d)
+	}
+	return sleepCtx(ctx, d) == nil
+}
+
+// Close stops the shard refresher and interrupts any write still waiting.
+func (o *output) Close(ctx context.Context) error {
+	o.closeFn()
+	o.bgOnce.Do(func() { close(o.bgDone) })
+	select {
+	case <-o.bgDone:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

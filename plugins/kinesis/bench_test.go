@@ -1,0 +1,201 @@
+package kinesis
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/dmsbridge/dmsbridge/tests/kinesisproxy"
+)
+
+// naiveWriter is the baseline: one PutRecords at a time with up to 500
+// records of any shard, failed records re-sent at the front of the next
+// request, a fixed 100 ms pause after a request with throttled records (what
+// a simple producer does).
+type naiveWriter struct {
+	client  kinesisAPI
+	stream  string
+	written int
+}
+
+func (w *naiveWriter) write(ctx context.Context, batch service.MessageBatch) error {
+	pending := make([]types.PutRecordsRequestEntry, 0, len(batch))
+	for _, m := range batch {
+		d, _ := m.AsBytes()
+		k, _ := m.MetaGetMut("dms_partition_key")
+		pending = append(pending, types.PutRecordsRequestEntry{Data: d, PartitionKey: aws.String(k.(string))})
+	}
+	for len(pending) > 0 {
+		n := min(500, len(pending))
+		out, err := w.client.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String(w.stream), Records: pending[:n]})
+		if err != nil {
+			if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+				return err
+			}
+			continue
+		}
+		var failed []types.PutRecordsRequestEntry
+		for i, r := range out.Records {
+			if r.ErrorCode != nil {
+				failed = append(failed, pending[i])
+			}
+		}
+		w.written += n - len(failed)
+		pending = append(failed, pending[n:]...)
+		if len(failed) > 0 {
+			if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkCapacity writes through the proxy set to 4 shards x 1000
+// records/s and reports sustained records/s divided by the 4000 records/s
+// the stream takes, for the output and for the naive writer, after a warm-up
+// that empties the proxy's (and the writer's) one-second buckets. Zero loss
+// is checked against the proxy's forwarded-entries counter.
+func BenchmarkCapacity(b *testing.B) {
+	const shards, perShard = 4, 1000
+	capacity := float64(shards * perShard)
+	keys := keysN(400)
+	batchOf := func(next map[string]int) service.MessageBatch { return makeBatch(keys, 500, 100, next) }
+
+	run := func(write func(service.MessageBatch) error) float64 {
+		next := map[string]int{}
+		// Warm-up: one second of capacity, drains the buckets.
+		for i := 0; i < int(capacity)/500; i++ {
+			if err := write(batchOf(next)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		start := time.Now()
+		for i := 0; i < b.N; i++ {
+			if err := write(batchOf(next)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return float64(b.N*500) / time.Since(start).Seconds()
+	}
+
+	// The output.
+	stream := newStream(b, shards)
+	p := startProxy(b, kinesisproxy.Config{Seed: 1})
+	o := connectOutput(b, proxyYAML(b, stream, p.URL(), "backoff: {initial_interval: 50ms, max_interval: 1s, max_elapsed_time: 1m}\n"))
+	b.ResetTimer()
+	ours := run(func(m service.MessageBatch) error { return o.WriteBatch(context.Background(), m) })
+	b.StopTimer()
+	total := int64((int(capacity)/500 + b.N) * 500)
+	if st := p.Stats(); st.EntriesForwarded != total+o.st.dupOrdering.Load() || o.st.written.Load() != total {
+		b.Fatalf("output: %d records, %d written, %d ordering copies, proxy forwarded %d", total, o.st.written.Load(), o.st.dupOrdering.Load(), st.EntriesForwarded)
+	}
+	throttledShare := float64(p.Stats().Throttled) / float64(total)
+
+	// The naive writer, same limits, fresh stream and proxy.
+	stream2 := newStream(b, shards)
+	p2 := startProxy(b, kinesisproxy.Config{Seed: 1})
+	nw := &naiveWriter{stream: stream2, client: kinesis.New(kinesis.Options{
+		Region: mustEnv(b, "AWS_REGION"), BaseEndpoint: aws.String(p2.URL()), Retryer: aws.NopRetryer{},
+		Credentials: credentials.NewStaticCredentialsProvider(mustEnv(b, "AWS_ACCESS_KEY_ID"), mustEnv(b, "AWS_SECRET_ACCESS_KEY"), ""),
+	})}
+	b.StartTimer()
+	naive := run(func(m service.MessageBatch) error { return nw.write(context.Background(), m) })
+	b.StopTimer()
+	if st := p2.Stats(); st.EntriesForwarded != total || int64(nw.written) != total {
+		b.Fatalf("naive: %d records, %d written, proxy forwarded %d", total, nw.written, st.EntriesForwarded)
+	}
+
+	b.ReportMetric(ours/capacity, "capacity_ratio")
+	b.ReportMetric(naive/capacity, "naive_capacity_ratio")
+	b.ReportMetric(ours/naive, "ratio_vs_naive")
+	b.ReportMetric(throttledShare, "throttled_share")
+	b.ReportMetric(0, "ns/op")
+}
+
+// startAckSink runs the immediately-acknowledging Kinesis endpoint as its own
+// process, so that the CPU time measured here is the writer's alone.
+func startAckSink(b *testing.B, shards int) string {
+	b.Helper()
+	bin := filepath.Join(b.TempDir(), "acksink")
+	build := exec.Command("go", "build", "-o", bin, "github.com/dmsbridge/dmsbridge/tests/acksink/cmd/acksink")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		b.Fatalf("building acksink: %v", err)
+	}
+	cmd := exec.Command(bin, "-shards", strconv.Itoa(shards))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
+	url, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		b.Fatalf("acksink: %v", err)
+	}
+	return strings.TrimSpace(url)
+}
+
+// BenchmarkEncode measures the whole WriteBatch path (interpolation, checks,
+// routing, SDK JSON encoding and signing, HTTP) against an endpoint that
+// acknowledges at once, as records per CPU-second of this process (the
+// endpoint runs in another process), next to the naive writer (bare SDK
+// PutRecords calls of 500 records) on the same records.
+func BenchmarkEncode(b *testing.B) {
+	url := startAckSink(b, 4)
+	keys := keysN(1000)
+	batch := makeBatch(keys, 2000, 200, map[string]int{})
+	o := newTestOutput(b, "stream: sink\nregion: us-east-1\nendpoint: "+url+
+		"\ncredentials: {id: k, secret: s}\nshard_rate: {records_per_second: 0, bytes_per_second: 0}\n", nil)
+	if err := o.Connect(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	nw := &naiveWriter{stream: "sink", client: kinesis.New(kinesis.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(url), Retryer: aws.NopRetryer{},
+		Credentials: credentials.NewStaticCredentialsProvider("k", "s", ""),
+	})}
+	measure := func(write func() error) (perCPU, perSec float64) {
+		c0, t0 := cpuTime(), time.Now()
+		for i := 0; i < b.N; i++ {
+			if err := write(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		n := float64(b.N * len(batch))
+		return n / (cpuTime() - c0).Seconds(), n / time.Since(t0).Seconds()
+	}
+	b.ResetTimer()
+	oursCPU, oursWall := measure(func() error { return o.WriteBatch(context.Background(), batch) })
+	naiveCPU, _ := measure(func() error { return nw.write(context.Background(), batch) })
+	b.StopTimer()
+	if o.st.written.Load() != int64(b.N*len(batch)) {
+		b.Fatalf("written %d of %d", o.st.written.Load(), b.N*len(batch))
+	}
+	b.ReportMetric(oursCPU, "records/cpu-s")
+	b.ReportMetric(oursWall, "records/s")
+	b.ReportMetric(naiveCPU, "naive_records/cpu-s")
+	b.ReportMetric(oursCPU/naiveCPU, "ratio_vs_naive")
+	b.ReportMetric(oursCPU/300000, "ratio_vs_target_300k")
+}

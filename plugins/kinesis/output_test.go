@@ -1,0 +1,579 @@
+package kinesis
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+)
+
+// newTestOutput parses yaml with the real spec and connects an output to
+// client.
+func newTestOutput(t testing.TB, yaml string, client kinesisAPI) *output {
+	t.Helper()
+	pc, err := outputSpec().ParseYAML(yaml, nil)
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	oc, err := parseOutputConfig(pc)
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	o := newOutput(oc, service.MockResources())
+	if client != nil {
+		o.newClient = func(context.Context) (kinesisAPI, error) { return client, nil }
+		if err := o.Connect(context.Background()); err != nil {
+			t.Fatalf("connect: %v", err)
+		}
+	}
+	t.Cleanup(func() { _ = o.Close(context.Background()) })
+	return o
+}
+
+// testRecord is the payload of record seq of key: "<key>#<seq>#" padded with
+// x to size bytes.
+func testRecord(key string, seq, size int) []byte {
+	b := []byte(key + "#" + strconv.Itoa(seq) + "#")
+	for len(b) < size {
+		b = append(b, 'x')
+	}
+	return b
+}
+
+func parseTestRecord(t testing.TB, b []byte) (string, int) {
+	t.Helper()
+	parts := strings.SplitN(string(b), "#", 3)
+	if len(parts) != 3 {
+		t.Fatalf("record %q is not ours", b)
+	}
+	n, err := strconv.Atoi(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return parts[0], n
+}
+
+// makeBatch builds n messages over keys, records of each key numbered from
+// next[key].
+func makeBatch(keys []string, n, size int, next map[string]int) service.MessageBatch {
+	b := make(service.MessageBatch, n)
+	for i := range b {
+		k := keys[i%len(keys)]
+		m := service.NewMessage(testRecord(k, next[k], size))
+		next[k]++
+		m.MetaSetMut("dms_partition_key", k)
+		b[i] = m
+	}
+	return b
+}
+
+func keysN(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("public.orders.%d", i)
+	}
+	return out
+}
+
+// checkOrder checks what a consumer reading the stream per key sees: every
+// record 0..want[key]-1 present, and the last copy of each record in order
+// (strict mode; copies come from re-sends). It returns the number of copies
+// beyond one per record.
+func checkOrder(t testing.TB, got map[string][][]byte, want map[string]int, strict bool) int {
+	t.Helper()
+	extra := 0
+	for k, n := range want {
+		recs := got[k]
+		last := make([]int, n)
+		for i := range last {
+			last[i] = -1
+		}
+		var seqs []int
+		for i, d := range recs {
+			key, seq := parseTestRecord(t, d)
+			if key != k {
+				t.Fatalf("record of key %q stored under partition key %q", key, k)
+			}
+			if seq >= n {
+				t.Fatalf("key %s: unexpected record %d", k, seq)
+			}
+			last[seq] = i
+			seqs = append(seqs, seq)
+		}
+		for seq, pos := range last {
+			if pos < 0 {
+				t.Fatalf("key %s: record %d lost (stream has %v)", k, seq, seqs)
+			}
+			if strict && seq > 0 && pos < last[seq-1] {
+				t.Fatalf("key %s: last copy of record %d precedes the last copy of record %d: %v", k, seq, seq-1, seqs)
+			}
+		}
+		extra += len(recs) - n
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			t.Fatalf("unexpected key %q in stream", k)
+		}
+	}
+	return extra
+}
+
+func batchErrIndexes(t testing.TB, err error, b service.MessageBatch) map[int]error {
+	t.Helper()
+	var be *service.BatchError
+	if !errors.As(err, &be) {
+		t.Fatalf("want a *service.BatchError, got %T %v", err, err)
+	}
+	out := map[int]error{}
+	be.WalkMessages(func(i int, _ *service.Message, err error) bool {
+		if err != nil {
+			out[i] = err
+		}
+		return true
+	})
+	return out
+}
+
+const fakeYAML = `
+stream: dms-target
+region: us-east-1
+backoff:
+  initial_interval: 5ms
+  max_interval: 50ms
+  max_elapsed_time: 10s
+`
+
+func TestWritesAllRecordsInOrderOverShards(t *testing.T) {
+	f := newFakeKinesis(t, "dms-target", 4)
+	f.latency = 2 * time.Millisecond
+	o := newTestOutput(t, fakeYAML+"shard_rate: {records_per_second: 0, bytes_per_second: 0}\n", f.client())
+	keys := keysN(40)
+	next := map[string]int{}
+	for i := 0; i < 3; i++ {
+		if err := o.WriteBatch(context.Background(), makeBatch(keys, 1200, 100, next)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if dup := checkOrder(t, f.byKey(), next, true); dup != 0 {
+		t.Fatalf("%d copies without any fault", dup)
+	}
+	if f.maxInflight != 1 {
+		t.Fatalf("up to %d PutRecords in flight on one shard", f.maxInflight)
+	}
+	// Every request holds records of one shard only.
+	for _, r := range f.requests {
+		sh := f.shardFor(r.entries[0]).id
+		for _, e := range r.entries {
+			if f.shardFor(e).id != sh {
+				t.Fatalf("a request mixes shards %s and %s", sh, f.shardFor(e).id)
+			}
+		}
+	}
+	if got := o.st.written.Load(); got != 3600 {
+		t.Fatalf("written counter %d", got)
+	}
+}
+
+func TestSplitsRequestsByCountAndBytes(t *testing.T) {
+	f := newFakeKinesis(t, "dms-target", 1)
+	o := newTestOutput(t, fakeYAML+"shard_rate: {records_per_second: 0, bytes_per_second: 0}\n", f.client())
+	next := map[string]int{}
+	if err := o.WriteBatch(context.Background(), makeBatch(keysN(7), 501, 10, next)); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.requests) != 2 || len(f.requests[0].entries) != 500 || len(f.requests[1].entries) != 1 {
+		t.Fatalf("501 records went out as %d requests", len(f.requests))
+	}
+	// 12 records of 1000 KiB = ~11.7 MiB: requests must stay <= 5 MiB
+	// counting partition keys.
+	f.requests = nil
+	big := makeBatch(keysN(3), 12, 1000<<10, next)
+	if err := o.WriteBatch(context.Background(), big); err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, r := range f.requests {
+		if r.bytes > 5<<20 {
+			t.Fatalf("request of %d bytes", r.bytes)
+		}
+		total += len(r.entries)
+	}
+	if total != 12 || len(f.requests) != 3 {
+		t.Fatalf("12 big records went out in %d requests (%d records)", len(f.requests), total)
+	}
+	checkOrder(t, f.byKey(), next, true)
+}
+
+func TestOversizedRecordAndBadKeysFailAlone(t *testing.T) {
+	f := newFakeKinesis(t, "dms-target", 2)
+	o := newTestOutput(t, fakeYAML+"shard_rate: {records_per_second: 0, bytes_per_second: 0}\n", f.client())
+	b := service.MessageBatch{}
+	add := func(key string, data []byte) {
+		m := service.NewMessage(data)
+		m.MetaSetMut("dms_partition_key", key)
+		b = append(b, m)
+	}
+	add("k", testRecord("k", 0, 100))
+	add("k2", bytes.Repeat([]byte("y"), 1<<20)) // 1 MiB data + 2-byte key: too big
+	add("k", testRecord("k", 1, 100))
+	add(strings.Repeat("é", 257), []byte("x"))            // 257 characters
+	add("", []byte("x"))                                  // empty key
+	add(strings.Repeat("é", 256), []byte("256 chars ok")) // 256 characters, 512 bytes
+	add("k3", bytes.Repeat([]byte("z"), 1<<20-2))         // exactly 1 MiB with key
+	err := o.WriteBatch(context.Background(), b)
+	failed := batchErrIndexes(t, err, b)
+	if len(failed) != 3 {
+		t.Fatalf("failed indexes %v, want 1, 3, 4", failed)
+	}
+	for i, want := range map[int]string{
+		1: "record of 1048578 bytes (data 1048576 + partition key 2) exceeds max_record_size 1048576",
+		3: "partition key has 257 characters, Kinesis allows at most 256",
+		4: "partition key is empty",
+	} {
+		if failed[i] == nil || !strings.Contains(failed[i].Error(), want) {
+			t.Errorf("index %d: error %v, want %q", i, failed[i], want)
+		}
+	}
+	got := f.byKey()
+	if len(got["k"]) != 2 || len(got[strings.Repeat("é", 256)]) != 1 || len(got["k3"]) != 1 || len(got["k2"]) != 0 {
+		t.Fatalf("stored %d/%d/%d/%d", len(got["k"]), len(got[strings.Repeat("é", 256)]), len(got["k3"]), len(got["k2"]))
+	}
+}
+
+// throttleFault throttles (or fails with code) a seeded fraction of records.
+func throttleFault(rate float64, seed int64, codes ...string) func(int, fakeEntry) string {
+	var mu sync.Mutex
+	rng := rand.New(rand.NewSource(seed))
+	return func(_ int, _ fakeEntry) string {
+		mu.Lock()
+		defer mu.Unlock()
+		if rng.Float64() < rate {
+			return codes[rng.Intn(len(codes))]
+		}
+		return ""
+	}
+}
+
+func TestStrictOrderUnderPartialFailures(t *testing.T) {
+	f := newFakeKinesis(t, "dms-target", 3)
+	f.recordFault = throttleFault(0.3, 1, "ProvisionedThroughputExceededException", "InternalFailure", "KMSThrottlingException")
+	o := newTestOutput(t, fakeYAML+"shard_rate: {records_per_second: 0, bytes_per_second: 0}\n", f.client())
+	keys := keysN(8) // few keys: many records of a key share a request
+	next := map[string]int{}
+	for i := 0; i < 4; i++ {
+		if err := o.WriteBatch(context.Background(), makeBatch(keys, 1000, 50, next)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	extra := checkOrder(t, f.byKey(), next, true)
+	dups := int(o.st.dupOrdering.Load())
+	if extra != dups {
+		t.Fatalf("stream holds %d extra copies, the duplicates counter says %d", extra, dups)
+	}
+	if dups == 0 {
+		t.Fatal("30% throttling with 8 keys produced no ordering duplicates: the test exercises nothing")
+	}
+	// Bounded: a copy is made only for a record written after a failed
+	// record of its key; with 30% failures that stays well below 4000
+	// copies per 4000 records (each record is re-sent at most once per
+	// failure of an earlier record in the same request).
+	if dups > 4000/4 {
+		t.Fatalf("%d duplicates for 4000 records", dups)
+	}
+	if o.st.written.Load() != 4000 || f.total() != 4000+dups {
+		t.Fatalf("written counter %d (want 4000), stream holds %d (want %d)", o.st.written.Load(), f.total(), 4000+dups)
+	}
+	if o.st.throttled.Load() == 0 || o.st.retries.Load() == 0 {
+		t.Fatal("throttle or retry counters not counted")
+	}
+	t.Logf("4000 records, %d requests, %d ordering copies, %d throttled", o.st.requests.Load(), dups, o.st.throttled.Load())
+}
+
+func TestRelaxedResendsOnlyFailedRecords(t *testing.T) {
+	f := newFakeKinesis(t, "dms-target", 2)
+	f.recordFault = throttleFault(0.3, 2, "ProvisionedThroughputExceededException", "InternalFailure")
+	o := newTestOutput(t, fakeYAML+"ordering: relaxed\nshard_rate: {records_per_second: 0, bytes_per_second: 0}\n", f.client())
+	next := map[string]int{}
+	if err := o.WriteBatch(context.Background(), makeBatch(keysN(5), 2000, 50, next)); err != nil {
+		t.Fatal(err)
+	}
+	// Copies can only come from re-sending a request whose outcome was
+	// unknown (a transport error), never from ordering.
+	if extra := checkOrder(t, f.byKey(), next, false); extra > int(o.st.unknownResends.Load()) {
+		t.Fatalf("relaxed mode stored %d copies, %d unknown-outcome re-sends", extra, o.st.unknownResends.Load())
+	}
+	if o.st.dupOrdering.Load() != 0 {
+		t.Fatal("relaxed mode counted ordering duplicates")
+	}
+}
+
+func TestRequestLevelFaultsAreRetried(t *testing.T) {
+	f := newFakeKinesis(t, "dms-target", 2)
+	var mu sync.Mutex
+	rng := rand.New(rand.NewSource(3))
+	f.requestFault = func(int) (int, string, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch x := rng.Float64(); {
+		case x < 0.15:
+			return 500, "InternalFailure", false
+		case x < 0.25:
+			return 503, "ServiceUnavailable", true // applied, then failed: ambiguous
+		case x < 0.35:
+			return 400, "ProvisionedThroughputExceededException", false
+		}
+		return 0, "", false
+	}
+	o := newTestOutput(t, fakeYAML+"shard_rate: {records_per_second: 0, bytes_per_second: 0}\n", f.client())
+	next := map[string]int{}
+	for i := 0; i < 5; i++ {
+		if err := o.WriteBatch(context.Background(), makeBatch(keysN(6), 600, 40, next)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	extra := checkOrder(t, f.byKey(), next, true)
+	if unk := int(o.st.unknownResends.Load()); extra > unk {
+		t.Fatalf("%d extra copies but only %d records re-sent after an unknown outcome", extra, unk)
+	}
+	if extra == 0 {
+		t.Fatal("no ambiguous failure happened: the test exercises nothing")
+	}
+}
+
+func TestRetryBudgetFailsOnlyUnwrittenRecords(t *testing.T) {
+	f := newFakeKinesis(t, "dms-target", 2)
+	f.recordFault = func(_ int, e fakeEntry) string {
+		if e.PartitionKey == "public.orders.1" && bytes.Contains(e.Data, []byte("#3#")) {
+			return "ProvisionedThroughputExceededException"
+		}
+		return ""
+	}
+	o := newTestOutput(t, `
+stream: dms-target
+region: us-east-1
+backoff: {initial_interval: 10ms, max_interval: 20ms, max_elapsed_time: 200ms}
+shard_rate: {records_per_second: 0, bytes_per_second: 0}
+`, f.client())
+	next := map[string]int{}
+	b := makeBatch(keysN(3), 30, 20, next) // key 1 at indexes 1,4,...,28; its record 3 at index 10
+	start := time.Now()
+	err := o.WriteBatch(context.Background(), b)
+	if el := time.Since(start); el > 3*time.Second {
+		t.Fatalf("budget of 200ms took %v", el)
+	}
+	failed := batchErrIndexes(t, err, b)
+	// Strict: record 3 of key 1 and every later record of key 1 are not
+	// written (or must be replayed after it); nothing else fails.
+	for i := 0; i < 30; i++ {
+		want := i%3 == 1 && i >= 10
+		if (failed[i] != nil) != want {
+			t.Errorf("index %d failed=%v want %v (%v)", i, failed[i] != nil, want, failed[i])
+		}
+	}
+	if !strings.Contains(failed[10].Error(), "retry budget") || !strings.Contains(failed[10].Error(), "ProvisionedThroughputExceededException") {
+		t.Errorf("error of the throttled record: %v", failed[10])
+	}
+	if !strings.Contains(failed[13].Error(), `earlier record of partition key "public.orders.1" failed`) {
+		t.Errorf("error of a held-back record: %v", failed[13])
+	}
+	got := f.byKey()
+	if len(got["public.orders.0"]) != 10 || len(got["public.orders.2"]) != 10 {
+		t.Fatalf("other keys not fully written: %d, %d", len(got["public.orders.0"]), len(got["public.orders.2"]))
+	}
+	// Key 1 records 0..2 written once; later ones may have been written
+	// out of order, which is why they are failed (and counted).
+	for _, d := range got["public.orders.1"][:3] {
+		if _, seq := parseTestRecord(t, d); seq > 2 {
+			t.Fatalf("record %d of key 1 written before record 3", seq)
+		}
+	}
+}
+
+func TestCredentialErrorsReturnNotConnected(t *testing.T) {
+	f := newFakeKinesis(t, "dms-target", 1)
+	o := newTestOutput(t, fakeYAML, f.client())
+	f.requestFault = func(int) (int, string, bool) { return 400, "ExpiredTokenException", false }
+	err := o.WriteBatch(context.Background(), makeBatch(keysN(2), 10, 10, map[string]int{}))
+	if !errors.Is(err, service.ErrNotConnected) {
+		t.Fatalf("expired token gave %v, want ErrNotConnected", err)
+	}
+	if err := o.WriteBatch(context.Background(), makeBatch(keysN(2), 10, 10, map[string]int{})); !errors.Is(err, service.ErrNotConnected) {
+		t.Fatalf("before reconnecting: %v", err)
+	}
+	f.requestFault = nil
+	if err := o.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.WriteBatch(context.Background(), makeBatch(keysN(2), 10, 10, map[string]int{})); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMissingStreamIsAConnectError(t *testing.T) {
+	f := newFakeKinesis(t, "other", 1)
+	o := newTestOutput(t, fakeYAML, nil)
+	o.newClient = func(context.Context) (kinesisAPI, error) { return f.client(), nil }
+	err := o.Connect(context.Background())
+	if err == nil || !strings.Contains(err.Error(), `kinesis stream "dms-target" does not exist`) {
+		t.Fatalf("connect to a missing stream: %v", err)
+	}
+}
+
+func TestARNIsSentAsStreamARN(t *testing.T) {
+	f := newFakeKinesis(t, "dms-target", 2)
+	arn := "arn:aws:kinesis:us-east-1:000000000000:stream/dms-target"
+	o := newTestOutput(t, "stream: "+arn+"\n", f.client())
+	if o.conf.conn.region != "us-east-1" {
+		t.Fatalf("region from ARN: %q", o.conf.conn.region)
+	}
+	if err := o.WriteBatch(context.Background(), makeBatch(keysN(2), 4, 10, map[string]int{})); err != nil {
+		t.Fatal(err)
+	}
+	if f.lastARN != arn || f.total() != 4 {
+		t.Fatalf("ARN sent %q, %d records", f.lastARN, f.total())
+	}
+}
+
+func TestShutdownDuringBackoffReturnsPromptly(t *testing.T) {
+	f := newFakeKinesis(t, "dms-target", 2)
+	o := newTestOutput(t, `
+stream: dms-target
+region: us-east-1
+backoff: {initial_interval: 30s, max_interval: 60s, max_elapsed_time: 0s}
+`, f.client())
+	f.requestFault = func(call int) (int, string, bool) {
+		if call > 1 {
+			return 500, "InternalFailure", false
+		}
+		return 0, "", false
+	}
+	keys := keysN(2)
+	b := makeBatch(keys, 1200, 10, map[string]int{})
+	done := make(chan error, 1)
+	go func() { done <- o.WriteBatch(context.Background(), b) }()
+	time.Sleep(300 * time.Millisecond) // one shard written, the other in backoff
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := o.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("WriteBatch still waiting 2 s after Close")
+	}
+	if el := time.Since(start); el > time.Second {
+		t.Fatalf("shutdown took %v", el)
+	}
+	// Nothing unwritten is acknowledged: exactly the records the fake did
+	// not store are failed.
+	failed := batchErrIndexes(t, err, b)
+	stored := f.byKey()
+	written := len(stored[keys[0]]) + len(stored[keys[1]])
+	if written+len(failed) != 1200 || written == 0 || len(failed) == 0 {
+		t.Fatalf("%d written + %d failed, want 1200 with both > 0", written, len(failed))
+	}
+	for i, m := range b {
+		data, _ := m.AsBytes()
+		k, _ := parseTestRecord(t, data)
+		inStream := false
+		for _, d := range stored[k] {
+			if bytes.Equal(d, data) {
+				inStream = true
+			}
+		}
+		if inStream == (failed[i] != nil) {
+			t.Fatalf("index %d: in stream %v, failed %v", i, inStream, failed[i])
+		}
+	}
+}
+
+func TestReshardingRefreshesTheShardMap(t *testing.T) {
+	f := newFakeKinesis(t, "dms-target", 2)
+	o := newTestOutput(t, fakeYAML+"shard_rate: {records_per_second: 0, bytes_per_second: 0}\n", f.client())
+	keys := keysN(30)
+	next := map[string]int{}
+	if err := o.WriteBatch(context.Background(), makeBatch(keys, 300, 20, next)); err != nil {
+		t.Fatal(err)
+	}
+	f.split(0)
+	for i := 0; i < 5; i++ {
+		if err := o.WriteBatch(context.Background(), makeBatch(keys, 300, 20, next)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for len(o.smap.Load().shards) != 3 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if ids := o.smap.Load().ids(); len(ids) != 3 || o.smap.Load().has("shardId-000000000000") {
+		t.Fatalf("shard map after split: %v", ids)
+	}
+	// The new map routes like the server: a new batch's requests each hit
+	// one shard.
+	f.requests = nil
+	if err := o.WriteBatch(context.Background(), makeBatch(keys, 300, 20, next)); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range f.requests {
+		for _, e := range r.entries {
+			if f.shardFor(e).id != f.shardFor(r.entries[0]).id {
+				t.Fatal("after the refresh a request still spans shards")
+			}
+		}
+	}
+	checkOrder(t, f.byKey(), next, true)
+}
+
+func TestConfigErrorsNameTheField(t *testing.T) {
+	for yaml, want := range map[string]string{
+		"stream: ''":                                      "stream: stream must not be empty",
+		"stream: s\nmax_record_size: 20000000":            "max_record_size must be between 1 and 10485760",
+		"stream: s\nmax_request_size: 0":                  "max_request_size must be between 1 and 10485760",
+		"stream: s\nmax_record_size: 6000000":             "max_record_size (6000000) must not exceed max_request_size (5242880)",
+		"stream: s\nordering: loose":                      "ordering",
+		"stream: s\nhash_key: '012'":                      "hash_key: explicit hash key must be a decimal integer",
+		"stream: s\npartition_key: ''":                    "partition_key: partition key is empty",
+		"stream: s\ncredentials: {id: a}":                 "credentials.id and credentials.secret must be set together",
+		"stream: s\ncredentials: {role_external_id: x}":   "credentials.role_external_id needs credentials.role",
+		"stream: s\nshard_rate: {records_per_second: -1}": "shard_rate: rates must be >= 0",
+		"stream: s\nbackoff: {initial_interval: 0s}":      "backoff: initial_interval must be > 0",
+		"stream: arn:aws:kinesis:us-east-1:1:stream/":     "must end with stream/<name>",
+	} {
+		pc, err := outputSpec().ParseYAML(yaml, nil)
+		if err == nil {
+			_, err = parseOutputConfig(pc)
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", yaml, err, want)
+		}
+	}
+}
+
+func TestLintAcceptsExamples(t *testing.T) {
+	env := service.NewEnvironment()
+	linter := env.NewComponentConfigLinter()
+	for _, y := range []string{
+		"aws_kinesis_streams:\n  stream: dms-target\n",
+		"aws_kinesis_streams:\n  stream: dms-target\n  ordering: relaxed\n  max_in_flight: 4\n  batching: {count: 500, period: 1s}\n  shard_rate: {records_per_second: 500}\n",
+	} {
+		lints, err := linter.LintOutputYAML([]byte(y))
+		if err != nil || len(lints) != 0 {
+			t.Errorf("%q: %v %v", y, err, lints)
+		}
+	}
+	lints, err := linter.LintOutputYAML([]byte("aws_kinesis_streams:\n  stream: s\n  ordering: sometimes\n"))
+	if err != nil || len(lints) == 0 {
+		t.Errorf("bad ordering value not linted: %v %v", err, lints)
+	}
+}
