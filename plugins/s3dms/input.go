@@ -450,6 +450,29 @@ type fileMeta struct {
 	phase, schema, table, bucket, key, etag, lastModified any
 	posPrefix                                             []byte
 	table_                                                int
+	tmpl                                                  *service.Message
+}
+
+// template is a message carrying the file's metadata (and placeholders for
+// the per-row keys, so that copies clone a map of the right size).
+func (fm *fileMeta) template() *service.Message {
+	if fm.tmpl == nil {
+		m := service.NewMessage(nil)
+		m.MetaSetMut("dms_phase", fm.phase)
+		if fm.schema != nil {
+			m.MetaSetMut("dms_schema", fm.schema)
+			m.MetaSetMut("dms_table", fm.table)
+		}
+		m.MetaSetMut("s3_bucket", fm.bucket)
+		m.MetaSetMut("s3_key", fm.key)
+		m.MetaSetMut("s3_etag", fm.etag)
+		m.MetaSetMut("s3_last_modified", fm.lastModified)
+		m.MetaSetMut("dms_line", int64(0))
+		m.MetaSetMut("dms_offset", int64(0))
+		m.MetaSetMut("dms_position", "")
+		fm.tmpl = m
+	}
+	return fm.tmpl
 }
 
 func newInput(pc *service.ParsedConfig, res *service.Resources) (*input, error) {
@@ -861,16 +884,11 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, ackPoint, 
 				out = append(out, m)
 				continue
 			}
-			m := service.NewMessage(arena[r.start:r.end:r.end])
-			m.MetaSetMut("dms_phase", fm.phase)
-			if fm.schema != nil {
-				m.MetaSetMut("dms_schema", fm.schema)
-				m.MetaSetMut("dms_table", fm.table)
-			}
-			m.MetaSetMut("s3_bucket", fm.bucket)
-			m.MetaSetMut("s3_key", fm.key)
-			m.MetaSetMut("s3_etag", fm.etag)
-			m.MetaSetMut("s3_last_modified", fm.lastModified)
+			// A shallow copy of the file's template shares its metadata until
+			// the first write, which clones the map at its final size: much
+			// cheaper than growing a fresh map key by key.
+			m := fm.template().Copy()
+			m.SetBytes(arena[r.start:r.end:r.end])
 			m.MetaSetMut("dms_line", r.line)
 			m.MetaSetMut("dms_offset", r.offset)
 			m.MetaSetMut("dms_position", positionString(fm.posPrefix, r.offset))
