@@ -940,6 +940,9 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, ackPoint, 
 			}
 			continue
 		}
+		if in.cur.pf != nil {
+			in.cur.pf.ctx = ctx
+		}
 		row, rerr := in.cur.rows.Next()
 		if rerr == io.EOF {
 			in.closeCur(true)
@@ -948,7 +951,7 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, ackPoint, 
 		if rerr != nil {
 			var rowErr *dmscsv.RowError
 			full := fmt.Errorf("%s (etag %s): %w", in.src.describe(in.curItem.obj.Key), in.cur.etag, rerr)
-			if errors.As(rerr, &rowErr) || in.cur.rawStart+in.cur.raw.n >= in.curItem.obj.Size {
+			if ctx.Err() == nil && (errors.As(rerr, &rowErr) || in.cur.rawStart+in.cur.raw.n >= in.curItem.obj.Size) {
 				// every byte arrived: the content itself is bad
 				in.badFile(in.curItem, full)
 				if c.badStop {
@@ -958,12 +961,15 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, ackPoint, 
 				in.closeCur(true)
 				continue
 			}
-			// A transport error: reopen at the last complete row next time.
+			// A transport error (or ReadBatch's context ending while waiting
+			// for the network): reopen at the last complete row next time.
 			it := in.curItem
-			it.offset, it.line = in.cur.rows.Offset(), in.cur.rows.Line()
+			it.offset, it.line, it.resumed = in.cur.rows.Offset(), in.cur.rows.Line(), true
 			in.closeCur(false)
 			in.queue = append([]item{it}, in.queue...)
-			err = full
+			if ctx.Err() == nil {
+				err = full
+			}
 			break
 		}
 		if in.skipHeader {

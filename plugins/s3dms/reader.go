@@ -24,6 +24,7 @@ type fileReader struct {
 	raw          *countingReader
 	gz           bool
 	rawStart     int64 // object offset of the first raw byte read
+	pf           *prefetcher
 }
 
 type countingReader struct {
@@ -62,8 +63,10 @@ func openRows(ctx context.Context, src source, key, etag string, offset, line in
 			}
 		}
 	}
+	var pf *prefetcher
 	if _, isS3 := src.(*s3Source); isS3 {
-		o.Body = newPrefetcher(o.Body, 256<<10, 4)
+		pf = newPrefetcher(o.Body, 256<<10, 4)
+		o.Body = pf
 	}
 	raw := &countingReader{r: o.Body}
 	var r io.Reader = raw
@@ -91,6 +94,7 @@ func openRows(ctx context.Context, src source, key, etag string, offset, line in
 	}
 	return &fileReader{
 		rawStart: rawStart,
+		pf:       pf,
 		key:      key, etag: o.ETag, lastModified: o.LastModified, body: o.Body, raw: raw, gz: gz,
 		rows: dmscsv.NewRowReader(r, s, dmscsv.RowOptions{MaxRowSize: maxRow, StartOffset: offset, StartLine: line}),
 	}, nil
@@ -115,6 +119,9 @@ type prefetcher struct {
 	cur  []byte
 	buf  []byte
 	once sync.Once
+	// ctx, when set, ends a Read that waits for the network (ReadBatch's
+	// context: it must return promptly when cancelled).
+	ctx context.Context
 }
 
 func newPrefetcher(body io.ReadCloser, chunk, depth int) *prefetcher {
@@ -156,7 +163,17 @@ func (p *prefetcher) Read(out []byte) (int, error) {
 			}
 			p.buf = nil
 		}
-		b, ok := <-p.ch
+		var b []byte
+		var ok bool
+		if p.ctx != nil {
+			select {
+			case b, ok = <-p.ch:
+			case <-p.ctx.Done():
+				return 0, p.ctx.Err()
+			}
+		} else {
+			b, ok = <-p.ch
+		}
 		if !ok {
 			if p.err == nil {
 				return 0, io.EOF
