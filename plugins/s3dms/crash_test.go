@@ -122,10 +122,8 @@ output:
 		cmd, out := run(99)
 		outs = append(outs, out)
 		deadline := time.Now().Add(60 * time.Second)
-		var seen map[string]int
-		var perRun [][]string
 		for {
-			seen, perRun = readOutputs(t, outs)
+			seen, _ := readOutputs(t, outs)
 			missing := 0
 			for k := range expected {
 				if seen[k] == 0 {
@@ -142,7 +140,7 @@ output:
 		}
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
-		seen, perRun = readOutputs(t, outs)
+		seen, perRun := readOutputs(t, outs)
 		dups := 0
 		for k, n := range seen {
 			if !expected[k] {

@@ -423,26 +423,23 @@ type input struct {
 	listAfter   string
 	skipHeader  bool
 	resumeFL    *checkpoint.Position
-	released    bool
 	rowsPending int64
 
 	// shared with ack goroutines and the saver
-	mu         sync.Mutex
-	redeliver  []*pendingBatch
-	wake       chan struct{}
-	acked      *checkpoint.State
-	dirty      bool
-	fatal      error
-	saverStop  chan struct{}
-	ackNotify  chan struct{} // signalled on every checkpoint move when interval is 0
-	saverDone  chan struct{}
-	connected  bool
-	closeOnce  sync.Once
-	bgCtx      context.Context
-	bgCancel   context.CancelFunc
-	listCalls  func()
-	lastSaved  time.Time
-	saveErrLog time.Time
+	mu        sync.Mutex
+	redeliver []*pendingBatch
+	wake      chan struct{}
+	acked     *checkpoint.State
+	dirty     bool
+	fatal     error
+	saverStop chan struct{}
+	ackNotify chan struct{} // signalled on every checkpoint move when interval is 0
+	saverDone chan struct{}
+	connected bool
+	closeOnce sync.Once
+	bgCtx     context.Context
+	bgCancel  context.CancelFunc
+	listCalls func()
 }
 
 // fileMeta holds the per-file metadata values, boxed once per file.
@@ -918,7 +915,7 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, ackPoint, 
 				in.lastPos = checkpoint.Position{Phase: checkpoint.PhaseFullLoad, Seq: in.tableIdx, Line: 1}
 				continue
 			}
-			if oerr := in.openItem(ctx, it); oerr != nil {
+			if oerr := in.openItem(it); oerr != nil {
 				if errors.Is(oerr, errGone) || errors.Is(oerr, errETagChanged) && it.offset == 0 {
 					in.badFile(it, oerr)
 					if c.badStop {
@@ -1021,7 +1018,7 @@ func (in *input) badFile(it item, err error) {
 }
 
 // openItem opens a file and prepares its metadata.
-func (in *input) openItem(ctx context.Context, it item) error {
+func (in *input) openItem(it item) error {
 	c := in.conf
 	etag := ""
 	if it.offset > 0 {
@@ -1050,7 +1047,6 @@ func (in *input) openItem(ctx context.Context, it item) error {
 	in.curMeta = &fm
 	in.lastPos = checkpoint.Position{Phase: in.phase, Seq: seq, Key: it.obj.Key, ETag: fr.etag, Offset: max(it.offset, 0), Line: max(it.line, 1)}
 	in.skipHeader = it.offset == 0 && c.ignoreHeader == 1 && (in.phase == checkpoint.PhaseFullLoad || c.cdcIgnoreHeader)
-	_ = ctx
 	return nil
 }
 

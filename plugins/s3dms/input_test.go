@@ -200,7 +200,8 @@ func TestTailingAndLateFiles(t *testing.T) {
 				} else {
 					want = []string{"I,zeta,hr,2,b", "I,zeta,hr,5,e", "I,zeta,hr,7,g", "I,zeta,hr,3,c"}
 				}
-				m := r.waitFor(t, len(want), 10*time.Second)
+				r.waitFor(t, len(want), 10*time.Second)
+				var m []got
 				deadline := time.Now().Add(5 * time.Second)
 				for !strings.Contains(r.logText(), "CDC0003.csv") && time.Now().Before(deadline) {
 					time.Sleep(50 * time.Millisecond)

@@ -1,7 +1,6 @@
 package s3dms
 
 import (
-	"sort"
 	"sync"
 	"time"
 
@@ -237,6 +236,5 @@ func (s *stats) snapshot() Snapshot {
 	for _, t := range s.tables {
 		snap.Tables = append(snap.Tables, *t)
 	}
-	sort.SliceStable(snap.Tables, func(i, j int) bool { return false })
 	return snap
 }
