@@ -1,0 +1,69 @@
+# dmsbridge: build, test, benchmark, lint and package.
+# `make test` starts the real S3 (versitygw) and Kinesis (kinesalite) servers itself and stops them after.
+
+SHELL        := /bin/bash
+VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+DATE         ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS      := -s -w -X main.Version=$(VERSION) -X main.DateBuilt=$(DATE)
+BIN          := bin/dmsbridge
+GO           ?= go
+TESTFLAGS    ?= -count=1 -timeout 20m
+FUZZTIME     ?= 10s
+STATICCHECK  := .cache/test-tools/staticcheck-v0.8.2/staticcheck
+
+.PHONY: all build run-demo test test-unit fuzz bench bench-e2e lint docs docs-check docker clean services-start services-stop
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/dmsbridge
+
+# The embedded default: a local directory in the DMS layout -> JSON lines on stdout.
+run-demo: build
+	$(BIN) run config/local.yaml
+
+# Unit, integration and end-to-end tests against the real servers, then a bounded fuzz run.
+test: build
+	tests/services.sh run $(GO) test $(TESTFLAGS) ./...
+	$(MAKE) --no-print-directory fuzz
+
+# Each fuzz target for FUZZTIME (seed corpora under testdata/fuzz are also run by `go test`).
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./plugins/...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+bench: build
+	tests/services.sh run $(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./plugins/...
+
+bench-e2e: build
+	tests/services.sh run tests/bench-e2e.sh
+
+lint: build
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	@[ -x $(STATICCHECK) ] || GOBIN=$(CURDIR)/$(dir $(STATICCHECK)) $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+	$(STATICCHECK) ./...
+	$(BIN) lint --skip-env-var-check $$(find config -name '*.yaml' ! -name '*_benthos_test.yaml' ! -path 'config/sample/*')
+
+docs: build
+	$(GO) run ./cmd/gendocs docs/components
+
+docs-check: build
+	@tmp=$$(mktemp -d); $(GO) run ./cmd/gendocs $$tmp; \
+	if ! diff -r $$tmp docs/components >/dev/null; then echo "docs/components is stale: run make docs"; diff -r $$tmp docs/components | head -20; rm -rf $$tmp; exit 1; fi; rm -rf $$tmp
+
+docker:
+	tests/docker.sh
+
+services-start:
+	tests/services.sh start
+
+services-stop:
+	tests/services.sh stop
+
+clean:
+	rm -rf bin

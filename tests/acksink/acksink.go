@@ -1,0 +1,165 @@
+// Package acksink is an immediately-acknowledging Kinesis endpoint for
+// benchmarks: it answers PutRecords (and PutRecord) with success for every
+// entry without storing anything, describes a stream of a configurable number
+// of shards (ListShards, DescribeStreamSummary, DescribeStream), and also
+// accepts plain HTTP POSTs (one record per line) so that a baseline pipeline
+// built from Benthos core components (http_client output) can be measured
+// against the same sink. It counts records and bytes; GET /count returns
+// {"records":N,"bytes":N}.
+package acksink
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// Sink is a running endpoint.
+type Sink struct {
+	Shards  int
+	records atomic.Int64
+	bytes   atomic.Int64
+	seq     atomic.Int64
+	srv     *http.Server
+	ln      net.Listener
+}
+
+// Start listens on addr ("127.0.0.1:0" for any port).
+func Start(addr string, shards int) (*Sink, error) {
+	if shards < 1 {
+		shards = 1
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &Sink{Shards: shards, ln: ln}
+	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = s.srv.Serve(ln) }()
+	return s, nil
+}
+
+// URL is the endpoint's base URL.
+func (s *Sink) URL() string { return "http://" + s.ln.Addr().String() }
+
+// Records is the number of records acknowledged so far.
+func (s *Sink) Records() int64 { return s.records.Load() }
+
+// Bytes is the number of data bytes acknowledged so far.
+func (s *Sink) Bytes() int64 { return s.bytes.Load() }
+
+// Close stops the server.
+func (s *Sink) Close() error { return s.srv.Close() }
+
+type putRecords struct {
+	Records []struct {
+		Data         []byte `json:"Data"`
+		PartitionKey string `json:"PartitionKey"`
+	} `json:"Records"`
+	StreamName string `json:"StreamName"`
+}
+
+func (s *Sink) shardsJSON() []map[string]any {
+	out := make([]map[string]any, s.Shards)
+	max := new(big.Int).Lsh(big.NewInt(1), 128)
+	step := new(big.Int).Div(max, big.NewInt(int64(s.Shards)))
+	for i := 0; i < s.Shards; i++ {
+		lo := new(big.Int).Mul(step, big.NewInt(int64(i)))
+		hi := new(big.Int).Sub(new(big.Int).Mul(step, big.NewInt(int64(i+1))), big.NewInt(1))
+		if i == s.Shards-1 {
+			hi = new(big.Int).Sub(max, big.NewInt(1))
+		}
+		out[i] = map[string]any{
+			"ShardId":             fmt.Sprintf("shardId-%012d", i),
+			"HashKeyRange":        map[string]string{"StartingHashKey": lo.String(), "EndingHashKey": hi.String()},
+			"SequenceNumberRange": map[string]string{"StartingSequenceNumber": "1"},
+		}
+	}
+	return out
+}
+
+func (s *Sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && r.URL.Path == "/count" {
+		_ = json.NewEncoder(w).Encode(map[string]int64{"records": s.Records(), "bytes": s.Bytes()})
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	target := r.Header.Get("X-Amz-Target")
+	if target == "" {
+		// Plain HTTP: one record per line (a batch from http_client).
+		n := int64(bytes.Count(body, []byte("\n")))
+		if len(body) > 0 && body[len(body)-1] != '\n' {
+			n++
+		}
+		s.records.Add(n)
+		s.bytes.Add(int64(len(body)))
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	name := "sink"
+	var probe struct{ StreamName string }
+	_ = json.Unmarshal(body, &probe)
+	if probe.StreamName != "" {
+		name = probe.StreamName
+	}
+	arn := "arn:aws:kinesis:us-east-1:000000000000:stream/" + name
+	switch target {
+	case "Kinesis_20131202.PutRecords":
+		var req putRecords
+		if err := json.Unmarshal(body, &req); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = fmt.Fprintf(w, `{"__type":"SerializationException","message":%q}`, err.Error())
+			return
+		}
+		var out bytes.Buffer
+		out.WriteString(`{"FailedRecordCount":0,"Records":[`)
+		var n int64
+		for i, rec := range req.Records {
+			if i > 0 {
+				out.WriteByte(',')
+			}
+			n += int64(len(rec.Data))
+			out.WriteString(`{"SequenceNumber":"`)
+			out.WriteString(strconv.FormatInt(s.seq.Add(1), 10))
+			out.WriteString(`","ShardId":"shardId-000000000000"}`)
+		}
+		out.WriteString(`]}`)
+		s.records.Add(int64(len(req.Records)))
+		s.bytes.Add(n)
+		_, _ = w.Write(out.Bytes())
+	case "Kinesis_20131202.PutRecord":
+		var req struct{ Data []byte }
+		_ = json.Unmarshal(body, &req)
+		s.records.Add(1)
+		s.bytes.Add(int64(len(req.Data)))
+		_, _ = fmt.Fprintf(w, `{"SequenceNumber":"%d","ShardId":"shardId-000000000000"}`, s.seq.Add(1))
+	case "Kinesis_20131202.ListShards":
+		_ = json.NewEncoder(w).Encode(map[string]any{"Shards": s.shardsJSON()})
+	case "Kinesis_20131202.DescribeStreamSummary":
+		_ = json.NewEncoder(w).Encode(map[string]any{"StreamDescriptionSummary": map[string]any{
+			"StreamName": name, "StreamARN": arn, "StreamStatus": "ACTIVE", "OpenShardCount": s.Shards,
+			"RetentionPeriodHours": 24, "StreamCreationTimestamp": 1.7e9, "EnhancedMonitoring": []any{},
+			"StreamModeDetails": map[string]string{"StreamMode": "PROVISIONED"},
+		}})
+	case "Kinesis_20131202.DescribeStream":
+		_ = json.NewEncoder(w).Encode(map[string]any{"StreamDescription": map[string]any{
+			"StreamName": name, "StreamARN": arn, "StreamStatus": "ACTIVE", "Shards": s.shardsJSON(),
+			"HasMoreShards": false, "RetentionPeriodHours": 24, "StreamCreationTimestamp": 1.7e9, "EnhancedMonitoring": []any{},
+		}})
+	default:
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = fmt.Fprintf(w, `{"__type":"UnknownOperationException","message":"acksink does not implement %s"}`, target)
+	}
+}
