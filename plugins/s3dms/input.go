@@ -89,10 +89,17 @@ the checkpoint). Detecting late files costs one full listing of the CDC folder e
 
 ### Decisions on behaviour DMS leaves unspecified
 
-Every object under a table path is a full-load file (not only LOAD*.csv), recursively, in lexical order;
-` + "`ignore_header_rows`" + ` applies to full-load files, and to CDC files only with ` + "`cdc_ignore_header_rows`" + `;
-gzip sources are read; CDC files present before the start are processed (` + "`cdc_start: beginning`" + `); in
-` + "`full-load-and-cdc`" + ` CDC starts after the full load, from the CDC start point.
+- Which objects are full-load files: every object under the table path (not only LOAD*.csv), recursively, in
+  lexical (S3 byte) order; keys ending in "/" are skipped.
+- ` + "`ignore_header_rows`" + ` applies to full-load files, and to CDC files only with ` + "`cdc_ignore_header_rows`" + `.
+- gzip sources (".gz" or Content-Encoding gzip) are read. Keys must be UTF-8; row bytes are passed on untouched.
+- CDC files present before the first start are processed (` + "`cdc_start: beginning`" + `); ` + "`now`" + ` skips them.
+- Changes captured during the full load: CDC starts after the full load, from the CDC start point, in lexical order.
+- A CDC key already processed is never re-read, even if rewritten (high-water mark). An object rewritten while
+  it is the checkpointed object is detected by its ETag (error, or re-read with ` + "`restart_changed_files`" + `).
+- The CDC polling interval is ` + "`poll_interval`" + ` (default 5s); DMS's is undocumented.
+- Table state: tables go Before load -> Full load -> Table completed; in a cdc-only run they stay Before load.
+- Blank lines are skipped. A final row without a row delimiter is a row.
 
 ### Errors
 
@@ -107,6 +114,7 @@ before the fault were emitted); with ` + "`bad_files: stop`" + ` the input stops
 
 Per table (labels schema, table): ` + "`dms_table_state`" + ` (0 Before load, 1 Full load, 2 Table completed),
 ` + "`dms_full_load_rows`" + `, ` + "`dms_full_load_bytes_done`" + `/` + "`_total`" + `, ` + "`dms_full_load_files_done`" + `/` + "`_total`" + `;
+` + "`dms_full_load_start_unix`" + `/` + "`_end_unix`" + `, ` + "`dms_table_last_update_unix`" + `;
 CDC: ` + "`dms_cdc_files_processed`" + `, ` + "`dms_cdc_files_pending`" + `, ` + "`dms_cdc_lag_seconds`" + ` (now minus the
 LastModified of the newest processed file), ` + "`dms_cdc_late_files`" + `, ` + "`dms_cdc_rows`" + `; ` + "`dms_s3_list_requests`" + `.
 The full-load percentage of each table is logged every ` + "`progress_interval`" + `. The same figures are
