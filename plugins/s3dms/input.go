@@ -530,8 +530,11 @@ func (in *input) Connect(ctx context.Context) error {
 	case "file":
 		in.store = &checkpoint.File{Path: filepath.Join(c.ckDir, c.ckKey)}
 	case "s3":
-		in.store = &checkpoint.S3{Client: s3c, Bucket: c.ckBucket, Key: c.ckKey, ExpectedBucketOwner: c.expectedOwner,
-			Owner: instanceID(), Lease: c.ckLease}
+		st := &checkpoint.S3{Client: s3c, Bucket: c.ckBucket, Key: c.ckKey, Owner: instanceID(), Lease: c.ckLease}
+		if c.ckBucket == c.bucket {
+			st.ExpectedBucketOwner = c.expectedOwner
+		}
+		in.store = st
 	case "cache":
 		in.store = &cacheStore{res: in.res, name: c.ckCache, key: c.ckKey}
 	default:

@@ -250,6 +250,7 @@ func (in *input) poll(ctx context.Context) error {
 		token = next
 	}
 	in.stats.cdcPending(len(in.queue))
+	in.stats.refreshLag()
 	return nil
 }
 
