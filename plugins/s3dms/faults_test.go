@@ -283,3 +283,21 @@ func TestCacheCheckpointStore(t *testing.T) {
 		t.Fatalf("resumed instance: %v", err)
 	}
 }
+
+// TestReadBatchReturnsOnCancel: an idle tailing ReadBatch returns promptly
+// when its context is cancelled (stream stop or delete).
+func TestReadBatchReturnsOnCancel(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		in, _ := directInput(t, b.yaml()+"bucket_folder: dms\ncdc_path: changes\nmode: cdc\npoll_interval: 1h\ntable_definition: '"+twoTables+"'\ncheckpoint:\n  store: none\n")
+		if err := in.Connect(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() { time.Sleep(100 * time.Millisecond); cancel() }()
+		start := time.Now()
+		_, _, err := in.ReadBatch(ctx)
+		if d := time.Since(start); !errors.Is(err, context.Canceled) || d > time.Second {
+			t.Fatalf("ReadBatch returned %v after %s", err, d)
+		}
+	})
+}

@@ -89,10 +89,17 @@ the checkpoint). Detecting late files costs one full listing of the CDC folder e
 
 ### Decisions on behaviour DMS leaves unspecified
 
-Every object under a table path is a full-load file (not only LOAD*.csv), recursively, in lexical order;
-` + "`ignore_header_rows`" + ` applies to full-load files, and to CDC files only with ` + "`cdc_ignore_header_rows`" + `;
-gzip sources are read; CDC files present before the start are processed (` + "`cdc_start: beginning`" + `); in
-` + "`full-load-and-cdc`" + ` CDC starts after the full load, from the CDC start point.
+- Which objects are full-load files: every object under the table path (not only LOAD*.csv), recursively, in
+  lexical (S3 byte) order; keys ending in "/" are skipped.
+- ` + "`ignore_header_rows`" + ` applies to full-load files, and to CDC files only with ` + "`cdc_ignore_header_rows`" + `.
+- gzip sources (".gz" or Content-Encoding gzip) are read. Keys must be UTF-8; row bytes are passed on untouched.
+- CDC files present before the first start are processed (` + "`cdc_start: beginning`" + `); ` + "`now`" + ` skips them.
+- Changes captured during the full load: CDC starts after the full load, from the CDC start point, in lexical order.
+- A CDC key already processed is never re-read, even if rewritten (high-water mark). An object rewritten while
+  it is the checkpointed object is detected by its ETag (error, or re-read with ` + "`restart_changed_files`" + `).
+- The CDC polling interval is ` + "`poll_interval`" + ` (default 5s); DMS's is undocumented.
+- Table state: tables go Before load -> Full load -> Table completed; in a cdc-only run they stay Before load.
+- Blank lines are skipped. A final row without a row delimiter is a row.
 
 ### Errors
 
@@ -107,6 +114,7 @@ before the fault were emitted); with ` + "`bad_files: stop`" + ` the input stops
 
 Per table (labels schema, table): ` + "`dms_table_state`" + ` (0 Before load, 1 Full load, 2 Table completed),
 ` + "`dms_full_load_rows`" + `, ` + "`dms_full_load_bytes_done`" + `/` + "`_total`" + `, ` + "`dms_full_load_files_done`" + `/` + "`_total`" + `;
+` + "`dms_full_load_start_unix`" + `/` + "`_end_unix`" + `, ` + "`dms_table_last_update_unix`" + `;
 CDC: ` + "`dms_cdc_files_processed`" + `, ` + "`dms_cdc_files_pending`" + `, ` + "`dms_cdc_lag_seconds`" + ` (now minus the
 LastModified of the newest processed file), ` + "`dms_cdc_late_files`" + `, ` + "`dms_cdc_rows`" + `; ` + "`dms_s3_list_requests`" + `.
 The full-load percentage of each table is logged every ` + "`progress_interval`" + `. The same figures are
@@ -423,26 +431,23 @@ type input struct {
 	listAfter   string
 	skipHeader  bool
 	resumeFL    *checkpoint.Position
-	released    bool
 	rowsPending int64
 
 	// shared with ack goroutines and the saver
-	mu         sync.Mutex
-	redeliver  []*pendingBatch
-	wake       chan struct{}
-	acked      *checkpoint.State
-	dirty      bool
-	fatal      error
-	saverStop  chan struct{}
-	ackNotify  chan struct{} // signalled on every checkpoint move when interval is 0
-	saverDone  chan struct{}
-	connected  bool
-	closeOnce  sync.Once
-	bgCtx      context.Context
-	bgCancel   context.CancelFunc
-	listCalls  func()
-	lastSaved  time.Time
-	saveErrLog time.Time
+	mu        sync.Mutex
+	redeliver []*pendingBatch
+	wake      chan struct{}
+	acked     *checkpoint.State
+	dirty     bool
+	fatal     error
+	saverStop chan struct{}
+	ackNotify chan struct{} // signalled on every checkpoint move when interval is 0
+	saverDone chan struct{}
+	connected bool
+	closeOnce sync.Once
+	bgCtx     context.Context
+	bgCancel  context.CancelFunc
+	listCalls func()
 }
 
 // fileMeta holds the per-file metadata values, boxed once per file.
@@ -450,6 +455,29 @@ type fileMeta struct {
 	phase, schema, table, bucket, key, etag, lastModified any
 	posPrefix                                             []byte
 	table_                                                int
+	tmpl                                                  *service.Message
+}
+
+// template is a message carrying the file's metadata (and placeholders for
+// the per-row keys, so that copies clone a map of the right size).
+func (fm *fileMeta) template() *service.Message {
+	if fm.tmpl == nil {
+		m := service.NewMessage(nil)
+		m.MetaSetMut("dms_phase", fm.phase)
+		if fm.schema != nil {
+			m.MetaSetMut("dms_schema", fm.schema)
+			m.MetaSetMut("dms_table", fm.table)
+		}
+		m.MetaSetMut("s3_bucket", fm.bucket)
+		m.MetaSetMut("s3_key", fm.key)
+		m.MetaSetMut("s3_etag", fm.etag)
+		m.MetaSetMut("s3_last_modified", fm.lastModified)
+		m.MetaSetMut("dms_line", int64(0))
+		m.MetaSetMut("dms_offset", int64(0))
+		m.MetaSetMut("dms_position", "")
+		fm.tmpl = m
+	}
+	return fm.tmpl
 }
 
 func newInput(pc *service.ParsedConfig, res *service.Resources) (*input, error) {
@@ -502,8 +530,11 @@ func (in *input) Connect(ctx context.Context) error {
 	case "file":
 		in.store = &checkpoint.File{Path: filepath.Join(c.ckDir, c.ckKey)}
 	case "s3":
-		in.store = &checkpoint.S3{Client: s3c, Bucket: c.ckBucket, Key: c.ckKey, ExpectedBucketOwner: c.expectedOwner,
-			Owner: instanceID(), Lease: c.ckLease}
+		st := &checkpoint.S3{Client: s3c, Bucket: c.ckBucket, Key: c.ckKey, Owner: instanceID(), Lease: c.ckLease}
+		if c.ckBucket == c.bucket {
+			st.ExpectedBucketOwner = c.expectedOwner
+		}
+		in.store = st
 	case "cache":
 		in.store = &cacheStore{res: in.res, name: c.ckCache, key: c.ckKey}
 	default:
@@ -861,16 +892,11 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, ackPoint, 
 				out = append(out, m)
 				continue
 			}
-			m := service.NewMessage(arena[r.start:r.end:r.end])
-			m.MetaSetMut("dms_phase", fm.phase)
-			if fm.schema != nil {
-				m.MetaSetMut("dms_schema", fm.schema)
-				m.MetaSetMut("dms_table", fm.table)
-			}
-			m.MetaSetMut("s3_bucket", fm.bucket)
-			m.MetaSetMut("s3_key", fm.key)
-			m.MetaSetMut("s3_etag", fm.etag)
-			m.MetaSetMut("s3_last_modified", fm.lastModified)
+			// A shallow copy of the file's template shares its metadata until
+			// the first write, which clones the map at its final size: much
+			// cheaper than growing a fresh map key by key.
+			m := fm.template().Copy()
+			m.SetBytes(arena[r.start:r.end:r.end])
 			m.MetaSetMut("dms_line", r.line)
 			m.MetaSetMut("dms_offset", r.offset)
 			m.MetaSetMut("dms_position", positionString(fm.posPrefix, r.offset))
@@ -900,7 +926,7 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, ackPoint, 
 				in.lastPos = checkpoint.Position{Phase: checkpoint.PhaseFullLoad, Seq: in.tableIdx, Line: 1}
 				continue
 			}
-			if oerr := in.openItem(ctx, it); oerr != nil {
+			if oerr := in.openItem(it); oerr != nil {
 				if errors.Is(oerr, errGone) || errors.Is(oerr, errETagChanged) && it.offset == 0 {
 					in.badFile(it, oerr)
 					if c.badStop {
@@ -922,6 +948,9 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, ackPoint, 
 			}
 			continue
 		}
+		if in.cur.pf != nil {
+			in.cur.pf.ctx = ctx
+		}
 		row, rerr := in.cur.rows.Next()
 		if rerr == io.EOF {
 			in.closeCur(true)
@@ -930,7 +959,7 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, ackPoint, 
 		if rerr != nil {
 			var rowErr *dmscsv.RowError
 			full := fmt.Errorf("%s (etag %s): %w", in.src.describe(in.curItem.obj.Key), in.cur.etag, rerr)
-			if errors.As(rerr, &rowErr) || in.cur.rawStart+in.cur.raw.n >= in.curItem.obj.Size {
+			if ctx.Err() == nil && (errors.As(rerr, &rowErr) || in.cur.rawStart+in.cur.raw.n >= in.curItem.obj.Size) {
 				// every byte arrived: the content itself is bad
 				in.badFile(in.curItem, full)
 				if c.badStop {
@@ -940,12 +969,15 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, ackPoint, 
 				in.closeCur(true)
 				continue
 			}
-			// A transport error: reopen at the last complete row next time.
+			// A transport error (or ReadBatch's context ending while waiting
+			// for the network): reopen at the last complete row next time.
 			it := in.curItem
-			it.offset, it.line = in.cur.rows.Offset(), in.cur.rows.Line()
+			it.offset, it.line, it.resumed = in.cur.rows.Offset(), in.cur.rows.Line(), true
 			in.closeCur(false)
 			in.queue = append([]item{it}, in.queue...)
-			err = full
+			if ctx.Err() == nil {
+				err = full
+			}
 			break
 		}
 		if in.skipHeader {
@@ -997,7 +1029,7 @@ func (in *input) badFile(it item, err error) {
 }
 
 // openItem opens a file and prepares its metadata.
-func (in *input) openItem(ctx context.Context, it item) error {
+func (in *input) openItem(it item) error {
 	c := in.conf
 	etag := ""
 	if it.offset > 0 {
@@ -1026,7 +1058,6 @@ func (in *input) openItem(ctx context.Context, it item) error {
 	in.curMeta = &fm
 	in.lastPos = checkpoint.Position{Phase: in.phase, Seq: seq, Key: it.obj.Key, ETag: fr.etag, Offset: max(it.offset, 0), Line: max(it.line, 1)}
 	in.skipHeader = it.offset == 0 && c.ignoreHeader == 1 && (in.phase == checkpoint.PhaseFullLoad || c.cdcIgnoreHeader)
-	_ = ctx
 	return nil
 }
 

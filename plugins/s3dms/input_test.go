@@ -75,7 +75,7 @@ func TestOrderFullLoadThenCDC(t *testing.T) {
 			n = 1005 // more than one ListObjectsV2 page
 		}
 		want := fixture(t, b, n)
-		r := startStream(t, baseYAML(b, "poll_interval: 100ms\nbatch_size: 64\ncheckpoint:\n  store: none\n"), nil)
+		r := startStream(t, baseYAML(b, "poll_interval: 100ms\nbatch_size: 64\nprogress_interval: 1ms\ncheckpoint:\n  store: none\n"), nil)
 		defer r.stop(t)
 		m := r.waitFor(t, len(want), 60*time.Second)
 		if got := keyBody(m); strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -109,6 +109,14 @@ func TestOrderFullLoadThenCDC(t *testing.T) {
 		cdc := m[len(m)-3]
 		if cdc.Phase != "cdc" || cdc.Schema != "" || cdc.Table != "" || !strings.HasPrefix(cdc.Position, "2/00000/dms/changes/CDC00001.csv ") {
 			t.Fatalf("cdc metadata: %+v", cdc)
+		}
+		// progress is logged as a percentage during the full load
+		logs := r.logText()
+		if !strings.Contains(logs, fmt.Sprintf("table hr.alpha: full load completed 100.0%% (140 of 140 bytes, %d of %d files, %d rows)", n, n, n)) && b.name() == "dir" {
+			t.Fatalf("no completion percentage in logs:\n%.3000s", logs)
+		}
+		if b.name() == "versitygw" && !strings.Contains(logs, "table hr.alpha: full load in progress ") {
+			t.Fatalf("no progress percentage in logs:\n%.3000s", logs)
 		}
 		// statistics
 		snap := Stats()["aws_s3_dms"]
@@ -192,7 +200,8 @@ func TestTailingAndLateFiles(t *testing.T) {
 				} else {
 					want = []string{"I,zeta,hr,2,b", "I,zeta,hr,5,e", "I,zeta,hr,7,g", "I,zeta,hr,3,c"}
 				}
-				m := r.waitFor(t, len(want), 10*time.Second)
+				r.waitFor(t, len(want), 10*time.Second)
+				var m []got
 				deadline := time.Now().Add(5 * time.Second)
 				for !strings.Contains(r.logText(), "CDC0003.csv") && time.Now().Before(deadline) {
 					time.Sleep(50 * time.Millisecond)

@@ -1,7 +1,6 @@
 package s3dms
 
 import (
-	"sort"
 	"sync"
 	"time"
 
@@ -94,6 +93,7 @@ type stats struct {
 	mState, mRows, mBytesDone, mBytesTotal, mFilesDone, mFilesTotal *service.MetricGauge
 	mCDCProcessed, mCDCPending, mCDCLate, mCDCRows                  *service.MetricGauge
 	mLag                                                            *service.MetricGauge
+	mStart, mEnd, mLastUpdate                                       *service.MetricGauge
 	mLists, mBadFiles                                               *service.MetricCounter
 }
 
@@ -115,6 +115,9 @@ func newStats(label string, m *service.Metrics, tables [][2]string) *stats {
 		mCDCLate:      m.NewGauge("dms_cdc_late_files"),
 		mCDCRows:      m.NewGauge("dms_cdc_rows"),
 		mLag:          m.NewGauge("dms_cdc_lag_seconds"),
+		mStart:        m.NewGauge("dms_full_load_start_unix", "schema", "table"),
+		mEnd:          m.NewGauge("dms_full_load_end_unix", "schema", "table"),
+		mLastUpdate:   m.NewGauge("dms_table_last_update_unix", "schema", "table"),
 		mLists:        m.NewCounter("dms_s3_list_requests"),
 		mBadFiles:     m.NewCounter("dms_bad_files"),
 	}
@@ -150,12 +153,15 @@ func (s *stats) tableState(i, state int) {
 	now := time.Now().UTC()
 	if state == StateFullLoad && t.FullLoadStart == nil {
 		t.FullLoadStart = &now
+		s.mStart.Set(now.Unix(), t.Schema, t.Table)
 	}
 	if state == StateCompleted {
 		t.FullLoadFinish = &now
+		s.mEnd.Set(now.Unix(), t.Schema, t.Table)
 	}
 	s.mu.Unlock()
 	s.mState.Set(int64(state), t.Schema, t.Table)
+	s.mLastUpdate.Set(now.Unix(), t.Schema, t.Table)
 }
 
 func (s *stats) tableTotals(i int, filesTotal, bytesTotal, filesDone, bytesDone int64) {
@@ -180,6 +186,7 @@ func (s *stats) tableProgress(i int, rows, bytesDone, filesDone int64) {
 	s.mRows.Set(r, t.Schema, t.Table)
 	s.mBytesDone.Set(b, t.Schema, t.Table)
 	s.mFilesDone.Set(f, t.Schema, t.Table)
+	s.mLastUpdate.Set(time.Now().Unix(), t.Schema, t.Table)
 }
 
 func (s *stats) cdcRows(n int64) {
@@ -237,6 +244,5 @@ func (s *stats) snapshot() Snapshot {
 	for _, t := range s.tables {
 		snap.Tables = append(snap.Tables, *t)
 	}
-	sort.SliceStable(snap.Tables, func(i, j int) bool { return false })
 	return snap
 }
