@@ -10,6 +10,7 @@ targets=(
   "./plugins/dmsjson FuzzAppendString"
   "./plugins/tabledef FuzzParse"
   "./plugins/tabledef FuzzParseInvariants"
+  "./plugins/csvjson FuzzProcessRow"
 )
 for t in "${targets[@]}"; do
   set -- $t
