@@ -227,8 +227,9 @@ func TestKinesaliteSplitsLargeBatches(t *testing.T) {
 		m := newKeyed(d)
 		edge = append(edge, m)
 	}
+	idx := edge.Index()
 	err := o.WriteBatch(context.Background(), edge)
-	failed := batchErrIndexes(t, err, edge)
+	failed := batchErrIndexes(t, err, idx)
 	if len(failed) != 1 || failed[1] == nil || !strings.Contains(failed[1].Error(), "exceeds max_record_size 1048576") {
 		t.Fatalf("edge batch: %v", err)
 	}
