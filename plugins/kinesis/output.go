@@ -958,7 +958,7 @@ func (o *output) writeShard(ctx context.Context, client kinesisAPI, run *batchRu
 		n := len(req)
 		entries = entries[:0]
 		for _, r := range req {
-			entries = append(entries, types.PutRecordsRequestEntry{Data: r.data, PartitionKey: aws.String(r.key), ExplicitHashKey: r.hashKey})
+			entries = append(entries, types.PutRecordsRequestEntry{Data: r.data, PartitionKey: &r.key, ExplicitHashKey: r.hashKey})
 		}
 
 		select {
