@@ -126,14 +126,16 @@ func checkOrder(t testing.TB, got map[string][][]byte, want map[string]int, stri
 	return extra
 }
 
-func batchErrIndexes(t testing.TB, err error, b service.MessageBatch) map[int]error {
+// batchErrIndexes returns the failed indexes of a batch error; idx must be
+// made with Index() before the batch was written.
+func batchErrIndexes(t testing.TB, err error, idx *service.Indexer) map[int]error {
 	t.Helper()
 	var be *service.BatchError
 	if !errors.As(err, &be) {
 		t.Fatalf("want a *service.BatchError, got %T %v", err, err)
 	}
 	out := map[int]error{}
-	be.WalkMessages(func(i int, _ *service.Message, err error) bool {
+	be.WalkMessagesIndexedBy(idx, func(i int, _ *service.Message, err error) bool {
 		if err != nil {
 			out[i] = err
 		}
@@ -228,8 +230,9 @@ func TestOversizedRecordAndBadKeysFailAlone(t *testing.T) {
 	add("", []byte("x"))                                  // empty key
 	add(strings.Repeat("é", 256), []byte("256 chars ok")) // 256 characters, 512 bytes
 	add("k3", bytes.Repeat([]byte("z"), 1<<20-2))         // exactly 1 MiB with key
+	idx := b.Index()
 	err := o.WriteBatch(context.Background(), b)
-	failed := batchErrIndexes(t, err, b)
+	failed := batchErrIndexes(t, err, idx)
 	if len(failed) != 3 {
 		t.Fatalf("failed indexes %v, want 1, 3, 4", failed)
 	}
@@ -365,11 +368,12 @@ shard_rate: {records_per_second: 0, bytes_per_second: 0}
 	next := map[string]int{}
 	b := makeBatch(keysN(3), 30, 20, next) // key 1 at indexes 1,4,...,28; its record 3 at index 10
 	start := time.Now()
+	idx := b.Index()
 	err := o.WriteBatch(context.Background(), b)
 	if el := time.Since(start); el > 3*time.Second {
 		t.Fatalf("budget of 200ms took %v", el)
 	}
-	failed := batchErrIndexes(t, err, b)
+	failed := batchErrIndexes(t, err, idx)
 	// Strict: record 3 of key 1 and every later record of key 1 are not
 	// written (or must be replayed after it); nothing else fails.
 	for i := 0; i < 30; i++ {
@@ -457,6 +461,7 @@ backoff: {initial_interval: 30s, max_interval: 60s, max_elapsed_time: 0s}
 	}
 	keys := keysN(2)
 	b := makeBatch(keys, 1200, 10, map[string]int{})
+	idx := b.Index()
 	done := make(chan error, 1)
 	go func() { done <- o.WriteBatch(context.Background(), b) }()
 	time.Sleep(300 * time.Millisecond) // one shard written, the other in backoff
@@ -477,7 +482,7 @@ backoff: {initial_interval: 30s, max_interval: 60s, max_elapsed_time: 0s}
 	}
 	// Nothing unwritten is acknowledged: exactly the records the fake did
 	// not store are failed.
-	failed := batchErrIndexes(t, err, b)
+	failed := batchErrIndexes(t, err, idx)
 	stored := f.byKey()
 	written := len(stored[keys[0]]) + len(stored[keys[1]])
 	if written+len(failed) != 1200 || written == 0 || len(failed) == 0 {
