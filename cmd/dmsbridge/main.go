@@ -35,5 +35,6 @@ func cliOptions() []service.CLIOptFunc {
 		service.CLIOptSetVersion(Version, DateBuilt),
 		service.CLIOptSetDocumentationURL("https://github.com/dmsbridge/dmsbridge/tree/main/docs"),
 		service.CLIOptSetDefaultConfigPaths("/config.yaml", "/etc/dmsbridge/config.yaml", "./dmsbridge.yaml"),
+		service.CLIOptAddCommand(tablesCommand()),
 	}
 }

@@ -55,6 +55,19 @@
 //
 // Kinesis_20131202.PutRecord gets the same limits and injected errors; a rejected record is answered HTTP 400
 // {"__type":"ProvisionedThroughputExceededException","message":...} or HTTP 500 {"__type":"InternalFailure",...}.
+// If the upstream cannot be reached the proxy answers HTTP 502 {"__type":"InternalFailure"}.
+//
+// Stats counts requests, entries and every kind of rejection; PerShardThrottled is keyed "streamName/shardId-...".
+// ShardFor exposes the proxy's routing decision for a key, for tests.
+//
+// # Client note
+//
+// The proxy answers a fully rejected PutRecords in microseconds. Such instant answers expose a race in
+// aws-sdk-go-v2 (aws/aws-sdk-go-v2#2737): smithy-go closes the request body as soon as the response arrives while
+// net/http may still be probing it for EOF, the transport then closes the connection and the call fails with
+// "deserialization failed ... use of closed network connection" although the proxy answered correctly. The SDK's
+// default retryer retries it (net.ErrClosed), so producers must treat it as retryable; a client without retries
+// can avoid it by sending request bodies from memory (see bufferedBody in proxy_test.go).
 package kinesisproxy
 
 import (
@@ -75,6 +88,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -120,8 +134,8 @@ type Config struct {
 // Stats are counters since Start. Entries count PutRecords entries and PutRecord records alike.
 type Stats struct {
 	Requests           int64 // every request received, any target, including dropped ones
-	PutRecordsRequests int64 // PutRecords calls
-	PutRecordRequests  int64 // PutRecord calls
+	PutRecordsRequests int64 // PutRecords calls not answered by HTTP500Rate/DropRate/Pause
+	PutRecordRequests  int64 // PutRecord calls not answered by HTTP500Rate/DropRate/Pause
 	EntriesIn          int64 // entries received in PutRecords/PutRecord calls that reached the limiter
 	EntriesForwarded   int64 // entries sent upstream
 	Throttled          int64 // entries answered ProvisionedThroughputExceededException (RateLimited + injected)
@@ -663,8 +677,7 @@ func (p *Proxy) putRecords(w http.ResponseWriter, r *http.Request, body []byte, 
 	var upRecords []json.RawMessage
 	failed := 0
 	if len(fwd) > 0 {
-		req["Records"], _ = json.Marshal(fwd)
-		nb, _ := json.Marshal(req)
+		nb := encodeObject(req, "Records", fwd)
 		resp, err := p.roundTrip(r, nb)
 		if err != nil {
 			p.upstreamFailed(w, r, err, cfg)
@@ -694,11 +707,44 @@ func (p *Proxy) putRecords(w http.ResponseWriter, r *http.Request, body []byte, 
 		records[i], _ = json.Marshal(struct{ ErrorCode, ErrorMessage string }{v.code, v.msg})
 		failed++
 	}
-	out["Records"], _ = json.Marshal(records)
-	out["FailedRecordCount"], _ = json.Marshal(failed)
-	b, _ := json.Marshal(out)
+	out["FailedRecordCount"] = json.RawMessage(strconv.Itoa(failed))
+	b := encodeObject(out, "Records", records)
 	p.count(stream, vs, len(fwd))
 	p.answer(w, r, cfg, &upstreamResponse{status: http.StatusOK, header: header, body: b})
+}
+
+// encodeObject writes the JSON object fields plus the array field list, without re-validating or compacting the
+// already valid raw values (json.Marshal would, and it dominated the proxy's CPU time).
+func encodeObject(fields map[string]json.RawMessage, list string, items []json.RawMessage) []byte {
+	n := 32
+	for _, it := range items {
+		n += len(it) + 1
+	}
+	for _, v := range fields {
+		n += len(v) + 64
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '{')
+	for k, v := range fields {
+		if k == list {
+			continue
+		}
+		q, _ := json.Marshal(k)
+		b = append(b, q...)
+		b = append(b, ':')
+		b = append(b, v...)
+		b = append(b, ',')
+	}
+	q, _ := json.Marshal(list)
+	b = append(b, q...)
+	b = append(b, ':', '[')
+	for i, it := range items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, it...)
+	}
+	return append(b, ']', '}')
 }
 
 func (p *Proxy) putRecord(w http.ResponseWriter, r *http.Request, body []byte, cfg settings) {

@@ -8,54 +8,34 @@ import (
 	"io"
 	"math/big"
 	"net/http"
-	"os"
 	"regexp"
 	"sort"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/dmsbridge/dmsbridge/tests/testutil"
 )
 
-// --- local helpers (tests/testutil is not on main yet) ---
+// --- helpers (stream set-up and read-back use the shared tests/testutil) ---
 
-func kinesisEndpoint(t *testing.T) string {
+// client builds a Kinesis client for base (the proxy's URL); retry=false disables the SDK's retries so each call is
+// one request.
+func client(t testing.TB, base string, retry bool) *kinesis.Client {
 	t.Helper()
-	v := os.Getenv("KINESIS_ENDPOINT")
-	if v == "" {
-		t.Fatal("KINESIS_ENDPOINT is not set: start kinesalite (tests/services.sh start, or " +
-			"node kinesalite/cli.js --port 4567 --createStreamMs 0 ...) and export KINESIS_ENDPOINT=http://127.0.0.1:4567")
-	}
-	return v
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
-// client builds a Kinesis client for base; retry=false disables the SDK's retries so each call is one request.
-func client(base string, retry bool) *kinesis.Client {
-	o := kinesis.Options{
-		Region:       envOr("AWS_REGION", "us-east-1"),
-		BaseEndpoint: aws.String(base),
-		Credentials: credentials.NewStaticCredentialsProvider(
-			envOr("AWS_ACCESS_KEY_ID", "testkey"), envOr("AWS_SECRET_ACCESS_KEY", "testsecret"), ""),
-	}
-	if !retry {
-		o.Retryer = aws.NopRetryer{}
-	}
-	o.HTTPClient = bufferedBody{awshttp.NewBuildableClient()}
-	return kinesis.New(o)
+	return kinesis.NewFromConfig(testutil.AWSConfig(t), func(o *kinesis.Options) {
+		o.BaseEndpoint = aws.String(base)
+		if !retry {
+			o.Retryer = aws.NopRetryer{}
+		}
+		o.HTTPClient = bufferedBody{awshttp.NewBuildableClient()}
+	})
 }
 
 // bufferedBody sends every request body from an in-memory copy. Without it, a fast answer (the proxy answers a fully
@@ -83,77 +63,20 @@ func (b bufferedBody) Do(r *http.Request) (*http.Response, error) {
 	return b.c.Do(r)
 }
 
-var streamSeq atomic.Int64
-
-// newStream creates an ACTIVE stream with n shards directly on kinesalite, deleted at cleanup.
-func newStream(t *testing.T, direct *kinesis.Client, n int32) string {
+func waitActive(t testing.TB, c *kinesis.Client, name string) {
 	t.Helper()
-	name := fmt.Sprintf("kp-%s-%d-%d", regexp.MustCompile(`[^a-zA-Z0-9]+`).ReplaceAllString(t.Name(), "-"),
-		time.Now().UnixNano(), streamSeq.Add(1))
-	ctx := context.Background()
-	if _, err := direct.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: &name, ShardCount: aws.Int32(n)}); err != nil {
-		t.Fatalf("CreateStream %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		_, _ = direct.DeleteStream(context.Background(), &kinesis.DeleteStreamInput{StreamName: &name})
-	})
-	waitActive(t, direct, name)
-	return name
-}
-
-func waitActive(t *testing.T, c *kinesis.Client, name string) {
-	t.Helper()
-	for end := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	err := testutil.WaitFor(10*time.Second, func() bool {
 		out, err := c.DescribeStreamSummary(context.Background(), &kinesis.DescribeStreamSummaryInput{StreamName: &name})
-		if err == nil && out.StreamDescriptionSummary.StreamStatus == types.StreamStatusActive {
-			return
-		}
-		if time.Now().After(end) {
-			t.Fatalf("stream %s not ACTIVE after 10s (last error %v)", name, err)
-		}
-	}
-}
-
-type stored struct {
-	Shard, PartitionKey, Data, Seq string
-}
-
-// readStream reads every record of every shard (TRIM_HORIZON) directly from kinesalite.
-func readStream(t *testing.T, direct *kinesis.Client, stream string) []stored {
-	t.Helper()
-	ctx := context.Background()
-	ls, err := direct.ListShards(ctx, &kinesis.ListShardsInput{StreamName: &stream})
+		return err == nil && out.StreamDescriptionSummary.StreamStatus == types.StreamStatusActive
+	})
 	if err != nil {
-		t.Fatalf("ListShards %s: %v", stream, err)
+		t.Fatalf("stream %s not ACTIVE after 10s", name)
 	}
-	var out []stored
-	for _, sh := range ls.Shards {
-		it, err := direct.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: &stream,
-			ShardId: sh.ShardId, ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
-		if err != nil {
-			t.Fatalf("GetShardIterator %s %s: %v", stream, *sh.ShardId, err)
-		}
-		iter := it.ShardIterator
-		for iter != nil {
-			gr, err := direct.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(10000)})
-			if err != nil {
-				t.Fatalf("GetRecords %s %s: %v", stream, *sh.ShardId, err)
-			}
-			for _, r := range gr.Records {
-				out = append(out, stored{*sh.ShardId, *r.PartitionKey, string(r.Data), *r.SequenceNumber})
-			}
-			if len(gr.Records) == 0 {
-				break
-			}
-			iter = gr.NextShardIterator
-		}
-	}
-	return out
 }
 
-func startProxy(t *testing.T, cfg Config) *Proxy {
+func startProxy(t testing.TB, cfg Config) *Proxy {
 	t.Helper()
-	cfg.Upstream = kinesisEndpoint(t)
+	cfg.Upstream = testutil.MustEnv(t, "KINESIS_ENDPOINT")
 	p, err := Start(cfg)
 	if err != nil {
 		t.Fatalf("Start: %v", err)
@@ -203,11 +126,10 @@ func TestStartValidatesConfig(t *testing.T) {
 
 // (1) Entries the proxy rejects are not written; the accepted ones are, at the answered shard and sequence number.
 func TestRejectedEntriesAreNotWritten(t *testing.T) {
-	direct := client(kinesisEndpoint(t), true)
-	stream := newStream(t, direct, 3)
+	stream := testutil.NewStream(t, 3)
 	p := startProxy(t, Config{RecordsPerSecond: -1, BytesPerSecond: -1, ThrottleRate: 0.3,
 		InternalFailureRate: 0.05, Seed: 42})
-	c := client(p.URL(), false)
+	c := client(t, p.URL(), false)
 
 	in := entries(500, "r", 0)
 	out, err := c.PutRecords(context.Background(), &kinesis.PutRecordsInput{StreamName: &stream, Records: in})
@@ -256,18 +178,18 @@ func TestRejectedEntriesAreNotWritten(t *testing.T) {
 		t.Errorf("throttled %d (want ~150), internal failures %d (want ~25)", throttled, internal)
 	}
 
-	got := readStream(t, direct, stream)
+	got := testutil.ReadStream(t, stream)
 	if len(got) != len(accepted) {
 		t.Errorf("stream holds %d records, %d were accepted", len(got), len(accepted))
 	}
 	for _, r := range got {
-		a, ok := accepted[r.Data]
+		a, ok := accepted[string(r.Data)]
 		if !ok {
-			t.Errorf("record %q is in the stream but was answered as failed", r.Data)
+			t.Errorf("record %q is in the stream but was answered as failed", string(r.Data))
 			continue
 		}
-		if *a.ShardId != r.Shard || *a.SequenceNumber != r.Seq {
-			t.Errorf("record %q stored at %s/%s, answer said %s/%s", r.Data, r.Shard, r.Seq, *a.ShardId, *a.SequenceNumber)
+		if *a.ShardId != r.Shard || *a.SequenceNumber != r.SequenceNumber {
+			t.Errorf("record %q stored at %s/%s, answer said %s/%s", string(r.Data), r.Shard, r.SequenceNumber, *a.ShardId, *a.SequenceNumber)
 		}
 	}
 
@@ -292,8 +214,41 @@ func TestRejectedEntriesAreNotWritten(t *testing.T) {
 		aws.ToString(out.Records[9].ErrorCode) != "ProvisionedThroughputExceededException" {
 		t.Errorf("ThrottleRate 1 answer: FailedRecordCount %d, %d records", aws.ToInt32(out.FailedRecordCount), len(out.Records))
 	}
-	if n := len(readStream(t, direct, stream)); n != len(accepted) {
+	if n := len(testutil.ReadStream(t, stream)); n != len(accepted) {
 		t.Errorf("after a fully throttled call the stream holds %d records, want %d", n, len(accepted))
+	}
+
+	// A producer that resends only the failed entries ends with every record written exactly once.
+	p.SetFaults(Config{RecordsPerSecond: -1, BytesPerSecond: -1, ThrottleRate: 0.3, InternalFailureRate: 0.05})
+	retryStream := testutil.NewStream(t, 2)
+	pending := entries(500, "retry", 0)
+	for attempt := 1; len(pending) > 0; attempt++ {
+		if attempt > 30 {
+			t.Fatalf("%d entries still failing after 30 attempts", len(pending))
+		}
+		out, err := c.PutRecords(context.Background(), &kinesis.PutRecordsInput{StreamName: &retryStream, Records: pending})
+		if err != nil {
+			t.Fatalf("PutRecords attempt %d: %v", attempt, err)
+		}
+		var next []types.PutRecordsRequestEntry
+		for i, r := range out.Records {
+			if r.ErrorCode != nil {
+				next = append(next, pending[i])
+			}
+		}
+		pending = next
+	}
+	seen := map[string]int{}
+	for _, r := range testutil.ReadStream(t, retryStream) {
+		seen[string(r.Data)]++
+	}
+	if len(seen) != 500 {
+		t.Errorf("retry loop: %d distinct records in the stream, want 500", len(seen))
+	}
+	for d, n := range seen {
+		if n != 1 {
+			t.Errorf("retry loop: record %q written %d times", d, n)
+		}
 	}
 
 	// Upstream errors are passed through: an unknown stream gives kinesalite's typed error.
@@ -332,13 +287,11 @@ func sendFor(t *testing.T, c *kinesis.Client, stream string, d time.Duration, da
 
 // (2) The token buckets let through their rate (+ the initial burst) within 10 %.
 func TestTokenBucketRates(t *testing.T) {
-	direct := client(kinesisEndpoint(t), true)
-
 	t.Run("records", func(t *testing.T) {
-		stream := newStream(t, direct, 1)
+		stream := testutil.NewStream(t, 1)
 		const rate = 200.0
 		p := startProxy(t, Config{RecordsPerSecond: rate, BytesPerSecond: -1, Burst: time.Second})
-		acc, el := sendFor(t, client(p.URL(), false), stream, 3*time.Second, 0)
+		acc, el := sendFor(t, client(t, p.URL(), false), stream, 3*time.Second, 0)
 		got := (float64(acc) - rate*1) / el.Seconds()
 		t.Logf("accepted %d records in %v: %.1f records/s after the %v burst", acc, el, got, rate)
 		if got < rate*0.9 || got > rate*1.1 {
@@ -348,16 +301,16 @@ func TestTokenBucketRates(t *testing.T) {
 		if st.EntriesForwarded != int64(acc) || st.RateLimited != st.EntriesIn-int64(acc) || st.RateLimited == 0 {
 			t.Errorf("stats %+v do not match %d accepted", st, acc)
 		}
-		if n := len(readStream(t, direct, stream)); n != acc {
+		if n := len(testutil.ReadStream(t, stream)); n != acc {
 			t.Errorf("stream holds %d records, %d were accepted", n, acc)
 		}
 	})
 
 	t.Run("bytes", func(t *testing.T) {
-		stream := newStream(t, direct, 1)
+		stream := testutil.NewStream(t, 1)
 		const rate = 20000.0 // bytes/s; each entry is 92 data + 8 key bytes
-		p := startProxy(t, Config{RecordsPerSecond: -1, BytesPerSecond: rate, Burst: 500 * time.Millisecond})
-		c := client(p.URL(), false)
+		p := startProxy(t, Config{RecordsPerSecond: -1, BytesPerSecond: rate, Burst: time.Second})
+		c := client(t, p.URL(), false)
 		// 92-byte data and fixed 8-byte keys: every entry costs exactly 100 bytes.
 		start := time.Now()
 		acc := 0
@@ -374,12 +327,12 @@ func TestTokenBucketRates(t *testing.T) {
 			time.Sleep(2 * time.Millisecond)
 		}
 		el := time.Since(start)
-		got := (float64(acc*100) - rate*0.5) / el.Seconds()
-		t.Logf("accepted %d x 100 bytes in %v: %.0f bytes/s after the 0.5 s burst", acc, el, got)
+		got := (float64(acc*100) - rate*1) / el.Seconds()
+		t.Logf("accepted %d x 100 bytes in %v: %.0f bytes/s after the 1 s burst", acc, el, got)
 		if got < rate*0.9 || got > rate*1.1 {
 			t.Errorf("rate %.0f bytes/s, want %v ±10%%", got, rate)
 		}
-		if n := len(readStream(t, direct, stream)); n != acc {
+		if n := len(testutil.ReadStream(t, stream)); n != acc {
 			t.Errorf("stream holds %d records, %d were accepted", n, acc)
 		}
 	})
@@ -389,10 +342,10 @@ func TestTokenBucketRates(t *testing.T) {
 // are per shard.
 func TestShardRouting(t *testing.T) {
 	ctx := context.Background()
-	direct := client(kinesisEndpoint(t), true)
-	stream := newStream(t, direct, 4)
+	direct := testutil.KinesisClient(t)
+	stream := testutil.NewStream(t, 4)
 	p := startProxy(t, Config{RecordsPerSecond: -1, BytesPerSecond: -1, ShardRefresh: 100 * time.Millisecond})
-	c := client(p.URL(), false)
+	c := client(t, p.URL(), false)
 
 	maxKey := new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 128), big.NewInt(1))
 	explicit := map[string]string{} // data -> explicit hash key
@@ -413,18 +366,18 @@ func TestShardRouting(t *testing.T) {
 		t.Helper()
 		perShard := map[string]int{}
 		n := 0
-		for _, r := range readStream(t, direct, stream) {
-			if !strings.HasPrefix(r.Data, prefix+"-") {
+		for _, r := range testutil.ReadStream(t, stream) {
+			if !strings.HasPrefix(string(r.Data), prefix+"-") {
 				continue
 			}
 			n++
-			want, err := p.ShardFor(ctx, stream, r.PartitionKey, explicit[r.Data])
+			want, err := p.ShardFor(ctx, stream, r.PartitionKey, explicit[string(r.Data)])
 			if err != nil {
 				t.Fatalf("ShardFor: %v", err)
 			}
 			if want != r.Shard {
 				t.Errorf("record %q (key %q, explicit %q): proxy maps it to %s, kinesalite stored it in %s",
-					r.Data, r.PartitionKey, explicit[r.Data], want, r.Shard)
+					string(r.Data), r.PartitionKey, explicit[string(r.Data)], want, r.Shard)
 			}
 			perShard[r.Shard]++
 		}
@@ -509,15 +462,14 @@ func TestShardRouting(t *testing.T) {
 // (4) Request-level faults as an SDK client sees them.
 func TestRequestFaults(t *testing.T) {
 	ctx := context.Background()
-	direct := client(kinesisEndpoint(t), true)
 	noLimit := Config{RecordsPerSecond: -1, BytesPerSecond: -1}
 
 	t.Run("http500", func(t *testing.T) {
-		stream := newStream(t, direct, 1)
+		stream := testutil.NewStream(t, 1)
 		cfg := noLimit
 		cfg.HTTP500Rate = 1
 		p := startProxy(t, cfg)
-		c := client(p.URL(), false)
+		c := client(t, p.URL(), false)
 		_, err := c.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: &stream, Records: entries(5, "h", 0)})
 		var ae smithy.APIError
 		var re *awshttp.ResponseError
@@ -530,30 +482,30 @@ func TestRequestFaults(t *testing.T) {
 			t.Fatalf("DescribeStreamSummary error %v, want InternalFailure", err)
 		}
 		// The SDK's default retryer retries 500s: 3 attempts, all answered 500.
-		_, err = client(p.URL(), true).PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: &stream, Records: entries(5, "h2", 0)})
+		_, err = client(t, p.URL(), true).PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: &stream, Records: entries(5, "h2", 0)})
 		if err == nil {
 			t.Fatal("PutRecords with retries succeeded through HTTP500Rate 1")
 		}
 		if st := p.Stats(); st.HTTP500 != 5 || st.EntriesForwarded != 0 {
 			t.Errorf("stats %+v, want HTTP500 5 (1 + 1 + 3 attempts), nothing forwarded", st)
 		}
-		if n := len(readStream(t, direct, stream)); n != 0 {
+		if n := len(testutil.ReadStream(t, stream)); n != 0 {
 			t.Errorf("stream holds %d records, want 0", n)
 		}
 	})
 
 	t.Run("drop", func(t *testing.T) {
-		stream := newStream(t, direct, 1)
+		stream := testutil.NewStream(t, 1)
 		cfg := noLimit
 		cfg.DropRate = 1
 		p := startProxy(t, cfg)
-		c := client(p.URL(), false)
+		c := client(t, p.URL(), false)
 		_, err := c.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: &stream, Records: entries(5, "d", 0)})
 		assertTransportError(t, err)
 		if st := p.Stats(); st.Dropped != 1 || st.Requests != 1 || st.EntriesForwarded != 0 {
 			t.Errorf("stats %+v, want 1 request dropped, nothing forwarded", st)
 		}
-		if n := len(readStream(t, direct, stream)); n != 0 {
+		if n := len(testutil.ReadStream(t, stream)); n != 0 {
 			t.Errorf("stream holds %d records, want 0", n)
 		}
 		// Half the requests dropped, the rest get through.
@@ -568,17 +520,17 @@ func TestRequestFaults(t *testing.T) {
 		if ok < 8 || ok > 32 {
 			t.Errorf("%d of 40 calls succeeded at DropRate 0.5", ok)
 		}
-		if n := len(readStream(t, direct, stream)); n != ok {
+		if n := len(testutil.ReadStream(t, stream)); n != ok {
 			t.Errorf("stream holds %d records, %d calls succeeded", n, ok)
 		}
 	})
 
 	t.Run("latency", func(t *testing.T) {
-		stream := newStream(t, direct, 1)
+		stream := testutil.NewStream(t, 1)
 		cfg := noLimit
 		cfg.Latency = 400 * time.Millisecond
 		p := startProxy(t, cfg)
-		c := client(p.URL(), false)
+		c := client(t, p.URL(), false)
 		start := time.Now()
 		if _, err := c.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: &stream, Records: entries(1, "slow", 0)}); err != nil {
 			t.Fatal(err)
@@ -602,8 +554,8 @@ func TestRequestFaults(t *testing.T) {
 			t.Errorf("PutRecords took %v after latency was set to 0", el)
 		}
 		var data []string
-		for _, r := range readStream(t, direct, stream) {
-			data = append(data, r.Data)
+		for _, r := range testutil.ReadStream(t, stream) {
+			data = append(data, string(r.Data))
 		}
 		sort.Strings(data)
 		if want := "fast-000000 lost-000000 slow-000000"; strings.Join(data, " ") != want {
@@ -612,9 +564,9 @@ func TestRequestFaults(t *testing.T) {
 	})
 
 	t.Run("pause", func(t *testing.T) {
-		stream := newStream(t, direct, 2)
+		stream := testutil.NewStream(t, 2)
 		p := startProxy(t, noLimit)
-		c := client(p.URL(), false)
+		c := client(t, p.URL(), false)
 		p.Pause()
 		_, err := c.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: &stream, Records: entries(5, "paused", 0)})
 		assertTransportError(t, err)
@@ -623,7 +575,7 @@ func TestRequestFaults(t *testing.T) {
 		if st := p.Stats(); st.Dropped != 2 || st.EntriesIn != 0 || st.EntriesForwarded != 0 {
 			t.Errorf("stats while paused %+v, want 2 dropped, nothing forwarded", st)
 		}
-		if n := len(readStream(t, direct, stream)); n != 0 {
+		if n := len(testutil.ReadStream(t, stream)); n != 0 {
 			t.Errorf("stream holds %d records after a paused PutRecords, want 0", n)
 		}
 		p.Resume()
@@ -631,21 +583,21 @@ func TestRequestFaults(t *testing.T) {
 		if err != nil || aws.ToInt32(out.FailedRecordCount) != 0 {
 			t.Fatalf("PutRecords after Resume: %v", err)
 		}
-		got := readStream(t, direct, stream)
+		got := testutil.ReadStream(t, stream)
 		if len(got) != 5 {
 			t.Fatalf("stream holds %d records, want the 5 sent after Resume", len(got))
 		}
 		for _, r := range got {
-			if !strings.HasPrefix(r.Data, "resumed-") {
-				t.Errorf("unexpected record %q", r.Data)
+			if !strings.HasPrefix(string(r.Data), "resumed-") {
+				t.Errorf("unexpected record %q", string(r.Data))
 			}
 		}
 	})
 
 	t.Run("putrecord", func(t *testing.T) {
-		stream := newStream(t, direct, 1)
+		stream := testutil.NewStream(t, 1)
 		p := startProxy(t, Config{RecordsPerSecond: 1, BytesPerSecond: -1, Burst: time.Second})
-		c := client(p.URL(), false)
+		c := client(t, p.URL(), false)
 		put := func(d string) error {
 			_, err := c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: &stream, Data: []byte(d), PartitionKey: aws.String(d)})
 			return err
@@ -669,8 +621,8 @@ func TestRequestFaults(t *testing.T) {
 			re.HTTPStatusCode() != http.StatusInternalServerError {
 			t.Fatalf("third PutRecord: %v, want HTTP 500 InternalFailure", err)
 		}
-		got := readStream(t, direct, stream)
-		if len(got) != 1 || got[0].Data != "first" {
+		got := testutil.ReadStream(t, stream)
+		if len(got) != 1 || string(got[0].Data) != "first" {
 			t.Errorf("stream holds %v, want only \"first\"", got)
 		}
 		if st := p.Stats(); st.PutRecordRequests != 3 || st.Throttled != 1 || st.RateLimited != 1 ||
@@ -692,4 +644,32 @@ func assertTransportError(t *testing.T, err error) {
 	if s := err.Error(); !strings.Contains(s, "request send failed") {
 		t.Errorf("error %q does not say the request failed without an answer", s)
 	}
+}
+
+// BenchmarkProxyOverhead compares PutRecords throughput (500 x 200-byte records per call, 4 shards, one caller)
+// straight to kinesalite and through the proxy with unlimited buckets, so benchmark authors know what the proxy costs.
+func BenchmarkProxyOverhead(b *testing.B) {
+	direct := testutil.KinesisClient(b)
+	stream := testutil.NewStream(b, 4)
+	p := startProxy(b, Config{RecordsPerSecond: -1, BytesPerSecond: -1})
+	via := client(b, p.URL(), true)
+	run := func(c *kinesis.Client, calls int) float64 {
+		start := time.Now()
+		for i := 0; i < calls; i++ {
+			out, err := c.PutRecords(context.Background(), &kinesis.PutRecordsInput{StreamName: &stream,
+				Records: entries(500, fmt.Sprint("bench", i), 200)})
+			if err != nil || aws.ToInt32(out.FailedRecordCount) != 0 {
+				b.Fatalf("PutRecords: %v", err)
+			}
+		}
+		return float64(calls*500) / time.Since(start).Seconds()
+	}
+	var d, v float64
+	for b.Loop() {
+		d += run(direct, 10)
+		v += run(via, 10)
+	}
+	b.ReportMetric(d/float64(b.N), "direct-records/s")
+	b.ReportMetric(v/float64(b.N), "proxy-records/s")
+	b.ReportMetric(v/d, "proxy/direct")
 }

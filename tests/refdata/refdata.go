@@ -123,7 +123,7 @@ func (r row) data() map[string]any {
 const hexdigits = "0123456789abcdef"
 
 func randRow(rng *rand.Rand, ts int64) row {
-	n := 4 + rng.IntN(20) // doi suffix length: doi is 8..27 bytes, within STRING(30)
+	n := 4 + rng.IntN(19) // doi suffix length: doi is 12..30 bytes, within STRING(30)
 	suffix := make([]byte, n)
 	for i := range suffix {
 		suffix[i] = "abcdefghijklmnopqrstuvwxyz0123456789./-"[rng.IntN(39)]

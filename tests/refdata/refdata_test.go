@@ -106,3 +106,15 @@ func TestCompareFindsWhatAConsumerWouldCheck(t *testing.T) {
 		t.Fatalf("5.1 vs 5.10: %s", rep)
 	}
 }
+
+func TestGeneratedRowsFitTheDefinition(t *testing.T) {
+	_, m := Generate(Scaled(0.02))
+	for _, e := range m {
+		if doi := e.Data["doi"].(string); len(doi) > 30 {
+			t.Fatalf("%s line %d: doi %q is longer than STRING(30)", e.File, e.Line, doi)
+		}
+		if sig := e.Data["data_sig"].(string); len(sig) > 10 {
+			t.Fatalf("%s line %d: data_sig %q is longer than STRING(10)", e.File, e.Line, sig)
+		}
+	}
+}

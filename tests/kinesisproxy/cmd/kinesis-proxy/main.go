@@ -37,6 +37,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -45,36 +46,47 @@ import (
 )
 
 func main() {
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, stop))
+}
+
+// run parses args, starts the proxy, writes its URL to stdout, waits for stop, then writes the counters to stderr.
+// It returns the exit code: 0 after a clean stop, 2 for bad flags or a bad configuration.
+func run(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
+	fs := flag.NewFlagSet("kinesis-proxy", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	var c kinesisproxy.Config
-	flag.StringVar(&c.Upstream, "upstream", "", "Kinesis stand-in base URL, e.g. http://127.0.0.1:4567 (required)")
-	flag.StringVar(&c.Listen, "listen", kinesisproxy.DefaultListen, "listen address")
-	flag.Float64Var(&c.RecordsPerSecond, "records-per-second", 0, "per-shard records/s; 0 = 1000, <0 = unlimited")
-	flag.Float64Var(&c.BytesPerSecond, "bytes-per-second", 0, "per-shard bytes/s (data + key); 0 = 1 MiB, <0 = unlimited")
-	flag.DurationVar(&c.Burst, "burst", kinesisproxy.DefaultBurst, "bucket depth as time at the rate")
-	flag.Float64Var(&c.ThrottleRate, "throttle-rate", 0, "fraction [0,1] of entries rejected with ProvisionedThroughputExceededException")
-	flag.Float64Var(&c.InternalFailureRate, "internal-failure-rate", 0, "fraction [0,1] of entries rejected with InternalFailure")
-	flag.Float64Var(&c.HTTP500Rate, "http500-rate", 0, "fraction [0,1] of Kinesis requests answered HTTP 500")
-	flag.Float64Var(&c.DropRate, "drop-rate", 0, "fraction [0,1] of Kinesis requests whose connection is closed unanswered")
-	flag.DurationVar(&c.Latency, "latency", 0, "delay added before answering every request")
-	flag.Int64Var(&c.Seed, "seed", 0, "seed for the random choices")
-	flag.DurationVar(&c.ShardRefresh, "shard-refresh", kinesisproxy.DefaultShardRefresh, "shard list cache lifetime per stream")
-	flag.Parse()
-	if flag.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "kinesis-proxy: unexpected arguments %q\n", flag.Args())
-		os.Exit(2)
+	fs.StringVar(&c.Upstream, "upstream", "", "Kinesis stand-in base URL, e.g. http://127.0.0.1:4567 (required)")
+	fs.StringVar(&c.Listen, "listen", kinesisproxy.DefaultListen, "listen address")
+	fs.Float64Var(&c.RecordsPerSecond, "records-per-second", 0, "per-shard records/s; 0 = 1000, <0 = unlimited")
+	fs.Float64Var(&c.BytesPerSecond, "bytes-per-second", 0, "per-shard bytes/s (data + key); 0 = 1 MiB, <0 = unlimited")
+	fs.DurationVar(&c.Burst, "burst", kinesisproxy.DefaultBurst, "bucket depth as time at the rate")
+	fs.Float64Var(&c.ThrottleRate, "throttle-rate", 0, "fraction [0,1] of entries rejected with ProvisionedThroughputExceededException")
+	fs.Float64Var(&c.InternalFailureRate, "internal-failure-rate", 0, "fraction [0,1] of entries rejected with InternalFailure")
+	fs.Float64Var(&c.HTTP500Rate, "http500-rate", 0, "fraction [0,1] of Kinesis requests answered HTTP 500")
+	fs.Float64Var(&c.DropRate, "drop-rate", 0, "fraction [0,1] of Kinesis requests whose connection is closed unanswered")
+	fs.DurationVar(&c.Latency, "latency", 0, "delay added before answering every request")
+	fs.Int64Var(&c.Seed, "seed", 0, "seed for the random choices")
+	fs.DurationVar(&c.ShardRefresh, "shard-refresh", kinesisproxy.DefaultShardRefresh, "shard list cache lifetime per stream")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "kinesis-proxy: unexpected arguments %q\n", fs.Args())
+		return 2
 	}
 
 	p, err := kinesisproxy.Start(c)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
+		fmt.Fprintln(stderr, err)
+		return 2
 	}
-	fmt.Println(p.URL())
+	fmt.Fprintln(stdout, p.URL())
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	<-sig
+	<-stop
 	_ = p.Close()
 	b, _ := json.Marshal(p.Stats())
-	fmt.Fprintf(os.Stderr, "kinesis-proxy stats: %s\n", b)
+	fmt.Fprintf(stderr, "kinesis-proxy stats: %s\n", b)
+	return 0
 }

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+const sampleMetrics = `# TYPE dms_table_state gauge
+dms_table_state{label="source",path="root.input",schema="hr",stream="a",table="employee"} 2
+dms_table_state{label="source",path="root.input",schema="schema01",stream="a",table="table01"} 1
+# TYPE dms_full_load_rows gauge
+dms_full_load_rows{label="source",path="root.input",schema="hr",stream="a",table="employee"} 1
+dms_full_load_rows{label="source",path="root.input",schema="schema01",stream="a",table="table01"} 120
+# TYPE dms_full_load_bytes_done gauge
+dms_full_load_bytes_done{label="",path="root.input",schema="schema01",stream="a",table="table01"} 250
+# TYPE dms_full_load_bytes_total gauge
+dms_full_load_bytes_total{label="",path="root.input",schema="schema01",stream="a",table="table01"} 1000
+# TYPE dms_full_load_start_unix gauge
+dms_full_load_start_unix{label="",path="root.input",schema="hr",stream="a",table="employee"} 1.7646336e+09
+# TYPE dms_csv_to_json_rows counter
+dms_csv_to_json_rows{label="p",operation="insert",path="root.pipeline.processors.0",schema="hr",stream="a",table="employee"} 3
+dms_csv_to_json_rows{label="p",operation="update",path="root.pipeline.processors.0",schema="hr",stream="a",table="employee"} 2
+dms_csv_to_json_rows{label="p",operation="delete",path="root.pipeline.processors.0",schema="hr",stream="a",table="employee"} 1
+dms_csv_to_json_rows{label="p",operation="load",path="root.pipeline.processors.0",schema="hr",stream="a",table="employee"} 1
+# TYPE dms_csv_to_json_errors counter
+dms_csv_to_json_errors{label="p",path="root.pipeline.processors.0",reason="bad_value",schema="hr",stream="a",table="employee"} 4
+dms_csv_to_json_errors{label="p",path="root.pipeline.processors.0",reason="field_count",schema="hr",stream="a",table="employee"} 1
+# TYPE input_received counter
+input_received{label="source",path="root.input",stream="a"} 130
+`
+
+func TestTablesParsesDMSStatistics(t *testing.T) {
+	stats, err := parseTableStats(strings.NewReader(sampleMetrics), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stats) != 2 {
+		t.Fatalf("got %d rows: %+v", len(stats), stats)
+	}
+	e, tb := stats[0], stats[1]
+	if e.Schema != "hr" || e.Table != "employee" || e.State != "Table completed" || e.FullLoadRows != 1 ||
+		e.Inserts != 3 || e.Updates != 2 || e.Deletes != 1 || e.Errors != 5 || e.FullLoadStart != "2025-12-02T00:00:00Z" {
+		t.Errorf("employee row: %+v", e)
+	}
+	if tb.State != "Full load" || tb.FullLoadRows != 120 || tb.LoadPercent != 25 || tb.Stream != "a" {
+		t.Errorf("table01 row: %+v", tb)
+	}
+	var out bytes.Buffer
+	if err := printTableStats(&out, "text", stats); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "STREAM") || !strings.Contains(lines[1], "Table completed") ||
+		!strings.Contains(lines[2], "25.0") {
+		t.Errorf("text output:\n%s", out.String())
+	}
+	if _, err := parseTableStats(strings.NewReader("{not prometheus"), ""); err == nil {
+		t.Error("garbage accepted")
+	}
+}
