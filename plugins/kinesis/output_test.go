@@ -582,3 +582,36 @@ func TestLintAcceptsExamples(t *testing.T) {
 		t.Errorf("bad ordering value not linted: %v %v", err, lints)
 	}
 }
+
+func TestExplicitHashKeyRoutesAndInvalidOnesFailAlone(t *testing.T) {
+	f := newFakeKinesis(t, "dms-target", 4)
+	o := newTestOutput(t, fakeYAML+"hash_key: ${! @hk }\nshard_rate: {records_per_second: 0, bytes_per_second: 0}\n", f.client())
+	b := service.MessageBatch{}
+	for i, hk := range []string{"0", "340282366920938463463374607431768211455", "12x", "85070591730234615865843651857942052864", "0"} {
+		m := service.NewMessage(testRecord("k", i, 10))
+		m.MetaSetMut("dms_partition_key", "k")
+		m.MetaSetMut("hk", hk)
+		b = append(b, m)
+	}
+	idx := b.Index()
+	err := o.WriteBatch(context.Background(), b)
+	failed := batchErrIndexes(t, err, idx)
+	if len(failed) != 1 || failed[2] == nil || !strings.Contains(failed[2].Error(), "hash_key: explicit hash key must be a decimal integer") {
+		t.Fatalf("failed: %v", failed)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	counts := map[string]int{}
+	for _, s := range f.shards {
+		counts[s.id] = len(s.records)
+		for _, e := range s.records {
+			if e.ExplicitHashKey == "" {
+				t.Fatal("ExplicitHashKey not sent")
+			}
+		}
+	}
+	// 0 twice -> shard 0; 2^128-1 -> shard 3; 2^126 -> shard 1.
+	if counts["shardId-000000000000"] != 2 || counts["shardId-000000000003"] != 1 || counts["shardId-000000000001"] != 1 {
+		t.Fatalf("per shard: %v", counts)
+	}
+}
