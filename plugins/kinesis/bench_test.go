@@ -138,6 +138,7 @@ func BenchmarkCapacity(b *testing.B) {
 	b.ReportMetric(naive/capacity, "naive_capacity_ratio")
 	b.ReportMetric(ours/naive, "ratio_vs_naive")
 	b.ReportMetric(throttledShare, "throttled_share")
+	b.ReportMetric(float64(p2.Stats().Throttled)/float64(total), "naive_throttled_share")
 	b.ReportMetric(0, "ns/op")
 }
 
