@@ -250,8 +250,8 @@ type worker struct {
 	vals   []byte // rendered values of the current row
 	spans  []span
 	data   []dmscsv.Field // the current row's column fields
-	tmp    []byte // compact JSON before indentation
-	scr    []byte // template scratch
+	tmp    []byte         // compact JSON before indentation
+	scr    []byte         // template scratch
 	bytes  int
 	warned int
 
@@ -260,7 +260,7 @@ type worker struct {
 	warnings  []string
 	controls  []controlOut
 
-	boxes   []string // string headers for boxString
+	boxes []string // string headers for boxString
 
 	lastSchema, lastTable string
 	lastPlan              *tablePlan
