@@ -1,0 +1,46 @@
+package csvjson
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	_ "github.com/redpanda-data/benthos/v4/public/components/io"
+	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
+)
+
+// The YAML unit tests in config/tests run through the CLI's test command,
+// as `dmsbridge test ./config/tests/` would.
+func TestConfigYAMLUnitTests(t *testing.T) {
+	t.Chdir("../..")
+	code, err := service.RunCLIToCode(context.Background(), service.CLIOptSetArgs("dmsbridge", "test", "./config/tests/dms_csv_to_json_benthos_test.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 0 {
+		t.Fatalf("dmsbridge test exited with %d", code)
+	}
+}
+
+// config/dead-letter.yaml must lint cleanly and build; the YAML test's
+// target config must lint too.
+func TestDeadLetterConfigLints(t *testing.T) {
+	b, err := os.ReadFile("../../config/dead-letter.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DMS_TABLE_DEFINITION", "./testdata/employee.json")
+	sb := service.NewEnvironment().NewStreamBuilder()
+	if err := sb.SetYAML(string(b)); err != nil {
+		t.Fatalf("dead-letter.yaml: %v", err)
+	}
+	if _, err := sb.Build(); err != nil {
+		t.Fatalf("dead-letter.yaml does not build: %v", err)
+	}
+	code, err := service.RunCLIToCode(context.Background(), service.CLIOptSetArgs("dmsbridge", "lint", "../../config/dead-letter.yaml", "../../config/tests/dms_csv_to_json.yaml"))
+	if err != nil || code != 0 {
+		t.Fatalf("dmsbridge lint: code %d, %v", code, err)
+	}
+}

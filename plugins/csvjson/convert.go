@@ -1,0 +1,798 @@
+package csvjson
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+	"unsafe"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/dmsbridge/dmsbridge/plugins/dmscsv"
+	"github.com/dmsbridge/dmsbridge/plugins/dmsjson"
+	"github.com/dmsbridge/dmsbridge/plugins/tabledef"
+)
+
+type options struct {
+	def                         *tabledef.Definition
+	csv                         dmscsv.Settings
+	defaultPhase                string
+	pretty                      bool
+	includeNull                 bool
+	includePartitionValue       bool
+	partitionIncludeSchemaTable bool
+	includeTxn                  bool
+	includeControl              bool
+	render                      dmsjson.Options
+	cdcPartitionKey             string
+	taskID                      string
+	prepMode                    string
+	rules                       []*mappingRule
+	maxWorkers                  int
+}
+
+// Operations, as indexes.
+const (
+	opLoad = iota
+	opInsert
+	opUpdate
+	opDelete
+	opDropTable
+	opCreateTable
+	numOps
+)
+
+var opNames = [numOps]string{"load", "insert", "update", "delete", "drop-table", "create-table"}
+
+// Phases, as indexes.
+const (
+	phaseLoad = 0
+	phaseCDC  = 1
+)
+
+// Metadata keys.
+const (
+	metaPhase        = "dms_phase"
+	metaSchema       = "dms_schema"
+	metaTable        = "dms_table"
+	metaControl      = "dms_control"
+	metaBucket       = "s3_bucket"
+	metaKey          = "s3_key"
+	metaLastModified = "s3_last_modified"
+	metaLine         = "dms_line"
+	metaPosition     = "dms_position"
+	metaPartitionKey = "dms_partition_key"
+	metaOperation    = "dms_operation"
+)
+
+// Error reasons (metric labels) beyond those of dmsjson and dmscsv.
+const (
+	reasonFieldCount  = "field_count"
+	reasonUnknownTbl  = "unknown_table"
+	reasonUnknownOp   = "unknown_operation"
+	reasonNull        = "null_not_nullable"
+	reasonBadMessage  = "bad_message"
+	reasonMissingMeta = "missing_metadata"
+)
+
+type colPlan struct {
+	r        *dmsjson.Column
+	name     string
+	key      []byte // `"Name":`
+	nullable bool
+	inData   bool // written into data (not excluded or replaced)
+}
+
+// tablePlan is everything precomputed for one table.
+type tablePlan struct {
+	idx       int
+	t         *tabledef.Table
+	schema    string
+	name      string
+	schemaAny any
+	nameAny   any
+	cols      []colPlan
+	pk        []int
+	mapping   *tableMapping
+
+	keyType     [2]keyKind // per phase
+	constKey    [2]string  // per phase, when the key does not depend on the row
+	constKeyAny [2]any
+	constKeyB   [2][]byte
+	keyPrefix   string // "schema.table." with partition_include_schema_table
+
+	metaA [numOps][]byte // `,"record-type":...,"partition-key-type":"..."`
+	metaB []byte         // `,"schema-name":"..","table-name":".."`
+	opAny [numOps]any
+
+	ctlKeyAny any
+	tableDef  []byte // control.table-def object
+}
+
+type converter struct {
+	o        options
+	plans    []*tablePlan
+	bySchema map[string]map[string]*tablePlan
+	single   *tablePlan
+	now      func() time.Time
+}
+
+func newConverter(o options) (*converter, error) {
+	c := &converter{o: o, bySchema: map[string]map[string]*tablePlan{}, now: func() time.Time { return nowFunc() }}
+	for i, t := range o.def.Tables {
+		p, err := c.plan(i, t)
+		if err != nil {
+			return nil, err
+		}
+		c.plans = append(c.plans, p)
+		if c.bySchema[p.schema] == nil {
+			c.bySchema[p.schema] = map[string]*tablePlan{}
+		}
+		c.bySchema[p.schema][p.name] = p
+	}
+	if len(c.plans) == 1 {
+		c.single = c.plans[0]
+	}
+	return c, nil
+}
+
+func jsonKey(name string) []byte {
+	b := dmsjson.AppendStringNoCheck(nil, name)
+	return append(b, ':')
+}
+
+func (c *converter) plan(idx int, t *tabledef.Table) (*tablePlan, error) {
+	p := &tablePlan{idx: idx, t: t, schema: t.Owner, name: t.Name, pk: t.PrimaryKey}
+	p.schemaAny, p.nameAny = any(p.schema), any(p.name)
+	for _, col := range t.Columns {
+		p.cols = append(p.cols, colPlan{
+			r: dmsjson.NewColumn(col, c.o.render), name: col.Name, key: jsonKey(col.Name),
+			nullable: col.Nullable, inData: true,
+		})
+	}
+	for _, r := range c.o.rules {
+		if r.matches(p.schema, p.name) {
+			m, err := r.resolve(p)
+			if err != nil {
+				return nil, err
+			}
+			p.mapping = m
+			break
+		}
+	}
+	qualified := p.schema + "." + p.name
+	for phase := range 2 {
+		k := keyPrimary
+		if phase == phaseCDC && c.o.cdcPartitionKey == "schema-table" {
+			k = keySchemaTable
+		}
+		if p.mapping != nil && p.mapping.rule.keyType != keyDefault {
+			k = p.mapping.rule.keyType
+			if k == keyTransaction && phase == phaseLoad {
+				k = keyPrimary
+			}
+		}
+		if k == keyPrimary && len(p.pk) == 0 {
+			k = keySchemaTable
+		}
+		p.keyType[phase] = k
+		switch k {
+		case keySchemaTable:
+			p.constKey[phase] = kinesisKey(qualified, qualified)
+		case keyConstant:
+			p.constKey[phase] = kinesisKey(p.mapping.rule.keyValue, qualified)
+		}
+		if p.constKey[phase] != "" {
+			p.constKeyAny[phase] = any(p.constKey[phase])
+			p.constKeyB[phase] = []byte(p.constKey[phase])
+		}
+	}
+	if c.o.partitionIncludeSchemaTable {
+		p.keyPrefix = qualified + "."
+	}
+	for op := range numOps {
+		var b []byte
+		rt, kt := "data", ""
+		if op >= opDropTable {
+			rt, kt = "control", "task-id"
+		} else {
+			phase := phaseLoad
+			if op != opLoad {
+				phase = phaseCDC
+			}
+			kt = p.keyType[phase].String()
+		}
+		b = append(b, `,"record-type":`...)
+		b = dmsjson.AppendStringNoCheck(b, rt)
+		b = append(b, `,"operation":`...)
+		b = dmsjson.AppendStringNoCheck(b, opNames[op])
+		b = append(b, `,"partition-key-type":`...)
+		b = dmsjson.AppendStringNoCheck(b, kt)
+		p.metaA[op] = b
+		p.opAny[op] = any(opNames[op])
+	}
+	p.metaB = append(p.metaB, `,"schema-name":`...)
+	p.metaB = dmsjson.AppendStringNoCheck(p.metaB, p.schema)
+	p.metaB = append(p.metaB, `,"table-name":`...)
+	p.metaB = dmsjson.AppendStringNoCheck(p.metaB, p.name)
+	p.ctlKeyAny = any(kinesisKey(c.o.taskID+"."+qualified, c.o.taskID))
+	p.tableDef = tableDefJSON(t)
+	return p, nil
+}
+
+// table finds the plan of (schema, name) without allocating.
+func (c *converter) table(schema, name []byte) *tablePlan {
+	if m := c.bySchema[string(schema)]; m != nil {
+		return m[string(name)]
+	}
+	return nil
+}
+
+type span struct {
+	s, e int32
+	null bool
+}
+
+type errKey struct{ schema, table, reason string }
+
+type controlOut struct {
+	msg *service.Message
+	out []*service.Message
+}
+
+// worker holds the per-goroutine buffers. Not safe for concurrent use.
+type worker struct {
+	c      *converter
+	sp     *dmscsv.Splitter
+	ts     []byte // `"<timestamp>"`
+	slab   []byte // this batch's output; message bodies slice into it
+	vals   []byte // rendered values of the current row
+	spans  []span
+	data   []dmscsv.Field // the current row's column fields
+	tmp    []byte         // compact JSON before indentation
+	scr    []byte         // template scratch
+	bytes  int
+	warned int
+
+	rowCounts []int64
+	errCounts map[errKey]int64
+	warnings  []string
+	controls  []controlOut
+
+	boxes []string // string headers for boxString
+
+	lastSchema, lastTable string
+	lastPlan              *tablePlan
+
+	txKey   string
+	txID    uint64
+	modIn   string
+	modOut  []byte
+	lineBuf []byte
+}
+
+func (c *converter) newWorker() *worker {
+	return &worker{
+		c: c, sp: dmscsv.NewSplitter(c.o.csv),
+		rowCounts: make([]int64, len(c.plans)*numOps),
+		errCounts: map[errKey]int64{},
+	}
+}
+
+// begin prepares the worker for a batch: a fresh output buffer (earlier
+// batches' messages still reference the old one) and the batch timestamp.
+func (w *worker) begin(now time.Time, hint int) {
+	w.slab = make([]byte, 0, hint)
+	w.ts = append(w.ts[:0], '"')
+	w.ts = now.UTC().AppendFormat(w.ts, "2006-01-02T15:04:05.000000Z")
+	w.ts = append(w.ts, '"')
+	w.bytes = 0
+}
+
+// end clears the per-batch results and drops the reference to the batch's
+// output buffer.
+func (w *worker) end() {
+	w.bytes = len(w.slab)
+	w.slab = nil
+	w.boxes = nil // the batch's messages own the headers
+}
+
+// reset clears the per-batch results once they are reported.
+func (w *worker) reset() {
+	clear(w.rowCounts)
+	clear(w.errCounts)
+	w.warnings = w.warnings[:0]
+	w.controls = w.controls[:0]
+	w.warned = 0
+}
+
+func metaString(m *service.Message, key string) (string, bool) {
+	v, ok := m.MetaGetMut(key)
+	if !ok {
+		return "", false
+	}
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case []byte:
+		return string(x), true
+	case int64:
+		return strconv.FormatInt(x, 10), true
+	case int:
+		return strconv.Itoa(x), true
+	case uint64:
+		return strconv.FormatUint(x, 10), true
+	case int32:
+		return strconv.FormatInt(int64(x), 10), true
+	case nil:
+		return "", false
+	case time.Time:
+		return x.UTC().Format(time.RFC3339Nano), true
+	default:
+		return fmt.Sprint(x), true
+	}
+}
+
+func metaInt(m *service.Message, key string) (int64, bool) {
+	v, ok := m.MetaGetMut(key)
+	if !ok {
+		return 0, false
+	}
+	switch x := v.(type) {
+	case int64:
+		return x, true
+	case int:
+		return int64(x), true
+	case int32:
+		return int64(x), true
+	case uint64:
+		return int64(x), true
+	case float64:
+		return int64(x), true
+	case string:
+		n, err := strconv.ParseInt(x, 10, 64)
+		return n, err == nil
+	}
+	return 0, false
+}
+
+// location names the source of a message for error texts.
+func location(m *service.Message) string {
+	bucket, _ := metaString(m, metaBucket)
+	key, _ := metaString(m, metaKey)
+	var s string
+	switch {
+	case bucket != "" && key != "":
+		s = "s3://" + bucket + "/" + key
+	case key != "":
+		s = key
+	default:
+		s = "row"
+	}
+	if line, ok := metaString(m, metaLine); ok && line != "" {
+		s += " line " + line
+	}
+	return s
+}
+
+func quoteValue(v []byte) string {
+	const max = 64
+	if len(v) > max {
+		return strconv.Quote(string(v[:max])) + "..."
+	}
+	return strconv.Quote(string(v))
+}
+
+func (w *worker) fail(m *service.Message, p *tablePlan, reason, text string) {
+	var schema, table string
+	where := location(m)
+	if p != nil {
+		schema, table = p.schema, p.name
+		where += " table " + p.schema + "." + p.name
+	}
+	m.SetError(errors.New(where + text))
+	w.errCounts[errKey{schema, table, reason}]++
+}
+
+func isOp(v []byte) (int, bool) {
+	switch len(v) {
+	case 1:
+		switch v[0] | 0x20 {
+		case 'i':
+			return opInsert, true
+		case 'u':
+			return opUpdate, true
+		case 'd':
+			return opDelete, true
+		}
+	case 6:
+		switch {
+		case lowerEq(v, "insert"):
+			return opInsert, true
+		case lowerEq(v, "update"):
+			return opUpdate, true
+		case lowerEq(v, "delete"):
+			return opDelete, true
+		}
+	}
+	return 0, false
+}
+
+func lowerEq(v []byte, s string) bool {
+	if len(v) != len(s) {
+		return false
+	}
+	for i := range v {
+		if v[i]|0x20 != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// process converts one message in place, or flags it.
+func (w *worker) process(m *service.Message) {
+	body, err := m.AsBytes()
+	if err != nil {
+		w.fail(m, nil, reasonBadMessage, fmt.Sprintf(": the message has no raw body: %v", err))
+		return
+	}
+	if len(body) == 0 {
+		if ctl, ok := metaString(m, metaControl); ok && ctl != "" {
+			w.control(m, ctl)
+			return
+		}
+	}
+	fields, err := w.sp.Split(body)
+	if err != nil {
+		var fe *dmscsv.FieldError
+		reason := "malformed_row"
+		if errors.As(err, &fe) {
+			reason = fe.Kind.Reason()
+		}
+		w.fail(m, nil, reason, ": malformed CSV row: "+err.Error())
+		return
+	}
+	p, op, data, setNames := w.route(m, fields)
+	if p == nil {
+		return
+	}
+	w.convert(m, p, op, data, setNames)
+}
+
+// route finds the table and operation of a row and the fields holding the
+// column values. It flags the message and returns a nil plan on failure.
+func (w *worker) route(m *service.Message, fields []dmscsv.Field) (p *tablePlan, op int, data []dmscsv.Field, setNames bool) {
+	c := w.c
+	phase, _ := metaString(m, metaPhase)
+	var schemaMeta, tableMeta string
+	var haveNames bool
+	if phase != "cdc" {
+		s, ok1 := metaString(m, metaSchema)
+		t, ok2 := metaString(m, metaTable)
+		schemaMeta, tableMeta, haveNames = s, t, ok1 && ok2 && s != "" && t != ""
+	}
+	if phase == "" {
+		phase = c.o.defaultPhase
+		if phase == "auto" {
+			switch {
+			case haveNames:
+				phase = "full-load"
+			case len(fields) >= 3 && c.table(fields[2].Value, fields[1].Value) != nil:
+				if _, ok := isOp(fields[0].Value); ok {
+					phase = "cdc"
+				} else {
+					phase = "full-load"
+				}
+			default:
+				phase = "full-load"
+			}
+		}
+	}
+	switch phase {
+	case "cdc":
+		if len(fields) < 3 {
+			w.fail(m, nil, reasonFieldCount, fmt.Sprintf(": CDC row has %d fields, expected operation, table, schema and the columns", len(fields)))
+			return nil, 0, nil, false
+		}
+		p = c.table(fields[2].Value, fields[1].Value)
+		if p == nil {
+			w.fail(m, nil, reasonUnknownTbl, fmt.Sprintf(": unknown table: schema %s table %s (fields 3 and 2) is not in the table definition", quoteValue(fields[2].Value), quoteValue(fields[1].Value)))
+			return nil, 0, nil, false
+		}
+		var ok bool
+		if op, ok = isOp(fields[0].Value); !ok {
+			w.fail(m, p, reasonUnknownOp, fmt.Sprintf(": %s is not a CDC operation (INSERT/I, UPDATE/U, DELETE/D in any case)", quoteValue(fields[0].Value)))
+			return nil, 0, nil, false
+		}
+		if len(fields) != 3+len(p.cols) {
+			w.fail(m, p, reasonFieldCount, fmt.Sprintf(": CDC row has %d fields, expected %d (operation, table, schema and %d columns)", len(fields), 3+len(p.cols), len(p.cols)))
+			return nil, 0, nil, false
+		}
+		return p, op, fields[3:], true
+	case "full-load":
+		if haveNames {
+			// rows of one file share their schema and table strings
+			if w.lastPlan != nil && schemaMeta == w.lastSchema && tableMeta == w.lastTable {
+				p = w.lastPlan
+			} else {
+				p = c.bySchema[schemaMeta][tableMeta]
+				w.lastSchema, w.lastTable, w.lastPlan = schemaMeta, tableMeta, p
+			}
+			if p == nil {
+				w.fail(m, nil, reasonUnknownTbl, fmt.Sprintf(": unknown table: schema %q table %q (dms_schema, dms_table metadata) is not in the table definition", schemaMeta, tableMeta))
+				return nil, 0, nil, false
+			}
+		} else if c.single != nil {
+			p, setNames = c.single, true
+		} else {
+			w.fail(m, nil, reasonMissingMeta, ": full-load row without dms_schema and dms_table metadata, and the table definition holds several tables")
+			return nil, 0, nil, false
+		}
+		n := len(p.cols)
+		switch len(fields) {
+		case n:
+			return p, opLoad, fields, setNames
+		case n + 1:
+			if o, ok := isOp(fields[0].Value); ok && o == opInsert {
+				return p, opLoad, fields[1:], setNames
+			}
+			w.fail(m, p, reasonFieldCount, fmt.Sprintf(": full-load row has %d fields, expected %d; a leading operation column must be I or INSERT, not %s", len(fields), n, quoteValue(fields[0].Value)))
+			return nil, 0, nil, false
+		default:
+			w.fail(m, p, reasonFieldCount, fmt.Sprintf(": full-load row has %d fields, expected %d (TableColumnsTotal) or %d with a leading I/INSERT column", len(fields), n, n+1))
+			return nil, 0, nil, false
+		}
+	}
+	w.fail(m, nil, reasonMissingMeta, fmt.Sprintf(": dms_phase %q is neither full-load nor cdc", phase))
+	return nil, 0, nil, false
+}
+
+// convert renders the row and replaces the message body.
+func (w *worker) convert(m *service.Message, p *tablePlan, op int, data []dmscsv.Field, setNames bool) {
+	w.vals = w.vals[:0]
+	if cap(w.spans) < len(p.cols) {
+		w.spans = make([]span, len(p.cols))
+	}
+	w.spans = w.spans[:len(p.cols)]
+	w.data = data
+	for i := range p.cols {
+		col := &p.cols[i]
+		f := &data[i]
+		if f.Null {
+			if !col.nullable {
+				w.fail(m, p, reasonNull, " column "+col.name+": NULL in a column that is not nullable (ColumnNullable is false)")
+				return
+			}
+			w.spans[i] = span{null: true}
+			continue
+		}
+		start := len(w.vals)
+		var truncated bool
+		var err error
+		w.vals, truncated, err = col.r.Append(w.vals, f.Value)
+		if err != nil {
+			reason := dmsjson.ReasonBadValue
+			var ve *dmsjson.ValueError
+			if errors.As(err, &ve) {
+				reason = ve.Reason
+			}
+			w.fail(m, p, reason, fmt.Sprintf(" column %s: %s is not a %s: %v", col.name, quoteValue(f.Value), col.r.Label(), err))
+			return
+		}
+		if truncated && w.warned < 10 {
+			w.warned++
+			w.warnings = append(w.warnings, fmt.Sprintf("%s table %s.%s column %s: value of %d bytes truncated to ColumnLength %d", location(m), p.schema, p.name, col.name, len(f.Value), col.r.Length))
+		}
+		w.spans[i] = span{s: int32(start), e: int32(len(w.vals))}
+	}
+	phase := phaseLoad
+	if op != opLoad {
+		phase = phaseCDC
+	}
+
+	// The message, compact, into the slab (or tmp when indenting).
+	dst := w.slab
+	if w.c.o.pretty {
+		dst = w.tmp[:0]
+	}
+	bodyStart := len(dst)
+	dst = append(dst, `{"data":`...)
+	dst = w.appendData(dst, p)
+	dst = append(dst, `,"metadata":{"timestamp":`...)
+	dst = append(dst, w.ts...)
+	dst = append(dst, p.metaA[op]...)
+	keyText, keyConst := w.partitionKey(m, p, phase)
+	if w.c.o.includePartitionValue && p.keyType[phase] != keySchemaTable {
+		dst = append(dst, `,"partition-key-value":`...)
+		dst, _ = dmsjson.AppendString(dst, keyText)
+	}
+	dst = append(dst, p.metaB...)
+	if phase == phaseCDC && w.c.o.includeTxn {
+		dst = w.appendTxn(dst, m)
+	}
+	dst = append(dst, '}', '}')
+	if w.c.o.pretty {
+		w.tmp = dst
+		bodyStart = len(w.slab)
+		w.slab = indent(w.slab, dst)
+	} else {
+		w.slab = append(dst, '\n') // json-unformatted: one line, newline-delimited
+	}
+	bodyEnd := len(w.slab)
+	m.SetBytes(w.slab[bodyStart:bodyEnd:bodyEnd])
+
+	if keyConst != nil {
+		m.MetaSetMut(metaPartitionKey, keyConst)
+	} else {
+		ks := len(w.slab)
+		w.slab = append(w.slab, keyText...)
+		m.MetaSetMut(metaPartitionKey, w.boxString(unsafeString(w.slab[ks:len(w.slab):len(w.slab)])))
+	}
+	m.MetaSetMut(metaOperation, p.opAny[op])
+	if setNames {
+		m.MetaSetMut(metaSchema, p.schemaAny)
+		m.MetaSetMut(metaTable, p.nameAny)
+	}
+	w.rowCounts[p.idx*numOps+op]++
+}
+
+// boxString returns s as an interface value without allocating a string
+// header per call: headers are carved from a per-batch array (one
+// allocation per boxChunk rows) and the interface value points at one of
+// them, exactly as the compiler's own conversion does with a fresh header.
+func (w *worker) boxString(s string) any {
+	if len(w.boxes) == cap(w.boxes) {
+		w.boxes = make([]string, 0, boxChunk)
+	}
+	w.boxes = append(w.boxes, s)
+	e := eface{typ: stringType, data: unsafe.Pointer(&w.boxes[len(w.boxes)-1])}
+	return *(*any)(unsafe.Pointer(&e))
+}
+
+const boxChunk = 512
+
+// eface is the memory layout of an interface{} value.
+type eface struct {
+	typ  unsafe.Pointer
+	data unsafe.Pointer
+}
+
+// stringType is the type word of an interface holding a string.
+var stringType = func() unsafe.Pointer {
+	var v any = "x"
+	return (*eface)(unsafe.Pointer(&v)).typ
+}()
+
+// unsafeString makes a string of bytes that are never written again (a
+// finished region of a batch buffer).
+func unsafeString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+// appendData writes the data object.
+func (w *worker) appendData(dst []byte, p *tablePlan) []byte {
+	if p.mapping != nil {
+		return w.appendMapped(dst, p)
+	}
+	return w.appendColumns(dst, p)
+}
+
+func (w *worker) appendColumns(dst []byte, p *tablePlan) []byte {
+	dst = append(dst, '{')
+	first := true
+	inclNull := w.c.o.includeNull
+	for i := range p.cols {
+		col := &p.cols[i]
+		if !col.inData {
+			continue
+		}
+		sp := w.spans[i]
+		if sp.null && !inclNull {
+			continue
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = append(dst, col.key...)
+		if sp.null {
+			dst = append(dst, "null"...)
+		} else {
+			dst = append(dst, w.vals[sp.s:sp.e]...)
+		}
+	}
+	return append(dst, '}')
+}
+
+// colText is the text of column i for keys and templates: a string's own
+// value, otherwise the rendered value without JSON quotes; nil for NULL.
+func (w *worker) colText(p *tablePlan, i int) []byte {
+	sp := w.spans[i]
+	if sp.null {
+		return nil
+	}
+	if p.cols[i].r.IsString() {
+		return w.data[i].Value
+	}
+	v := w.vals[sp.s:sp.e]
+	if len(v) >= 2 && v[0] == '"' {
+		v = v[1 : len(v)-1]
+	}
+	return v
+}
+
+// appendTxn writes the synthesised transaction details of a CDC record.
+func (w *worker) appendTxn(dst []byte, m *service.Message) []byte {
+	bucket, _ := metaString(m, metaBucket)
+	key, _ := metaString(m, metaKey)
+	if key != w.txKey || w.txID == 0 {
+		w.txKey = key
+		w.txID = txID(bucket, key)
+	}
+	line, hasLine := metaInt(m, metaLine)
+	dst = append(dst, `,"transaction-id":`...)
+	dst = strconv.AppendUint(dst, w.txID, 10)
+	if hasLine {
+		dst = append(dst, `,"transaction-record-id":`...)
+		dst = strconv.AppendInt(dst, line, 10)
+		if line > 1 {
+			dst = append(dst, `,"prev-transaction-id":`...)
+			dst = strconv.AppendUint(dst, w.txID, 10)
+			dst = append(dst, `,"prev-transaction-record-id":`...)
+			dst = strconv.AppendInt(dst, line-1, 10)
+		}
+	}
+	if lm, ok := metaString(m, metaLastModified); ok && lm != "" {
+		if lm != w.modIn {
+			w.modIn = lm
+			w.modOut = w.modOut[:0]
+			if t, err := time.Parse(time.RFC3339Nano, lm); err == nil {
+				w.modOut = t.UTC().AppendFormat(append(w.modOut, '"'), "2006-01-02T15:04:05.000000Z")
+				w.modOut = append(w.modOut, '"')
+			}
+		}
+		if len(w.modOut) > 0 {
+			dst = append(dst, `,"commit-timestamp":`...)
+			dst = append(dst, w.modOut...)
+		}
+	}
+	dst = append(dst, `,"stream-position":`...)
+	if pos, ok := metaString(m, metaPosition); ok && pos != "" {
+		return dmsjson.AppendStringNoCheck(dst, pos)
+	}
+	w.lineBuf = w.lineBuf[:0]
+	if bucket != "" {
+		w.lineBuf = append(append(append(w.lineBuf, "s3://"...), bucket...), '/')
+	}
+	w.lineBuf = append(w.lineBuf, key...)
+	if hasLine {
+		w.lineBuf = strconv.AppendInt(append(w.lineBuf, ':'), line, 10)
+	}
+	out, err := dmsjson.AppendString(dst, w.lineBuf)
+	if err != nil {
+		return dmsjson.AppendStringNoCheck(dst, string(w.lineBuf))
+	}
+	return out
+}
+
+// txID is the 53-bit FNV-1a hash of s3://bucket/key (never 0).
+func txID(bucket, key string) uint64 {
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	for _, s := range []string{"s3://", bucket, "/", key} {
+		for i := 0; i < len(s); i++ {
+			h ^= uint64(s[i])
+			h *= prime
+		}
+	}
+	h &= 1<<53 - 1
+	if h == 0 {
+		h = 1
+	}
+	return h
+}

@@ -1,0 +1,86 @@
+package csvjson
+
+import (
+	"testing"
+)
+
+// Every bad row keeps its body and metadata, is flagged with an error naming
+// file, line, table, column, value and rule, and the rows around it convert.
+func TestBadRows(t *testing.T) {
+	p := newTestProc(t, "table_definition: ./testdata/reference.json\nmessage_format: json-unformatted\n")
+	const key = "schema01/table01/full_000"
+	good := "2023-10-01 12:00:00,10.1000/182,1,1.5,sig"
+	cases := []struct {
+		name string
+		r    row
+		want []string
+	}{
+		{"numeric", fullLoad("schema01", "table01", key, 12, "2023-10-01 12:00:00,d,1,12a.5,s"),
+			[]string{`s3://bkt/schema01/table01/full_000 line 12 table schema01.table01 column value: "12a.5" is not a NUMERIC(5,2): not a decimal number`}},
+		{"numeric overflow", fullLoad("schema01", "table01", key, 13, "2023-10-01 12:00:00,d,1,1234.5,s"),
+			[]string{"line 13", "column value", `"1234.5" is not a NUMERIC(5,2): more than 3 digits before the decimal point`}},
+		{"int overflow", fullLoad("schema01", "table01", key, 14, "2023-10-01 12:00:00,d,9223372036854775808,1,s"),
+			[]string{"column id", `"9223372036854775808" is not a INT8: out of range`}},
+		{"field count", fullLoad("schema01", "table01", key, 15, "2023-10-01 12:00:00,d,1,1"),
+			[]string{"line 15 table schema01.table01: full-load row has 4 fields, expected 5"}},
+		{"bad op column", fullLoad("schema01", "table01", key, 16, "X,"+good),
+			[]string{"a leading operation column must be I or INSERT, not \"X\""}},
+		{"null not nullable", fullLoad("schema01", "table01", key, 17, "2023-10-01 12:00:00,,1,1,s"),
+			[]string{"column doi: NULL in a column that is not nullable"}},
+		{"bad utf8", fullLoad("schema01", "table01", key, 18, "2023-10-01 12:00:00,a\xffb,1,1,s"),
+			[]string{`column doi: "a\xffb" is not a STRING(30): invalid UTF-8 at byte 2`}},
+		{"too long", fullLoad("schema01", "table01", key, 19, "2023-10-01 12:00:00,d,1,1,12345678901"),
+			[]string{"column data_sig", "11 bytes, longer than ColumnLength 10"}},
+		{"unterminated quote", fullLoad("schema01", "table01", key, 20, `2023-10-01 12:00:00,"abc,1,1,s`),
+			[]string{"line 20: malformed CSV row: field 2 (byte 20 of the row): unterminated quoted field"}},
+		{"bad datetime", fullLoad("schema01", "table01", key, 21, "2023-02-30 12:00:00,d,1,1,s"),
+			[]string{"column ingest_time", "is not a DATETIME: day out of range"}},
+		{"unknown table", fullLoad("schema01", "nope", key, 22, good),
+			[]string{`unknown table: schema "schema01" table "nope"`}},
+		{"unknown cdc table", cdc("cdc/cdc_000", 23, "I,other,schema01,"+good),
+			[]string{`s3://bkt/cdc/cdc_000 line 23: unknown table: schema "schema01" table "other"`}},
+		{"unknown operation", cdc("cdc/cdc_000", 24, "MERGE,table01,schema01,"+good),
+			[]string{`table schema01.table01: "MERGE" is not a CDC operation`}},
+		{"cdc field count", cdc("cdc/cdc_000", 25, "U,table01,schema01,1,2"),
+			[]string{"CDC row has 5 fields, expected 8"}},
+		{"long value is truncated in the message", fullLoad("schema01", "table01", key, 26, "2023-10-01 12:00:00,d,1,"+string(make([]byte, 100))+",s"),
+			[]string{`...`}},
+	}
+	var rows []row
+	rows = append(rows, fullLoad("schema01", "table01", key, 1, good))
+	for _, c := range cases {
+		rows = append(rows, c.r)
+	}
+	rows = append(rows, fullLoad("schema01", "table01", key, 99, good))
+	out := process(t, p, rows...)
+	if len(out) != len(rows) {
+		t.Fatalf("%d messages out, %d in", len(out), len(rows))
+	}
+	mustOK(t, out[0])
+	mustOK(t, out[len(out)-1])
+	for i, c := range cases {
+		m := out[i+1]
+		t.Run(c.name, func(t *testing.T) {
+			mustErr(t, m, c.want...)
+			if got := body(t, m); got != c.r.body {
+				t.Fatalf("body changed to %q", got)
+			}
+			if meta(m, "s3_key") != c.r.meta["s3_key"] || meta(m, "dms_partition_key") != "" || meta(m, "dms_operation") != "" {
+				t.Fatalf("metadata changed: key %q partition %q op %q", meta(m, "s3_key"), meta(m, "dms_partition_key"), meta(m, "dms_operation"))
+			}
+		})
+	}
+	if len(p.pool.New().(*worker).errCounts) != 0 {
+		t.Fatal("fresh worker has error counts")
+	}
+}
+
+func TestMetadataTypes(t *testing.T) {
+	p := newTestProc(t, "table_definition: ./testdata/employee.json\nmessage_format: json-unformatted\n")
+	// dms_line as a string and as an int; s3_key missing: the location says "row"
+	r1 := row{"1,a", map[string]any{"dms_phase": "full-load", "dms_schema": "hr", "dms_table": "employee", "s3_bucket": "b", "s3_key": "k", "dms_line": "42"}}
+	r2 := row{"1,a", map[string]any{"dms_phase": "full-load", "dms_schema": "hr", "dms_table": "employee", "dms_line": int(7)}}
+	out := process(t, p, r1, r2)
+	mustErr(t, out[0], "s3://b/k line 42 table hr.employee: full-load row has 2 fields")
+	mustErr(t, out[1], "row line 7 table hr.employee")
+}

@@ -1,0 +1,222 @@
+package dmscsv
+
+import (
+	"bytes"
+	"fmt"
+)
+
+// Field is one field of a row. Value aliases either the row passed to
+// Splitter.Split or the splitter's own buffer, so it is valid only until the
+// next call to Split.
+type Field struct {
+	Value []byte
+	// Null is true when the field is SQL NULL: with CsvNullValue unset, an
+	// empty unquoted field; with CsvNullValue set, an unquoted field equal to
+	// the marker. A quoted field is never NULL ("" is an empty string).
+	Null bool
+	// Quoted is true when the field was enclosed in double quotes
+	// (rfc4180 only).
+	Quoted bool
+}
+
+// ErrorKind says what is wrong with a row.
+type ErrorKind int
+
+// The ways a row can be malformed.
+const (
+	// ErrUnterminatedQuote: a quoted field has no closing quote before the
+	// end of the row.
+	ErrUnterminatedQuote ErrorKind = iota + 1
+	// ErrTextAfterQuote: a closing quote is followed by something other than
+	// a delimiter or the end of the row, as in `"ab"c,`.
+	ErrTextAfterQuote
+)
+
+// Reason is a short, stable name of the error kind, for metrics labels.
+func (k ErrorKind) Reason() string {
+	switch k {
+	case ErrUnterminatedQuote:
+		return "unterminated_quote"
+	case ErrTextAfterQuote:
+		return "text_after_quote"
+	}
+	return "malformed_row"
+}
+
+func (k ErrorKind) String() string {
+	switch k {
+	case ErrUnterminatedQuote:
+		return "unterminated quoted field (rfc4180: a field that starts with a double quote must end with one)"
+	case ErrTextAfterQuote:
+		return "text after the closing quote of a quoted field (rfc4180: a closing quote must be followed by the delimiter or the end of the row)"
+	}
+	return "malformed row"
+}
+
+// FieldError reports a malformed row: the 1-based column (field number) and
+// the 0-based byte offset in the row where the problem was found.
+type FieldError struct {
+	Column int
+	Offset int
+	Kind   ErrorKind
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("field %d (byte %d of the row): %s", e.Column, e.Offset, e.Kind)
+}
+
+// Splitter splits rows into fields according to Settings. It keeps its
+// buffers between calls, so after warm-up Split does not allocate. A
+// Splitter is not safe for concurrent use; use one per goroutine.
+type Splitter struct {
+	delim   []byte
+	d0      byte
+	null    []byte
+	nullSet bool
+	rfc     bool
+
+	fields []Field
+	buf    []byte // unescaped text of quoted fields holding doubled quotes
+	err    FieldError
+}
+
+// NewSplitter returns a splitter for s. s should have passed Validate.
+func NewSplitter(s Settings) *Splitter {
+	sp := &Splitter{
+		delim:   []byte(s.Delimiter),
+		null:    []byte(s.NullValue),
+		nullSet: s.NullValueSet,
+		rfc:     s.RFC4180,
+	}
+	if len(sp.delim) == 0 {
+		sp.delim = []byte{','}
+	}
+	sp.d0 = sp.delim[0]
+	return sp
+}
+
+// Split splits one row (without its row delimiter, which the row reader
+// removes, "\r\n" included) into fields. The returned slice and the values in it are
+// reused by the next call. On a malformed row it returns the fields read so
+// far and a *FieldError.
+func (s *Splitter) Split(row []byte) ([]Field, error) {
+	s.fields = s.fields[:0]
+	// Unescaped quoted text is never longer than the row, so a buffer of
+	// len(row) bytes never grows while the row is split and the slices
+	// handed out stay valid.
+	if cap(s.buf) < len(row) {
+		s.buf = make([]byte, 0, len(row)+len(row)/2)
+	}
+	s.buf = s.buf[:0]
+	pos := 0
+	for {
+		col := len(s.fields) + 1
+		if s.rfc && pos < len(row) && row[pos] == '"' {
+			val, next, err := s.quoted(row, pos, col)
+			if err != nil {
+				return s.fields, err
+			}
+			s.fields = append(s.fields, Field{Value: val, Quoted: true})
+			if next >= len(row) {
+				return s.fields, nil
+			}
+			pos = next + len(s.delim)
+			if pos >= len(row) {
+				// trailing delimiter: one more, empty field
+				s.fields = append(s.fields, s.plain(row[len(row):]))
+				return s.fields, nil
+			}
+			continue
+		}
+		var end int
+		if len(s.delim) == 1 {
+			// short fields: a plain loop beats a call to bytes.IndexByte
+			end = -1
+			for i := pos; i < len(row); i++ {
+				if row[i] == s.d0 {
+					end = i
+					break
+				}
+			}
+		} else {
+			end = s.indexDelim(row, pos)
+		}
+		if end < 0 {
+			s.fields = append(s.fields, s.plain(row[pos:]))
+			return s.fields, nil
+		}
+		s.fields = append(s.fields, s.plain(row[pos:end]))
+		pos = end + len(s.delim)
+		if pos >= len(row) {
+			s.fields = append(s.fields, s.plain(row[len(row):]))
+			return s.fields, nil
+		}
+	}
+}
+
+func (s *Splitter) plain(v []byte) Field {
+	if s.nullSet {
+		return Field{Value: v, Null: bytes.Equal(v, s.null)}
+	}
+	return Field{Value: v, Null: len(v) == 0}
+}
+
+// indexDelim returns the index of the next delimiter at or after pos, or -1.
+func (s *Splitter) indexDelim(row []byte, pos int) int {
+	if len(s.delim) == 1 {
+		i := bytes.IndexByte(row[pos:], s.d0)
+		if i < 0 {
+			return -1
+		}
+		return pos + i
+	}
+	i := bytes.Index(row[pos:], s.delim)
+	if i < 0 {
+		return -1
+	}
+	return pos + i
+}
+
+// quoted reads a quoted field starting at row[pos] == '"'. It returns the
+// unescaped value and the index just after the closing quote.
+func (s *Splitter) quoted(row []byte, pos, col int) ([]byte, int, error) {
+	start := pos + 1
+	i := start
+	var val []byte
+	copied := false
+	for {
+		j := bytes.IndexByte(row[i:], '"')
+		if j < 0 {
+			s.err = FieldError{Column: col, Offset: pos, Kind: ErrUnterminatedQuote}
+			return nil, 0, &s.err
+		}
+		j += i
+		if j+1 < len(row) && row[j+1] == '"' {
+			// doubled quote: a literal quote
+			if !copied {
+				copied = true
+				b0 := len(s.buf)
+				s.buf = append(s.buf, row[start:j+1]...)
+				val = s.buf[b0:]
+			} else {
+				s.buf = append(s.buf, row[i:j+1]...)
+				val = val[:len(val)+(j+1-i)]
+			}
+			i = j + 2
+			continue
+		}
+		// closing quote
+		if copied {
+			s.buf = append(s.buf, row[i:j]...)
+			val = val[:len(val)+(j-i)]
+		} else {
+			val = row[start:j]
+		}
+		next := j + 1
+		if next < len(row) && !bytes.HasPrefix(row[next:], s.delim) {
+			s.err = FieldError{Column: col, Offset: next, Kind: ErrTextAfterQuote}
+			return nil, 0, &s.err
+		}
+		return val, next, nil
+	}
+}

@@ -1,0 +1,169 @@
+package dmscsv
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+)
+
+type want struct {
+	v      string
+	null   bool
+	quoted bool
+}
+
+func split(t *testing.T, s Settings, row string) ([]want, error) {
+	t.Helper()
+	sp := NewSplitter(s)
+	fs, err := sp.Split([]byte(row))
+	var out []want
+	for _, f := range fs {
+		out = append(out, want{string(f.Value), f.Null, f.Quoted})
+	}
+	return out, err
+}
+
+func TestSplitRFC4180(t *testing.T) {
+	def := DefaultSettings()
+	cases := []struct {
+		name string
+		row  string
+		want []want
+	}{
+		{"plain", "101,Smith,Bob,2014-06-04,New York", []want{{"101", false, false}, {"Smith", false, false}, {"Bob", false, false}, {"2014-06-04", false, false}, {"New York", false, false}}},
+		{"empty is null", "1,,3", []want{{"1", false, false}, {"", true, false}, {"3", false, false}}},
+		{"trailing empty", "1,", []want{{"1", false, false}, {"", true, false}}},
+		{"leading empty", ",1", []want{{"", true, false}, {"1", false, false}}},
+		{"single empty", "", []want{{"", true, false}}},
+		{"quoted empty is empty string", `1,"",3`, []want{{"1", false, false}, {"", false, true}, {"3", false, false}}},
+		{"quoted delimiter", `"a,b",c`, []want{{"a,b", false, true}, {"c", false, false}}},
+		{"quoted newline", "\"line1\nline2\",x", []want{{"line1\nline2", false, true}, {"x", false, false}}},
+		{"quoted crlf", "\"a\r\nb\"", []want{{"a\r\nb", false, true}}},
+		{"doubled quotes", `"say ""hi""",2`, []want{{`say "hi"`, false, true}, {"2", false, false}}},
+		{"only doubled quote", `""""`, []want{{`"`, false, true}}},
+		{"two escaped fields", `"a""b","c""d"`, []want{{`a"b`, false, true}, {`c"d`, false, true}}},
+		{"quoted last then trailing delimiter", `"a",`, []want{{"a", false, true}, {"", true, false}}},
+		{"bare quote inside unquoted field is data", `ab"c,d`, []want{{`ab"c`, false, false}, {"d", false, false}}},
+		{"CR is data (the row reader strips row delimiters)", "1,2\r", []want{{"1", false, false}, {"2\r", false, false}}},
+		{"quoted null marker text", `"\N"`, []want{{`\N`, false, true}}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := split(t, def, c.row)
+			if err != nil {
+				t.Fatalf("Split(%q): %v", c.row, err)
+			}
+			if !reflect.DeepEqual(got, c.want) {
+				t.Fatalf("Split(%q)\n got %+v\nwant %+v", c.row, got, c.want)
+			}
+		})
+	}
+}
+
+func TestSplitNullMarker(t *testing.T) {
+	s := DefaultSettings()
+	s.NullValue, s.NullValueSet = `\N`, true
+	got, err := split(t, s, `1,,\N,"",x\N`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := []want{{"1", false, false}, {"", false, false}, {`\N`, true, false}, {"", false, true}, {`x\N`, false, false}}
+	if !reflect.DeepEqual(got, w) {
+		t.Fatalf("got %+v\nwant %+v", got, w)
+	}
+}
+
+func TestSplitRFC4180Off(t *testing.T) {
+	s := DefaultSettings()
+	s.RFC4180 = false
+	got, err := split(t, s, `"a,b",""",x`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := []want{{`"a`, false, false}, {`b"`, false, false}, {`"""`, false, false}, {"x", false, false}}
+	if !reflect.DeepEqual(got, w) {
+		t.Fatalf("got %+v\nwant %+v", got, w)
+	}
+	// an unterminated quote is plain data when rfc4180 is off
+	if _, err := split(t, s, `"abc`); err != nil {
+		t.Fatalf("rfc4180 off: %v", err)
+	}
+}
+
+func TestSplitMultiByteDelimiter(t *testing.T) {
+	s := DefaultSettings()
+	s.Delimiter = "||"
+	got, err := split(t, s, `a||"b||c"||||d|e`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := []want{{"a", false, false}, {"b||c", false, true}, {"", true, false}, {"d|e", false, false}}
+	if !reflect.DeepEqual(got, w) {
+		t.Fatalf("got %+v\nwant %+v", got, w)
+	}
+	s.Delimiter = "\t"
+	got, _ = split(t, s, "a\tb")
+	if len(got) != 2 || got[1].v != "b" {
+		t.Fatalf("tab delimiter: %+v", got)
+	}
+}
+
+func TestSplitErrors(t *testing.T) {
+	cases := []struct {
+		row    string
+		col    int
+		offset int
+		kind   ErrorKind
+		text   string
+	}{
+		{`1,"abc`, 2, 2, ErrUnterminatedQuote, "field 2 (byte 2 of the row): unterminated quoted field"},
+		{`"abc""`, 1, 0, ErrUnterminatedQuote, "field 1 (byte 0 of the row): unterminated quoted field"},
+		{`1,2,"ab"c,4`, 3, 8, ErrTextAfterQuote, "field 3 (byte 8 of the row): text after the closing quote"},
+	}
+	for _, c := range cases {
+		_, err := split(t, DefaultSettings(), c.row)
+		var fe *FieldError
+		if !errors.As(err, &fe) {
+			t.Fatalf("Split(%q): want a *FieldError, got %v", c.row, err)
+		}
+		if fe.Column != c.col || fe.Offset != c.offset || fe.Kind != c.kind {
+			t.Fatalf("Split(%q): got %+v, want column %d offset %d kind %v", c.row, *fe, c.col, c.offset, c.kind)
+		}
+		if got := err.Error(); len(got) < len(c.text) || got[:len(c.text)] != c.text {
+			t.Fatalf("Split(%q): error text %q does not start with %q", c.row, got, c.text)
+		}
+	}
+	if ErrUnterminatedQuote.Reason() != "unterminated_quote" || ErrTextAfterQuote.Reason() != "text_after_quote" {
+		t.Fatal("reasons changed: they are metric label values")
+	}
+}
+
+func TestSplitReusesBuffersWithoutAllocating(t *testing.T) {
+	sp := NewSplitter(DefaultSettings())
+	row := []byte(`2024-01-02 03:04:05.123456,"10.1000/xyz ""q""",123456789,12.50,"a,b"`)
+	sp.Split(row)
+	allocs := testing.AllocsPerRun(1000, func() {
+		fs, err := sp.Split(row)
+		if err != nil || len(fs) != 5 {
+			t.Fatalf("unexpected: %v %d", err, len(fs))
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("Split allocates %.1f times per row after warm-up, want 0", allocs)
+	}
+	// values handed out for a quoted field with doubled quotes stay correct
+	fs, _ := sp.Split(row)
+	if string(fs[1].Value) != `10.1000/xyz "q"` || string(fs[4].Value) != "a,b" {
+		t.Fatalf("got %q %q", fs[1].Value, fs[4].Value)
+	}
+}
+
+func BenchmarkSplitReferenceRow(b *testing.B) {
+	sp := NewSplitter(DefaultSettings())
+	row := []byte(`2023-10-01 12:00:00,10.1000/182,1234567,123.45,sig0000001`)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(row)))
+	for b.Loop() {
+		sp.Split(row)
+	}
+}

@@ -1,0 +1,595 @@
+// Package dmsjson renders DMS-typed column values as the JSON values AWS DMS
+// writes to Kinesis, by appending to a []byte. It never goes through
+// encoding/json, and never through float64 for integers or NUMERIC, so no
+// digit is lost.
+//
+// Rendering rules (input text -> JSON):
+//   - INT1..INT8, UINT1..UINT8: optional sign, decimal digits, leading zeros
+//     allowed; range-checked for the type; rendered as a JSON number with all
+//     digits ("+007" -> 7, "-0" -> 0). With Options.DMSLargeIntegers (DMS's
+//     UseLargeIntegerValue=false behaviour) values of more than 16 digits are
+//     rendered as DMS does, through a double in scientific notation
+//     (1.2345678901234568e+18).
+//   - NUMERIC(p,s): optional sign, digits with an optional point, optional
+//     exponent ("1e3", "+1.50", ".5", "5.", "-0.00"); at most p-s digits
+//     before the point, and no non-zero digit beyond s digits after it (those
+//     are errors, never silently rounded). Rendered exactly, with exactly s
+//     fractional digits (NUMERIC(5,2): "1e1" -> 10.00, ".5" -> 0.50,
+//     "-0.00" -> 0.00), as a JSON number or, with NumericAsString, a string.
+//   - REAL4/REAL8: decimal floating-point text (no hex floats, NaN or Inf;
+//     out-of-range values are errors), rendered in the shortest form that
+//     round-trips at the type's precision, as encoding/json would.
+//   - DATE -> "YYYY-MM-DD"; TIME -> "HH:MM:SS[.f]"; DATETIME ->
+//     "YYYY-MM-DDTHH:MM:SS[.f]Z". Fractions are truncated (not rounded) to
+//     ColumnScale digits (0 when unset, so dropped), printed with exactly
+//     ColumnScale digits and omitted when they are all zero. Accepted input:
+//     the date in the column's ColumnDateFormat layout (YYYY-MM-dd when
+//     unset), optionally followed by " " or "T", HH:mm:ss, an optional
+//     fraction of 1 to 9 digits and an optional "Z". A date alone is midnight
+//     for DATETIME; a TIME column also accepts a bare time. A DATE column
+//     rejects a non-midnight time rather than dropping it.
+//   - BOOLEAN: true/false/t/f/1/0/yes/no/y/n in any case -> true/false.
+//   - BYTE/BLOB: hex digits (an input "0x" prefix is accepted) -> "0x" plus
+//     upper-case hex, or without "0x" with NoHexPrefix.
+//   - STRING/CLOB: valid UTF-8 -> a JSON string (", \ and control characters
+//     escaped, U+2028 and U+2029 as \u2028/\u2029, nothing else escaped).
+//     ColumnLength (bytes, 0 = no limit) is enforced for STRING, CLOB, BYTE
+//     and BLOB: longer values are errors, or are cut at ColumnLength (on a
+//     UTF-8 boundary for strings) when Options.Truncate is set.
+//
+// The package does not import Benthos.
+package dmsjson
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/dmsbridge/dmsbridge/plugins/tabledef"
+)
+
+// Error reasons: short, stable names used as metric labels.
+const (
+	ReasonBadValue  = "bad_value"
+	ReasonOverflow  = "overflow"
+	ReasonBadUTF8   = "bad_utf8"
+	ReasonTruncated = "truncation"
+)
+
+// ValueError says why a value does not fit its column type.
+type ValueError struct {
+	Reason string // one of the Reason constants
+	Rule   string // the rule broken, for people
+}
+
+func (e *ValueError) Error() string { return e.Rule }
+
+func fail(reason, format string, args ...any) *ValueError {
+	return &ValueError{Reason: reason, Rule: fmt.Sprintf(format, args...)}
+}
+
+// Options are the rendering switches of the Kinesis endpoint.
+type Options struct {
+	// NoHexPrefix drops the "0x" of BYTE/BLOB values (DMS NoHexPrefix).
+	NoHexPrefix bool
+	// DMSLargeIntegers reproduces DMS with UseLargeIntegerValue=false:
+	// integers of more than 16 digits go through a double.
+	DMSLargeIntegers bool
+	// NumericAsString renders NUMERIC values as JSON strings.
+	NumericAsString bool
+	// Truncate cuts over-long STRING/CLOB/BYTE/BLOB values at ColumnLength
+	// instead of failing.
+	Truncate bool
+}
+
+type dateLayout uint8
+
+const (
+	layoutISO     dateLayout = iota // YYYY-MM-dd
+	layoutSlash                     // YYYY/MM/dd
+	layoutUS                        // MM/dd/YYYY
+	layoutCompact                   // YYYYMMdd
+)
+
+// Column renders the values of one column.
+type Column struct {
+	Name   string
+	Type   tabledef.Type
+	Length int
+	Prec   int
+	Scale  int
+	layout dateLayout
+	opts   Options
+	label  string
+}
+
+// NewColumn prepares the renderer of c.
+func NewColumn(c tabledef.Column, o Options) *Column {
+	col := &Column{Name: c.Name, Type: c.Type, Length: c.Length, Prec: c.Precision, Scale: c.Scale, opts: o}
+	switch {
+	case len(c.DateFormat) >= 10 && c.DateFormat[:10] == "YYYY/MM/dd":
+		col.layout = layoutSlash
+	case len(c.DateFormat) >= 10 && c.DateFormat[:10] == "MM/dd/YYYY":
+		col.layout = layoutUS
+	case len(c.DateFormat) >= 8 && c.DateFormat[:8] == "YYYYMMdd":
+		col.layout = layoutCompact
+	}
+	switch c.Type {
+	case tabledef.TypeNumeric:
+		col.label = fmt.Sprintf("NUMERIC(%d,%d)", c.Precision, c.Scale)
+	case tabledef.TypeString, tabledef.TypeByte:
+		col.label = fmt.Sprintf("%s(%d)", c.Type, c.Length)
+	case tabledef.TypeDateTime, tabledef.TypeTime:
+		col.label = c.Type.String()
+		if c.Scale > 0 {
+			col.label = fmt.Sprintf("%s(%d)", c.Type, c.Scale)
+		}
+	default:
+		col.label = c.Type.String()
+	}
+	if c.DateFormat != "" {
+		col.label += " in format " + c.DateFormat
+	}
+	return col
+}
+
+// Label names the column type for messages, e.g. "NUMERIC(5,2)".
+func (c *Column) Label() string { return c.label }
+
+// IsString reports whether the column renders as a JSON string whose text is
+// the input itself (STRING, CLOB).
+func (c *Column) IsString() bool {
+	return c.Type == tabledef.TypeString || c.Type == tabledef.TypeClob
+}
+
+// Append appends the JSON rendering of the non-NULL value v to dst.
+// truncated is true when v was cut to ColumnLength (Options.Truncate).
+func (c *Column) Append(dst, v []byte) (out []byte, truncated bool, err error) {
+	switch c.Type {
+	case tabledef.TypeInt1:
+		out, err = c.appendInt(dst, v, math.MinInt8, math.MaxInt8)
+	case tabledef.TypeInt2:
+		out, err = c.appendInt(dst, v, math.MinInt16, math.MaxInt16)
+	case tabledef.TypeInt4:
+		out, err = c.appendInt(dst, v, math.MinInt32, math.MaxInt32)
+	case tabledef.TypeInt8:
+		out, err = c.appendInt(dst, v, math.MinInt64, math.MaxInt64)
+	case tabledef.TypeUInt1:
+		out, err = c.appendUint(dst, v, math.MaxUint8)
+	case tabledef.TypeUInt2:
+		out, err = c.appendUint(dst, v, math.MaxUint16)
+	case tabledef.TypeUInt4:
+		out, err = c.appendUint(dst, v, math.MaxUint32)
+	case tabledef.TypeUInt8:
+		out, err = c.appendUint(dst, v, math.MaxUint64)
+	case tabledef.TypeNumeric:
+		out, err = c.appendNumeric(dst, v)
+	case tabledef.TypeReal4:
+		out, err = appendReal(dst, v, 32)
+	case tabledef.TypeReal8:
+		out, err = appendReal(dst, v, 64)
+	case tabledef.TypeBoolean:
+		out, err = appendBool(dst, v)
+	case tabledef.TypeDate:
+		out, err = c.appendDate(dst, v)
+	case tabledef.TypeTime:
+		out, err = c.appendTime(dst, v)
+	case tabledef.TypeDateTime:
+		out, err = c.appendDateTime(dst, v)
+	case tabledef.TypeByte, tabledef.TypeBlob:
+		out, truncated, err = c.appendHex(dst, v)
+	case tabledef.TypeString, tabledef.TypeClob:
+		if c.Length > 0 && len(v) > c.Length {
+			if !c.opts.Truncate {
+				return dst, false, fail(ReasonTruncated, "%d bytes, longer than ColumnLength %d", len(v), c.Length)
+			}
+			truncated = true
+			v = cutUTF8(v, c.Length)
+		}
+		out, err = AppendString(dst, v)
+	default:
+		return dst, false, fail(ReasonBadValue, "unsupported column type %s", c.Type)
+	}
+	if err != nil {
+		return dst, false, err
+	}
+	return out, truncated, nil
+}
+
+// cutUTF8 cuts v to at most n bytes without splitting a UTF-8 sequence.
+func cutUTF8(v []byte, n int) []byte {
+	v = v[:n]
+	for i := len(v) - 1; i >= 0 && i >= len(v)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(v[i]) {
+			if !utf8.FullRune(v[i:]) {
+				return v[:i]
+			}
+			break
+		}
+	}
+	return v
+}
+
+// parseDigits parses an unsigned decimal number with an optional sign.
+func parseDigits(v []byte) (neg bool, mag uint64, ok, overflow bool) {
+	i := 0
+	if len(v) > 0 && (v[0] == '+' || v[0] == '-') {
+		neg = v[0] == '-'
+		i = 1
+	}
+	if i == len(v) {
+		return
+	}
+	for ; i < len(v); i++ {
+		d := v[i] - '0'
+		if d > 9 {
+			return neg, 0, false, false
+		}
+		if mag > (math.MaxUint64-uint64(d))/10 {
+			overflow = true
+			continue // keep scanning to tell "not a number" from "too big"
+		}
+		if !overflow {
+			mag = mag*10 + uint64(d)
+		}
+	}
+	return neg, mag, true, overflow
+}
+
+func (c *Column) appendInt(dst, v []byte, lo, hi int64) ([]byte, error) {
+	neg, mag, ok, over := parseDigits(v)
+	if !ok {
+		return dst, fail(ReasonBadValue, "not a whole number (optional sign and digits 0-9)")
+	}
+	if over || (!neg && mag > uint64(hi)) || (neg && mag > uint64(-(lo+1))+1) {
+		return dst, fail(ReasonOverflow, "out of range %d to %d", lo, hi)
+	}
+	if mag == 0 {
+		return append(dst, '0'), nil
+	}
+	if c.opts.DMSLargeIntegers && mag >= 1e16 {
+		f := float64(mag)
+		if neg {
+			f = -f
+		}
+		return strconv.AppendFloat(dst, f, 'g', -1, 64), nil
+	}
+	if neg {
+		dst = append(dst, '-')
+	}
+	return strconv.AppendUint(dst, mag, 10), nil
+}
+
+func (c *Column) appendUint(dst, v []byte, hi uint64) ([]byte, error) {
+	neg, mag, ok, over := parseDigits(v)
+	if !ok {
+		return dst, fail(ReasonBadValue, "not a whole number (optional sign and digits 0-9)")
+	}
+	if over || mag > hi || (neg && mag != 0) {
+		return dst, fail(ReasonOverflow, "out of range 0 to %d", hi)
+	}
+	if c.opts.DMSLargeIntegers && mag >= 1e16 {
+		return strconv.AppendFloat(dst, float64(mag), 'g', -1, 64), nil
+	}
+	return strconv.AppendUint(dst, mag, 10), nil
+}
+
+const maxExp = 1 << 20
+
+func (c *Column) appendNumeric(dst, v []byte) ([]byte, error) {
+	bad := func() ([]byte, error) {
+		return dst, fail(ReasonBadValue, "not a decimal number (sign, digits, optional point and fraction, optional exponent)")
+	}
+	i := 0
+	neg := false
+	if i < len(v) && (v[i] == '+' || v[i] == '-') {
+		neg = v[i] == '-'
+		i++
+	}
+	intStart := i
+	for i < len(v) && v[i]-'0' <= 9 {
+		i++
+	}
+	intEnd := i
+	fracStart, fracEnd := i, i
+	if i < len(v) && v[i] == '.' {
+		i++
+		fracStart = i
+		for i < len(v) && v[i]-'0' <= 9 {
+			i++
+		}
+		fracEnd = i
+	}
+	intLen, fracLen := intEnd-intStart, fracEnd-fracStart
+	if intLen+fracLen == 0 {
+		return bad()
+	}
+	exp := 0
+	if i < len(v) && (v[i] == 'e' || v[i] == 'E') {
+		i++
+		eneg := false
+		if i < len(v) && (v[i] == '+' || v[i] == '-') {
+			eneg = v[i] == '-'
+			i++
+		}
+		if i == len(v) {
+			return bad()
+		}
+		for ; i < len(v); i++ {
+			d := v[i] - '0'
+			if d > 9 {
+				return bad()
+			}
+			if exp < maxExp {
+				exp = exp*10 + int(d)
+			}
+		}
+		if eneg {
+			exp = -exp
+		}
+	}
+	if i != len(v) {
+		return bad()
+	}
+	n := intLen + fracLen
+	digit := func(k int) byte { // k-th mantissa digit; '0' outside
+		switch {
+		case k < 0 || k >= n:
+			return '0'
+		case k < intLen:
+			return v[intStart+k]
+		default:
+			return v[fracStart+k-intLen]
+		}
+	}
+	first, last := -1, -1
+	for k := 0; k < n; k++ {
+		if digit(k) != '0' {
+			if first < 0 {
+				first = k
+			}
+			last = k
+		}
+	}
+	point := intLen + exp // digits before the point
+	if first >= 0 {
+		if intDigits := point - first; intDigits > c.Prec-c.Scale {
+			return dst, fail(ReasonOverflow, "more than %d digits before the decimal point (precision %d, scale %d)", c.Prec-c.Scale, c.Prec, c.Scale)
+		}
+		if fracDigits := last + 1 - point; fracDigits > c.Scale {
+			return dst, fail(ReasonOverflow, "more than %d digits after the decimal point (scale %d)", c.Scale, c.Scale)
+		}
+	}
+	if c.opts.NumericAsString {
+		dst = append(dst, '"')
+	}
+	if first < 0 {
+		dst = append(dst, '0')
+	} else {
+		if neg {
+			dst = append(dst, '-')
+		}
+		if point <= first {
+			dst = append(dst, '0')
+		} else {
+			for k := first; k < point; k++ {
+				dst = append(dst, digit(k))
+			}
+		}
+	}
+	if c.Scale > 0 {
+		dst = append(dst, '.')
+		for k := point; k < point+c.Scale; k++ {
+			if first < 0 {
+				dst = append(dst, '0')
+			} else {
+				dst = append(dst, digit(k))
+			}
+		}
+	}
+	if c.opts.NumericAsString {
+		dst = append(dst, '"')
+	}
+	return dst, nil
+}
+
+func unsafeString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+func appendReal(dst, v []byte, bits int) ([]byte, error) {
+	for _, ch := range v {
+		if !(ch-'0' <= 9 || ch == '.' || ch == '-' || ch == '+' || ch == 'e' || ch == 'E') {
+			return dst, fail(ReasonBadValue, "not a decimal floating-point number (NaN, Inf and hex floats are not allowed)")
+		}
+	}
+	f, err := strconv.ParseFloat(unsafeString(v), bits)
+	if err != nil {
+		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange && !math.IsInf(f, 0) {
+			// underflow to zero or a denormal: the nearest value is fine
+		} else if ok && ne.Err == strconv.ErrRange {
+			return dst, fail(ReasonOverflow, "out of the REAL%d range", bits/8)
+		} else {
+			return dst, fail(ReasonBadValue, "not a decimal floating-point number")
+		}
+	}
+	return AppendFloat(dst, f, bits), nil
+}
+
+// AppendFloat appends f as encoding/json does: the shortest text that
+// round-trips at bits precision, in exponent form below 1e-6 and from 1e21.
+func AppendFloat(dst []byte, f float64, bits int) []byte {
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs != 0 {
+		if bits == 64 && (abs < 1e-6 || abs >= 1e21) || bits == 32 && (float32(abs) < 1e-6 || float32(abs) >= 1e21) {
+			format = 'e'
+		}
+	}
+	dst = strconv.AppendFloat(dst, f, format, -1, bits)
+	if format == 'e' {
+		n := len(dst)
+		if n >= 4 && dst[n-4] == 'e' && dst[n-3] == '-' && dst[n-2] == '0' {
+			dst[n-2] = dst[n-1]
+			dst = dst[:n-1]
+		}
+	}
+	return dst
+}
+
+func lowerEq(v []byte, s string) bool {
+	if len(v) != len(s) {
+		return false
+	}
+	for i := range v {
+		ch := v[i]
+		if ch >= 'A' && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		if ch != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func appendBool(dst, v []byte) ([]byte, error) {
+	switch {
+	case lowerEq(v, "true"), lowerEq(v, "t"), lowerEq(v, "1"), lowerEq(v, "yes"), lowerEq(v, "y"):
+		return append(dst, "true"...), nil
+	case lowerEq(v, "false"), lowerEq(v, "f"), lowerEq(v, "0"), lowerEq(v, "no"), lowerEq(v, "n"):
+		return append(dst, "false"...), nil
+	}
+	return dst, fail(ReasonBadValue, "not a boolean (true/false, t/f, 1/0, yes/no, y/n in any case)")
+}
+
+const hexUpper = "0123456789ABCDEF"
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+func (c *Column) appendHex(dst, v []byte) ([]byte, bool, error) {
+	if len(v) >= 2 && v[0] == '0' && (v[1] == 'x' || v[1] == 'X') {
+		v = v[2:]
+	}
+	if len(v)%2 != 0 {
+		return dst, false, fail(ReasonBadValue, "odd number of hex digits (%d)", len(v))
+	}
+	truncated := false
+	if c.Length > 0 && len(v)/2 > c.Length {
+		if !c.opts.Truncate {
+			return dst, false, fail(ReasonTruncated, "%d bytes, longer than ColumnLength %d", len(v)/2, c.Length)
+		}
+		truncated = true
+	}
+	for i := 0; i < len(v); i++ {
+		if _, ok := unhex(v[i]); !ok {
+			return dst, false, fail(ReasonBadValue, "%q at position %d is not a hex digit", v[i], i+1)
+		}
+	}
+	if truncated {
+		v = v[:2*c.Length]
+	}
+	dst = append(dst, '"')
+	if !c.opts.NoHexPrefix {
+		dst = append(dst, '0', 'x')
+	}
+	for _, ch := range v {
+		if ch >= 'a' && ch <= 'f' {
+			ch -= 'a' - 'A'
+		}
+		dst = append(dst, ch)
+	}
+	return append(dst, '"'), truncated, nil
+}
+
+// safeASCII[b] is true for ASCII bytes copied unescaped into a JSON string.
+var safeASCII = func() (t [utf8.RuneSelf]bool) {
+	for i := 0x20; i < utf8.RuneSelf; i++ {
+		t[i] = i != '"' && i != '\\'
+	}
+	return
+}()
+
+// AppendString appends v as a quoted JSON string. Invalid UTF-8 is an error.
+func AppendString(dst, v []byte) ([]byte, error) {
+	dst = append(dst, '"')
+	out, err := AppendEscaped(dst, v)
+	if err != nil {
+		return dst[:len(dst)-1], err
+	}
+	return append(out, '"'), nil
+}
+
+// AppendEscaped appends the JSON string escaping of v, without quotes.
+// Invalid UTF-8 is an error.
+func AppendEscaped(dst, v []byte) ([]byte, error) {
+	start := 0
+	for i := 0; i < len(v); {
+		b := v[i]
+		if b < utf8.RuneSelf {
+			if safeASCII[b] {
+				i++
+				continue
+			}
+			dst = append(dst, v[start:i]...)
+			switch b {
+			case '"', '\\':
+				dst = append(dst, '\\', b)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexUpper[b>>4], hexUpper[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRune(v[i:])
+		if r == utf8.RuneError && size == 1 {
+			return dst, fail(ReasonBadUTF8, "invalid UTF-8 at byte %d", i+1)
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, v[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexUpper[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	return append(dst, v[start:]...), nil
+}
+
+// AppendStringNoCheck appends s as a JSON string, replacing invalid UTF-8
+// with U+FFFD. It is meant for names from the configuration.
+func AppendStringNoCheck(dst []byte, s string) []byte {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	out, _ := AppendString(dst, []byte(s))
+	return out
+}
