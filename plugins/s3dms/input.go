@@ -64,12 +64,13 @@ At-least-once. Acknowledgements may arrive out of order: the input tracks every 
 the checkpoint only to the highest position whose predecessors are all acknowledged (key, ETag, byte offset
 and line of the next row), saving it every ` + "`checkpoint.interval`" + ` and on close. A nacked batch is
 redelivered with the same rows in the same order (after a short backoff) before anything newer is read; the
-checkpoint never passes it. Do not set ` + "`auto_replay_nacks`" + `-style wrappers around it. For strict
-end-to-end order also use ` + "`pipeline.threads: 1`" + ` and an output with ` + "`max_in_flight: 1`" + `.
+checkpoint never passes it (the input does its own redelivery; it does not use Benthos's nack auto-replay,
+which reorders). For strict end-to-end order also use ` + "`pipeline.threads: 1`" + ` and an output with ` + "`max_in_flight: 1`" + `.
 On restart the object at the checkpoint is reopened with a ranged GET at the offset (gzip objects are
 re-read and the decompressed prefix skipped). If its ETag changed the input fails with an error naming the
 object, or with ` + "`restart_changed_files`" + ` re-reads that object from its start. Duplicates after a crash
-are bounded by the rows in flight (unacknowledged) plus one checkpoint interval.
+are bounded by the rows in flight (unacknowledged) plus those acknowledged within one checkpoint interval
+(with ` + "`checkpoint.interval: 0s`" + `, within one checkpoint write).
 
 Checkpoint stores: ` + "`file`" + ` (one JSON file, replaced atomically: temp file, fsync, rename, fsync of the
 directory), ` + "`s3`" + ` (one object written with If-None-Match/If-Match; a second instance started with the
