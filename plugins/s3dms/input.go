@@ -433,6 +433,7 @@ type input struct {
 	skipHeader  bool
 	resumeFL    *checkpoint.Position
 	rowsPending int64
+	lastArena   int
 
 	// shared with ack goroutines and the saver
 	mu        sync.Mutex
@@ -873,11 +874,11 @@ type rowRef struct {
 // batch is empty.
 func (in *input) readRows(ctx context.Context) (service.MessageBatch, ackPoint, error) {
 	c := in.conf
-	var (
-		arena []byte
-		refs  []rowRef
-		metas []*fileMeta
-	)
+	// Sized from the previous batch: appends rarely grow them.
+	arena := make([]byte, 0, min(max(in.lastArena+in.lastArena/4, 4096), c.batchBytes+c.maxRow))
+	refs := make([]rowRef, 0, c.batchSize)
+	metas := make([]*fileMeta, 0, c.batchSize)
+	defer func() { in.lastArena = len(arena) }()
 	flush := func() service.MessageBatch {
 		out := make(service.MessageBatch, 0, len(refs))
 		for i, r := range refs {
