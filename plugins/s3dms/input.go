@@ -375,9 +375,9 @@ func sanitize(s string) string {
 
 // ackPoint is what an acknowledged batch lets the checkpoint move to.
 type ackPoint struct {
-	pos   checkpoint.Position
-	hwm   string
-	lateN int
+	pos  checkpoint.Position
+	hwm  string
+	late []string // late files done, a capped view of the append-only in.lateDone
 }
 
 // pendingBatch is an emitted batch kept for redelivery.
@@ -551,7 +551,7 @@ func (in *input) Connect(ctx context.Context) error {
 	}
 	in.tracker = checkpoint.NewTracker[ackPoint]()
 	in.mu.Lock()
-	in.acked = in.stateFor(ackPoint{pos: in.lastPos, hwm: in.hwm, lateN: len(in.lateDone)})
+	in.acked = in.stateFor(ackPoint{pos: in.lastPos, hwm: in.hwm, late: in.lateDone[:len(in.lateDone):len(in.lateDone)]})
 	in.dirty = true
 	in.connected = true
 	in.saverStop = make(chan struct{})
@@ -683,7 +683,7 @@ func (in *input) stateFor(a ackPoint) *checkpoint.State {
 		CDCStartAfter: in.cdcAfter,
 		CDCStartSet:   in.cdcSet,
 		CDCHighWater:  a.hwm,
-		LateDone:      append([]string(nil), in.lateDone[:a.lateN]...),
+		LateDone:      append([]string(nil), a.late...),
 	}
 }
 
@@ -999,7 +999,7 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, ackPoint, 
 	if len(refs) == 0 {
 		return nil, ackPoint{}, err
 	}
-	return flush(), ackPoint{pos: in.lastPos, hwm: in.hwm, lateN: len(in.lateDone)}, err
+	return flush(), ackPoint{pos: in.lastPos, hwm: in.hwm, late: in.lateDone[:len(in.lateDone):len(in.lateDone)]}, err
 }
 
 func positionString(prefix []byte, off int64) string {
