@@ -633,3 +633,33 @@ func TestNackRedeliveryExact(t *testing.T) {
 		}
 	})
 }
+
+// TestLateFilesProcessAcrossRestart: a late file processed before a restart
+// is remembered in the checkpoint and not processed again; a new late file
+// after the restart is.
+func TestLateFilesProcessAcrossRestart(t *testing.T) {
+	b := &dirBackend{root: t.TempDir()}
+	ckdir := t.TempDir()
+	yaml := baseYAML(b, "mode: cdc\npoll_interval: 50ms\nlate_file_check_interval: 200ms\nlate_files: process\ncheckpoint:\n  directory: "+ckdir+"\n  interval: 10ms\n")
+	b.put(t, "dms/changes/CDC1.csv", []byte("I,zeta,hr,1,a\n"))
+	b.put(t, "dms/changes/CDC5.csv", []byte("I,zeta,hr,5,e\n"))
+	r := startStream(t, yaml, nil)
+	r.waitFor(t, 2, 5*time.Second)
+	b.put(t, "dms/changes/CDC3.csv", []byte("I,zeta,hr,3,c\n"))
+	m := r.waitFor(t, 3, 5*time.Second)
+	time.Sleep(100 * time.Millisecond)
+	r.stop(t)
+	if m[2].Body != "I,zeta,hr,3,c" || !strings.HasPrefix(m[2].Position, "2/00001/") {
+		t.Fatalf("late row %+v", m[2])
+	}
+	r2 := startStream(t, yaml, nil)
+	time.Sleep(500 * time.Millisecond) // past a late check
+	b.put(t, "dms/changes/CDC2.csv", []byte("I,zeta,hr,2,b\n"))
+	r2.waitFor(t, 1, 5*time.Second)
+	time.Sleep(400 * time.Millisecond)
+	r2.stop(t)
+	m2 := r2.snapshot()
+	if len(m2) != 1 || m2[0].Body != "I,zeta,hr,2,b" || !strings.HasPrefix(m2[0].Position, "2/00002/") || m2[0].Position <= m[2].Position {
+		t.Fatalf("after restart: %+v", m2)
+	}
+}
