@@ -3,20 +3,1107 @@
 package s3dms
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/dmsbridge/dmsbridge/plugins/awsconf"
+	"github.com/dmsbridge/dmsbridge/plugins/checkpoint"
+	"github.com/dmsbridge/dmsbridge/plugins/dmscsv"
+	"github.com/dmsbridge/dmsbridge/plugins/tabledef"
 )
+
+const inputDescription = `
+Reads a bucket (or a local directory) laid out as an AWS DMS S3 source endpoint and emits one message per CSV
+row, in order: the full load table by table (tables in the order of the external table definition, the files
+of a table in lexical key order), then the CDC files under ` + "`[bucket_folder/]cdc_path`" + ` in lexical order,
+tailing that folder forever (unless ` + "`mode: full-load`" + `, which ends the input, and the pipeline exits 0,
+once the full load is done).
+
+### Layout
+
+Full-load files of a table are every object under ` + "`[bucket_folder/]TablePath/`" + ` (recursively; keys that end
+in "/" are directory markers and are ignored), listed with pagination. CDC files are every object under
+` + "`[bucket_folder/]cdc_path/`" + `. Objects ending in ` + "`.gz`" + ` or served with ` + "`Content-Encoding: gzip`" + ` are
+decompressed on the fly. A UTF-8 BOM is skipped. Rows end at ` + "`csv_row_delimiter`" + ` ("\n" also accepts "\r\n");
+with ` + "`rfc4180`" + ` a quoted field may hold delimiters and newlines. Blank lines are skipped (they still count in
+` + "`dms_line`" + `). Objects are streamed: memory holds one read buffer and one batch, never an object.
+
+With ` + "`directory`" + ` instead of ` + "`bucket`" + ` the same layout is read from a local directory: keys are paths
+relative to it with "/" separators (a key can never escape it), ` + "`s3_bucket`" + ` is "", and the ETag is
+"<size hex>-<mtime ns hex>" (no content hash), so a rewrite keeping size and modification time is not
+detected. Files must appear atomically (write elsewhere, then rename).
+
+### Messages
+
+Batches of up to ` + "`batch_size`" + ` rows and about ` + "`batch_bytes`" + ` bytes, in file order (a batch may span
+files). The body is the raw row without its row delimiter. Metadata: ` + "`dms_phase`" + ` (full-load | cdc),
+` + "`dms_schema`" + ` and ` + "`dms_table`" + ` (full load only; CDC rows name their table in the row), ` + "`s3_bucket`" + `,
+` + "`s3_key`" + `, ` + "`s3_etag`" + `, ` + "`s3_last_modified`" + ` (RFC 3339 UTC), ` + "`dms_line`" + ` (1-based line where the
+row starts), ` + "`dms_offset`" + ` (byte offset of the row in the decompressed object; integers) and
+` + "`dms_position`" + `, a string whose byte order is the processing order of the whole run:
+` + "`<phase 1|2>/<5-digit seq>/<key> <20-digit offset>`" + `, where seq is the table's index in the definition
+during the full load and the number of late files processed so far during CDC, and key bytes 0x00-0x21 are
+written as "!" plus two hex digits so that a key that is a prefix of another sorts first. With
+` + "`emit_table_start`" + `, each table's full load begins with a message with an empty body and metadata
+` + "`dms_control: table-start`" + `, ` + "`dms_schema`" + `, ` + "`dms_table`" + `, ` + "`dms_phase: full-load`" + `, ` + "`dms_position`" + `.
+
+### Delivery and checkpoints
+
+At-least-once. Acknowledgements may arrive out of order: the input tracks every emitted batch and advances
+the checkpoint only to the highest position whose predecessors are all acknowledged (key, ETag, byte offset
+and line of the next row), saving it every ` + "`checkpoint.interval`" + ` and on close. A nacked batch is
+redelivered with the same rows in the same order (after a short backoff) before anything newer is read; the
+checkpoint never passes it (the input does its own redelivery; it does not use Benthos's nack auto-replay,
+which reorders). For strict end-to-end order also use ` + "`pipeline.threads: 1`" + ` and an output with ` + "`max_in_flight: 1`" + `.
+On restart the object at the checkpoint is reopened with a ranged GET at the offset (gzip objects are
+re-read and the decompressed prefix skipped). If its ETag changed the input fails with an error naming the
+object, or with ` + "`restart_changed_files`" + ` re-reads that object from its start. Duplicates after a crash
+are bounded by the rows in flight (unacknowledged) plus those acknowledged within one checkpoint interval
+(with ` + "`checkpoint.interval: 0s`" + `, within one checkpoint write).
+
+Checkpoint stores: ` + "`file`" + ` (one JSON file, replaced atomically: temp file, fsync, rename, fsync of the
+directory), ` + "`s3`" + ` (one object written with If-None-Match/If-Match; a second instance started with the
+same key is refused while the first one's lease (` + "`checkpoint.lease`" + `, refreshed at every interval) runs,
+and an instance whose checkpoint was taken over stops emitting, so two instances never double-process;
+after a crash a restart waits up to the lease), ` + "`cache`" + ` (any cache resource; no fencing) and ` + "`none`" + `.
+
+### CDC tailing and late files
+
+Every ` + "`poll_interval`" + ` the CDC folder is listed with StartAfter = the highest processed key, so an idle poll
+is one LIST request. A CDC file that appears with a key lower than one already processed is a late file. DMS
+skips it silently; here ` + "`late_files: skip`" + ` logs a warning naming it and counts it
+(` + "`dms_cdc_late_files`" + `), and ` + "`late_files: process`" + ` processes it next (its keys are remembered in
+the checkpoint). Detecting late files costs one full listing of the CDC folder every
+` + "`late_file_check_interval`" + `. Late files that appear while the input is stopped are not detected.
+` + "`cdc_start: now`" + ` starts CDC after the newest CDC key present at the first start (recorded in the checkpoint).
+
+### Decisions on behaviour DMS leaves unspecified
+
+- Which objects are full-load files: every object under the table path (not only LOAD*.csv), recursively, in
+  lexical (S3 byte) order; keys ending in "/" are skipped.
+- ` + "`ignore_header_rows`" + ` applies to full-load files, and to CDC files only with ` + "`cdc_ignore_header_rows`" + `.
+- gzip sources (".gz" or Content-Encoding gzip) are read. Keys must be UTF-8; row bytes are passed on untouched.
+- CDC files present before the first start are processed (` + "`cdc_start: beginning`" + `); ` + "`now`" + ` skips them.
+- Changes captured during the full load: CDC starts after the full load, from the CDC start point, in lexical order.
+- A CDC key already processed is never re-read, even if rewritten (high-water mark). An object rewritten while
+  it is the checkpointed object is detected by its ETag (error, or re-read with ` + "`restart_changed_files`" + `).
+- The CDC polling interval is ` + "`poll_interval`" + ` (default 5s); DMS's is undocumented.
+- Table state: tables go Before load -> Full load -> Table completed; in a cdc-only run they stay Before load.
+- Blank lines are skipped. A final row without a row delimiter is a row.
+
+### Errors
+
+Listing and connection errors are returned to the engine, which retries with backoff; nothing is skipped or
+reordered because the position only moves when rows are emitted. Errors name the bucket, key, line and offset.
+A bad object (an unterminated quote at the end, a row longer than ` + "`max_row_size`" + `, a truncated gzip, an
+object deleted between listing and reading) is, with ` + "`bad_files: skip`" + ` (default, like DMS's LOG_ERROR),
+logged as an error and counted in ` + "`dms_bad_files`" + `, and the input goes on with the next object (rows
+before the fault were emitted); with ` + "`bad_files: stop`" + ` the input stops reading and keeps reporting the error.
+
+### Statistics
+
+Per table (labels schema, table): ` + "`dms_table_state`" + ` (0 Before load, 1 Full load, 2 Table completed),
+` + "`dms_full_load_rows`" + `, ` + "`dms_full_load_bytes_done`" + `/` + "`_total`" + `, ` + "`dms_full_load_files_done`" + `/` + "`_total`" + `;
+` + "`dms_full_load_start_unix`" + `/` + "`_end_unix`" + `, ` + "`dms_table_last_update_unix`" + `;
+CDC: ` + "`dms_cdc_files_processed`" + `, ` + "`dms_cdc_files_pending`" + `, ` + "`dms_cdc_lag_seconds`" + ` (now minus the
+LastModified of the newest processed file), ` + "`dms_cdc_late_files`" + `, ` + "`dms_cdc_rows`" + `; ` + "`dms_s3_list_requests`" + `.
+The full-load percentage of each table is logged every ` + "`progress_interval`" + `. The same figures are
+available in-process through s3dms.Stats().
+`
 
 func inputSpec() *service.ConfigSpec {
 	return service.NewConfigSpec().
 		Categories("Services", "AWS").
-		Summary("Reads a bucket laid out as an AWS DMS S3 source: full load, then CDC files in order.").
-		Field(service.NewStringField("bucket").Default(""))
+		Summary("Reads a bucket laid out as an AWS DMS S3 source: the full load, then CDC files in order, one message per CSV row, resumable at the exact row.").
+		Description(inputDescription).
+		Fields(
+			service.NewStringField("bucket").Description("The bucket (DMS BucketName). Exactly one of `bucket` and `directory` must be set.").Default(""),
+			service.NewStringField("directory").Description("A local directory with the same layout, instead of a bucket.").Default(""),
+			service.NewStringField("bucket_folder").Description("DMS BucketFolder: a prefix before every table path and the CDC path.").Default(""),
+			service.NewStringField("cdc_path").Description("DMS CdcPath: the folder of CDC files. Required unless `mode` is full-load.").Default(""),
+			service.NewAnyField("table_definition").Description("The DMS external table definition: a file path, inline JSON, or an object."),
+			service.NewStringEnumField("mode", "full-load", "cdc", "full-load-and-cdc").Description("DMS MigrationType.").Default("full-load-and-cdc"),
+			service.NewStringEnumField("cdc_start", "beginning", "now").Description("Where CDC starts the first time: every CDC file present (beginning) or only files after the newest key present at the first start (now).").Default("beginning"),
+			service.NewDurationField("poll_interval").Description("How often the CDC folder is listed for new files.").Default("5s"),
+			service.NewStringEnumField("late_files", "skip", "process").Description("What to do with a CDC file whose key sorts before one already processed.").Default("skip"),
+			service.NewDurationField("late_file_check_interval").Description("How often the whole CDC folder is listed to find late files.").Default("5m"),
+			service.NewIntField("ignore_header_rows").Description("DMS IgnoreHeaderRows: 1 skips the first row of every full-load file.").Default(0),
+			service.NewBoolField("cdc_ignore_header_rows").Description("Apply `ignore_header_rows` to CDC files too.").Default(false),
+			service.NewStringField("csv_delimiter").Description("DMS CsvDelimiter (escapes such as `\\t` accepted). Needed to find quoted fields.").Default(","),
+			service.NewStringField("csv_row_delimiter").Description("DMS CsvRowDelimiter: `\\n` (also accepts \\r\\n) or `\\r\\n`.").Default(`\n`),
+			service.NewBoolField("rfc4180").Description("DMS Rfc4180: quoted fields may span lines. When false quotes are data.").Default(true),
+			service.NewIntField("max_row_size").Description("Longest row accepted, in bytes.").Default(dmscsv.DefaultMaxRowSize),
+			service.NewIntField("batch_size").Description("Most rows per batch.").Default(500),
+			service.NewIntField("batch_bytes").Description("A batch ends once its rows reach this many bytes.").Default(1<<20),
+			service.NewBoolField("emit_table_start").Description("Emit a table-start control message before each table's full load.").Default(false),
+			service.NewBoolField("restart_changed_files").Description("When the object at the checkpoint has a new ETag, re-read it from the start instead of failing.").Default(false),
+			service.NewStringEnumField("bad_files", "skip", "stop").Description("What to do with an object that cannot be read to its end (see Errors).").Default("skip"),
+			service.NewDurationField("progress_interval").Description("How often the full-load percentage is logged.").Default("30s"),
+			service.NewStringField("region").Description("AWS region (default: the AWS default chain).").Default(""),
+			service.NewStringField("endpoint").Description("A custom S3 endpoint URL.").Default(""),
+			service.NewBoolField("force_path_style").Description("Path-style bucket addressing (needed by most S3 stand-ins).").Default(false),
+			service.NewStringField("expected_bucket_owner").Description("Account id the bucket must belong to (sent with every request).").Default(""),
+			service.NewIntField("list_page_size").Description("Keys per ListObjectsV2 page.").Default(1000).Advanced(),
+			service.NewObjectField("credentials",
+				service.NewStringField("profile").Description("Shared config profile.").Default(""),
+				service.NewStringField("id").Description("Access key id.").Default(""),
+				service.NewStringField("secret").Description("Secret access key.").Default("").Secret(),
+				service.NewStringField("token").Description("Session token.").Default("").Secret(),
+				service.NewStringField("role").Description("Role ARN to assume.").Default(""),
+				service.NewStringField("role_external_id").Description("External id for the role.").Default(""),
+			).Description("Explicit credentials; by default the AWS default chain is used.").Advanced(),
+			service.NewObjectField("checkpoint",
+				service.NewStringEnumField("store", "file", "s3", "cache", "none").Description("Where the position is kept.").Default("file"),
+				service.NewStringField("key").Description("Checkpoint name (file name, object key or cache key). Default: derived from the bucket or directory, the folders and the table paths.").Default(""),
+				service.NewStringField("directory").Description("Directory of the file store.").Default("checkpoints"),
+				service.NewStringField("bucket").Description("Bucket of the s3 store (default: `bucket`).").Default(""),
+				service.NewStringField("cache").Description("Cache resource of the cache store.").Default(""),
+				service.NewDurationField("interval").Description("How often the position is saved. 0 saves as soon as acknowledgements move it (writes coalesce while one is in progress), which bounds duplicates after a crash to the rows in flight.").Default("5s"),
+				service.NewDurationField("lease").Description("s3 store: how long an instance's claim lasts without a write.").Default("30s"),
+			).Description("Checkpoint (resume position) settings."),
+		)
 }
 
 func init() {
-	service.MustRegisterBatchInput("aws_s3_dms", inputSpec(), func(*service.ParsedConfig, *service.Resources) (service.BatchInput, error) {
-		return nil, errors.New("aws_s3_dms: not built yet")
+	service.MustRegisterBatchInput("aws_s3_dms", inputSpec(), func(conf *service.ParsedConfig, res *service.Resources) (service.BatchInput, error) {
+		return newInput(conf, res)
 	})
+}
+
+// ---- configuration ----
+
+type inputConf struct {
+	bucket, directory, folder, cdcPath string
+	def                                *tabledef.Definition
+	mode                               string
+	cdcStartNow                        bool
+	poll, lateCheck, progressEvery     time.Duration
+	lateProcess                        bool
+	ignoreHeader                       int
+	cdcIgnoreHeader                    bool
+	csv                                dmscsv.Settings
+	maxRow, batchSize, batchBytes      int
+	emitTableStart, restartChanged     bool
+	badStop                            bool
+	aws                                awsconf.Config
+	expectedOwner                      string
+	pageSize                           int
+	ckStore, ckKey, ckDir, ckBucket    string
+	ckCache                            string
+	ckInterval, ckLease                time.Duration
+}
+
+func parseConf(pc *service.ParsedConfig) (*inputConf, error) {
+	c := &inputConf{}
+	var err error
+	str := func(dst *string, path ...string) {
+		if err == nil {
+			*dst, err = pc.FieldString(path...)
+			if err != nil {
+				err = fmt.Errorf("%s: %w", strings.Join(path, "."), err)
+			}
+		}
+	}
+	dur := func(dst *time.Duration, path ...string) {
+		if err == nil {
+			*dst, err = pc.FieldDuration(path...)
+			if err == nil && *dst <= 0 {
+				err = fmt.Errorf("%s must be positive", strings.Join(path, "."))
+			}
+		}
+	}
+	integer := func(dst *int, path ...string) {
+		if err == nil {
+			*dst, err = pc.FieldInt(path...)
+		}
+	}
+	boolean := func(dst *bool, path ...string) {
+		if err == nil {
+			*dst, err = pc.FieldBool(path...)
+		}
+	}
+	var cdcStart, late, delim, rowDelim, bad string
+	str(&c.bucket, "bucket")
+	str(&c.directory, "directory")
+	str(&c.folder, "bucket_folder")
+	str(&c.cdcPath, "cdc_path")
+	str(&c.mode, "mode")
+	str(&cdcStart, "cdc_start")
+	dur(&c.poll, "poll_interval")
+	str(&late, "late_files")
+	dur(&c.lateCheck, "late_file_check_interval")
+	dur(&c.progressEvery, "progress_interval")
+	integer(&c.ignoreHeader, "ignore_header_rows")
+	boolean(&c.cdcIgnoreHeader, "cdc_ignore_header_rows")
+	str(&delim, "csv_delimiter")
+	str(&rowDelim, "csv_row_delimiter")
+	boolean(&c.csv.RFC4180, "rfc4180")
+	integer(&c.maxRow, "max_row_size")
+	integer(&c.batchSize, "batch_size")
+	integer(&c.batchBytes, "batch_bytes")
+	boolean(&c.emitTableStart, "emit_table_start")
+	boolean(&c.restartChanged, "restart_changed_files")
+	str(&bad, "bad_files")
+	str(&c.aws.Region, "region")
+	str(&c.aws.Endpoint, "endpoint")
+	boolean(&c.aws.ForcePathStyle, "force_path_style")
+	str(&c.expectedOwner, "expected_bucket_owner")
+	integer(&c.pageSize, "list_page_size")
+	str(&c.aws.Profile, "credentials", "profile")
+	str(&c.aws.ID, "credentials", "id")
+	str(&c.aws.Secret, "credentials", "secret")
+	str(&c.aws.Token, "credentials", "token")
+	str(&c.aws.Role, "credentials", "role")
+	str(&c.aws.RoleExternalID, "credentials", "role_external_id")
+	str(&c.ckStore, "checkpoint", "store")
+	str(&c.ckKey, "checkpoint", "key")
+	str(&c.ckDir, "checkpoint", "directory")
+	str(&c.ckBucket, "checkpoint", "bucket")
+	str(&c.ckCache, "checkpoint", "cache")
+	if err == nil {
+		if c.ckInterval, err = pc.FieldDuration("checkpoint", "interval"); err == nil && c.ckInterval < 0 {
+			err = errors.New("checkpoint.interval must not be negative")
+		}
+	}
+	dur(&c.ckLease, "checkpoint", "lease")
+	if err != nil {
+		return nil, err
+	}
+	c.cdcStartNow = cdcStart == "now"
+	c.lateProcess = late == "process"
+	c.badStop = bad == "stop"
+	if (c.bucket == "") == (c.directory == "") {
+		return nil, errors.New("exactly one of bucket and directory must be set")
+	}
+	if !pc.Contains("table_definition") {
+		return nil, errors.New("table_definition: required")
+	}
+	raw, err := pc.FieldAny("table_definition")
+	if err != nil {
+		return nil, fmt.Errorf("table_definition: %w", err)
+	}
+	if c.def, err = tabledef.FromAny(raw); err != nil {
+		return nil, fmt.Errorf("table_definition: %w", err)
+	}
+	if c.mode != "full-load" && strings.Trim(c.cdcPath, "/") == "" {
+		return nil, fmt.Errorf("cdc_path: required when mode is %s (DMS: cdcPath is required for ongoing replication)", c.mode)
+	}
+	if c.ignoreHeader != 0 && c.ignoreHeader != 1 {
+		return nil, fmt.Errorf("ignore_header_rows: must be 0 or 1, got %d", c.ignoreHeader)
+	}
+	c.csv.Delimiter = dmscsv.Unescape(delim)
+	c.csv.RowDelimiter = dmscsv.Unescape(rowDelim)
+	if err := c.csv.Validate(); err != nil {
+		return nil, err
+	}
+	if c.maxRow <= 0 {
+		return nil, fmt.Errorf("max_row_size: must be positive, got %d", c.maxRow)
+	}
+	if c.batchSize <= 0 {
+		return nil, fmt.Errorf("batch_size: must be positive, got %d", c.batchSize)
+	}
+	if c.batchBytes <= 0 {
+		return nil, fmt.Errorf("batch_bytes: must be positive, got %d", c.batchBytes)
+	}
+	if c.pageSize <= 0 || c.pageSize > 1000 {
+		return nil, fmt.Errorf("list_page_size: must be 1..1000, got %d", c.pageSize)
+	}
+	if c.directory != "" && c.ckStore == "s3" && c.ckBucket == "" {
+		return nil, errors.New("checkpoint.bucket: required for the s3 store when reading a directory")
+	}
+	if c.ckStore == "s3" && c.ckInterval > 0 && c.ckLease < 2*c.ckInterval {
+		return nil, fmt.Errorf("checkpoint.lease: %s must be at least twice checkpoint.interval (%s), which refreshes it", c.ckLease, c.ckInterval)
+	}
+	if c.ckStore == "cache" && c.ckCache == "" {
+		return nil, errors.New("checkpoint.cache: required for the cache store")
+	}
+	if c.ckKey == "" {
+		parts := []string{c.bucket, c.directory, c.folder, c.cdcPath}
+		for _, t := range c.def.Tables {
+			parts = append(parts, t.Owner, t.Name, t.Path)
+		}
+		name := c.bucket
+		if name == "" {
+			name = filepath.Base(c.directory)
+		}
+		c.ckKey = fmt.Sprintf("aws_s3_dms-%s-%s.json", sanitize(name), shortHash(parts...))
+		if c.ckStore == "s3" {
+			c.ckKey = "dmsbridge-checkpoints/" + c.ckKey
+		}
+	}
+	if c.ckStore == "s3" && c.ckBucket == "" {
+		c.ckBucket = c.bucket
+	}
+	if c.ckStore == "s3" && c.ckBucket == c.bucket {
+		for _, t := range c.def.Tables {
+			if p := joinPrefix(c.folder, t.Path); strings.HasPrefix(c.ckKey, p) {
+				return nil, fmt.Errorf("checkpoint.key: %q lies under the full-load path %q of table %s", c.ckKey, p, t.QualifiedName())
+			}
+		}
+		if p := joinPrefix(c.folder, c.cdcPath); c.mode != "full-load" && strings.HasPrefix(c.ckKey, p) {
+			return nil, fmt.Errorf("checkpoint.key: %q lies under the CDC path %q", c.ckKey, p)
+		}
+	}
+	if c.ckStore == "file" && (strings.Contains(c.ckKey, "/") || strings.Contains(c.ckKey, `\`)) {
+		return nil, fmt.Errorf("checkpoint.key: %q must be a plain file name for the file store", c.ckKey)
+	}
+	return c, nil
+}
+
+func sanitize(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// ---- the input ----
+
+// ackPoint is what an acknowledged batch lets the checkpoint move to.
+type ackPoint struct {
+	pos  checkpoint.Position
+	hwm  string
+	late []string // late files done, a capped view of the append-only in.lateDone
+}
+
+// pendingBatch is an emitted batch kept for redelivery.
+type pendingBatch struct {
+	id       uint64
+	msgs     service.MessageBatch
+	attempts int
+	due      time.Time
+}
+
+// item is the next thing to read: a file, or a table-start control.
+type item struct {
+	obj        object
+	tableStart bool
+	late       bool
+	// resume point inside obj
+	offset, line int64
+	resumed      bool
+}
+
+type input struct {
+	conf  *inputConf
+	res   *service.Resources
+	log   *service.Logger
+	stats *stats
+
+	src   source
+	store checkpoint.Store
+
+	tracker *checkpoint.Tracker[ackPoint]
+
+	// reading state (ReadBatch goroutine only)
+	phase       checkpoint.Phase
+	tableIdx    int
+	tableReady  bool // the current table has been listed
+	queue       []item
+	cur         *fileReader
+	curItem     item
+	curMeta     *fileMeta
+	lastPos     checkpoint.Position
+	hwm         string
+	lateSeq     int
+	lateDone    []string
+	known       map[string]bool // CDC keys <= hwm seen by the last late check
+	nextPoll    time.Time
+	nextLate    time.Time
+	nextProg    time.Time
+	cdcStarted  bool
+	finished    bool // full-load mode: nothing more to read
+	cdcAfter    string
+	cdcSet      bool
+	listAfter   string
+	skipHeader  bool
+	resumeFL    *checkpoint.Position
+	rowsPending int64
+	lastArena   int
+
+	// shared with ack goroutines and the saver
+	mu        sync.Mutex
+	redeliver []*pendingBatch
+	wake      chan struct{}
+	acked     *checkpoint.State
+	dirty     bool
+	fatal     error
+	saverStop chan struct{}
+	ackNotify chan struct{} // signalled on every checkpoint move when interval is 0
+	saverDone chan struct{}
+	connected bool
+	closeOnce sync.Once
+	bgCtx     context.Context
+	bgCancel  context.CancelFunc
+	listCalls func()
+}
+
+// fileMeta holds the per-file metadata values, boxed once per file.
+type fileMeta struct {
+	phase, schema, table, bucket, key, etag, lastModified any
+	posPrefix                                             []byte
+	table_                                                int
+	tmpl                                                  *service.Message
+}
+
+// template is a message carrying the file's metadata (and placeholders for
+// the per-row keys, so that copies clone a map of the right size).
+func (fm *fileMeta) template() *service.Message {
+	if fm.tmpl == nil {
+		m := service.NewMessage(nil)
+		m.MetaSetMut("dms_phase", fm.phase)
+		if fm.schema != nil {
+			m.MetaSetMut("dms_schema", fm.schema)
+			m.MetaSetMut("dms_table", fm.table)
+		}
+		m.MetaSetMut("s3_bucket", fm.bucket)
+		m.MetaSetMut("s3_key", fm.key)
+		m.MetaSetMut("s3_etag", fm.etag)
+		m.MetaSetMut("s3_last_modified", fm.lastModified)
+		m.MetaSetMut("dms_line", int64(0))
+		m.MetaSetMut("dms_offset", int64(0))
+		m.MetaSetMut("dms_position", "")
+		fm.tmpl = m
+	}
+	return fm.tmpl
+}
+
+func newInput(pc *service.ParsedConfig, res *service.Resources) (*input, error) {
+	c, err := parseConf(pc)
+	if err != nil {
+		return nil, err
+	}
+	in := &input{conf: c, res: res, log: res.Logger(), wake: make(chan struct{}, 1), ackNotify: make(chan struct{}, 1)}
+	var names [][2]string
+	for _, t := range c.def.Tables {
+		names = append(names, [2]string{t.Owner, t.Name})
+	}
+	in.stats = newStats(res.Label(), res.Metrics(), names)
+	in.listCalls = func() { in.stats.mLists.Incr(1) }
+	return in, nil
+}
+
+func (in *input) Connect(ctx context.Context) error {
+	in.mu.Lock()
+	connected := in.connected
+	in.mu.Unlock()
+	if connected {
+		return nil
+	}
+	c := in.conf
+	if in.bgCtx == nil {
+		in.bgCtx, in.bgCancel = context.WithCancel(context.Background())
+	}
+	var s3c *s3.Client
+	if c.bucket != "" || c.ckStore == "s3" {
+		awsConf, err := awsconf.Load(ctx, c.aws)
+		if err != nil {
+			return err
+		}
+		s3c = s3.NewFromConfig(awsConf, func(o *s3.Options) {
+			o.UsePathStyle = c.aws.ForcePathStyle
+			o.DisableLogOutputChecksumValidationSkipped = true
+		})
+	}
+	var owner *string
+	if c.expectedOwner != "" {
+		owner = &c.expectedOwner
+	}
+	if c.bucket != "" {
+		in.src = &s3Source{client: s3c, bucketName: c.bucket, expectedOwner: owner, pageSize: int32(c.pageSize), lists: in.listCalls}
+	} else {
+		in.src = &dirSource{root: c.directory}
+	}
+	switch c.ckStore {
+	case "file":
+		in.store = &checkpoint.File{Path: filepath.Join(c.ckDir, c.ckKey)}
+	case "s3":
+		st := &checkpoint.S3{Client: s3c, Bucket: c.ckBucket, Key: c.ckKey, Owner: instanceID(), Lease: c.ckLease}
+		if c.ckBucket == c.bucket {
+			st.ExpectedBucketOwner = c.expectedOwner
+		}
+		in.store = st
+	case "cache":
+		in.store = &cacheStore{res: in.res, name: c.ckCache, key: c.ckKey}
+	default:
+		in.store = checkpoint.None{}
+	}
+	st, err := in.store.Load(ctx)
+	if err != nil {
+		return err
+	}
+	if err := in.restore(ctx, st); err != nil {
+		return err
+	}
+	in.tracker = checkpoint.NewTracker[ackPoint]()
+	in.mu.Lock()
+	in.acked = in.stateFor(ackPoint{pos: in.lastPos, hwm: in.hwm, late: in.lateDone[:len(in.lateDone):len(in.lateDone)]})
+	in.dirty = true
+	in.connected = true
+	in.saverStop = make(chan struct{})
+	in.saverDone = make(chan struct{})
+	in.mu.Unlock()
+	if err := in.save(ctx); err != nil {
+		return err
+	}
+	go in.saver()
+	in.log.Infof("aws_s3_dms reading %s (mode %s), checkpoint %s, resuming at %s", in.describeSource(), c.mode, in.store, in.lastPos)
+	return nil
+}
+
+func (in *input) describeSource() string {
+	if in.conf.bucket != "" {
+		return "s3://" + in.conf.bucket + "/" + in.conf.folder
+	}
+	return in.conf.directory
+}
+
+var instanceSeq atomic.Int64
+
+// instanceID names this input instance in an s3 checkpoint claim.
+func instanceID() string {
+	h, _ := filepathHostname()
+	return fmt.Sprintf("%s-pid%d-%d-%d", h, pid(), time.Now().UnixNano(), instanceSeq.Add(1))
+}
+
+// restore sets the reading state from a stored checkpoint.
+func (in *input) restore(ctx context.Context, st *checkpoint.State) error {
+	c := in.conf
+	in.phase = checkpoint.PhaseFullLoad
+	if c.mode == "cdc" {
+		in.phase = checkpoint.PhaseCDC
+	}
+	if st != nil {
+		in.cdcAfter, in.cdcSet = st.CDCStartAfter, st.CDCStartSet
+		in.hwm = st.CDCHighWater
+		in.lateDone = append([]string(nil), st.LateDone...)
+	}
+	if !in.cdcSet && c.mode != "full-load" {
+		in.cdcSet = true
+		if c.cdcStartNow {
+			newest, err := in.newestCDCKey(ctx)
+			if err != nil {
+				return err
+			}
+			in.cdcAfter = newest
+		}
+	}
+	if st == nil || st.Position.Phase == checkpoint.PhaseNone {
+		in.lastPos = checkpoint.Position{Phase: checkpoint.PhaseNone}
+		return nil
+	}
+	p := st.Position
+	in.lastPos = p
+	switch {
+	case p.Phase == checkpoint.PhaseFullLoad && in.phase == checkpoint.PhaseFullLoad:
+		in.tableIdx = p.Seq
+		in.resumeFL = &p
+		for i := 0; i < p.Seq && i < len(c.def.Tables); i++ {
+			in.stats.tableState(i, StateCompleted)
+		}
+	case p.Phase == checkpoint.PhaseCDC && c.mode != "full-load":
+		in.phase = checkpoint.PhaseCDC
+		in.lateSeq = p.Seq
+		if p.Key != "" && !p.Done {
+			objs, _, err := in.src.list(ctx, p.Key, "", "")
+			if err != nil {
+				return err
+			}
+			if len(objs) > 0 && objs[0].Key == p.Key {
+				it, ok, err := in.resumeItem(objs[0], p)
+				if err != nil {
+					return err
+				}
+				if ok {
+					it.late = p.Key < in.hwm
+					in.queue = append(in.queue, it)
+				}
+			}
+			if p.Key > in.hwm {
+				in.hwm = p.Key // listing goes on after the file being finished
+			}
+		}
+	case p.Phase == checkpoint.PhaseCDC && c.mode == "full-load":
+		in.finished = true
+	}
+	return nil
+}
+
+// resumeItem decides how to go on with the object at the checkpoint.
+func (in *input) resumeItem(o object, p checkpoint.Position) (item, bool, error) {
+	if p.ETag != "" && o.ETag != p.ETag {
+		if !in.conf.restartChanged {
+			return item{}, false, fmt.Errorf("%s: %w: checkpointed ETag %s at offset %d (line %d), now %s; re-upload the original, or set restart_changed_files: true to re-read it from the start",
+				in.src.describe(o.Key), errETagChanged, p.ETag, p.Offset, p.Line, o.ETag)
+		}
+		in.log.Warnf("%s changed since it was checkpointed (ETag %s, now %s): re-reading it from the start", in.src.describe(o.Key), p.ETag, o.ETag)
+		return item{obj: o, resumed: true}, true, nil
+	}
+	if !isGzipKey(o.Key) && p.Offset >= o.Size && in.conf.bucket != "" {
+		return item{}, false, nil // fully read (a ranged GET there would be unsatisfiable)
+	}
+	return item{obj: o, offset: p.Offset, line: p.Line, resumed: true}, true, nil
+}
+
+func (in *input) newestCDCKey(ctx context.Context) (string, error) {
+	prefix := joinPrefix(in.conf.folder, in.conf.cdcPath)
+	newest, token := "", ""
+	for {
+		objs, next, err := in.src.list(ctx, prefix, "", token)
+		if err != nil {
+			return "", err
+		}
+		if len(objs) > 0 {
+			newest = objs[len(objs)-1].Key
+		}
+		if next == "" {
+			return newest, nil
+		}
+		token = next
+	}
+}
+
+func (in *input) stateFor(a ackPoint) *checkpoint.State {
+	return &checkpoint.State{
+		Position:      a.pos,
+		CDCStartAfter: in.cdcAfter,
+		CDCStartSet:   in.cdcSet,
+		CDCHighWater:  a.hwm,
+		LateDone:      append([]string(nil), a.late...),
+	}
+}
+
+// ---- checkpoint saving ----
+
+func (in *input) saver() {
+	defer close(in.saverDone)
+	every := in.conf.ckInterval
+	if every == 0 {
+		every = in.conf.ckLease / 3 // heartbeat of an s3 claim
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-in.saverStop:
+			return
+		case <-in.ackNotify:
+		case <-t.C:
+		}
+		in.mu.Lock()
+		_, heartbeat := in.store.(*checkpoint.S3)
+		need := in.dirty || heartbeat
+		in.mu.Unlock()
+		if !need {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(in.bgCtx, 30*time.Second)
+		err := in.save(ctx)
+		cancel()
+		if err != nil {
+			in.log.Errorf("saving checkpoint to %s: %v", in.store, err)
+		}
+	}
+}
+
+// save writes the acknowledged state. A fenced S3 checkpoint stops the input.
+func (in *input) save(ctx context.Context) error {
+	in.mu.Lock()
+	st := *in.acked
+	in.dirty = false
+	in.mu.Unlock()
+	err := in.store.Save(ctx, &st)
+	if err != nil {
+		in.mu.Lock()
+		in.dirty = true
+		if errors.Is(err, checkpoint.ErrFenced) && in.fatal == nil {
+			in.fatal = err
+		}
+		in.mu.Unlock()
+	}
+	return err
+}
+
+// ---- acknowledgements ----
+
+func (in *input) ackFunc(pb *pendingBatch) service.AckFunc {
+	var once sync.Once
+	return func(ctx context.Context, err error) error {
+		once.Do(func() {
+			if err == nil {
+				if hi, moved := in.tracker.Ack(pb.id); moved {
+					st := in.stateFor(hi)
+					in.mu.Lock()
+					in.acked = st
+					in.dirty = true
+					in.mu.Unlock()
+					if in.conf.ckInterval == 0 {
+						select {
+						case in.ackNotify <- struct{}{}:
+						default:
+						}
+					}
+				}
+				return
+			}
+			pb.attempts++
+			backoff := time.Duration(1<<min(pb.attempts, 6)) * 50 * time.Millisecond
+			pb.due = time.Now().Add(backoff)
+			in.log.Warnf("batch of %d rows (from %s) was rejected downstream (%v): redelivering it in %s, before newer rows", len(pb.msgs), firstPosition(pb.msgs), err, backoff)
+			in.mu.Lock()
+			// keep the queue in emission order
+			i := len(in.redeliver)
+			for i > 0 && in.redeliver[i-1].id > pb.id {
+				i--
+			}
+			in.redeliver = append(in.redeliver, nil)
+			copy(in.redeliver[i+1:], in.redeliver[i:])
+			in.redeliver[i] = pb
+			in.mu.Unlock()
+			select {
+			case in.wake <- struct{}{}:
+			default:
+			}
+		})
+		return nil
+	}
+}
+
+func firstPosition(b service.MessageBatch) string {
+	if len(b) == 0 {
+		return "?"
+	}
+	v, _ := b[0].MetaGet("dms_position")
+	return v
+}
+
+// ---- reading ----
+
+func (in *input) ReadBatch(ctx context.Context) (service.MessageBatch, service.AckFunc, error) {
+	in.mu.Lock()
+	fatal, connected := in.fatal, in.connected
+	in.mu.Unlock()
+	if fatal != nil {
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-time.After(in.conf.poll):
+		}
+		return nil, nil, fatal
+	}
+	if !connected {
+		return nil, nil, service.ErrNotConnected
+	}
+	// Nacked batches first, in emission order.
+	for {
+		in.mu.Lock()
+		var pb *pendingBatch
+		if len(in.redeliver) > 0 {
+			pb = in.redeliver[0]
+		}
+		in.mu.Unlock()
+		if pb == nil {
+			break
+		}
+		if wait := time.Until(pb.due); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return nil, nil, ctx.Err()
+			case <-time.After(wait):
+			case <-in.wake: // an older batch may have been nacked meanwhile
+			}
+			continue
+		}
+		in.mu.Lock()
+		in.redeliver = in.redeliver[1:]
+		in.mu.Unlock()
+		return pb.msgs, in.ackFunc(pb), nil
+	}
+	batch, pos, err := in.readRows(ctx)
+	if len(batch) == 0 && in.finished {
+		// full-load mode: end only once every batch is acknowledged (a nack
+		// must still be redelivered).
+		if in.tracker.Pending() > 0 {
+			select {
+			case <-ctx.Done():
+				return nil, nil, ctx.Err()
+			case <-in.wake:
+			case <-time.After(20 * time.Millisecond):
+			}
+			return nil, nil, context.Canceled
+		}
+		return nil, nil, service.ErrEndOfInput
+	}
+	if len(batch) == 0 {
+		if err == nil {
+			err = ctx.Err()
+		}
+		if err == nil {
+			err = context.Canceled
+		}
+		return nil, nil, err
+	}
+	if err != nil {
+		in.log.Errorf("%v", err)
+	}
+	pb := &pendingBatch{msgs: batch}
+	pb.id = in.tracker.Track(pos)
+	return batch, in.ackFunc(pb), nil
+}
+
+type rowRef struct {
+	start, end   int
+	line, offset int64
+}
+
+// readRows fills one batch. It blocks (until ctx is done) only while the
+// batch is empty.
+func (in *input) readRows(ctx context.Context) (service.MessageBatch, ackPoint, error) {
+	c := in.conf
+	// Sized from the previous batch: appends rarely grow them.
+	arena := make([]byte, 0, min(max(in.lastArena+in.lastArena/4, 4096), c.batchBytes+c.maxRow))
+	refs := make([]rowRef, 0, c.batchSize)
+	metas := make([]*fileMeta, 0, c.batchSize)
+	defer func() { in.lastArena = len(arena) }()
+	flush := func() service.MessageBatch {
+		out := make(service.MessageBatch, 0, len(refs))
+		for i, r := range refs {
+			fm := metas[i]
+			if r.start < 0 { // control message
+				m := service.NewMessage(nil)
+				m.MetaSetMut("dms_control", "table-start")
+				m.MetaSetMut("dms_phase", fm.phase)
+				m.MetaSetMut("dms_schema", fm.schema)
+				m.MetaSetMut("dms_table", fm.table)
+				m.MetaSetMut("s3_bucket", fm.bucket)
+				m.MetaSetMut("dms_position", string(fm.posPrefix)+fmt.Sprintf("%020d", 0))
+				out = append(out, m)
+				continue
+			}
+			// A shallow copy of the file's template shares its metadata until
+			// the first write, which clones the map at its final size: much
+			// cheaper than growing a fresh map key by key.
+			m := fm.template().Copy()
+			m.SetBytes(arena[r.start:r.end:r.end])
+			m.MetaSetMut("dms_line", r.line)
+			m.MetaSetMut("dms_offset", r.offset)
+			m.MetaSetMut("dms_position", positionString(fm.posPrefix, r.offset))
+			out = append(out, m)
+		}
+		return out
+	}
+	var err error
+	defer in.flushRowStats()
+	for len(refs) < c.batchSize && len(arena) < c.batchBytes {
+		if in.cur == nil {
+			it, ok, nerr := in.nextItem(ctx, len(refs) == 0)
+			if errors.Is(nerr, errFinished) {
+				break
+			}
+			if nerr != nil {
+				err = nerr
+				break
+			}
+			if !ok {
+				break
+			}
+			if it.tableStart {
+				fm := in.tableMeta(in.tableIdx)
+				refs = append(refs, rowRef{start: -1})
+				metas = append(metas, fm)
+				in.lastPos = checkpoint.Position{Phase: checkpoint.PhaseFullLoad, Seq: in.tableIdx, Line: 1}
+				continue
+			}
+			if oerr := in.openItem(it); oerr != nil {
+				if errors.Is(oerr, errGone) || errors.Is(oerr, errETagChanged) && it.offset == 0 {
+					in.badFile(it, oerr)
+					if c.badStop {
+						err = oerr
+						break
+					}
+					in.fileDone(it, 0)
+					continue
+				}
+				if errors.Is(oerr, errETagChanged) {
+					// fatal for this position: keep returning it
+					in.queue = append([]item{it}, in.queue...)
+					err = oerr
+					break
+				}
+				in.queue = append([]item{it}, in.queue...)
+				err = oerr
+				break
+			}
+			continue
+		}
+		if in.cur.pf != nil {
+			in.cur.pf.ctx = ctx
+		}
+		row, rerr := in.cur.rows.Next()
+		if rerr == io.EOF {
+			in.closeCur(true)
+			continue
+		}
+		if rerr != nil {
+			var rowErr *dmscsv.RowError
+			full := fmt.Errorf("%s (etag %s): %w", in.src.describe(in.curItem.obj.Key), in.cur.etag, rerr)
+			if ctx.Err() == nil && (errors.As(rerr, &rowErr) || in.cur.rawStart+in.cur.raw.n >= in.curItem.obj.Size) {
+				// every byte arrived: the content itself is bad
+				in.badFile(in.curItem, full)
+				if c.badStop {
+					err = full
+					break
+				}
+				in.closeCur(true)
+				continue
+			}
+			// A transport error (or ReadBatch's context ending while waiting
+			// for the network): reopen at the last complete row next time.
+			it := in.curItem
+			it.offset, it.line, it.resumed = in.cur.rows.Offset(), in.cur.rows.Line(), true
+			in.closeCur(false)
+			in.queue = append([]item{it}, in.queue...)
+			if ctx.Err() == nil {
+				err = full
+			}
+			break
+		}
+		if in.skipHeader {
+			in.skipHeader = false
+			in.lastPos.Offset, in.lastPos.Line = row.End, row.NextLine
+			continue
+		}
+		in.skipHeader = false
+		start := len(arena)
+		arena = append(arena, row.Data...)
+		refs = append(refs, rowRef{start: start, end: len(arena), line: row.Line, offset: row.Offset})
+		metas = append(metas, in.curMeta)
+		in.lastPos.Offset, in.lastPos.Line = row.End, row.NextLine
+		in.rowsPending++
+	}
+	in.maybeLogProgress()
+	if len(refs) == 0 {
+		return nil, ackPoint{}, err
+	}
+	return flush(), ackPoint{pos: in.lastPos, hwm: in.hwm, late: in.lateDone[:len(in.lateDone):len(in.lateDone)]}, err
+}
+
+func positionString(prefix []byte, off int64) string {
+	var b [20]byte
+	for i := range b {
+		b[i] = '0'
+	}
+	s := strconv.AppendInt(b[:0:0], off, 10)
+	copy(b[20-len(s):], s)
+	out := make([]byte, 0, len(prefix)+20)
+	out = append(out, prefix...)
+	out = append(out, b[:]...)
+	return string(out)
+}
+
+func (in *input) tableMeta(i int) *fileMeta {
+	t := in.conf.def.Tables[i]
+	return &fileMeta{phase: "full-load", schema: t.Owner, table: t.Name, bucket: in.src.bucket(),
+		posPrefix: []byte(strings.TrimSuffix(checkpoint.SortKey(checkpoint.PhaseFullLoad, i, "", 0), "00000000000000000000")), table_: i}
+}
+
+func (in *input) badFile(it item, err error) {
+	in.stats.mBadFiles.Incr(1)
+	if in.conf.badStop {
+		in.log.Errorf("bad object, stopping (bad_files: stop): %v", err)
+		return
+	}
+	in.log.Errorf("bad object, going on with the next one (bad_files: skip): %v", err)
+}
+
+// openItem opens a file and prepares its metadata.
+func (in *input) openItem(it item) error {
+	c := in.conf
+	etag := ""
+	if it.offset > 0 {
+		etag = it.obj.ETag
+	}
+	fr, err := openRows(in.bgCtx, in.src, it.obj.Key, etag, it.offset, it.line, c.csv, c.maxRow)
+	if err != nil {
+		return err
+	}
+	in.cur, in.curItem = fr, it
+	seq := in.tableIdx
+	if in.phase == checkpoint.PhaseCDC {
+		if it.late && !it.resumed {
+			in.lateSeq++
+		}
+		seq = in.lateSeq
+	}
+	fm := fileMeta{phase: in.phase.String(), bucket: in.src.bucket(), key: it.obj.Key, etag: fr.etag,
+		lastModified: fr.lastModified.UTC().Format(time.RFC3339Nano), table_: in.tableIdx}
+	if in.phase == checkpoint.PhaseFullLoad {
+		t := c.def.Tables[in.tableIdx]
+		fm.schema, fm.table = t.Owner, t.Name
+	}
+	full := checkpoint.SortKey(in.phase, seq, it.obj.Key, 0)
+	fm.posPrefix = []byte(full[:len(full)-20])
+	in.curMeta = &fm
+	in.lastPos = checkpoint.Position{Phase: in.phase, Seq: seq, Key: it.obj.Key, ETag: fr.etag, Offset: max(it.offset, 0), Line: max(it.line, 1)}
+	in.skipHeader = it.offset == 0 && c.ignoreHeader == 1 && (in.phase == checkpoint.PhaseFullLoad || c.cdcIgnoreHeader)
+	return nil
+}
+
+// closeCur closes the current file; done tells it was read to its end.
+func (in *input) closeCur(done bool) {
+	if in.cur == nil {
+		return
+	}
+	in.flushRowStats()
+	raw := in.cur.raw.n
+	in.cur.close()
+	in.cur = nil
+	if done {
+		in.fileDone(in.curItem, raw)
+	}
+}
+
+func (in *input) fileDone(it item, rawBytes int64) {
+	if in.phase == checkpoint.PhaseFullLoad {
+		b := it.obj.Size
+		if it.offset > 0 {
+			b = rawBytes // resumed: only count what this run read
+		}
+		in.stats.tableProgress(in.tableIdx, 0, b, 1)
+		return
+	}
+	if it.late {
+		in.lateDone = append(in.lateDone, it.obj.Key)
+	} else if it.obj.Key > in.hwm {
+		in.hwm = it.obj.Key
+	}
+	in.stats.cdcFileDone(it.obj.LastModified)
+	in.stats.cdcPending(len(in.queue))
+}
+
+// flushRowStats adds the rows emitted from the current file to the stats.
+func (in *input) flushRowStats() {
+	if in.rowsPending == 0 {
+		return
+	}
+	if in.phase == checkpoint.PhaseFullLoad {
+		in.stats.tableProgress(in.curMeta.table_, in.rowsPending, 0, 0)
+	} else {
+		in.stats.cdcRows(in.rowsPending)
+	}
+	in.rowsPending = 0
 }

@@ -1,0 +1,301 @@
+package checkpoint
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/dmsbridge/dmsbridge/plugins/awsconf"
+)
+
+func TestTrackerOutOfOrder(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 4))
+	for round := 0; round < 200; round++ {
+		tr := NewTracker[int]()
+		n := rnd.IntN(50) + 1
+		ids := make([]uint64, n)
+		for i := range ids {
+			ids[i] = tr.Track(i)
+		}
+		acked := make([]bool, n)
+		for _, k := range rnd.Perm(n) {
+			hi, _ := tr.Ack(ids[k])
+			acked[k] = true
+			want := -1
+			for want+1 < n && acked[want+1] {
+				want++
+			}
+			got, ok := tr.Highest()
+			if want == -1 {
+				if ok {
+					t.Fatalf("highest %d before entry 0 acked", got)
+				}
+				continue
+			}
+			if got != want || hi != want {
+				t.Fatalf("after acking %v: highest %d (returned %d), want %d", acked, got, hi, want)
+			}
+		}
+		if tr.Pending() != 0 {
+			t.Fatalf("pending %d", tr.Pending())
+		}
+		// Acks of unknown or already acked ids change nothing.
+		if _, moved := tr.Ack(ids[0]); moved {
+			t.Fatal("re-ack moved")
+		}
+	}
+}
+
+func TestTrackerNackHoldsBack(t *testing.T) {
+	tr := NewTracker[string]()
+	a, b, c := tr.Track("a"), tr.Track("b"), tr.Track("c")
+	tr.Ack(a)
+	tr.Ack(c) // b was nacked: stays pending
+	if hi, _ := tr.Highest(); hi != "a" {
+		t.Fatalf("highest %q, want a", hi)
+	}
+	// b is redelivered and acked with the same id.
+	if hi, moved := tr.Ack(b); !moved || hi != "c" {
+		t.Fatalf("highest %q moved %v, want c", hi, moved)
+	}
+}
+
+func TestTrackerConcurrent(t *testing.T) {
+	tr := NewTracker[int]()
+	ids := make(chan uint64, 10000)
+	for i := 0; i < 10000; i++ {
+		ids <- tr.Track(i)
+	}
+	close(ids)
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range ids {
+				tr.Ack(id)
+			}
+		}()
+	}
+	wg.Wait()
+	if hi, _ := tr.Highest(); hi != 9999 || tr.Pending() != 0 {
+		t.Fatalf("highest %d pending %d", hi, tr.Pending())
+	}
+}
+
+func TestSortKeyOrder(t *testing.T) {
+	type p struct {
+		phase Phase
+		seq   int
+		key   string
+		off   int64
+	}
+	// In processing order.
+	ps := []p{
+		{PhaseFullLoad, 0, "hr/zeta/LOAD1.csv", 0},
+		{PhaseFullLoad, 0, "hr/zeta/LOAD1.csv", 9},
+		{PhaseFullLoad, 0, "hr/zeta/LOAD1.csv", 10},
+		{PhaseFullLoad, 0, "hr/zeta/LOAD1.csv!", 0},
+		{PhaseFullLoad, 0, "hr/zeta/LOAD1.csv.gz", 0},
+		{PhaseFullLoad, 1, "hr/alpha/LOAD1.csv", 0},
+		{PhaseFullLoad, 12, "a", 5},
+		{PhaseCDC, 0, "cdc/a", 100},
+	}
+	ps = append(ps,
+		p{PhaseCDC, 0, "cdc/a\x01", 0},
+		p{PhaseCDC, 0, "cdc/a\x01b", 0},
+		p{PhaseCDC, 0, "cdc/a\x02", 0},
+		p{PhaseCDC, 0, "cdc/a b", 0},
+		p{PhaseCDC, 0, "cdc/a!", 0},
+		p{PhaseCDC, 0, "cdc/a\"", 0},
+		p{PhaseCDC, 0, "cdc/aé", 0},
+		p{PhaseCDC, 1, "cdc/0-late", 0},
+	)
+	// The CDC keys of seq 0 above are in S3 (byte) order.
+	var cdcKeys []string
+	for _, x := range ps {
+		if x.phase == PhaseCDC && x.seq == 0 {
+			cdcKeys = append(cdcKeys, x.key)
+		}
+	}
+	if !sort.StringsAreSorted(cdcKeys) {
+		t.Fatalf("fixture keys not in byte order: %q", cdcKeys)
+	}
+	prev := ""
+	for i, x := range ps {
+		s := SortKey(x.phase, x.seq, x.key, x.off)
+		if i > 0 && s <= prev {
+			t.Fatalf("%q sorts before or equal to %q", s, prev)
+		}
+		prev = s
+	}
+	if got := SortKey(PhaseCDC, 3, "cdc/CDC 1.csv", 42); got != "2/00003/cdc/CDC!201.csv 00000000000000000042" {
+		t.Fatalf("format: %q", got)
+	}
+	// Random keys: position order equals (key, offset) order.
+	rnd := rand.New(rand.NewPCG(5, 6))
+	for n := 0; n < 20000; n++ {
+		k1, k2 := randKey(rnd), randKey(rnd)
+		o1, o2 := rnd.Int64N(3), rnd.Int64N(3)
+		want := k1 < k2 || (k1 == k2 && o1 < o2)
+		if got := SortKey(PhaseCDC, 0, k1, o1) < SortKey(PhaseCDC, 0, k2, o2); got != want {
+			t.Fatalf("%q/%d vs %q/%d: got less=%v", k1, o1, k2, o2, got)
+		}
+	}
+}
+
+func randKey(rnd *rand.Rand) string {
+	b := make([]byte, rnd.IntN(4))
+	for i := range b {
+		b[i] = []byte{0, 1, ' ', '!', '"', '/', 'a', 0xC3}[rnd.IntN(8)]
+	}
+	return string(b)
+}
+
+func TestFileStore(t *testing.T) {
+	dir := t.TempDir()
+	f := &File{Path: filepath.Join(dir, "sub", "ckpt.json")}
+	st, err := f.Load(context.Background())
+	if err != nil || st != nil {
+		t.Fatalf("empty load: %v %v", st, err)
+	}
+	want := &State{Position: Position{Phase: PhaseCDC, Key: "cdc/CDC2.csv", ETag: `"e"`, Offset: 10, Line: 2}, LateDone: []string{"cdc/x"}}
+	for i := 0; i < 3; i++ {
+		want.Position.Offset += int64(i)
+		if err := f.Save(context.Background(), want); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := f.Load(context.Background())
+	if err != nil || fmt.Sprint(*got) != fmt.Sprint(*want) {
+		t.Fatalf("got %+v %v want %+v", got, err, want)
+	}
+	// Nothing but the checkpoint is left behind (no temporary files).
+	ents, _ := os.ReadDir(filepath.Dir(f.Path))
+	if len(ents) != 1 {
+		t.Fatalf("directory holds %d entries", len(ents))
+	}
+	os.WriteFile(f.Path, []byte("{trunc"), 0o644)
+	if _, err := f.Load(context.Background()); err == nil || !strings.Contains(err.Error(), "ckpt.json is corrupt") {
+		t.Fatalf("corrupt file: %v", err)
+	}
+	ro := &File{Path: filepath.Join("/proc", "nope", "ckpt.json")}
+	if err := ro.Save(context.Background(), want); err == nil {
+		t.Fatal("save into /proc succeeded")
+	}
+}
+
+func s3Client(t *testing.T) *s3.Client {
+	t.Helper()
+	ep := os.Getenv("S3_ENDPOINT")
+	if ep == "" {
+		t.Fatal("S3_ENDPOINT is not set: start the test services (tests/services.sh start) and source .cache/services.env")
+	}
+	conf, err := awsconf.Load(context.Background(), awsconf.Config{Endpoint: ep, Region: os.Getenv("AWS_REGION")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s3.NewFromConfig(conf, func(o *s3.Options) { o.UsePathStyle = true; o.DisableLogOutputChecksumValidationSkipped = true })
+}
+
+func newBucket(t *testing.T, c *s3.Client) string {
+	t.Helper()
+	b := fmt.Sprintf("ckpt-%d-%d", time.Now().UnixNano(), rand.IntN(1000))
+	if _, err := c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: &b}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx := context.Background()
+		l, _ := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &b})
+		if l != nil {
+			for _, o := range l.Contents {
+				c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &b, Key: o.Key})
+			}
+		}
+		c.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: &b})
+	})
+	return b
+}
+
+// TestS3StoreFencing runs against versitygw (S3_ENDPOINT).
+func TestS3StoreFencing(t *testing.T) {
+	ctx := context.Background()
+	c := s3Client(t)
+	bucket := newBucket(t, c)
+	now := time.Now()
+	clock := func() time.Time { return now }
+	a := &S3{Client: c, Bucket: bucket, Key: "ckpt/job.json", Owner: "instance-a", Lease: 30 * time.Second, Now: clock}
+	st, err := a.Load(ctx)
+	if err != nil || st != nil {
+		t.Fatalf("first load: %v %v", st, err)
+	}
+	pos := Position{Phase: PhaseFullLoad, Key: "hr/emp/LOAD1.csv", Offset: 100, Line: 5}
+	if err := a.Save(ctx, &State{Position: pos}); err != nil {
+		t.Fatal(err)
+	}
+	// A second instance with the same key is refused while a's lease runs.
+	b := &S3{Client: c, Bucket: bucket, Key: "ckpt/job.json", Owner: "instance-b", Lease: 30 * time.Second, Now: clock}
+	_, err = b.Load(ctx)
+	if !errors.Is(err, ErrHeld) || !strings.Contains(err.Error(), `owned by "instance-a"`) || !strings.Contains(err.Error(), "checkpoint.key") {
+		t.Fatalf("second instance: %v", err)
+	}
+	// a keeps writing.
+	pos.Offset = 200
+	if err := a.Save(ctx, &State{Position: pos}); err != nil {
+		t.Fatal(err)
+	}
+	// Once the lease has expired (a is gone), b takes over and gets a's position...
+	now = now.Add(31 * time.Second)
+	got, err := b.Load(ctx)
+	if err != nil || got.Position != pos {
+		t.Fatalf("takeover: %+v %v", got, err)
+	}
+	// ...and a, if it was only paused, is fenced on its next write.
+	err = a.Save(ctx, &State{Position: pos})
+	if !errors.Is(err, ErrFenced) || !strings.Contains(err.Error(), "another dmsbridge is running") {
+		t.Fatalf("stale writer: %v", err)
+	}
+	// A released checkpoint is taken over at once.
+	if err := b.Save(ctx, &State{Position: pos, Released: true}); err != nil {
+		t.Fatal(err)
+	}
+	c2 := &S3{Client: c, Bucket: bucket, Key: "ckpt/job.json", Owner: "instance-c", Lease: time.Hour, Now: clock}
+	if got, err := c2.Load(ctx); err != nil || got.Position != pos {
+		t.Fatalf("after release: %+v %v", got, err)
+	}
+	// Two instances racing to create a fresh checkpoint: exactly one wins.
+	var wins, fenced int
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			s := &S3{Client: c, Bucket: bucket, Key: "ckpt/race.json", Owner: fmt.Sprint("r", i), Lease: time.Hour}
+			_, err := s.Load(ctx)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				wins++
+			case errors.Is(err, ErrFenced), errors.Is(err, ErrHeld):
+				fenced++
+			default:
+				t.Errorf("racer %d: %v", i, err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	if wins != 1 || fenced != 3 {
+		t.Fatalf("wins %d fenced %d", wins, fenced)
+	}
+}

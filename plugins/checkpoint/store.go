@@ -1,0 +1,243 @@
+package checkpoint
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
+)
+
+// Store persists a State. Load returns (nil, nil) when nothing is stored.
+type Store interface {
+	Load(ctx context.Context) (*State, error)
+	Save(ctx context.Context, st *State) error
+	String() string
+}
+
+// Encode and Decode are the stored form of a State (JSON).
+func Encode(st *State) ([]byte, error) {
+	st.Version = 1
+	return json.Marshal(st)
+}
+
+func Decode(b []byte, where string) (*State, error) {
+	var st State
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("checkpoint %s is corrupt: %w", where, err)
+	}
+	if st.Version != 1 {
+		return nil, fmt.Errorf("checkpoint %s has unsupported version %d", where, st.Version)
+	}
+	return &st, nil
+}
+
+// None stores nothing: every start is a fresh start.
+type None struct{}
+
+func (None) Load(context.Context) (*State, error) { return nil, nil }
+func (None) Save(context.Context, *State) error   { return nil }
+func (None) String() string                       { return "none" }
+
+// File stores the state in one local file, replaced atomically: the new
+// content is written to a temporary file in the same directory, fsynced,
+// renamed over the old file, and the directory is fsynced, so a crash at any
+// moment leaves either the old or the new checkpoint, never a torn one.
+type File struct {
+	Path string
+}
+
+func (f *File) String() string { return "file " + f.Path }
+
+func (f *File) Load(context.Context) (*State, error) {
+	b, err := os.ReadFile(f.Path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading checkpoint: %w", err)
+	}
+	return Decode(b, f.Path)
+}
+
+func (f *File) Save(_ context.Context, st *State) error {
+	b, err := Encode(st)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(f.Path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("checkpoint directory: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(f.Path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("writing checkpoint: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing checkpoint %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("syncing checkpoint %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("closing checkpoint %s: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), f.Path); err != nil {
+		return fmt.Errorf("replacing checkpoint %s: %w", f.Path, err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("syncing checkpoint directory: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("syncing checkpoint directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// S3API is the part of the S3 client the S3 store uses.
+type S3API interface {
+	GetObject(ctx context.Context, in *s3.GetObjectInput, opts ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+}
+
+// ErrHeld is returned by S3.Load when another live instance owns the
+// checkpoint; ErrFenced by S3.Save when another instance wrote it since.
+var (
+	ErrHeld   = errors.New("checkpoint is held by another running instance")
+	ErrFenced = errors.New("checkpoint was overwritten by another instance")
+)
+
+// S3 stores the state in one object, and fences concurrent instances with
+// conditional writes (If-None-Match: * to create it, If-Match: <ETag of our
+// last write> to replace it), which AWS S3 and versitygw v1.8.0 both honour
+// with 412 PreconditionFailed.
+//
+// Load claims the checkpoint: it refuses (ErrHeld) when the stored state
+// names another Owner whose Heartbeat is younger than Lease and that did not
+// release it, then writes the state back under its own Owner. From then on
+// every Save is conditional on the ETag of the previous write, so if a second
+// instance took over, the first fails with ErrFenced on its next write
+// instead of double-processing. Save refreshes Heartbeat; the input saves at
+// every checkpoint interval even when nothing moved, so Lease must be
+// several intervals. After a crash (no release) a restart waits up to Lease.
+type S3 struct {
+	Client S3API
+	Bucket string
+	Key    string
+	// ExpectedBucketOwner is sent with every request when set.
+	ExpectedBucketOwner string
+	Owner               string
+	Lease               time.Duration
+	Now                 func() time.Time
+
+	etag    *string
+	written int64
+}
+
+func (s *S3) String() string { return fmt.Sprintf("s3://%s/%s", s.Bucket, s.Key) }
+
+func (s *S3) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *S3) owner() *string {
+	if s.ExpectedBucketOwner == "" {
+		return nil
+	}
+	return aws.String(s.ExpectedBucketOwner)
+}
+
+func (s *S3) Load(ctx context.Context) (*State, error) {
+	out, err := s.Client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.Bucket, Key: &s.Key, ExpectedBucketOwner: s.owner()})
+	var st *State
+	switch {
+	case isCode(err, "NoSuchKey", "NotFound"):
+		s.etag = nil
+	case err != nil:
+		return nil, fmt.Errorf("reading checkpoint %s: %w", s, err)
+	default:
+		b, rerr := io.ReadAll(out.Body)
+		out.Body.Close()
+		if rerr != nil {
+			return nil, fmt.Errorf("reading checkpoint %s: %w", s, rerr)
+		}
+		if st, err = Decode(b, s.String()); err != nil {
+			return nil, err
+		}
+		s.etag = out.ETag
+		s.written = st.Written
+		if st.Owner != "" && st.Owner != s.Owner && !st.Released {
+			age := s.now().Sub(time.UnixMilli(st.Heartbeat))
+			if age < s.Lease {
+				return nil, fmt.Errorf("%w: %s is owned by %q, last written %s ago (lease %s); is another dmsbridge running with the same checkpoint.key? If that instance is gone, this one takes over once the lease expires", ErrHeld, s, st.Owner, age.Round(time.Millisecond), s.Lease)
+			}
+		}
+	}
+	// Claim it: write it back under our name (or create it).
+	claim := State{}
+	if st != nil {
+		claim = *st
+	}
+	claim.Released = false
+	if err := s.Save(ctx, &claim); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+func (s *S3) Save(ctx context.Context, st *State) error {
+	s.written++
+	st.Owner = s.Owner
+	st.Written = s.written
+	st.Heartbeat = s.now().UnixMilli()
+	b, err := Encode(st)
+	if err != nil {
+		return err
+	}
+	in := &s3.PutObjectInput{Bucket: &s.Bucket, Key: &s.Key, Body: bytes.NewReader(b), ContentType: aws.String("application/json"), ExpectedBucketOwner: s.owner()}
+	if s.etag == nil {
+		in.IfNoneMatch = aws.String("*")
+	} else {
+		in.IfMatch = s.etag
+	}
+	out, err := s.Client.PutObject(ctx, in)
+	if isCode(err, "PreconditionFailed", "ConditionalRequestConflict") {
+		return fmt.Errorf("%w: %s changed since this instance (%q) last wrote it; another dmsbridge is running with the same checkpoint.key, so this one stops instead of double-processing", ErrFenced, s, s.Owner)
+	}
+	if err != nil {
+		return fmt.Errorf("writing checkpoint %s: %w", s, err)
+	}
+	s.etag = out.ETag
+	return nil
+}
+
+func isCode(err error, codes ...string) bool {
+	if err == nil {
+		return false
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		for _, c := range codes {
+			if ae.ErrorCode() == c {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,349 @@
+package dmscsv
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// DefaultMaxRowSize is the default limit on one row's size (1 MiB).
+const DefaultMaxRowSize = 1 << 20
+
+// Row is one row as found in the stream.
+type Row struct {
+	// Data is the row's raw bytes without its row delimiter (and without the
+	// "\r" of a "\r\n" ending). It aliases the reader's buffer and is only
+	// valid until the next call to Next.
+	Data []byte
+	// Line is the 1-based line on which the row starts. Newlines inside
+	// quoted fields count, so lines and rows differ when fields span lines.
+	Line int64
+	// Offset is the byte offset of the row's first byte in the stream
+	// (counting a skipped UTF-8 BOM and StartOffset).
+	Offset int64
+	// End is the offset just after the row's delimiter: where the next row
+	// starts. NextLine is that row's line.
+	End      int64
+	NextLine int64
+}
+
+// RowOptions tune a RowReader.
+type RowOptions struct {
+	// MaxRowSize bounds one row (bytes, delimiter excluded). 0 means
+	// DefaultMaxRowSize.
+	MaxRowSize int
+	// StartOffset and StartLine describe where the stream begins within the
+	// object, for a reader resumed with a ranged GET. A UTF-8 BOM is only
+	// skipped when StartOffset is 0. StartLine 0 means 1.
+	StartOffset int64
+	StartLine   int64
+	// BufferSize is the initial read buffer (default 64 KiB); it grows as
+	// needed for long rows, up to MaxRowSize plus one read.
+	BufferSize int
+	// KeepEmpty emits empty rows (blank lines). By default they are skipped,
+	// still counting as lines.
+	KeepEmpty bool
+}
+
+// ErrRowTooLong and ErrUnterminatedQuote are wrapped by the errors Next
+// returns; test with errors.Is.
+var (
+	ErrRowTooLong        = errors.New("row exceeds max_row_size")
+	ErrUnterminatedQuote = errors.New("unterminated quoted field at end of input")
+)
+
+// RowError is a row-level parse error, naming where the row starts.
+type RowError struct {
+	Offset int64
+	Line   int64
+	Err    error
+	Detail string
+}
+
+func (e *RowError) Error() string {
+	return fmt.Sprintf("row at line %d, byte offset %d: %v%s", e.Line, e.Offset, e.Err, e.Detail)
+}
+
+func (e *RowError) Unwrap() error { return e.Err }
+
+// RowReader splits a byte stream into DMS CSV rows without holding more than
+// one row (plus one read) in memory.
+//
+// Rows end at the row delimiter. With Settings.RowDelimiter "\n", a row that
+// ends in "\r\n" loses its "\r" too; with "\r\n", a bare "\n" is data. With
+// RFC4180, a field that begins with a double quote runs to its closing quote
+// ("" inside is an escaped quote), so it may hold delimiters and newlines,
+// across any read-buffer boundary; a quote elsewhere in a field is data. With
+// RFC4180 false, quotes are always data. A final row without a delimiter is
+// returned; a quoted field still open at the end of input is an error.
+type RowReader struct {
+	src      io.Reader
+	delim    []byte // field delimiter
+	crlf     bool   // row delimiter is "\r\n"
+	rfc      bool
+	max      int
+	keep     bool
+	buf      []byte
+	r, w     int   // unread data is buf[r:w]; the current row starts at r
+	scan     int   // next byte of the current row to examine (absolute index)
+	off      int64 // stream offset of buf[r]
+	line     int64 // line of the row starting at buf[r]
+	inQuote  bool
+	closeQ   bool // just saw a closing quote (a following quote escapes it)
+	nlAt     int  // index of the next '\n' at or after scan, or -1 (cache)
+	eof      bool
+	err      error
+	bomCheck bool
+}
+
+// NewRowReader returns a reader of rows from src.
+func NewRowReader(src io.Reader, s Settings, opt RowOptions) *RowReader {
+	if opt.MaxRowSize <= 0 {
+		opt.MaxRowSize = DefaultMaxRowSize
+	}
+	if opt.BufferSize <= 0 {
+		opt.BufferSize = 64 << 10
+	}
+	if opt.StartLine <= 0 {
+		opt.StartLine = 1
+	}
+	delim := s.Delimiter
+	if delim == "" {
+		delim = ","
+	}
+	return &RowReader{
+		src:      src,
+		delim:    []byte(delim),
+		crlf:     s.RowDelimiter == "\r\n",
+		rfc:      s.RFC4180,
+		max:      opt.MaxRowSize,
+		keep:     opt.KeepEmpty,
+		buf:      make([]byte, opt.BufferSize),
+		nlAt:     -1,
+		off:      opt.StartOffset,
+		line:     opt.StartLine,
+		bomCheck: opt.StartOffset == 0,
+	}
+}
+
+// Offset is the stream offset of the next row (after the last one returned).
+func (rr *RowReader) Offset() int64 { return rr.off }
+
+// Line is the line of the next row.
+func (rr *RowReader) Line() int64 { return rr.line }
+
+// fill reads more data, compacting or growing the buffer first. It returns
+// false when no more data will come (rr.eof or rr.err set).
+func (rr *RowReader) fill() bool {
+	if rr.eof || rr.err != nil {
+		return false
+	}
+	if rr.r > 0 && (rr.w == len(rr.buf) || rr.r > len(rr.buf)/2) {
+		n := copy(rr.buf, rr.buf[rr.r:rr.w])
+		rr.scan -= rr.r
+		rr.nlAt = -1
+		rr.w = n
+		rr.r = 0
+	}
+	if rr.w == len(rr.buf) {
+		size := 2 * len(rr.buf)
+		if limit := rr.max + 2 + 64<<10; size > limit {
+			size = limit
+		}
+		if size <= len(rr.buf) {
+			size = len(rr.buf) + 64<<10
+		}
+		nb := make([]byte, size)
+		copy(nb, rr.buf[:rr.w])
+		rr.buf = nb
+	}
+	for tries := 0; tries < 100; tries++ {
+		n, err := rr.src.Read(rr.buf[rr.w:])
+		rr.w += n
+		if err == io.EOF {
+			rr.eof = true
+			return n > 0
+		}
+		if err != nil {
+			rr.err = err
+			return n > 0
+		}
+		if n > 0 {
+			return true
+		}
+	}
+	rr.err = io.ErrNoProgress
+	return false
+}
+
+// Next returns the next row, io.EOF after the last one, or an error. After an
+// error other than io.EOF the reader is unusable.
+func (rr *RowReader) Next() (Row, error) {
+	for {
+		row, err := rr.next()
+		if err != nil || rr.keep || len(row.Data) > 0 {
+			return row, err
+		}
+	}
+}
+
+func (rr *RowReader) next() (Row, error) {
+	if rr.bomCheck {
+		for rr.w-rr.r < 3 && rr.fill() {
+		}
+		if rr.w-rr.r >= 3 && rr.buf[rr.r] == 0xEF && rr.buf[rr.r+1] == 0xBB && rr.buf[rr.r+2] == 0xBF {
+			rr.r += 3
+			rr.off += 3
+		}
+		rr.bomCheck = false
+		rr.scan = rr.r
+	}
+	if rr.scan < rr.r {
+		rr.scan = rr.r
+	}
+	for {
+		end, ok := rr.scanRow()
+		if ok {
+			if end-rr.r > rr.max+1 || (end-rr.r == rr.max+1 && rr.buf[end-1] != '\r') {
+				return Row{}, &RowError{Offset: rr.off, Line: rr.line, Err: ErrRowTooLong, Detail: fmt.Sprintf(" (%d bytes)", rr.max)}
+			}
+			return rr.emit(end, end+1), nil
+		}
+		if rr.scan-rr.r > rr.max+1 {
+			return Row{}, &RowError{Offset: rr.off, Line: rr.line, Err: ErrRowTooLong, Detail: fmt.Sprintf(" (%d bytes)", rr.max)}
+		}
+		if !rr.fill() {
+			if rr.err != nil {
+				return Row{}, fmt.Errorf("reading row at line %d, byte offset %d: %w", rr.line, rr.off, rr.err)
+			}
+			if rr.inQuote {
+				return Row{}, &RowError{Offset: rr.off, Line: rr.line, Err: ErrUnterminatedQuote}
+			}
+			if rr.w == rr.r {
+				return Row{}, io.EOF
+			}
+			if rr.w-rr.r > rr.max {
+				return Row{}, &RowError{Offset: rr.off, Line: rr.line, Err: ErrRowTooLong, Detail: fmt.Sprintf(" (%d bytes)", rr.max)}
+			}
+			rr.closeQ = false
+			return rr.emit(rr.w, rr.w), nil
+		}
+	}
+}
+
+// emit returns buf[r:end] as a row (minus a trailing "\r" when the row ended
+// at a newline) and moves r to next.
+func (rr *RowReader) emit(end, next int) Row {
+	data := rr.buf[rr.r:end]
+	if next > end && len(data) > 0 && data[len(data)-1] == '\r' {
+		data = data[:len(data)-1]
+	}
+	consumed := rr.buf[rr.r:next]
+	nl := int64(bytes.Count(consumed, nlByte))
+	if next == end { // last row without a delimiter
+		nl++
+	}
+	row := Row{Data: data, Line: rr.line, Offset: rr.off, End: rr.off + int64(next-rr.r), NextLine: rr.line + nl}
+	rr.off = row.End
+	rr.line = row.NextLine
+	rr.r = next
+	rr.scan = next
+	rr.nlAt = -1
+	rr.inQuote = false
+	rr.closeQ = false
+	return row
+}
+
+var nlByte = []byte{'\n'}
+
+// scanRow looks for the end of the current row from rr.scan. It returns the
+// index of the terminating '\n' and true, or false when more data is needed
+// (rr.scan and the quote state record the progress).
+func (rr *RowReader) scanRow() (int, bool) {
+	buf := rr.buf[:rr.w]
+	i := rr.scan
+	for i < len(buf) {
+		if !rr.rfc {
+			j := bytes.IndexByte(buf[i:], '\n')
+			if j < 0 {
+				rr.scan = len(buf)
+				return 0, false
+			}
+			i += j
+			if rr.crlf && (i == rr.r || buf[i-1] != '\r') {
+				i++
+				continue
+			}
+			return i, true
+		}
+		if rr.closeQ {
+			// The byte after a closing quote: another quote escapes it.
+			rr.closeQ = false
+			if buf[i] == '"' {
+				rr.inQuote = true
+				i++
+				continue
+			}
+		}
+		if rr.inQuote {
+			j := bytes.IndexByte(buf[i:], '"')
+			if j < 0 {
+				rr.scan = len(buf)
+				return 0, false
+			}
+			i += j + 1
+			rr.inQuote = false
+			rr.closeQ = true
+			continue
+		}
+		// Outside quotes: the next newline ends the row unless a quote that
+		// opens a field comes first.
+		// rr.nlAt caches the next newline so that rows with many quoted
+		// fields are not rescanned for it after every field.
+		if rr.nlAt < i {
+			rr.nlAt = -1
+			if j := bytes.IndexByte(buf[i:], '\n'); j >= 0 {
+				rr.nlAt = i + j
+			}
+		}
+		seg := buf[i:]
+		nl := -1
+		if rr.nlAt >= 0 {
+			nl = rr.nlAt - i
+			seg = seg[:nl]
+		}
+		q := bytes.IndexByte(seg, '"')
+		for q >= 0 && !rr.fieldStart(i+q) {
+			k := bytes.IndexByte(seg[q+1:], '"')
+			if k < 0 {
+				q = -1
+				break
+			}
+			q += k + 1
+		}
+		if q >= 0 {
+			rr.inQuote = true
+			i += q + 1
+			continue
+		}
+		if nl < 0 {
+			rr.scan = len(buf)
+			return 0, false
+		}
+		i += nl
+		if rr.crlf && (i == rr.r || buf[i-1] != '\r') {
+			i++
+			continue
+		}
+		return i, true
+	}
+	rr.scan = i
+	return 0, false
+}
+
+// fieldStart reports whether index i (absolute) begins a field of the row
+// that starts at rr.r.
+func (rr *RowReader) fieldStart(i int) bool {
+	return i == rr.r || bytes.HasSuffix(rr.buf[rr.r:i], rr.delim)
+}

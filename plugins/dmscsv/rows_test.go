@@ -1,0 +1,339 @@
+package dmscsv
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+type gotRow struct {
+	Data   string
+	Line   int64
+	Offset int64
+}
+
+func readAll(t testing.TB, r io.Reader, s Settings, opt RowOptions) ([]gotRow, error) {
+	t.Helper()
+	rr := NewRowReader(r, s, opt)
+	var out []gotRow
+	for {
+		row, err := rr.Next()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, gotRow{string(row.Data), row.Line, row.Offset})
+		if row.End != rr.Offset() || row.NextLine != rr.Line() {
+			t.Fatalf("row %+v: End/NextLine %d/%d disagree with Offset/Line %d/%d", row, row.End, row.NextLine, rr.Offset(), rr.Line())
+		}
+	}
+}
+
+func TestRowReaderCases(t *testing.T) {
+	rfc := DefaultSettings()
+	plain := DefaultSettings()
+	plain.RFC4180 = false
+	crlf := DefaultSettings()
+	crlf.RowDelimiter = "\r\n"
+	multi := DefaultSettings()
+	multi.Delimiter = "||"
+	cases := []struct {
+		name string
+		in   string
+		s    Settings
+		want []gotRow
+	}{
+		{"simple", "a,b\nc,d\n", rfc, []gotRow{{"a,b", 1, 0}, {"c,d", 2, 4}}},
+		{"no final newline", "a,b\nc,d", rfc, []gotRow{{"a,b", 1, 0}, {"c,d", 2, 4}}},
+		{"crlf accepted with \\n", "a,b\r\nc,d\r\n", rfc, []gotRow{{"a,b", 1, 0}, {"c,d", 2, 5}}},
+		{"bom skipped", "\xEF\xBB\xBFa,b\nc\n", rfc, []gotRow{{"a,b", 1, 3}, {"c", 2, 7}}},
+		{"blank lines skipped but counted", "a\n\n\r\nb\n", rfc, []gotRow{{"a", 1, 0}, {"b", 4, 5}}},
+		{"empty input", "", rfc, nil},
+		{"only bom", "\xEF\xBB\xBF", rfc, nil},
+		{"quoted newline", "1,\"x\ny\",z\n2,w\n", rfc, []gotRow{{"1,\"x\ny\",z", 1, 0}, {"2,w", 3, 10}}},
+		{"quoted crlf kept", "1,\"x\r\ny\"\r\n2\r\n", rfc, []gotRow{{"1,\"x\r\ny\"", 1, 0}, {"2", 3, 10}}},
+		{"escaped quotes", "1,\"a\"\"\nb\"\"\",c\n2\n", rfc, []gotRow{{"1,\"a\"\"\nb\"\"\",c", 1, 0}, {"2", 3, 14}}},
+		{"quote mid-field is data", "1,ab\"c\n2,d\"\n", rfc, []gotRow{{"1,ab\"c", 1, 0}, {"2,d\"", 2, 7}}},
+		{"quote at row start", "\"a\nb\",c\nd\n", rfc, []gotRow{{"\"a\nb\",c", 1, 0}, {"d", 3, 8}}},
+		{"rfc off: quotes are data", "1,\"x\ny\",z\n", plain, []gotRow{{"1,\"x", 1, 0}, {"y\",z", 2, 5}}},
+		{"crlf delimiter: bare \\n is data", "a\nb\r\nc\r\n", crlf, []gotRow{{"a\nb", 1, 0}, {"c", 3, 5}}},
+		{"multi-byte delimiter", "a||\"x\ny\"||b\nc|\"d\ne\n", multi, []gotRow{{"a||\"x\ny\"||b", 1, 0}, {"c|\"d", 3, 12}, {"e", 4, 17}}},
+		{"empty quoted field", "\"\",\"\"\nx\n", rfc, []gotRow{{"\"\",\"\"", 1, 0}, {"x", 2, 6}}},
+	}
+	for _, c := range cases {
+		for _, bs := range []int{1, 2, 3, 7, 64 << 10} {
+			t.Run(fmt.Sprintf("%s/buf%d", c.name, bs), func(t *testing.T) {
+				for _, oneByte := range []bool{false, true} {
+					var r io.Reader = strings.NewReader(c.in)
+					if oneByte {
+						r = iotest.OneByteReader(r)
+					}
+					got, err := readAll(t, r, c.s, RowOptions{BufferSize: bs})
+					if err != nil {
+						t.Fatalf("error: %v", err)
+					}
+					if fmt.Sprint(got) != fmt.Sprint(c.want) {
+						t.Fatalf("one-byte reads %v:\n got %+v\nwant %+v", oneByte, got, c.want)
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestRowReaderKeepEmpty(t *testing.T) {
+	got, err := readAll(t, strings.NewReader("a\n\nb"), DefaultSettings(), RowOptions{KeepEmpty: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []gotRow{{"a", 1, 0}, {"", 2, 2}, {"b", 3, 3}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %+v want %+v", got, want)
+	}
+}
+
+func TestRowReaderResumeOffsets(t *testing.T) {
+	in := "a,1\n\"b\nx\",2\nc,3\n"
+	all, err := readAll(t, strings.NewReader(in), DefaultSettings(), RowOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Resume at each row's offset, as a ranged GET would.
+	for i, row := range all {
+		got, err := readAll(t, strings.NewReader(in[row.Offset:]), DefaultSettings(), RowOptions{StartOffset: row.Offset, StartLine: row.Line})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(all[i:]) {
+			t.Fatalf("resume at %d: got %+v want %+v", row.Offset, got, all[i:])
+		}
+	}
+	// A resumed stream never treats bytes at its start as a BOM.
+	got, _ := readAll(t, strings.NewReader("\xEF\xBB\xBFz\n"), DefaultSettings(), RowOptions{StartOffset: 10, StartLine: 3})
+	if len(got) != 1 || got[0].Data != "\xEF\xBB\xBFz" || got[0].Offset != 10 || got[0].Line != 3 {
+		t.Fatalf("got %+v", got)
+	}
+}
+
+func TestRowReaderMaxRowSize(t *testing.T) {
+	in := "short\n" + strings.Repeat("x", 100) + "\nafter\n"
+	for _, bs := range []int{8, 1 << 16} {
+		rr := NewRowReader(strings.NewReader(in), DefaultSettings(), RowOptions{MaxRowSize: 50, BufferSize: bs})
+		if r, err := rr.Next(); err != nil || string(r.Data) != "short" {
+			t.Fatalf("first row: %q %v", r.Data, err)
+		}
+		_, err := rr.Next()
+		if !errors.Is(err, ErrRowTooLong) {
+			t.Fatalf("want ErrRowTooLong, got %v", err)
+		}
+		if want := "row at line 2, byte offset 6: row exceeds max_row_size (50 bytes)"; err.Error() != want {
+			t.Fatalf("error text %q, want %q", err, want)
+		}
+	}
+	// A row of exactly the limit passes, with either ending.
+	for _, end := range []string{"\n", "\r\n", ""} {
+		got, err := readAll(t, strings.NewReader(strings.Repeat("y", 50)+end), DefaultSettings(), RowOptions{MaxRowSize: 50, BufferSize: 4})
+		if err != nil || len(got) != 1 || len(got[0].Data) != 50 {
+			t.Fatalf("end %q: %v %v", end, got, err)
+		}
+	}
+	// An open quote cannot make the reader buffer forever.
+	rr := NewRowReader(strings.NewReader("\""+strings.Repeat("z\n", 1000)), DefaultSettings(), RowOptions{MaxRowSize: 100, BufferSize: 16})
+	if _, err := rr.Next(); !errors.Is(err, ErrRowTooLong) {
+		t.Fatalf("want ErrRowTooLong, got %v", err)
+	}
+}
+
+func TestRowReaderUnterminatedQuote(t *testing.T) {
+	rr := NewRowReader(strings.NewReader("ok\n1,\"open\nmore\n"), DefaultSettings(), RowOptions{})
+	if r, err := rr.Next(); err != nil || string(r.Data) != "ok" {
+		t.Fatalf("first: %q %v", r.Data, err)
+	}
+	_, err := rr.Next()
+	if !errors.Is(err, ErrUnterminatedQuote) {
+		t.Fatalf("want ErrUnterminatedQuote, got %v", err)
+	}
+	if want := "row at line 2, byte offset 3: unterminated quoted field at end of input"; err.Error() != want {
+		t.Fatalf("error %q want %q", err, want)
+	}
+}
+
+func TestRowReaderReadError(t *testing.T) {
+	boom := errors.New("connection reset")
+	r := io.MultiReader(strings.NewReader("a\nbc"), iotest.ErrReader(boom))
+	rr := NewRowReader(r, DefaultSettings(), RowOptions{BufferSize: 2})
+	if row, err := rr.Next(); err != nil || string(row.Data) != "a" {
+		t.Fatalf("%q %v", row.Data, err)
+	}
+	_, err := rr.Next()
+	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "line 2, byte offset 2") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// TestRowReaderStreamsFlat reads 64 MiB of rows through a reader that makes
+// them up as it goes: the buffer never grows past its initial size.
+func TestRowReaderStreamsFlat(t *testing.T) {
+	const rows = 1 << 20
+	src := &genReader{rows: rows, row: []byte("12345,\"quoted,\nvalue\",2024-01-01 00:00:00,abcdefghijklmnop\n")}
+	rr := NewRowReader(src, DefaultSettings(), RowOptions{})
+	n := 0
+	for {
+		row, err := rr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if row.Line != int64(2*n+1) {
+			t.Fatalf("row %d line %d", n, row.Line)
+		}
+		n++
+	}
+	if n != rows || len(rr.buf) != 64<<10 {
+		t.Fatalf("rows %d (want %d), buffer %d", n, rows, len(rr.buf))
+	}
+}
+
+type genReader struct {
+	rows, done int
+	row        []byte
+	pos        int
+}
+
+func (g *genReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) && g.done < g.rows {
+		c := copy(p[n:], g.row[g.pos:])
+		n += c
+		g.pos += c
+		if g.pos == len(g.row) {
+			g.pos = 0
+			g.done++
+		}
+	}
+	if n == 0 {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// refSplit is a deliberately naive byte-at-a-time splitter used as the
+// oracle for the fuzz test.
+func refSplit(data []byte, s Settings) ([]gotRow, error) {
+	var out []gotRow
+	start, line := 0, int64(1)
+	if bytes.HasPrefix(data, []byte("\xEF\xBB\xBF")) {
+		start = 3
+	}
+	inQ, closeQ := false, false
+	delim := []byte(s.Delimiter)
+	flush := func(end, next int) {
+		d := data[start:end]
+		if next > end && len(d) > 0 && d[len(d)-1] == '\r' {
+			d = d[:len(d)-1]
+		}
+		if len(d) > 0 {
+			out = append(out, gotRow{string(d), line, int64(start)})
+		}
+		line += int64(bytes.Count(data[start:next], []byte("\n")))
+		start = next
+		inQ, closeQ = false, false
+	}
+	for i := start; i < len(data); i++ {
+		c := data[i]
+		if s.RFC4180 {
+			if closeQ {
+				closeQ = false
+				if c == '"' {
+					inQ = true
+					continue
+				}
+			}
+			if inQ {
+				if c == '"' {
+					inQ, closeQ = false, true
+				}
+				continue
+			}
+			if c == '"' && (i == start || bytes.HasSuffix(data[start:i], delim)) {
+				inQ = true
+				continue
+			}
+		}
+		if c == '\n' && (s.RowDelimiter == "\n" || (i > start && data[i-1] == '\r')) {
+			flush(i, i+1)
+		}
+	}
+	if inQ {
+		return out, ErrUnterminatedQuote
+	}
+	if start < len(data) {
+		flush(len(data), len(data))
+	}
+	return out, nil
+}
+
+func FuzzRowReader(f *testing.F) {
+	for _, s := range []string{"a,b\nc,d\n", "1,\"x\ny\",z\n", "\"a\"\"b\",c\r\nd", "\xEF\xBB\xBF\"\n\"\n", "x||\"y\n\"||z\n", "\"open"} {
+		f.Add([]byte(s), uint8(3), uint8(0))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, bufSize uint8, mode uint8) {
+		s := DefaultSettings()
+		if mode&1 != 0 {
+			s.RFC4180 = false
+		}
+		if mode&2 != 0 {
+			s.RowDelimiter = "\r\n"
+		}
+		if mode&4 != 0 {
+			s.Delimiter = "||"
+		}
+		want, wantErr := refSplit(data, s)
+		got, err := readAll(t, iotest.HalfReader(bytes.NewReader(data)), s, RowOptions{BufferSize: int(bufSize%16) + 1, MaxRowSize: 1 << 20})
+		if (err == nil) != (wantErr == nil) || (err != nil && !errors.Is(err, wantErr)) {
+			t.Fatalf("error %v, reference %v", err, wantErr)
+		}
+		if wantErr == nil && fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("settings %+v\n got %+v\nwant %+v", s, got, want)
+		}
+	})
+}
+
+// TestRowReaderMatchesReference runs random inputs made of the interesting
+// bytes through the reader (random buffer sizes, half reads) and the
+// reference splitter.
+func TestRowReaderMatchesReference(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	alphabet := []byte("ab,|\"\n\r")
+	for n := 0; n < 20000; n++ {
+		data := make([]byte, rnd.IntN(40))
+		for i := range data {
+			data[i] = alphabet[rnd.IntN(len(alphabet))]
+		}
+		s := DefaultSettings()
+		mode := rnd.IntN(8)
+		if mode&1 != 0 {
+			s.RFC4180 = false
+		}
+		if mode&2 != 0 {
+			s.RowDelimiter = "\r\n"
+		}
+		if mode&4 != 0 {
+			s.Delimiter = "||"
+		}
+		want, wantErr := refSplit(data, s)
+		got, err := readAll(t, iotest.HalfReader(bytes.NewReader(data)), s, RowOptions{BufferSize: rnd.IntN(8) + 1})
+		if !errors.Is(err, wantErr) || (wantErr == nil && fmt.Sprint(got) != fmt.Sprint(want)) {
+			t.Fatalf("input %q settings %+v\n got %+v %v\nwant %+v %v", data, s, got, err, want, wantErr)
+		}
+	}
+}

@@ -1,0 +1,305 @@
+package s3dms
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+)
+
+// TestBadObjects: a row longer than max_row_size, a truncated gzip and an
+// unterminated quote are reported naming the object, line and offset; the
+// rows before each fault and every other file still arrive, in order.
+func TestBadObjects(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("1,ok\n"))
+		b.put(t, "dms/hr/zeta/LOAD2.csv", []byte("2,ok\n3,"+strings.Repeat("x", 100)+"\n4,lost\n"))
+		var pad strings.Builder
+		for i := 0; i < 20000; i++ {
+			fmt.Fprintf(&pad, "7,%x\n", uint64(i)*0x9E3779B97F4A7C15)
+		}
+		full := gz(t, "5,ok\n6,ok\n"+pad.String())
+		b.put(t, "dms/hr/zeta/LOAD3.csv.gz", full[:len(full)/2])
+		b.put(t, "dms/hr/zeta/LOAD4.csv", []byte("8,ok\n9,\"open\n10,x\n"))
+		b.put(t, "dms/hr/zeta/LOAD5.csv", []byte("11,ok\n"))
+		r := startStream(t, baseYAML(b, "mode: full-load\nmax_row_size: 50\ncheckpoint:\n  store: none\n"), nil)
+		select {
+		case err := <-r.done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("timeout")
+		}
+		var got []string
+		for _, m := range r.snapshot() {
+			if !strings.HasPrefix(m.Body, "7,") {
+				got = append(got, m.Body)
+			}
+		}
+		if strings.Join(got, "|") != "1,ok|2,ok|5,ok|6,ok|8,ok|11,ok" {
+			t.Fatalf("got %q", got)
+		}
+		logs := r.logText()
+		for _, want := range []string{
+			"LOAD2.csv (etag", "row at line 2, byte offset 5: row exceeds max_row_size (50 bytes)",
+			"LOAD3.csv.gz", "unexpected EOF",
+			"LOAD4.csv", "row at line 2, byte offset 5: unterminated quoted field at end of input",
+		} {
+			if !strings.Contains(logs, want) {
+				t.Errorf("logs lack %q:\n%s", want, logs)
+			}
+		}
+		if b.name() == "versitygw" && !strings.Contains(logs, "s3://"+b.(*s3Backend).bucket+"/dms/hr/zeta/LOAD2.csv") {
+			t.Errorf("logs do not name the bucket:\n%s", logs)
+		}
+	})
+}
+
+func TestBadObjectsStop(t *testing.T) {
+	b := &dirBackend{root: t.TempDir()}
+	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("1,ok\n2,\"open\n"))
+	b.put(t, "dms/hr/zeta/LOAD2.csv", []byte("3,ok\n"))
+	r := startStream(t, baseYAML(b, "mode: full-load\nbad_files: stop\npoll_interval: 50ms\ncheckpoint:\n  store: none\n"), nil)
+	time.Sleep(500 * time.Millisecond)
+	r.stop(t)
+	if got := strings.Join(bodies(r.snapshot()), "|"); got != "1,ok" {
+		t.Fatalf("got %q", got)
+	}
+	if n := strings.Count(r.logText(), "unterminated quoted field"); n < 2 {
+		t.Fatalf("error reported %d times, want it repeated while stopped:\n%s", n, r.logText())
+	}
+}
+
+// directInput builds an input outside a stream, with its logs captured.
+func directInput(t *testing.T, yaml string) (*input, *lockedBuf) {
+	t.Helper()
+	pc, err := inputSpec().ParseYAML(yaml, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb := &lockedBuf{buf: &bytes.Buffer{}}
+	res := service.MockResources(service.MockResourcesOptUseLogger(service.NewLoggerFromSlog(slog.New(slog.NewTextHandler(lb, nil)))))
+	in, err := newInput(pc, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Close(context.Background()) })
+	return in, lb
+}
+
+func readAllDirect(t *testing.T, in *input, n int) ([]string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var out []string
+	for len(out) < n {
+		b, ack, err := in.ReadBatch(ctx)
+		if err != nil {
+			return out, err
+		}
+		for _, m := range b {
+			body, _ := m.AsBytes()
+			out = append(out, string(body))
+		}
+		ack(ctx, nil)
+	}
+	return out, nil
+}
+
+func TestDeletedBetweenListingAndReading(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("1,a\n"))
+		b.put(t, "dms/hr/zeta/LOAD2.csv", []byte("2,b\n"))
+		b.put(t, "dms/hr/zeta/LOAD3.csv", []byte("3,c\n"))
+		in, logs := directInput(t, baseYAML(b, "mode: full-load\nbatch_size: 1\ncheckpoint:\n  store: none\n"))
+		if err := in.Connect(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		got, err := readAllDirect(t, in, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.del(t, "dms/hr/zeta/LOAD2.csv") // listed already
+		more, err := readAllDirect(t, in, 1)
+		got = append(got, more...)
+		if err != nil || strings.Join(got, "|") != "1,a|3,c" {
+			t.Fatalf("got %q %v", got, err)
+		}
+		if !strings.Contains(logs.String(), "LOAD2.csv: object no longer exists (deleted between listing and reading?)") {
+			t.Fatalf("logs:\n%s", logs.String())
+		}
+	})
+}
+
+func TestBucketErrors(t *testing.T) {
+	b := newS3Backend(t)
+	for name, c := range map[string]struct{ yaml, want string }{
+		"missing bucket": {strings.Replace(b.yaml(), b.bucket, b.bucket+"-missing", 1), "the bucket does not exist"},
+		"access denied":  {b.yaml() + "credentials:\n  id: testkey\n  secret: wrong\n", "check the credentials"},
+		"wrong region":   {strings.Replace(b.yaml(), "region: "+os.Getenv("AWS_REGION"), "region: eu-west-3", 1), "the bucket is probably in another region"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			in, _ := directInput(t, c.yaml+"bucket_folder: dms\nmode: full-load\ntable_definition: '"+twoTables+"'\ncheckpoint:\n  store: none\n")
+			if err := in.Connect(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			_, err := readAllDirect(t, in, 1)
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "listing s3://"+b.bucket) {
+				t.Fatalf("error %v, want it to say %q and name the bucket", err, c.want)
+			}
+		})
+	}
+}
+
+func TestNonUTF8Key(t *testing.T) {
+	b := &dirBackend{root: t.TempDir()}
+	b.put(t, "dms/hr/zeta/LOAD\xff.csv", []byte("1,a\n"))
+	in, _ := directInput(t, baseYAML(b, "mode: full-load\ncheckpoint:\n  store: none\n"))
+	if err := in.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, err := readAllDirect(t, in, 1)
+	if err == nil || !strings.Contains(err.Error(), "is not valid UTF-8") || !strings.Contains(err.Error(), "LOAD\\xff.csv") {
+		t.Fatalf("error %v", err)
+	}
+}
+
+// TestConnectionErrorsRetried reads through a proxy that cuts object bodies
+// short and fails some listings: every row arrives exactly once, in order.
+func TestConnectionErrorsRetried(t *testing.T) {
+	b := newS3Backend(t)
+	var sb strings.Builder
+	var want []string
+	for i := 0; i < 20000; i++ {
+		fmt.Fprintf(&sb, "%d,some text to make the rows longer\n", i)
+		want = append(want, fmt.Sprintf("%d,some text to make the rows longer", i))
+	}
+	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte(sb.String()))
+	b.put(t, "dms/hr/zeta/LOAD2.csv.gz", gz(t, sb.String()))
+	want = append(want, want...)
+	target, _ := url.Parse(b.ep)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	var gets, lists, cuts atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && r.URL.Query().Has("list-type") {
+			if lists.Add(1)%3 == 1 {
+				http.Error(w, "<Error><Code>InternalError</Code></Error>", http.StatusInternalServerError)
+				return
+			}
+		}
+		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/dms/") && gets.Add(1) <= 6 {
+			cuts.Add(1)
+			rp.ServeHTTP(&cutWriter{ResponseWriter: w, left: 100000}, r)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	yaml := strings.Replace(b.yaml(), b.ep, srv.URL, 1) + "bucket_folder: dms\nmode: full-load\ntable_definition: '" + twoTables + "'\ncheckpoint:\n  store: none\n"
+	r := startStream(t, yaml, nil)
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("timeout with %d rows", len(r.snapshot()))
+	}
+	if got := bodies(r.snapshot()); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got %d rows, want %d in order without duplicates", len(got), len(want))
+	}
+	if cuts.Load() < 6 {
+		t.Fatalf("only %d bodies cut", cuts.Load())
+	}
+}
+
+// cutWriter aborts the response after left body bytes.
+type cutWriter struct {
+	http.ResponseWriter
+	left int
+	mu   sync.Mutex
+}
+
+func (c *cutWriter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(p) > c.left {
+		c.ResponseWriter.Write(p[:c.left])
+		if f, ok := c.ResponseWriter.(http.Flusher); ok {
+			f.Flush()
+		}
+		panic(http.ErrAbortHandler)
+	}
+	c.left -= len(p)
+	return c.ResponseWriter.Write(p)
+}
+
+func TestCacheCheckpointStore(t *testing.T) {
+	b := &dirBackend{root: t.TempDir()}
+	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("1,a\n2,b\n"))
+	yaml := baseYAML(b, "mode: full-load\ncheckpoint:\n  store: cache\n  cache: ckpt\n  key: job\n")
+	pc, err := inputSpec().ParseYAML(yaml, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := service.MockResources(service.MockResourcesOptAddCache("ckpt"))
+	in, err := newInput(pc, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := in.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readAllDirect(t, in, 2)
+	if err != nil || strings.Join(got, "|") != "1,a|2,b" {
+		t.Fatalf("%q %v", got, err)
+	}
+	in.Close(ctx)
+	var stored []byte
+	res.AccessCache(ctx, "ckpt", func(c service.Cache) { stored, _ = c.Get(ctx, "job") })
+	if !strings.Contains(string(stored), `"key":"dms/hr/zeta/LOAD1.csv"`) || !strings.Contains(string(stored), `"offset":8`) {
+		t.Fatalf("stored %s", stored)
+	}
+	// a new instance on the same cache resumes after the last row
+	in2, _ := newInput(pc, res)
+	if err := in2.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer in2.Close(ctx)
+	_, _, err = in2.ReadBatch(ctx)
+	if !errors.Is(err, service.ErrEndOfInput) {
+		t.Fatalf("resumed instance: %v", err)
+	}
+}
+
+// TestReadBatchReturnsOnCancel: an idle tailing ReadBatch returns promptly
+// when its context is cancelled (stream stop or delete).
+func TestReadBatchReturnsOnCancel(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		in, _ := directInput(t, b.yaml()+"bucket_folder: dms\ncdc_path: changes\nmode: cdc\npoll_interval: 1h\ntable_definition: '"+twoTables+"'\ncheckpoint:\n  store: none\n")
+		if err := in.Connect(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() { time.Sleep(100 * time.Millisecond); cancel() }()
+		start := time.Now()
+		_, _, err := in.ReadBatch(ctx)
+		if d := time.Since(start); !errors.Is(err, context.Canceled) || d > time.Second {
+			t.Fatalf("ReadBatch returned %v after %s", err, d)
+		}
+	})
+}

@@ -1,0 +1,290 @@
+package s3dms
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
+)
+
+// object is one listed object.
+type object struct {
+	Key          string
+	Size         int64
+	ETag         string
+	LastModified time.Time
+}
+
+// opened is an object opened for reading.
+type opened struct {
+	Body            io.ReadCloser
+	ETag            string
+	LastModified    time.Time
+	ContentEncoding string
+	// Ranged is true when Body starts at the requested offset (false: it
+	// starts at 0 and the caller skips).
+	Ranged bool
+}
+
+// errETagChanged is returned by open when the object no longer has the
+// expected ETag; errGone when it no longer exists.
+var (
+	errETagChanged = errors.New("object changed since it was checkpointed (ETag differs)")
+	errGone        = errors.New("object no longer exists")
+)
+
+// source is a bucket, or a local directory laid out like one.
+type source interface {
+	// list returns one page of objects under prefix with keys greater than
+	// startAfter, in key order, and the token for the next page ("" = last).
+	list(ctx context.Context, prefix, startAfter, token string) ([]object, string, error)
+	// open opens key at byte offset (a ranged GET when offset > 0). With a
+	// non-empty etag the object must still have it.
+	open(ctx context.Context, key string, offset int64, etag string) (*opened, error)
+	bucket() string
+	describe(key string) string
+}
+
+// ---- S3 ----
+
+type s3API interface {
+	ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, opts ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
+	GetObject(ctx context.Context, in *s3.GetObjectInput, opts ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+}
+
+type s3Source struct {
+	client        s3API
+	bucketName    string
+	expectedOwner *string
+	pageSize      int32
+	// counts LIST requests, for the benchmark and metrics
+	lists func()
+}
+
+func (s *s3Source) bucket() string { return s.bucketName }
+
+func (s *s3Source) describe(key string) string { return fmt.Sprintf("s3://%s/%s", s.bucketName, key) }
+
+func (s *s3Source) list(ctx context.Context, prefix, startAfter, token string) ([]object, string, error) {
+	in := &s3.ListObjectsV2Input{Bucket: &s.bucketName, Prefix: aws.String(prefix), ExpectedBucketOwner: s.expectedOwner}
+	if s.pageSize > 0 {
+		in.MaxKeys = aws.Int32(s.pageSize)
+	}
+	if strings.HasPrefix(token, "\x00") {
+		in.StartAfter = aws.String(token[1:])
+	} else if token != "" {
+		in.ContinuationToken = &token
+	} else if startAfter != "" {
+		in.StartAfter = &startAfter
+	}
+	if s.lists != nil {
+		s.lists()
+	}
+	out, err := s.client.ListObjectsV2(ctx, in)
+	if err != nil {
+		return nil, "", fmt.Errorf("listing s3://%s/%s: %w", s.bucketName, prefix, explainS3(err))
+	}
+	objs := make([]object, 0, len(out.Contents))
+	for _, o := range out.Contents {
+		k := aws.ToString(o.Key)
+		if !utf8.ValidString(k) {
+			return nil, "", fmt.Errorf("listing s3://%s/%s: key %q is not valid UTF-8", s.bucketName, prefix, k)
+		}
+		objs = append(objs, object{Key: k, Size: aws.ToInt64(o.Size), ETag: aws.ToString(o.ETag), LastModified: aws.ToTime(o.LastModified)})
+	}
+	next := ""
+	if aws.ToBool(out.IsTruncated) {
+		next = aws.ToString(out.NextContinuationToken)
+		if next == "" && len(objs) > 0 { // stand-ins without tokens
+			return objs, "\x00" + objs[len(objs)-1].Key, nil
+		}
+	}
+	return objs, next, nil
+}
+
+func (s *s3Source) open(ctx context.Context, key string, offset int64, etag string) (*opened, error) {
+	in := &s3.GetObjectInput{Bucket: &s.bucketName, Key: &key, ExpectedBucketOwner: s.expectedOwner}
+	if offset > 0 {
+		in.Range = aws.String(fmt.Sprintf("bytes=%d-", offset))
+	}
+	if etag != "" {
+		in.IfMatch = aws.String(etag)
+	}
+	out, err := s.client.GetObject(ctx, in)
+	if err != nil {
+		switch {
+		case apiCode(err) == "PreconditionFailed":
+			return nil, fmt.Errorf("%s: %w (expected %s)", s.describe(key), errETagChanged, etag)
+		case apiCode(err) == "NoSuchKey":
+			return nil, fmt.Errorf("%s: %w (deleted between listing and reading?)", s.describe(key), errGone)
+		case apiCode(err) == "InvalidRange":
+			return nil, fmt.Errorf("%s: offset %d is beyond the end of the object: %w", s.describe(key), offset, errETagChanged)
+		}
+		return nil, fmt.Errorf("reading %s at offset %d: %w", s.describe(key), offset, explainS3(err))
+	}
+	return &opened{Body: out.Body, ETag: aws.ToString(out.ETag), LastModified: aws.ToTime(out.LastModified).UTC(),
+		ContentEncoding: aws.ToString(out.ContentEncoding), Ranged: offset > 0}, nil
+}
+
+func apiCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+// explainS3 adds a hint to the S3 errors users meet most.
+func explainS3(err error) error {
+	switch apiCode(err) {
+	case "NoSuchBucket":
+		return fmt.Errorf("%w (the bucket does not exist)", err)
+	case "AccessDenied", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch":
+		return fmt.Errorf("%w (check the credentials, the bucket policy and expected_bucket_owner)", err)
+	case "PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException":
+		return fmt.Errorf("%w (the bucket is probably in another region: check region)", err)
+	}
+	return err
+}
+
+// ---- local directory ----
+
+// dirSource serves a local directory with the same layout: keys are paths
+// relative to root with "/" separators, listed in byte order like S3. The
+// ETag is "<size hex>-<mtime ns hex>" (no content hash: files are not read
+// twice), so a rewrite that keeps size and mtime is not detected.
+type dirSource struct {
+	root string
+}
+
+func (d *dirSource) bucket() string { return "" }
+func (d *dirSource) describe(key string) string {
+	return filepath.Join(d.root, filepath.FromSlash(key))
+}
+
+func localETag(fi fs.FileInfo) string {
+	return fmt.Sprintf("%x-%x", fi.Size(), fi.ModTime().UnixNano())
+}
+
+// list walks the directory that holds prefix and returns every regular file
+// whose key starts with prefix and sorts after startAfter, in one page.
+func (d *dirSource) list(_ context.Context, prefix, startAfter, _ string) ([]object, string, error) {
+	dir := prefix
+	if i := strings.LastIndexByte(dir, '/'); i >= 0 {
+		dir = dir[:i]
+	} else {
+		dir = ""
+	}
+	if dir != "" && !filepath.IsLocal(filepath.FromSlash(dir)) {
+		return nil, "", fmt.Errorf("prefix %q escapes the directory %s", prefix, d.root)
+	}
+	base := filepath.Join(d.root, filepath.FromSlash(dir))
+	var objs []object
+	err := filepath.WalkDir(base, func(p string, de fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && p == base {
+				return fs.SkipAll
+			}
+			return err
+		}
+		rel, rerr := filepath.Rel(d.root, p)
+		if rerr != nil {
+			return rerr
+		}
+		key := filepath.ToSlash(rel)
+		if de.IsDir() {
+			// Prune directories that cannot hold matching keys.
+			if p != base && !strings.HasPrefix(key+"/", prefix) && !strings.HasPrefix(prefix, key+"/") {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if !de.Type().IsRegular() || !strings.HasPrefix(key, prefix) || key <= startAfter {
+			return nil
+		}
+		if !utf8.ValidString(key) {
+			return fmt.Errorf("file name %q is not valid UTF-8", p)
+		}
+		fi, err := de.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		objs = append(objs, object{Key: key, Size: fi.Size(), ETag: localETag(fi), LastModified: fi.ModTime().UTC()})
+		return nil
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("listing directory %s: %w", base, err)
+	}
+	sort.Slice(objs, func(i, j int) bool { return objs[i].Key < objs[j].Key })
+	return objs, "", nil
+}
+
+func (d *dirSource) open(_ context.Context, key string, offset int64, etag string) (*opened, error) {
+	if !filepath.IsLocal(filepath.FromSlash(key)) {
+		return nil, fmt.Errorf("key %q escapes the directory %s", key, d.root)
+	}
+	p := d.describe(key)
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w (deleted between listing and reading?)", p, errGone)
+	}
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	tag := localETag(fi)
+	if etag != "" && tag != etag {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w (expected %s, found %s)", p, errETagChanged, etag, tag)
+	}
+	ranged := false
+	if offset > 0 {
+		if _, err := f.Seek(offset, io.SeekStart); err != nil {
+			f.Close()
+			return nil, err
+		}
+		ranged = true
+	}
+	return &opened{Body: f, ETag: tag, LastModified: fi.ModTime().UTC(), Ranged: ranged}, nil
+}
+
+// joinPrefix joins bucket_folder and a table or CDC path into a key prefix
+// ending in "/".
+func joinPrefix(folder, p string) string {
+	p = strings.Trim(path.Join(strings.Trim(folder, "/"), strings.Trim(p, "/")), "/")
+	if p == "" || p == "." {
+		return ""
+	}
+	return p + "/"
+}
+
+func shortHash(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}

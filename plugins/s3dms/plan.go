@@ -1,0 +1,368 @@
+package s3dms
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/dmsbridge/dmsbridge/plugins/checkpoint"
+)
+
+// errFinished tells that a full-load-only run has nothing more to read.
+var errFinished = errors.New("full load finished")
+
+func filepathHostname() (string, error) { return os.Hostname() }
+func pid() int                          { return os.Getpid() }
+
+// nextItem returns the next file (or control) to read. When blocking is
+// false it returns false instead of waiting for the next CDC poll.
+func (in *input) nextItem(ctx context.Context, blocking bool) (item, bool, error) {
+	c := in.conf
+	for {
+		if in.finished {
+			return item{}, false, errFinished
+		}
+		if len(in.queue) > 0 {
+			it := in.queue[0]
+			in.queue = in.queue[1:]
+			if in.phase == checkpoint.PhaseCDC {
+				in.stats.cdcPending(len(in.queue) + 1)
+			}
+			return it, true, nil
+		}
+		switch in.phase {
+		case checkpoint.PhaseFullLoad:
+			if in.tableIdx >= len(c.def.Tables) {
+				if c.mode == "full-load" {
+					in.finished = true
+					in.stats.setPhase("finished")
+					in.log.Infof("full load finished: %d tables (FULL_LOAD_ONLY_FINISHED)", len(c.def.Tables))
+					continue
+				}
+				in.log.Infof("full load finished: %d tables; starting CDC", len(c.def.Tables))
+				in.phase = checkpoint.PhaseCDC
+				continue
+			}
+			if !in.tableReady {
+				if err := in.listTable(ctx); err != nil {
+					return item{}, false, err
+				}
+				in.tableReady = true
+				continue
+			}
+			in.stats.tableState(in.tableIdx, StateCompleted)
+			in.logProgress("completed")
+			in.tableIdx++
+			in.tableReady = false
+		case checkpoint.PhaseCDC:
+			if !in.cdcStarted {
+				if err := in.startCDC(ctx); err != nil {
+					return item{}, false, err
+				}
+				continue
+			}
+			now := time.Now()
+			if !now.Before(in.nextLate) {
+				if err := in.lateCheck(ctx); err != nil {
+					return item{}, false, err
+				}
+				in.nextLate = now.Add(c.lateCheck)
+				if len(in.queue) > 0 {
+					continue
+				}
+			}
+			if now.Before(in.nextPoll) {
+				if !blocking {
+					return item{}, false, nil
+				}
+				wait := time.Until(in.nextPoll)
+				if l := time.Until(in.nextLate); l < wait {
+					wait = l
+				}
+				t := time.NewTimer(wait)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return item{}, false, ctx.Err()
+				case <-in.wake:
+					t.Stop()
+					// a nack arrived: let ReadBatch redeliver first
+					select {
+					case in.wake <- struct{}{}:
+					default:
+					}
+					return item{}, false, nil
+				case <-t.C:
+				}
+				continue
+			}
+			if err := in.poll(ctx); err != nil {
+				return item{}, false, err
+			}
+			in.nextPoll = time.Now().Add(c.poll)
+		default:
+			return item{}, false, errors.New("internal error: no phase")
+		}
+	}
+}
+
+// listTable lists the current table's files (all pages) and queues them.
+func (in *input) listTable(ctx context.Context) error {
+	c := in.conf
+	idx := in.tableIdx
+	t := c.def.Tables[idx]
+	prefix := joinPrefix(c.folder, t.Path)
+	var objs []object
+	token := ""
+	for {
+		page, next, err := in.src.list(ctx, prefix, "", token)
+		if err != nil {
+			return err
+		}
+		for _, o := range page {
+			if strings.HasSuffix(o.Key, "/") {
+				continue // directory marker
+			}
+			objs = append(objs, o)
+		}
+		if next == "" {
+			break
+		}
+		token = next
+	}
+	var filesTotal, bytesTotal, filesDone, bytesDone int64
+	resume := in.resumeFL
+	in.resumeFL = nil
+	if resume != nil && resume.Seq != idx {
+		resume = nil
+	}
+	if resume == nil && c.emitTableStart {
+		in.queue = append(in.queue, item{tableStart: true})
+	}
+	for _, o := range objs {
+		filesTotal++
+		bytesTotal += o.Size
+		switch {
+		case resume != nil && o.Key < resume.Key:
+			filesDone++
+			bytesDone += o.Size
+		case resume != nil && o.Key == resume.Key:
+			it, ok, err := in.resumeItem(o, *resume)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				filesDone++
+				bytesDone += o.Size
+				continue
+			}
+			in.queue = append(in.queue, it)
+		default:
+			in.queue = append(in.queue, item{obj: o})
+		}
+	}
+	in.stats.tableTotals(idx, filesTotal, bytesTotal, filesDone, bytesDone)
+	in.stats.tableState(idx, StateFullLoad)
+	in.stats.setPhase("full-load")
+	in.nextProg = time.Now().Add(c.progressEvery)
+	in.log.Infof("table %s: full load of %d files (%d bytes) under %q", t.QualifiedName(), filesTotal, bytesTotal, prefix)
+	return nil
+}
+
+func (in *input) cdcPrefix() string { return joinPrefix(in.conf.folder, in.conf.cdcPath) }
+
+func (in *input) startCDC(ctx context.Context) error {
+	in.listAfter = in.hwm
+	if in.cdcAfter > in.listAfter {
+		in.listAfter = in.cdcAfter
+	}
+	for _, it := range in.queue { // a file being resumed
+		if !it.late && it.obj.Key > in.listAfter {
+			in.listAfter = it.obj.Key
+		}
+	}
+	// Baseline for late-file detection: what exists now below the mark.
+	in.known = map[string]bool{}
+	if err := in.listAll(ctx, func(o object) {
+		if o.Key <= in.listAfter {
+			in.known[o.Key] = true
+		}
+	}); err != nil {
+		return err
+	}
+	for _, k := range in.lateDone {
+		in.known[k] = true
+	}
+	in.cdcStarted = true
+	in.stats.setPhase("cdc")
+	now := time.Now()
+	in.nextPoll = now
+	in.nextLate = now.Add(in.conf.lateCheck)
+	in.log.Infof("CDC: tailing %q after %q every %s", in.cdcPrefix(), in.listAfter, in.conf.poll)
+	return nil
+}
+
+func (in *input) listAll(ctx context.Context, fn func(object)) error {
+	token := ""
+	for {
+		page, next, err := in.src.list(ctx, in.cdcPrefix(), "", token)
+		if err != nil {
+			return err
+		}
+		for _, o := range page {
+			if !strings.HasSuffix(o.Key, "/") {
+				fn(o)
+			}
+		}
+		if next == "" {
+			return nil
+		}
+		token = next
+	}
+}
+
+// poll lists the CDC folder after the mark and queues what is new.
+func (in *input) poll(ctx context.Context) error {
+	token := ""
+	for {
+		page, next, err := in.src.list(ctx, in.cdcPrefix(), in.listAfter, token)
+		if err != nil {
+			return err
+		}
+		for _, o := range page {
+			if strings.HasSuffix(o.Key, "/") || o.Key <= in.listAfter {
+				continue
+			}
+			in.queue = append(in.queue, item{obj: o})
+			in.known[o.Key] = true
+		}
+		if len(page) > 0 && page[len(page)-1].Key > in.listAfter {
+			// the mark moves with what is queued, not only with what is done
+			in.listAfter = page[len(page)-1].Key
+		}
+		if next == "" {
+			break
+		}
+		token = next
+	}
+	in.stats.cdcPending(len(in.queue))
+	in.stats.refreshLag()
+	return nil
+}
+
+// lateCheck lists the whole CDC folder and reports (or queues) files that
+// appeared below the mark since the last check.
+func (in *input) lateCheck(ctx context.Context) error {
+	var late []object
+	err := in.listAll(ctx, func(o object) {
+		if o.Key < in.listAfter && !in.known[o.Key] {
+			late = append(late, o)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	for _, o := range late {
+		in.known[o.Key] = true
+		in.stats.lateFile()
+		if in.conf.lateProcess {
+			in.log.Warnf("late CDC file %s (sorts before %q, already processed): processing it now (late_files: process)", in.src.describe(o.Key), in.listAfter)
+			in.queue = append(in.queue, item{obj: o, late: true})
+			continue
+		}
+		in.log.Warnf("late CDC file %s sorts before %q, already processed: skipped like DMS does (late_files: skip)", in.src.describe(o.Key), in.listAfter)
+	}
+	return nil
+}
+
+func (in *input) maybeLogProgress() {
+	if in.phase != checkpoint.PhaseFullLoad || in.tableIdx >= len(in.conf.def.Tables) || time.Now().Before(in.nextProg) {
+		return
+	}
+	in.nextProg = time.Now().Add(in.conf.progressEvery)
+	in.logProgress("in progress")
+}
+
+func (in *input) logProgress(what string) {
+	snap := in.stats.snapshot()
+	t := snap.Tables[in.tableIdx]
+	pct := 100.0
+	if t.BytesTotal > 0 {
+		pct = 100 * float64(t.BytesDone) / float64(t.BytesTotal)
+	}
+	in.log.Infof("table %s.%s: full load %s %.1f%% (%d of %d bytes, %d of %d files, %d rows)", t.Schema, t.Table, what, pct, t.BytesDone, t.BytesTotal, t.FilesDone, t.FilesTotal, t.FullLoadRows)
+}
+
+// Close saves the checkpoint (releasing an s3 claim) and stops.
+func (in *input) Close(ctx context.Context) error {
+	var err error
+	in.closeOnce.Do(func() {
+		in.mu.Lock()
+		connected := in.connected
+		in.connected = false
+		in.mu.Unlock()
+		if connected {
+			close(in.saverStop)
+			<-in.saverDone
+			in.mu.Lock()
+			if in.fatal == nil {
+				st := *in.acked
+				st.Released = true
+				in.acked = &st
+			}
+			fenced := in.fatal != nil
+			in.mu.Unlock()
+			if !fenced {
+				if err = in.save(ctx); err != nil {
+					in.log.Errorf("saving checkpoint on close: %v", err)
+				}
+			}
+		}
+		in.closeCur(false)
+		in.stats.unregister()
+		if in.bgCancel != nil {
+			in.bgCancel()
+		}
+	})
+	return err
+}
+
+// cacheStore keeps the checkpoint in a cache resource.
+type cacheStore struct {
+	res  *service.Resources
+	name string
+	key  string
+}
+
+func (c *cacheStore) String() string { return "cache " + c.name + " key " + c.key }
+
+func (c *cacheStore) Load(ctx context.Context) (*checkpoint.State, error) {
+	var b []byte
+	var gerr error
+	if err := c.res.AccessCache(ctx, c.name, func(ca service.Cache) { b, gerr = ca.Get(ctx, c.key) }); err != nil {
+		return nil, err
+	}
+	if errors.Is(gerr, service.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if gerr != nil {
+		return nil, gerr
+	}
+	return checkpoint.Decode(b, c.String())
+}
+
+func (c *cacheStore) Save(ctx context.Context, st *checkpoint.State) error {
+	b, err := checkpoint.Encode(st)
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := c.res.AccessCache(ctx, c.name, func(ca service.Cache) { serr = ca.Set(ctx, c.key, b, nil) }); err != nil {
+		return err
+	}
+	return serr
+}

@@ -1,0 +1,193 @@
+package s3dms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/dmsbridge/dmsbridge/plugins/dmscsv"
+)
+
+// fileReader streams the rows of one object.
+type fileReader struct {
+	key          string
+	etag         string
+	lastModified time.Time
+	rows         *dmscsv.RowReader
+	body         io.Closer
+	raw          *countingReader
+	gz           bool
+	rawStart     int64 // object offset of the first raw byte read
+	pf           *prefetcher
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func isGzipKey(key string) bool { return strings.HasSuffix(strings.ToLower(key), ".gz") }
+
+// openRows opens key at (offset, line) of its decompressed content. Plain
+// objects are opened with a ranged GET; gzip objects (".gz" suffix or
+// Content-Encoding gzip) are read from the start and the first offset
+// decompressed bytes are skipped.
+func openRows(ctx context.Context, src source, key, etag string, offset, line int64, s dmscsv.Settings, maxRow int) (*fileReader, error) {
+	gz := isGzipKey(key)
+	at := offset
+	if gz {
+		at = 0
+	}
+	o, err := src.open(ctx, key, at, etag)
+	if err != nil {
+		return nil, err
+	}
+	if !gz && strings.Contains(strings.ToLower(o.ContentEncoding), "gzip") {
+		gz = true
+		if o.Ranged {
+			o.Body.Close()
+			if o, err = src.open(ctx, key, 0, etag); err != nil {
+				return nil, err
+			}
+		}
+	}
+	var pf *prefetcher
+	if _, isS3 := src.(*s3Source); isS3 {
+		pf = newPrefetcher(o.Body, 256<<10, 4)
+		o.Body = pf
+	}
+	raw := &countingReader{r: o.Body}
+	var r io.Reader = raw
+	if gz {
+		zr, err := gzip.NewReader(raw)
+		if err != nil {
+			o.Body.Close()
+			return nil, fmt.Errorf("%s: not a gzip stream: %w", src.describe(key), err)
+		}
+		r = zr
+		if offset > 0 {
+			n, err := io.CopyN(io.Discard, zr, offset)
+			if err != nil {
+				o.Body.Close()
+				if errors.Is(err, io.EOF) {
+					return nil, fmt.Errorf("%s: decompressed content is %d bytes, shorter than the checkpointed offset %d: %w", src.describe(key), n, offset, errETagChanged)
+				}
+				return nil, fmt.Errorf("%s: skipping to offset %d: %w", src.describe(key), offset, err)
+			}
+		}
+	}
+	rawStart := int64(0)
+	if o.Ranged {
+		rawStart = offset
+	}
+	return &fileReader{
+		rawStart: rawStart,
+		pf:       pf,
+		key:      key, etag: o.ETag, lastModified: o.LastModified, body: o.Body, raw: raw, gz: gz,
+		rows: dmscsv.NewRowReader(r, s, dmscsv.RowOptions{MaxRowSize: maxRow, StartOffset: offset, StartLine: line}),
+	}, nil
+}
+
+func (f *fileReader) close() {
+	if f != nil && f.body != nil {
+		f.body.Close()
+		f.body = nil
+	}
+}
+
+// prefetcher reads a network body ahead in a goroutine (depth chunks of
+// chunk bytes), so that waiting for the network overlaps with splitting
+// rows and building messages. Memory: at most (depth+2) chunks.
+type prefetcher struct {
+	body io.ReadCloser
+	ch   chan []byte
+	free chan []byte
+	done chan struct{}
+	err  error // set before ch is closed
+	cur  []byte
+	buf  []byte
+	once sync.Once
+	// ctx, when set, ends a Read that waits for the network (ReadBatch's
+	// context: it must return promptly when cancelled).
+	ctx context.Context
+}
+
+func newPrefetcher(body io.ReadCloser, chunk, depth int) *prefetcher {
+	p := &prefetcher{body: body, ch: make(chan []byte, depth), free: make(chan []byte, depth+2), done: make(chan struct{})}
+	go p.run(chunk)
+	return p
+}
+
+func (p *prefetcher) run(chunk int) {
+	defer close(p.ch)
+	for {
+		var b []byte
+		select {
+		case b = <-p.free:
+		default:
+			b = make([]byte, chunk)
+		}
+		n, err := io.ReadAtLeast(p.body, b[:cap(b)], 1)
+		if n > 0 {
+			select {
+			case p.ch <- b[:n]:
+			case <-p.done:
+				return
+			}
+		}
+		if err != nil {
+			p.err = err
+			return
+		}
+	}
+}
+
+func (p *prefetcher) Read(out []byte) (int, error) {
+	for len(p.cur) == 0 {
+		if p.buf != nil {
+			select {
+			case p.free <- p.buf[:0]:
+			default:
+			}
+			p.buf = nil
+		}
+		var b []byte
+		var ok bool
+		if p.ctx != nil {
+			select {
+			case b, ok = <-p.ch:
+			case <-p.ctx.Done():
+				return 0, p.ctx.Err()
+			}
+		} else {
+			b, ok = <-p.ch
+		}
+		if !ok {
+			if p.err == nil {
+				return 0, io.EOF
+			}
+			return 0, p.err
+		}
+		p.buf, p.cur = b, b
+	}
+	n := copy(out, p.cur)
+	p.cur = p.cur[n:]
+	return n, nil
+}
+
+func (p *prefetcher) Close() error {
+	p.once.Do(func() { close(p.done) })
+	return p.body.Close()
+}
