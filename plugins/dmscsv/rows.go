@@ -46,11 +46,11 @@ type RowOptions struct {
 	KeepEmpty bool
 }
 
-// ErrRowTooLong and ErrUnterminatedQuote are wrapped by the errors Next
+// ErrRowTooLong and ErrUnterminatedQuoteAtEOF are wrapped by the errors Next
 // returns; test with errors.Is.
 var (
 	ErrRowTooLong        = errors.New("row exceeds max_row_size")
-	ErrUnterminatedQuote = errors.New("unterminated quoted field at end of input")
+	ErrUnterminatedQuoteAtEOF = errors.New("unterminated quoted field at end of input")
 )
 
 // RowError is a row-level parse error, naming where the row starts.
@@ -218,7 +218,7 @@ func (rr *RowReader) next() (Row, error) {
 				return Row{}, fmt.Errorf("reading row at line %d, byte offset %d: %w", rr.line, rr.off, rr.err)
 			}
 			if rr.inQuote {
-				return Row{}, &RowError{Offset: rr.off, Line: rr.line, Err: ErrUnterminatedQuote}
+				return Row{}, &RowError{Offset: rr.off, Line: rr.line, Err: ErrUnterminatedQuoteAtEOF}
 			}
 			if rr.w == rr.r {
 				return Row{}, io.EOF

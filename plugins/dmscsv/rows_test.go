@@ -157,8 +157,8 @@ func TestRowReaderUnterminatedQuote(t *testing.T) {
 		t.Fatalf("first: %q %v", r.Data, err)
 	}
 	_, err := rr.Next()
-	if !errors.Is(err, ErrUnterminatedQuote) {
-		t.Fatalf("want ErrUnterminatedQuote, got %v", err)
+	if !errors.Is(err, ErrUnterminatedQuoteAtEOF) {
+		t.Fatalf("want ErrUnterminatedQuoteAtEOF, got %v", err)
 	}
 	if want := "row at line 2, byte offset 3: unterminated quoted field at end of input"; err.Error() != want {
 		t.Fatalf("error %q want %q", err, want)
@@ -274,7 +274,7 @@ func refSplit(data []byte, s Settings) ([]gotRow, error) {
 		}
 	}
 	if inQ {
-		return out, ErrUnterminatedQuote
+		return out, ErrUnterminatedQuoteAtEOF
 	}
 	if start < len(data) {
 		flush(len(data), len(data))
