@@ -341,3 +341,48 @@ func BenchmarkIdleListRequests(b *testing.B) {
 	b.ReportMetric(60/poll.Seconds(), "expected")
 	b.ReportMetric(perMin/(60/poll.Seconds()), "ratio_vs_expected")
 }
+
+// BenchmarkLocalRowsVsSplit reads a BENCH_MB (default 64) local file through
+// the input and through the row splitter alone, in the same run.
+func BenchmarkLocalRowsVsSplit(b *testing.B) {
+	mb := int64(64)
+	if v, err := strconv.Atoi(os.Getenv("BENCH_MB")); err == nil {
+		mb = int64(v)
+	}
+	dir := b.TempDir()
+	path, nrows := writeRowsFile(b, dir, mb<<20)
+	if err := os.MkdirAll(filepath.Join(dir, "dms", "hr", "zeta"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.Rename(path, filepath.Join(dir, "dms", "hr", "zeta", "LOAD1.csv")); err != nil {
+		b.Fatal(err)
+	}
+	yaml := fmt.Sprintf("directory: %s\nbucket_folder: dms\nmode: full-load\ntable_definition: '%s'\ncheckpoint:\n  store: none\n", dir, twoTables)
+	var splitTime, inTime time.Duration
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		f, err := os.Open(filepath.Join(dir, "dms", "hr", "zeta", "LOAD1.csv"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		rr := dmscsv.NewRowReader(f, dmscsv.DefaultSettings(), dmscsv.RowOptions{})
+		for {
+			if _, err := rr.Next(); err != nil {
+				break
+			}
+		}
+		f.Close()
+		splitTime += time.Since(start)
+		start = time.Now()
+		in := benchInput(b, yaml)
+		rows, _ := drain(b, in, nil)
+		in.Close(context.Background())
+		inTime += time.Since(start)
+		if rows != nrows {
+			b.Fatalf("rows %d want %d", rows, nrows)
+		}
+	}
+	b.ReportMetric(float64(inTime.Nanoseconds())/float64(nrows*int64(b.N)), "input_ns/row")
+	b.ReportMetric(float64(splitTime.Nanoseconds())/float64(nrows*int64(b.N)), "split_ns/row")
+	b.ReportMetric(splitTime.Seconds()/inTime.Seconds(), "input_ratio_vs_split")
+}

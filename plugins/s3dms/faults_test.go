@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -148,6 +149,7 @@ func TestBucketErrors(t *testing.T) {
 	for name, c := range map[string]struct{ yaml, want string }{
 		"missing bucket": {strings.Replace(b.yaml(), b.bucket, b.bucket+"-missing", 1), "the bucket does not exist"},
 		"access denied":  {b.yaml() + "credentials:\n  id: testkey\n  secret: wrong\n", "check the credentials"},
+		"wrong region":   {strings.Replace(b.yaml(), "region: "+os.Getenv("AWS_REGION"), "region: eu-west-3", 1), "the bucket is probably in another region"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			in, _ := directInput(t, c.yaml+"bucket_folder: dms\nmode: full-load\ntable_definition: '"+twoTables+"'\ncheckpoint:\n  store: none\n")

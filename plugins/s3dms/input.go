@@ -64,12 +64,13 @@ At-least-once. Acknowledgements may arrive out of order: the input tracks every 
 the checkpoint only to the highest position whose predecessors are all acknowledged (key, ETag, byte offset
 and line of the next row), saving it every ` + "`checkpoint.interval`" + ` and on close. A nacked batch is
 redelivered with the same rows in the same order (after a short backoff) before anything newer is read; the
-checkpoint never passes it. Do not set ` + "`auto_replay_nacks`" + `-style wrappers around it. For strict
-end-to-end order also use ` + "`pipeline.threads: 1`" + ` and an output with ` + "`max_in_flight: 1`" + `.
+checkpoint never passes it (the input does its own redelivery; it does not use Benthos's nack auto-replay,
+which reorders). For strict end-to-end order also use ` + "`pipeline.threads: 1`" + ` and an output with ` + "`max_in_flight: 1`" + `.
 On restart the object at the checkpoint is reopened with a ranged GET at the offset (gzip objects are
 re-read and the decompressed prefix skipped). If its ETag changed the input fails with an error naming the
 object, or with ` + "`restart_changed_files`" + ` re-reads that object from its start. Duplicates after a crash
-are bounded by the rows in flight (unacknowledged) plus one checkpoint interval.
+are bounded by the rows in flight (unacknowledged) plus those acknowledged within one checkpoint interval
+(with ` + "`checkpoint.interval: 0s`" + `, within one checkpoint write).
 
 Checkpoint stores: ` + "`file`" + ` (one JSON file, replaced atomically: temp file, fsync, rename, fsync of the
 directory), ` + "`s3`" + ` (one object written with If-None-Match/If-Match; a second instance started with the
@@ -374,9 +375,9 @@ func sanitize(s string) string {
 
 // ackPoint is what an acknowledged batch lets the checkpoint move to.
 type ackPoint struct {
-	pos   checkpoint.Position
-	hwm   string
-	lateN int
+	pos  checkpoint.Position
+	hwm  string
+	late []string // late files done, a capped view of the append-only in.lateDone
 }
 
 // pendingBatch is an emitted batch kept for redelivery.
@@ -432,6 +433,7 @@ type input struct {
 	skipHeader  bool
 	resumeFL    *checkpoint.Position
 	rowsPending int64
+	lastArena   int
 
 	// shared with ack goroutines and the saver
 	mu        sync.Mutex
@@ -549,7 +551,7 @@ func (in *input) Connect(ctx context.Context) error {
 	}
 	in.tracker = checkpoint.NewTracker[ackPoint]()
 	in.mu.Lock()
-	in.acked = in.stateFor(ackPoint{pos: in.lastPos, hwm: in.hwm, lateN: len(in.lateDone)})
+	in.acked = in.stateFor(ackPoint{pos: in.lastPos, hwm: in.hwm, late: in.lateDone[:len(in.lateDone):len(in.lateDone)]})
 	in.dirty = true
 	in.connected = true
 	in.saverStop = make(chan struct{})
@@ -681,7 +683,7 @@ func (in *input) stateFor(a ackPoint) *checkpoint.State {
 		CDCStartAfter: in.cdcAfter,
 		CDCStartSet:   in.cdcSet,
 		CDCHighWater:  a.hwm,
-		LateDone:      append([]string(nil), in.lateDone[:a.lateN]...),
+		LateDone:      append([]string(nil), a.late...),
 	}
 }
 
@@ -872,11 +874,11 @@ type rowRef struct {
 // batch is empty.
 func (in *input) readRows(ctx context.Context) (service.MessageBatch, ackPoint, error) {
 	c := in.conf
-	var (
-		arena []byte
-		refs  []rowRef
-		metas []*fileMeta
-	)
+	// Sized from the previous batch: appends rarely grow them.
+	arena := make([]byte, 0, min(max(in.lastArena+in.lastArena/4, 4096), c.batchBytes+c.maxRow))
+	refs := make([]rowRef, 0, c.batchSize)
+	metas := make([]*fileMeta, 0, c.batchSize)
+	defer func() { in.lastArena = len(arena) }()
 	flush := func() service.MessageBatch {
 		out := make(service.MessageBatch, 0, len(refs))
 		for i, r := range refs {
@@ -997,7 +999,7 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, ackPoint, 
 	if len(refs) == 0 {
 		return nil, ackPoint{}, err
 	}
-	return flush(), ackPoint{pos: in.lastPos, hwm: in.hwm, lateN: len(in.lateDone)}, err
+	return flush(), ackPoint{pos: in.lastPos, hwm: in.hwm, late: in.lateDone[:len(in.lateDone):len(in.lateDone)]}, err
 }
 
 func positionString(prefix []byte, off int64) string {

@@ -1,6 +1,7 @@
 package s3dms
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
@@ -65,7 +66,8 @@ var (
 )
 
 // Stats returns a snapshot of every running aws_s3_dms input, keyed by its
-// component label ("aws_s3_dms" when it has none).
+// component label ("aws_s3_dms" when it has none; "<label>#2", "#3"... when
+// several running inputs share a label, as in streams mode).
 func Stats() map[string]Snapshot {
 	registryMu.Lock()
 	all := make([]*stats, 0, len(registry))
@@ -126,7 +128,13 @@ func newStats(label string, m *service.Metrics, tables [][2]string) *stats {
 		s.mState.Set(StateBeforeLoad, t[0], t[1])
 	}
 	registryMu.Lock()
-	registry[label] = s
+	// Several inputs with the same label (streams mode) get "#2", "#3"...
+	key := label
+	for n := 2; registry[key] != nil; n++ {
+		key = fmt.Sprintf("%s#%d", label, n)
+	}
+	s.label = key
+	registry[key] = s
 	registryMu.Unlock()
 	return s
 }
