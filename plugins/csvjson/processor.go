@@ -210,6 +210,7 @@ type Processor struct {
 	log      *service.Logger
 	rowsCtr  *service.MetricCounter
 	errsCtr  *service.MetricCounter
+	lastUpd  *service.MetricGauge
 	workers  int
 	pool     sync.Pool
 	slabHint int
@@ -232,6 +233,8 @@ func newProcessor(conf *service.ParsedConfig, res *service.Resources) (*Processo
 	m := res.Metrics()
 	p.rowsCtr = m.NewCounter("dms_csv_to_json_rows", "schema", "table", "operation")
 	p.errsCtr = m.NewCounter("dms_csv_to_json_errors", "schema", "table", "reason")
+	// DMS's LastUpdateTime: when the table's statistics last changed.
+	p.lastUpd = m.NewGauge("dms_table_last_update_unix", "schema", "table")
 	p.pool.New = func() any { return c.newWorker() }
 	return p, nil
 }
@@ -447,6 +450,7 @@ func (p *Processor) expandControls(batch service.MessageBatch, ws []*worker) ser
 // report updates metrics, logs truncation warnings and learns the row size.
 func (p *Processor) report(ws []*worker, rows int) {
 	var bytes int
+	now := time.Now().Unix()
 	for _, w := range ws {
 		bytes += w.bytes
 		for i, n := range w.rowCounts {
@@ -455,9 +459,11 @@ func (p *Processor) report(ws []*worker, rows int) {
 			}
 			t := p.c.plans[i/numOps]
 			p.rowsCtr.Incr(n, t.schema, t.name, opNames[i%numOps])
+			p.lastUpd.Set(now, t.schema, t.name)
 		}
 		for k, n := range w.errCounts {
 			p.errsCtr.Incr(n, k.schema, k.table, k.reason)
+			p.lastUpd.Set(now, k.schema, k.table)
 		}
 		for _, s := range w.warnings {
 			p.log.Warn(s)

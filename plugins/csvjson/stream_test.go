@@ -31,27 +31,38 @@ type nopTimer struct{}
 
 func (nopTimer) Timing(int64) {}
 
-type nopGauge struct{}
+type capGauge struct {
+	c   *captured
+	key string
+}
 
-func (nopGauge) Set(int64) {}
+func (g capGauge) Set(n int64) {
+	g.c.mu.Lock()
+	g.c.m[g.key] = n
+	g.c.mu.Unlock()
+}
+
+func metricKey(name string, keys, vals []string) string {
+	var parts []string
+	for i, k := range keys {
+		switch k {
+		case "schema", "table", "operation", "reason":
+			parts = append(parts, k+"="+vals[i])
+		}
+	}
+	return name + "{" + strings.Join(parts, ",") + "}"
+}
 
 func (c *captured) NewCounterCtor(name string, keys ...string) service.MetricsExporterCounterCtor {
 	return func(vals ...string) service.MetricsExporterCounter {
-		var parts []string
-		for i, k := range keys {
-			switch k {
-			case "schema", "table", "operation", "reason":
-				parts = append(parts, k+"="+vals[i])
-			}
-		}
-		return capCounter{c, name + "{" + strings.Join(parts, ",") + "}"}
+		return capCounter{c, metricKey(name, keys, vals)}
 	}
 }
 func (c *captured) NewTimerCtor(string, ...string) service.MetricsExporterTimerCtor {
 	return func(...string) service.MetricsExporterTimer { return nopTimer{} }
 }
-func (c *captured) NewGaugeCtor(string, ...string) service.MetricsExporterGaugeCtor {
-	return func(...string) service.MetricsExporterGauge { return nopGauge{} }
+func (c *captured) NewGaugeCtor(name string, keys ...string) service.MetricsExporterGaugeCtor {
+	return func(vals ...string) service.MetricsExporterGauge { return capGauge{c, metricKey(name, keys, vals)} }
 }
 func (c *captured) Close(context.Context) error { return nil }
 
@@ -144,5 +155,9 @@ func TestStreamMetricsAndOrder(t *testing.T) {
 		if capt.m[k] != v {
 			t.Errorf("%s = %d, want %d (all: %v)", k, capt.m[k], v, capt.m)
 		}
+	}
+	// DMS's LastUpdateTime of the table, as a unix time.
+	if last := capt.m["dms_table_last_update_unix{schema=hr,table=employee}"]; last < time.Now().Add(-time.Minute).Unix() || last > time.Now().Unix() {
+		t.Errorf("dms_table_last_update_unix = %d, want about %d", last, time.Now().Unix())
 	}
 }
