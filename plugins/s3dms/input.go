@@ -149,7 +149,7 @@ func inputSpec() *service.ConfigSpec {
 			service.NewBoolField("emit_table_start").Description("Emit a table-start control message before each table's full load.").Default(false),
 			service.NewBoolField("restart_changed_files").Description("When the object at the checkpoint has a new ETag, re-read it from the start instead of failing.").Default(false),
 			service.NewStringEnumField("bad_files", "skip", "stop").Description("What to do with an object that cannot be read to its end (see Errors).").Default("skip"),
-			service.NewDurationField("progress_interval").Description("How often the full-load percentage is logged.").Default("30s"),
+			service.NewDurationField("progress_interval").Description("How often the full-load percentage of the current table, then the CDC status (files processed and pending, late files, lag), is logged.").Default("30s"),
 			service.NewStringField("region").Description("AWS region (default: the AWS default chain).").Default(""),
 			service.NewStringField("endpoint").Description("A custom S3 endpoint URL.").Default(""),
 			service.NewBoolField("force_path_style").Description("Path-style bucket addressing (needed by most S3 stand-ins).").Default(false),

@@ -121,6 +121,14 @@ func TestOrderFullLoadThenCDC(t *testing.T) {
 		if b.name() == "versitygw" && !strings.Contains(logs, "table hr.alpha: full load in progress ") {
 			t.Fatalf("no progress percentage in logs:\n%.3000s", logs)
 		}
+		// then the CDC status and lag, at the same interval, idle polls included
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(r.logText(), "CDC: 2 files processed, 0 pending, 0 late, 3 rows; lag ") {
+			if time.Now().After(deadline) {
+				t.Fatalf("no CDC status line in logs:\n%.3000s", r.logText())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 		// statistics
 		snap := Stats()["aws_s3_dms"]
 		if len(snap.Tables) != 2 || snap.Tables[0].State != StateCompleted || snap.Tables[1].State != StateCompleted ||

@@ -203,6 +203,7 @@ func (in *input) startCDC(ctx context.Context) error {
 	in.nextPoll = now
 	in.nextLate = now.Add(in.conf.lateCheck)
 	in.log.Infof("CDC: tailing %q after %q every %s", in.cdcPrefix(), in.listAfter, in.conf.poll)
+	in.nextProg = now.Add(in.conf.progressEvery)
 	return nil
 }
 
@@ -251,6 +252,7 @@ func (in *input) poll(ctx context.Context) error {
 	}
 	in.stats.cdcPending(len(in.queue))
 	in.stats.refreshLag()
+	in.maybeLogProgress()
 	return nil
 }
 
@@ -280,11 +282,31 @@ func (in *input) lateCheck(ctx context.Context) error {
 }
 
 func (in *input) maybeLogProgress() {
-	if in.phase != checkpoint.PhaseFullLoad || in.tableIdx >= len(in.conf.def.Tables) || time.Now().Before(in.nextProg) {
+	if time.Now().Before(in.nextProg) {
+		return
+	}
+	if in.cdcStarted {
+		in.nextProg = time.Now().Add(in.conf.progressEvery)
+		in.logCDCProgress()
+		return
+	}
+	if in.phase != checkpoint.PhaseFullLoad || in.tableIdx >= len(in.conf.def.Tables) {
 		return
 	}
 	in.nextProg = time.Now().Add(in.conf.progressEvery)
 	in.logProgress("in progress")
+}
+
+// logCDCProgress logs the CDC figures DMS users watch: files done and
+// pending, late files and the lag behind the newest processed file.
+func (in *input) logCDCProgress() {
+	c := in.stats.snapshot().CDC
+	newest := "none yet"
+	if c.NewestFileTime != nil {
+		newest = c.NewestFileTime.UTC().Format(time.RFC3339)
+	}
+	in.log.Infof("CDC: %d files processed, %d pending, %d late, %d rows; lag %.1fs (newest processed file last modified %s)",
+		c.FilesProcessed, c.FilesPending, c.LateFiles, c.Rows, c.LagSeconds, newest)
 }
 
 func (in *input) logProgress(what string) {
