@@ -89,7 +89,7 @@ TORN_DOWN=no
 our_pids() { # processes whose command line names our temp dir (dockerd, containerd, shims)
   local p
   for p in /proc/[0-9]*; do
-    tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF "$W/" && echo "${p#/proc/}"
+    { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -qF "$W/" && echo "${p#/proc/}"
   done
   return 0
 }
@@ -195,9 +195,8 @@ if ! DOCKER_BUILDKIT=$BUILDKIT timeout "$BUILD_TIMEOUT" "$DOCKER" build "${PROGR
   fail "docker build failed (or exceeded ${BUILD_TIMEOUT}s)"
 fi
 if [ "$BUILDKIT" = 1 ]; then  # per-step times from BuildKit's plain progress
-  grep -E '^#[0-9]+ DONE [0-9.]+s' "$W/build.log" | while read -r n _ t; do
-    name=$(grep -m1 -E "^$n \[" "$W/build.log" | cut -c1-90); [ -z "$name" ] || log "    ${t}	${name#"$n "}"
-  done
+  awk '$1 ~ /^#[0-9]+$/ && $2 ~ /^\[/ && !($1 in name) { n = $0; sub(/^#[0-9]+ /, "", n); name[$1] = substr(n, 1, 80) }
+       $1 ~ /^#[0-9]+$/ && $2 == "DONE" && ($1 in name) && $3 + 0 >= 0.5 { printf "[docker]     %7s  %s\n", $3, name[$1] }' "$W/build.log"
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -213,7 +212,7 @@ log "    user $user, entrypoint /dmsbridge, cmd run /config.yaml, expose 4195/tc
 log "    image size: $SIZE bytes ($(( (SIZE + 524288) / 1048576 )) MiB)"
 
 step "files in the image: /dmsbridge, CA bundle"
-CID=$("$DOCKER" create "$IMAGE")
+CID=$("$DOCKER" create --network none "$IMAGE")
 "$DOCKER" cp "$CID:/etc/ssl/certs/ca-certificates.crt" - | tar -xOf - >"$W/ca.crt" || fail "no /etc/ssl/certs/ca-certificates.crt in the image"
 "$DOCKER" cp "$CID:/dmsbridge" - | tar -tvf - >"$W/bin.lst" || fail "no /dmsbridge in the image"
 "$DOCKER" rm "$CID" >/dev/null
