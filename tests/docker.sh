@@ -98,6 +98,7 @@ teardown() {
   [ "$TORN_DOWN" = no ] || return 0
   TORN_DOWN=yes
   set +e
+  local t=$SECONDS
   if [ -n "$DOCKERD_PID" ] && kill -0 "$DOCKERD_PID" 2>/dev/null; then
     local ids; ids=$("$DOCKER" ps -aq 2>/dev/null)
     [ -z "$ids" ] || "$DOCKER" rm -f $ids >/dev/null 2>&1
@@ -115,7 +116,10 @@ teardown() {
   done
   [ "$RUNC_BEFORE" = yes ] || rmdir /run/runc 2>/dev/null   # BuildKit's runc state dir, empty now
   [ "$KEY_BEFORE" = yes ] || rm -f /etc/docker/key.json      # dockerd 20.10 writes it if missing
+  log "    dockerd and its processes stopped, host state restored in $((SECONDS - t))s"
+  t=$SECONDS
   if [ "${DOCKER_TEST_KEEP:-0}" = 1 ] && [ "${1:-}" != ok ]; then log "    kept $W (logs)"; else rm -rf "$W"; fi
+  log "    temp dir (images, build cache) removed in $((SECONDS - t))s"
   set -e
 }
 on_exit() {
