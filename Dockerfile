@@ -43,6 +43,8 @@ RUN mkdir -p /out/etc/ssl/certs /out/etc/dmsbridge \
 
 FROM ${RUNTIME_IMAGE}
 COPY --from=build /out/ /
+# config/local.yaml reads its sample data from ${DMSBRIDGE_CONFIG_DIR}/sample.
+ENV DMSBRIDGE_CONFIG_DIR=/etc/dmsbridge
 # Numeric, so Kubernetes runAsNonRoot can verify it without an /etc/passwd lookup.
 USER 65532:65532
 # Benthos HTTP server: /ping, /ready, /metrics (disable or move with the `http` config section).

@@ -26,6 +26,10 @@
 #                       relative to the repo root). Set it to the empty string to run the image's
 #                       own default command instead (`run /config.yaml`, the embedded demo).
 #   DOCKER_TEST_EXPECT  expected stdout of that run (default tests/docker/expected.txt).
+#   DOCKER_TEST_RUN_ARGS extra `docker run` arguments for that run, word-split
+#                       (e.g. "-e DMSBRIDGE_MODE=full-load").
+#   DOCKER_TEST_NORMALISE a sed -E script applied to the run's stdout before the byte comparison
+#                       (default none), e.g. 's/"timestamp":"[^"]*"/"timestamp":"T"/g'.
 #   DOCKER_TEST_BUILDKIT 1 (default) builds with BuildKit, 0 with the legacy builder.
 #   DOCKER_TEST_TMPFS   1 (default) puts dockerd's data root on a tmpfs (RAM, at most
 #                       DOCKER_TEST_TMPFS_SIZE, default 8g; a run uses about 1 GB), 0 on disk in the temp dir.
@@ -223,6 +227,7 @@ user=$(inspect '{{.Config.User}}')
 [ "$(inspect '{{json .Config.Entrypoint}}')" = '["/dmsbridge"]' ] || fail "Entrypoint is $(inspect '{{json .Config.Entrypoint}}')"
 [ "$(inspect '{{json .Config.Cmd}}')" = '["run","/config.yaml"]' ] || fail "Cmd is $(inspect '{{json .Config.Cmd}}')"
 inspect '{{json .Config.ExposedPorts}}' | grep -q '"4195/tcp"' || fail "port 4195 is not exposed"
+inspect '{{json .Config.Env}}' | grep -q '"DMSBRIDGE_CONFIG_DIR=/etc/dmsbridge"' || fail "DMSBRIDGE_CONFIG_DIR is not /etc/dmsbridge"
 SIZE=$(inspect '{{.Size}}')
 log "    user $user, entrypoint /dmsbridge, cmd run /config.yaml, expose 4195/tcp"
 log "    image size: $SIZE bytes ($(( (SIZE + 524288) / 1048576 )) MiB)"
@@ -250,15 +255,19 @@ sed 's/^/    /' "$W/version.out"
 # ---------------------------------------------------------------------------------------------
 if [ -n "$CONFIG" ]; then
   step "docker run $IMAGE run /pipeline.yaml ($CONFIG mounted read-only)"
-  RUN=(-v "$CONFIG:/pipeline.yaml:ro" "$IMAGE" run /pipeline.yaml)
+  RUN=(${DOCKER_TEST_RUN_ARGS:-} -v "$CONFIG:/pipeline.yaml:ro" "$IMAGE" run /pipeline.yaml)
 else
   step "docker run $IMAGE (the image's default command: run /config.yaml)"
-  RUN=("$IMAGE")
+  RUN=(${DOCKER_TEST_RUN_ARGS:-} "$IMAGE")
 fi
 rc=0
 timeout 120 "$DOCKER" run --rm --network host "${RUN[@]}" >"$W/run.out" 2>"$W/run.err" || rc=$?
 if [ $rc != 0 ]; then
   sed 's/^/    stderr: /' "$W/run.err" | tail -20 || true; fail "the pipeline exited with status $rc"
+fi
+if [ -n "${DOCKER_TEST_NORMALISE:-}" ]; then
+  sed -E "$DOCKER_TEST_NORMALISE" "$W/run.out" >"$W/run.norm" || fail "DOCKER_TEST_NORMALISE: bad sed script"
+  mv "$W/run.norm" "$W/run.out"; log "    stdout normalised with sed -E '$DOCKER_TEST_NORMALISE'"
 fi
 if ! cmp -s "$EXPECT" "$W/run.out"; then
   log "    stdout differs from $EXPECT (- expected, + got):"
