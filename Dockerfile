@@ -31,20 +31,25 @@ RUN CGO_ENABLED=0 go build -trimpath -tags timetzdata \
       -o /out/dmsbridge ./cmd/dmsbridge
 # The runtime file tree, assembled here because COPY cannot skip a missing source:
 #   /etc/ssl/certs/ca-certificates.crt  CA bundle of the builder (TLS to AWS endpoints)
-#   /etc/dmsbridge/                     everything under config/ (if the directory exists)
-#   /config.yaml                        config/local.yaml, the default pipeline (if it exists)
-#   /sample/                            config/sample/, the demo data (if it exists)
-RUN mkdir -p /out/etc/ssl/certs /out/etc/dmsbridge \
+#   /app/config/                        everything under config/: the shipped pipelines, the
+#                                       reference table definition and the demo's sample data
+#   /config.yaml                        config/local.yaml, the default pipeline (the embedded demo)
+#   /app                                the working directory, writable by the non-root user, so
+#                                       the shipped configs' relative paths (config/..., ./checkpoints,
+#                                       ./dead-letter.jsonl) work unchanged; mount a volume there to
+#                                       keep checkpoints across containers
+RUN mkdir -p /out/etc/ssl/certs /out/app/config \
  && cp /etc/ssl/certs/ca-certificates.crt /out/etc/ssl/certs/ca-certificates.crt \
- && if [ -d config ]; then cp -R config/. /out/etc/dmsbridge/; fi \
+ && if [ -d config ]; then cp -R config/. /out/app/config/; fi \
  && if [ -f config/local.yaml ]; then cp config/local.yaml /out/config.yaml; fi \
- && if [ -d config/sample ]; then cp -R config/sample /out/sample; fi \
- && chmod -R a+rX /out
+ && chmod -R a+rX /out \
+ && chown -R 65532:65532 /out/app
 
 FROM ${RUNTIME_IMAGE}
 COPY --from=build /out/ /
+WORKDIR /app
 # config/local.yaml reads its sample data from ${DMSBRIDGE_CONFIG_DIR}/sample.
-ENV DMSBRIDGE_CONFIG_DIR=/etc/dmsbridge
+ENV DMSBRIDGE_CONFIG_DIR=/app/config
 # Numeric, so Kubernetes runAsNonRoot can verify it without an /etc/passwd lookup.
 USER 65532:65532
 # Benthos HTTP server: /ping, /ready, /metrics (disable or move with the `http` config section).

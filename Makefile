@@ -56,8 +56,10 @@ docs-check: build
 	@tmp=$$(mktemp -d); $(GO) run ./cmd/gendocs $$tmp; \
 	if ! diff -r $$tmp docs/components >/dev/null; then echo "docs/components is stale: run make docs"; diff -r $$tmp docs/components | head -20; rm -rf $$tmp; exit 1; fi; rm -rf $$tmp
 
+# Builds the image without a registry, runs the demo and the reference pipeline in it against the
+# real servers (host network), checks the output, tears everything down.
 docker:
-	tests/docker.sh
+	tests/services.sh run tests/docker.sh
 
 services-start:
 	tests/services.sh start

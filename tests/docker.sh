@@ -227,7 +227,7 @@ user=$(inspect '{{.Config.User}}')
 [ "$(inspect '{{json .Config.Entrypoint}}')" = '["/dmsbridge"]' ] || fail "Entrypoint is $(inspect '{{json .Config.Entrypoint}}')"
 [ "$(inspect '{{json .Config.Cmd}}')" = '["run","/config.yaml"]' ] || fail "Cmd is $(inspect '{{json .Config.Cmd}}')"
 inspect '{{json .Config.ExposedPorts}}' | grep -q '"4195/tcp"' || fail "port 4195 is not exposed"
-inspect '{{json .Config.Env}}' | grep -q '"DMSBRIDGE_CONFIG_DIR=/etc/dmsbridge"' || fail "DMSBRIDGE_CONFIG_DIR is not /etc/dmsbridge"
+inspect '{{json .Config.Env}}' | grep -q '"DMSBRIDGE_CONFIG_DIR=/app/config"' || fail "DMSBRIDGE_CONFIG_DIR is not /app/config"
 SIZE=$(inspect '{{.Size}}')
 log "    user $user, entrypoint /dmsbridge, cmd run /config.yaml, expose 4195/tcp"
 log "    image size: $SIZE bytes ($(( (SIZE + 524288) / 1048576 )) MiB)"
@@ -253,29 +253,55 @@ fi
 sed 's/^/    /' "$W/version.out"
 
 # ---------------------------------------------------------------------------------------------
+# run_check NAME EXPECT NORMALISE DOCKER-RUN-ARGS...: runs the image (host network), compares stdout.
+run_check() {
+  local name=$1 expect=$2 normalise=$3; shift 3
+  local rc=0
+  timeout 120 "$DOCKER" run --rm --network host "$@" >"$W/$name.out" 2>"$W/$name.err" || rc=$?
+  if [ $rc != 0 ]; then
+    sed 's/^/    stderr: /' "$W/$name.err" | tail -20 || true; fail "$name: the pipeline exited with status $rc"
+  fi
+  if [ -n "$normalise" ]; then
+    sed -E "$normalise" "$W/$name.out" >"$W/$name.norm" || fail "$name: bad sed script"
+    mv "$W/$name.norm" "$W/$name.out"; log "    stdout normalised with sed -E '$normalise'"
+  fi
+  if ! cmp -s "$expect" "$W/$name.out"; then
+    log "    stdout differs from $expect (- expected, + got):"
+    diff -u "$expect" "$W/$name.out" | head -40 | sed 's/^/    /' || true  # diff exits 1: keep set -e off it
+    sed 's/^/    stderr: /' "$W/$name.err" | tail -10
+    fail "$name: pipeline output differs"
+  fi
+  log "    stdout equals $expect ($(wc -l <"$W/$name.out") lines, $(wc -c <"$W/$name.out") bytes)"
+}
+
 if [ -n "$CONFIG" ]; then
   step "docker run $IMAGE run /pipeline.yaml ($CONFIG mounted read-only)"
-  RUN=(${DOCKER_TEST_RUN_ARGS:-} -v "$CONFIG:/pipeline.yaml:ro" "$IMAGE" run /pipeline.yaml)
+  run_check pipeline "$EXPECT" "${DOCKER_TEST_NORMALISE:-}" ${DOCKER_TEST_RUN_ARGS:-} -v "$CONFIG:/pipeline.yaml:ro" "$IMAGE" run /pipeline.yaml
+fi
+
+step "docker run $IMAGE: the default command, the embedded demo (full load only, so it ends)"
+run_check demo "$ROOT/tests/docker/demo-full-load.golden.jsonl" 's/"timestamp":"[0-9T:.Z-]+"/"timestamp":"T"/g' \
+  -e DMSBRIDGE_MODE=full-load "$IMAGE"
+
+# The reference pipeline against the real test servers, when they run (tests/services.sh).
+if [ -n "${S3_ENDPOINT:-}" ] && [ -n "${KINESIS_ENDPOINT:-}" ]; then
+  step "docker run $IMAGE run config/s3-to-kinesis.yaml against versitygw and kinesalite"
+  ref=dmsb-docker-$(date +%s)-$$
+  (cd "$ROOT" && go run ./tests/refdata/cmd/refcheck prepare -bucket "$ref" -stream "$ref" -shards 2 -scale 0.02 \
+    -manifest "$W/manifest.jsonl") || fail "could not prepare the reference data set"
+  rc=0
+  timeout 300 "$DOCKER" run --rm --network host \
+    -e BUCKET="$ref" -e STREAM="$ref" -e DMSBRIDGE_MODE=full-load -e CHECKPOINT_STORE=none \
+    -e S3_ENDPOINT -e KINESIS_ENDPOINT -e S3_FORCE_PATH_STYLE=true -e AWS_ACCESS_KEY_ID -e AWS_SECRET_ACCESS_KEY \
+    -e AWS_REGION -e HTTP_ADDRESS=127.0.0.1:0 -e KINESIS_SHARD_RECORDS_PER_SECOND=100000 \
+    -e KINESIS_SHARD_BYTES_PER_SECOND=104857600 -e LOG_LEVEL=WARN \
+    "$IMAGE" run config/s3-to-kinesis.yaml >"$W/ref.out" 2>&1 || rc=$?
+  [ $rc = 0 ] || { tail -20 "$W/ref.out" | sed 's/^/    /'; fail "the reference pipeline exited with status $rc"; }
+  (cd "$ROOT" && go run ./tests/refdata/cmd/refcheck verify -stream "$ref" -manifest "$W/manifest.jsonl" -phase full-load) \
+    | sed 's/^/    /' || fail "the reference pipeline's records on Kinesis do not match the manifest"
 else
-  step "docker run $IMAGE (the image's default command: run /config.yaml)"
-  RUN=(${DOCKER_TEST_RUN_ARGS:-} "$IMAGE")
+  log "    S3_ENDPOINT/KINESIS_ENDPOINT unset: reference pipeline not run (make docker runs it under tests/services.sh)"
 fi
-rc=0
-timeout 120 "$DOCKER" run --rm --network host "${RUN[@]}" >"$W/run.out" 2>"$W/run.err" || rc=$?
-if [ $rc != 0 ]; then
-  sed 's/^/    stderr: /' "$W/run.err" | tail -20 || true; fail "the pipeline exited with status $rc"
-fi
-if [ -n "${DOCKER_TEST_NORMALISE:-}" ]; then
-  sed -E "$DOCKER_TEST_NORMALISE" "$W/run.out" >"$W/run.norm" || fail "DOCKER_TEST_NORMALISE: bad sed script"
-  mv "$W/run.norm" "$W/run.out"; log "    stdout normalised with sed -E '$DOCKER_TEST_NORMALISE'"
-fi
-if ! cmp -s "$EXPECT" "$W/run.out"; then
-  log "    stdout differs from $EXPECT (- expected, + got):"
-  diff -u "$EXPECT" "$W/run.out" | head -40 | sed 's/^/    /' || true  # diff exits 1: keep set -e off it
-  sed 's/^/    stderr: /' "$W/run.err" | tail -10
-  fail "pipeline output differs"
-fi
-log "    stdout equals $EXPECT ($(wc -l <"$W/run.out") lines, $(wc -c <"$W/run.out") bytes)"
 
 # ---------------------------------------------------------------------------------------------
 [ "$TMPFS" != 1 ] || log "    data root usage: $(df -h --output=used "$W/root" | tail -1 | tr -d ' ')"
