@@ -1,0 +1,90 @@
+package tcpproxy
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// echo serves lines back until the connection ends.
+func echo(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func roundTrip(c net.Conn, msg string) (string, error) {
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte(msg + "\n")); err != nil {
+		return "", err
+	}
+	return bufio.NewReader(c).ReadString('\n')
+}
+
+func TestForwardPauseResume(t *testing.T) {
+	p, err := Start("", echo(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	c, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got, err := roundTrip(c, "hello"); err != nil || got != "hello\n" {
+		t.Fatalf("before pause: %q %v", got, err)
+	}
+
+	p.Pause()
+	// The open connection is cut: nothing more comes back.
+	if got, err := roundTrip(c, "again"); err == nil {
+		t.Fatalf("open connection still answers after Pause: %q", got)
+	}
+	// New connections are reset.
+	c2, err := net.Dial("tcp", p.Addr())
+	if err == nil {
+		got, err := roundTrip(c2, "new")
+		c2.Close()
+		if err == nil {
+			t.Fatalf("new connection answered while paused: %q", got)
+		}
+	}
+	if s := p.Stats(); s.Cut != 1 || s.Refused != 1 {
+		t.Fatalf("stats %+v, want 1 cut and 1 refused", s)
+	}
+
+	p.Resume()
+	c3, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c3.Close()
+	if got, err := roundTrip(c3, "back"); err != nil || got != "back\n" {
+		t.Fatalf("after resume: %q %v", got, err)
+	}
+	if s := p.Stats(); s.Accepted != 3 {
+		t.Fatalf("stats %+v, want 3 accepted", s)
+	}
+}
+
+func TestStartNeedsUpstream(t *testing.T) {
+	if _, err := Start("", ""); err == nil {
+		t.Fatal("Start with no upstream succeeded")
+	}
+}
