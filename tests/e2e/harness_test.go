@@ -200,10 +200,28 @@ func (p *Proc) Metric(name string) (float64, error) {
 	return sumMetric(body, name), nil
 }
 
-func sumMetric(body, name string) float64 {
+// MetricWhere sums the series of a metric whose labels include label, e.g.
+// `outcome="error"`.
+func (p *Proc) MetricWhere(name, label string) (float64, error) {
+	code, body, err := p.Get("/metrics")
+	if err != nil {
+		return 0, err
+	}
+	if code != 200 {
+		return 0, fmt.Errorf("/metrics: %d", code)
+	}
+	return sumMetricWhere(body, name, label), nil
+}
+
+func sumMetric(body, name string) float64 { return sumMetricWhere(body, name, "") }
+
+func sumMetricWhere(body, name, label string) float64 {
 	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `(\{[^}]*\})? ([0-9.eE+-]+)$`)
 	var sum float64
 	for _, m := range re.FindAllStringSubmatch(body, -1) {
+		if label != "" && !strings.Contains(m[1], label) {
+			continue
+		}
 		v, _ := strconv.ParseFloat(m[2], 64)
 		sum += v
 	}

@@ -17,6 +17,7 @@ type Stats struct {
 	Accepted int64 // connections accepted (forwarded or not)
 	Refused  int64 // connections reset at once because the proxy was paused
 	Cut      int64 // open connections reset by Pause
+	Open     int64 // connections being forwarded now
 }
 
 // Proxy forwards every connection accepted on its listener to Upstream.
@@ -79,7 +80,10 @@ func (p *Proxy) Resume() {
 
 // Stats returns the counters.
 func (p *Proxy) Stats() Stats {
-	return Stats{Accepted: p.accepted.Load(), Refused: p.refused.Load(), Cut: p.cut.Load()}
+	p.mu.Lock()
+	open := int64(len(p.conns))
+	p.mu.Unlock()
+	return Stats{Accepted: p.accepted.Load(), Refused: p.refused.Load(), Cut: p.cut.Load(), Open: open}
 }
 
 // Close stops listening and resets every open connection.

@@ -50,6 +50,9 @@ func TestForwardPauseResume(t *testing.T) {
 	if got, err := roundTrip(c, "hello"); err != nil || got != "hello\n" {
 		t.Fatalf("before pause: %q %v", got, err)
 	}
+	if s := p.Stats(); s.Open != 1 {
+		t.Fatalf("stats %+v, want 1 open", s)
+	}
 
 	p.Pause()
 	// The open connection is cut: nothing more comes back.
@@ -65,8 +68,8 @@ func TestForwardPauseResume(t *testing.T) {
 			t.Fatalf("new connection answered while paused: %q", got)
 		}
 	}
-	if s := p.Stats(); s.Cut != 1 || s.Refused != 1 {
-		t.Fatalf("stats %+v, want 1 cut and 1 refused", s)
+	if s := p.Stats(); s.Cut != 1 || s.Refused != 1 || s.Open != 0 {
+		t.Fatalf("stats %+v, want 1 cut, 1 refused, 0 open", s)
 	}
 
 	p.Resume()
