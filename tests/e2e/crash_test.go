@@ -33,6 +33,8 @@ const (
 // reaches the stream in per-key order, and the duplicates stay within the
 // rows that can be in flight at each kill.
 func TestCrashResume(t *testing.T) {
+	// Mostly waiting (outages, restarts): runs beside the other long e2e test.
+	t.Parallel()
 	seed := uint64(20261128)
 	if s := os.Getenv("E2E_CRASH_SEED"); s != "" {
 		v, err := strconv.ParseUint(s, 10, 64)

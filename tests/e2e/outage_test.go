@@ -15,10 +15,12 @@ import (
 const outage = 30 * time.Second
 
 // TestOutageRecovery cuts Kinesis off for 30 s in the middle of the full
-// load, then S3 for 30 s (open connections reset, new ones refused) while
-// CDC files arrive: the process stays up, notices both outages, waits, and
+// load, then S3 for 30 s (open connections, a GET among them, reset; new ones
+// refused) while CDC files arrive: the process stays up, notices both outages, waits, and
 // afterwards every record is on the stream in per-key order.
 func TestOutageRecovery(t *testing.T) {
+	// Mostly waiting (outages, restarts): runs beside the other long e2e test.
+	t.Parallel()
 	files, manifest := refdata.Generate(refdata.Scaled(0.02))
 	full, cdc := split(files)
 	loads := 0
@@ -49,6 +51,8 @@ func TestOutageRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sp.Close() })
+	// Objects arrive slowly, so a GET is under way when S3 is cut.
+	sp.SetDownRate(40 << 10)
 
 	dir := t.TempDir()
 	env := pipelineEnv(t, bucket, stream, dir)
@@ -80,20 +84,29 @@ func TestOutageRecovery(t *testing.T) {
 		t.Fatalf("dmsbridge exited during the Kinesis outage: %v", err)
 	}
 
-	// S3 down for 30 s, three tenths into the full load (the input reads a
-	// few batches ahead, so it still has full-load objects to open); the other
-	// CDC files arrive meanwhile and can only be seen once S3 is back.
+	// S3 down for 30 s, three tenths into the full load, at a moment an
+	// object's body is flowing (objects arrive at 40 KiB/s); the other CDC
+	// files arrive meanwhile and can only be seen once S3 is back.
 	waitWritten(t, p, loads*3/10, 90*time.Second)
+	for end, last := time.Now().Add(20*time.Second), sp.Stats().Down; time.Now().Before(end); {
+		time.Sleep(20 * time.Millisecond)
+		d := sp.Stats().Down
+		if d > last {
+			break
+		}
+		last = d
+	}
 	logMark := len(p.Stdout.String())
 	sp.Pause()
 	upload(t, bucket, cdc[1:])
 	time.Sleep(outage)
 	sst := sp.Stats()
 	ready, readyBody, _ := p.Get("/ready")
+	sp.SetDownRate(0)
 	sp.Resume()
 	duringS3 := p.Stdout.String()[logMark:]
-	if sst.Cut+sst.Refused == 0 {
-		t.Errorf("no S3 connection was cut or refused during the S3 outage: %+v", sst)
+	if sst.Cut == 0 || sst.Refused == 0 {
+		t.Errorf("the S3 outage cut no open connection or refused no new one: %+v", sst)
 	}
 	if !strings.Contains(duringS3, "level=error") || !strings.Contains(duringS3, "operation error S3") {
 		t.Errorf("no S3 error logged during the S3 outage:\n%s", tail(duringS3, 2000))
@@ -119,7 +132,7 @@ func TestOutageRecovery(t *testing.T) {
 		t.Fatalf("dmsbridge exited: %v", err)
 	}
 	resends, _ := p.Metric("kinesis_resends_unknown_outcome")
-	t.Logf("%s; Kinesis proxy %+v; S3 proxy %+v; kinesis errors %.0f, unknown-outcome resends %.0f; /ready at the end of the S3 outage: %d %s; S3 errors logged: %d (GetObject %d, ListObjectsV2 %d)",
+	t.Logf("%s; Kinesis proxy %+v; S3 proxy %+v; kinesis errors %.0f, unknown-outcome resends %.0f; /ready at the end of the S3 outage: %d %s; S3 errors logged: %d (GetObject %d, ListObjectsV2 %d), object bodies cut: %d",
 		rep, kp.Stats(), sst, kErrors, resends, ready, strings.TrimSpace(readyBody),
-		strings.Count(duringS3, "operation error S3"), strings.Count(duringS3, "S3: GetObject"), strings.Count(duringS3, "S3: ListObjectsV2"))
+		strings.Count(duringS3, "operation error S3"), strings.Count(duringS3, "S3: GetObject"), strings.Count(duringS3, "S3: ListObjectsV2"), strings.Count(duringS3, ": reading row at line "))
 }

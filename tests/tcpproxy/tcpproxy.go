@@ -1,7 +1,9 @@
 // Package tcpproxy is a TCP forwarder for tests that can cut the network
 // between a client and a server on demand: Pause resets every open
 // connection and every new one until Resume, as a broken network or a server
-// that went away would. Nothing is forwarded while paused.
+// that went away would. Nothing is forwarded while paused. SetDownRate slows
+// the server-to-client direction, so that transfers are still under way when
+// the cut comes.
 package tcpproxy
 
 import (
@@ -10,6 +12,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Stats counts what the proxy did.
@@ -18,6 +21,7 @@ type Stats struct {
 	Refused  int64 // connections reset at once because the proxy was paused
 	Cut      int64 // open connections reset by Pause
 	Open     int64 // connections being forwarded now
+	Down     int64 // bytes forwarded server to client
 }
 
 // Proxy forwards every connection accepted on its listener to Upstream.
@@ -30,6 +34,7 @@ type Proxy struct {
 	conns  map[net.Conn]net.Conn // client -> upstream
 
 	accepted, refused, cut atomic.Int64
+	downRate, down         atomic.Int64
 	wg                     sync.WaitGroup
 }
 
@@ -78,12 +83,16 @@ func (p *Proxy) Resume() {
 	p.mu.Unlock()
 }
 
+// SetDownRate limits every connection's server-to-client bytes per second
+// from now on; 0 (the default) means unlimited.
+func (p *Proxy) SetDownRate(bytesPerSecond int64) { p.downRate.Store(bytesPerSecond) }
+
 // Stats returns the counters.
 func (p *Proxy) Stats() Stats {
 	p.mu.Lock()
 	open := int64(len(p.conns))
 	p.mu.Unlock()
-	return Stats{Accepted: p.accepted.Load(), Refused: p.refused.Load(), Cut: p.cut.Load(), Open: open}
+	return Stats{Accepted: p.accepted.Load(), Refused: p.refused.Load(), Cut: p.cut.Load(), Open: open, Down: p.down.Load()}
 }
 
 // Close stops listening and resets every open connection.
@@ -156,7 +165,13 @@ func (p *Proxy) forward(c net.Conn) {
 		done <- struct{}{}
 	}
 	go pipe(u, c)
-	go pipe(c, u)
+	go func() {
+		_ = p.copyDown(c, u)
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.CloseWrite()
+		}
+		done <- struct{}{}
+	}()
 	<-done
 	<-done
 	p.mu.Lock()
@@ -164,4 +179,34 @@ func (p *Proxy) forward(c net.Conn) {
 	p.mu.Unlock()
 	c.Close()
 	u.Close()
+}
+
+// copyDown copies server to client, at most downRate bytes per second when set
+// (in tenth-of-a-second slices).
+func (p *Proxy) copyDown(dst, src net.Conn) error {
+	buf := make([]byte, 32<<10)
+	for {
+		n := len(buf)
+		rate := p.downRate.Load()
+		if rate > 0 && int64(n) > rate/10 {
+			n = int(max(rate/10, 1))
+		}
+		start := time.Now()
+		k, err := src.Read(buf[:n])
+		if k > 0 {
+			w, werr := dst.Write(buf[:k])
+			p.down.Add(int64(w))
+			if werr != nil {
+				return werr
+			}
+			if rate > 0 {
+				if wait := time.Duration(float64(k)/float64(rate)*float64(time.Second)) - time.Since(start); wait > 0 {
+					time.Sleep(wait)
+				}
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
 }

@@ -91,3 +91,42 @@ func TestStartNeedsUpstream(t *testing.T) {
 		t.Fatal("Start with no upstream succeeded")
 	}
 }
+
+func TestDownRate(t *testing.T) {
+	// A server that sends 64 KiB at once.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = c.Write(make([]byte, 64<<10))
+	}()
+	p, err := Start("", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.SetDownRate(128 << 10) // 64 KiB take half a second
+	c, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	n, err := io.Copy(io.Discard, c)
+	if err != nil || n != 64<<10 {
+		t.Fatalf("read %d bytes, %v", n, err)
+	}
+	if d := time.Since(start); d < 400*time.Millisecond {
+		t.Fatalf("64 KiB at 128 KiB/s arrived in %s", d)
+	}
+	if s := p.Stats(); s.Down != 64<<10 {
+		t.Fatalf("stats %+v, want 65536 bytes down", s)
+	}
+}
