@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dmsbridge/dmsbridge/tests/kinesisproxy"
 	"github.com/dmsbridge/dmsbridge/tests/refdata"
 	"github.com/dmsbridge/dmsbridge/tests/testutil"
 )
@@ -321,4 +322,21 @@ func pipelineEnv(t testing.TB, bucket, stream, dir string) map[string]string {
 		"KINESIS_SHARD_RECORDS_PER_SECOND": "100000",
 		"KINESIS_SHARD_BYTES_PER_SECOND":   "104857600",
 	}
+}
+
+// kinesisProxy starts a kinesisproxy in front of kinesalite without shard
+// limits or faults (closed at cleanup). Tests that kill dmsbridge or cut its
+// connections write through it: the proxy finishes every request it
+// received, whereas kinesalite crashes when a client aborts one.
+func kinesisProxy(t testing.TB) *kinesisproxy.Proxy {
+	t.Helper()
+	kp, err := kinesisproxy.Start(kinesisproxy.Config{
+		Upstream:         testutil.MustEnv(t, "KINESIS_ENDPOINT"),
+		RecordsPerSecond: -1, BytesPerSecond: -1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { kp.Close() })
+	return kp
 }

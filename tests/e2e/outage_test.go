@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dmsbridge/dmsbridge/tests/kinesisproxy"
 	"github.com/dmsbridge/dmsbridge/tests/refdata"
 	"github.com/dmsbridge/dmsbridge/tests/tcpproxy"
 	"github.com/dmsbridge/dmsbridge/tests/testutil"
@@ -34,14 +33,7 @@ func TestOutageRecovery(t *testing.T) {
 	upload(t, bucket, full)
 	upload(t, bucket, cdc[:1])
 
-	kp, err := kinesisproxy.Start(kinesisproxy.Config{
-		Upstream:         testutil.MustEnv(t, "KINESIS_ENDPOINT"),
-		RecordsPerSecond: -1, BytesPerSecond: -1, // only the outage, no shard limits
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { kp.Close() })
+	kp := kinesisProxy(t)
 	s3u, err := url.Parse(testutil.MustEnv(t, "S3_ENDPOINT"))
 	if err != nil {
 		t.Fatal(err)
