@@ -87,7 +87,8 @@ start() {
   if port_open "$KINESIS_PORT"; then
     log "Kinesis port $KINESIS_PORT already answers: reusing it"
   else
-    node "$KINESALITE" --port "$KINESIS_PORT" --createStreamMs 0 --deleteStreamMs 0 --updateStreamMs 0 \
+    # Through tests/kinesalite-server.js: plain kinesalite 3.3.3 exits when a client aborts a request.
+    node "$ROOT/tests/kinesalite-server.js" --port "$KINESIS_PORT" --createStreamMs 0 --deleteStreamMs 0 --updateStreamMs 0 \
       --shardLimit 1000 >"$STATE/kinesalite.log" 2>&1 &
     echo "$!" >"$STATE/kinesalite.pid"
     wait_port "$KINESIS_PORT" 30 "$!" || { cat "$STATE/kinesalite.log" >&2; exit 1; }

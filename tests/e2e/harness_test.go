@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dmsbridge/dmsbridge/tests/kinesisproxy"
 	"github.com/dmsbridge/dmsbridge/tests/refdata"
 	"github.com/dmsbridge/dmsbridge/tests/testutil"
 )
@@ -199,10 +200,28 @@ func (p *Proc) Metric(name string) (float64, error) {
 	return sumMetric(body, name), nil
 }
 
-func sumMetric(body, name string) float64 {
+// MetricWhere sums the series of a metric whose labels include label, e.g.
+// `outcome="error"`.
+func (p *Proc) MetricWhere(name, label string) (float64, error) {
+	code, body, err := p.Get("/metrics")
+	if err != nil {
+		return 0, err
+	}
+	if code != 200 {
+		return 0, fmt.Errorf("/metrics: %d", code)
+	}
+	return sumMetricWhere(body, name, label), nil
+}
+
+func sumMetric(body, name string) float64 { return sumMetricWhere(body, name, "") }
+
+func sumMetricWhere(body, name, label string) float64 {
 	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `(\{[^}]*\})? ([0-9.eE+-]+)$`)
 	var sum float64
 	for _, m := range re.FindAllStringSubmatch(body, -1) {
+		if label != "" && !strings.Contains(m[1], label) {
+			continue
+		}
 		v, _ := strconv.ParseFloat(m[2], 64)
 		sum += v
 	}
@@ -298,4 +317,21 @@ func pipelineEnv(t testing.TB, bucket, stream, dir string) map[string]string {
 		"KINESIS_SHARD_RECORDS_PER_SECOND": "100000",
 		"KINESIS_SHARD_BYTES_PER_SECOND":   "104857600",
 	}
+}
+
+// kinesisProxy starts a kinesisproxy in front of kinesalite without shard
+// limits or faults (closed at cleanup). Tests that kill dmsbridge or cut its
+// connections write through it: the proxy finishes every request it
+// received, whereas kinesalite crashes when a client aborts one.
+func kinesisProxy(t testing.TB) *kinesisproxy.Proxy {
+	t.Helper()
+	kp, err := kinesisproxy.Start(kinesisproxy.Config{
+		Upstream:         testutil.MustEnv(t, "KINESIS_ENDPOINT"),
+		RecordsPerSecond: -1, BytesPerSecond: -1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { kp.Close() })
+	return kp
 }

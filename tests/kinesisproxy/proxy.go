@@ -38,8 +38,10 @@
 // # Semantics
 //
 // Every request is forwarded to Upstream with its headers unchanged (signed headers included: the stand-ins do not
-// check signatures). Requests whose X-Amz-Target does not start with "Kinesis_20131202." are passed through without
-// any fault except Pause and Latency.
+// check signatures). Upstream calls are not cancelled when the client goes away (they time out after a minute): a
+// request that arrived is carried out, as real Kinesis does, and kinesalite, which crashes when a request is aborted
+// mid-call, is never sent one. Requests whose X-Amz-Target does not start with "Kinesis_20131202." are passed
+// through without any fault except Pause and Latency.
 //
 // For Kinesis_20131202.PutRecords (JSON 1.1 bodies; CBOR bodies are forwarded unchanged) every entry is mapped to
 // its shard: MD5 of the partition key as a 128-bit big-endian integer, or the decimal ExplicitHashKey, against the
@@ -429,12 +431,26 @@ type upstreamResponse struct {
 var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length", "Content-Encoding"}
 
+// upstreamTimeout bounds a call to the stand-in.
+const upstreamTimeout = time.Minute
+
+// upstreamContext is the context of the upstream calls made for r. It is not
+// cancelled when r's client goes away: like real Kinesis, a request that
+// arrived is carried out even if nobody waits for the answer, and an upstream
+// request aborted mid-call crashes kinesalite 3.3.3, whose request error
+// handler throws ("Error: aborted", ECONNRESET).
+func upstreamContext(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(r.Context()), upstreamTimeout)
+}
+
 // roundTrip sends body upstream with the client's method, path, query and headers.
 func (p *Proxy) roundTrip(r *http.Request, body []byte) (*upstreamResponse, error) {
 	u := *p.upstream
 	u.Path = strings.TrimRight(p.upstream.Path, "/") + r.URL.Path
 	u.RawQuery = r.URL.RawQuery
-	req, err := http.NewRequestWithContext(r.Context(), r.Method, u.String(), bytes.NewReader(body))
+	ctx, cancel := upstreamContext(r)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, r.Method, u.String(), bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
@@ -634,7 +650,9 @@ func (p *Proxy) prepare(r *http.Request, stream string, entries []entry) (set *s
 		}
 		hashes[i], sizes[i] = h, n
 	}
-	set, err := p.shards(r.Context(), stream, r.Header)
+	ctx, cancel := upstreamContext(r)
+	defer cancel()
+	set, err := p.shards(ctx, stream, r.Header)
 	if err != nil {
 		return nil, nil, nil, false
 	}

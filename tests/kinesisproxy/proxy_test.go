@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/big"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"sort"
 	"strings"
@@ -672,4 +673,42 @@ func BenchmarkProxyOverhead(b *testing.B) {
 	b.ReportMetric(d/float64(b.N), "direct-records/s")
 	b.ReportMetric(v/float64(b.N), "proxy-records/s")
 	b.ReportMetric(v/d, "proxy/direct")
+}
+
+// TestClientGoneUpstreamCompletes: a client that gives up does not abort the
+// upstream call (kinesalite crashes on aborted requests; real Kinesis carries
+// a received request out).
+func TestClientGoneUpstreamCompletes(t *testing.T) {
+	finished := make(chan error, 1)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body) // the server notices a closed connection only after the body
+		select {
+		case <-time.After(300 * time.Millisecond):
+			w.Write([]byte("{}"))
+			finished <- nil
+		case <-r.Context().Done():
+			finished <- r.Context().Err()
+		}
+	}))
+	defer up.Close()
+	p, err := Start(Config{Upstream: up.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	c := &http.Client{Timeout: 50 * time.Millisecond}
+	req, _ := http.NewRequest(http.MethodPost, p.URL(), strings.NewReader("{}"))
+	req.Header.Set("X-Amz-Target", "Kinesis_20131202.DescribeStream")
+	if resp, err := c.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatal("the client did not time out")
+	}
+	select {
+	case err := <-finished:
+		if err != nil {
+			t.Fatalf("the upstream call was aborted when the client went away: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the upstream call never finished")
+	}
 }
