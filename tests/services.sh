@@ -7,7 +7,8 @@
 #   tests/services.sh start        install if needed, start, wait until ready, write .cache/services.env
 #   tests/services.sh stop         stop exactly the processes this script started (pids in .cache/services/)
 #   tests/services.sh status       say what runs
-#   tests/services.sh run CMD...   start, run CMD with the env exported, stop; exit code of CMD
+#   tests/services.sh run CMD...   start, run CMD with the env exported, then stop what this run
+#                                  started (not servers that already answered); exit code of CMD
 #
 # If a server already answers on its port (another checkout's services, say), it is reused and
 # never stopped by this checkout. Ports: S3_PORT (7070), KINESIS_PORT (4567).
@@ -71,6 +72,8 @@ export AWS_EC2_METADATA_DISABLED=true
 ENV
 }
 
+STARTED=()  # what this invocation started (run stops only these)
+
 start() {
   install
   mkdir -p "$STATE"
@@ -81,6 +84,7 @@ start() {
     ROOT_ACCESS_KEY_ID=$ACCESS_KEY ROOT_SECRET_ACCESS_KEY=$SECRET_KEY \
       "$VERSITYGW" --port "127.0.0.1:$S3_PORT" --quiet posix "$data" >"$STATE/versitygw.log" 2>&1 &
     echo "$! $data" >"$STATE/versitygw.pid"
+    STARTED+=(versitygw)
     wait_port "$S3_PORT" 30 "$!" || { cat "$STATE/versitygw.log" >&2; exit 1; }
     log "versitygw $VERSITYGW_VERSION on 127.0.0.1:$S3_PORT (pid $!)"
   fi
@@ -91,6 +95,7 @@ start() {
     node "$ROOT/tests/kinesalite-server.js" --port "$KINESIS_PORT" --createStreamMs 0 --deleteStreamMs 0 --updateStreamMs 0 \
       --shardLimit 1000 >"$STATE/kinesalite.log" 2>&1 &
     echo "$!" >"$STATE/kinesalite.pid"
+    STARTED+=(kinesalite)
     wait_port "$KINESIS_PORT" 30 "$!" || { cat "$STATE/kinesalite.log" >&2; exit 1; }
     log "kinesalite $KINESALITE_VERSION on 127.0.0.1:$KINESIS_PORT (pid $!)"
   fi
@@ -138,7 +143,9 @@ case "${1:-}" in
   run)
     shift
     [ $# -gt 0 ] || { echo "usage: $0 run CMD..." >&2; exit 2; }
-    trap stop EXIT
+    # Stop only what this run started: servers that already answered (another checkout's, or an
+    # earlier `start`) are left alone.
+    trap 'for s in "${STARTED[@]}"; do stop_one "$s"; done' EXIT
     start
     # shellcheck disable=SC1091
     source "$CACHE/services.env"

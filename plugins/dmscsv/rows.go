@@ -26,6 +26,11 @@ type Row struct {
 	// starts. NextLine is that row's line.
 	End      int64
 	NextLine int64
+	// Unterminated is set on the last row of a stream that ended inside a
+	// quoted field: the row holds everything from its start to the end of
+	// the stream, so that nothing is lost; whoever parses its fields reports
+	// the unterminated quote (the processor sends it to the dead letter).
+	Unterminated bool
 }
 
 // RowOptions tune a RowReader.
@@ -46,8 +51,9 @@ type RowOptions struct {
 	KeepEmpty bool
 }
 
-// ErrRowTooLong and ErrUnterminatedQuoteAtEOF are wrapped by the errors Next
-// returns; test with errors.Is.
+// ErrRowTooLong is wrapped by the errors Next returns; test with errors.Is.
+// ErrUnterminatedQuoteAtEOF names the condition of a Row marked
+// Unterminated (Next returns such a row, not an error, so nothing is lost).
 var (
 	ErrRowTooLong             = errors.New("row exceeds max_row_size")
 	ErrUnterminatedQuoteAtEOF = errors.New("unterminated quoted field at end of input")
@@ -217,17 +223,17 @@ func (rr *RowReader) next() (Row, error) {
 			if rr.err != nil {
 				return Row{}, fmt.Errorf("reading row at line %d, byte offset %d: %w", rr.line, rr.off, rr.err)
 			}
-			if rr.inQuote {
-				return Row{}, &RowError{Offset: rr.off, Line: rr.line, Err: ErrUnterminatedQuoteAtEOF}
-			}
 			if rr.w == rr.r {
 				return Row{}, io.EOF
 			}
 			if rr.w-rr.r > rr.max {
 				return Row{}, &RowError{Offset: rr.off, Line: rr.line, Err: ErrRowTooLong, Detail: fmt.Sprintf(" (%d bytes)", rr.max)}
 			}
-			rr.closeQ = false
-			return rr.emit(rr.w, rr.w), nil
+			unterminated := rr.inQuote
+			rr.closeQ, rr.inQuote = false, false
+			row := rr.emit(rr.w, rr.w)
+			row.Unterminated = unterminated
+			return row, nil
 		}
 	}
 }

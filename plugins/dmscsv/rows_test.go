@@ -156,12 +156,14 @@ func TestRowReaderUnterminatedQuote(t *testing.T) {
 	if r, err := rr.Next(); err != nil || string(r.Data) != "ok" {
 		t.Fatalf("first: %q %v", r.Data, err)
 	}
-	_, err := rr.Next()
-	if !errors.Is(err, ErrUnterminatedQuoteAtEOF) {
-		t.Fatalf("want ErrUnterminatedQuoteAtEOF, got %v", err)
+	// The unterminated tail is handed on as one row, marked, so that nothing
+	// is lost: the processor reports it and it goes to the dead letter.
+	r, err := rr.Next()
+	if err != nil || string(r.Data) != "1,\"open\nmore\n" || !r.Unterminated || r.Line != 2 || r.Offset != 3 {
+		t.Fatalf("tail: %q line %d offset %d unterminated %v err %v", r.Data, r.Line, r.Offset, r.Unterminated, err)
 	}
-	if want := "row at line 2, byte offset 3: unterminated quoted field at end of input"; err.Error() != want {
-		t.Fatalf("error %q want %q", err, want)
+	if _, err := rr.Next(); err != io.EOF {
+		t.Fatalf("after the tail: %v, want io.EOF", err)
 	}
 }
 
@@ -272,9 +274,6 @@ func refSplit(data []byte, s Settings) ([]gotRow, error) {
 		if c == '\n' && (s.RowDelimiter == "\n" || (i > start && data[i-1] == '\r')) {
 			flush(i, i+1)
 		}
-	}
-	if inQ {
-		return out, ErrUnterminatedQuoteAtEOF
 	}
 	if start < len(data) {
 		flush(len(data), len(data))

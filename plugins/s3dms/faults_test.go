@@ -20,9 +20,11 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 )
 
-// TestBadObjects: a row longer than max_row_size, a truncated gzip and an
-// unterminated quote are reported naming the object, line and offset; the
-// rows before each fault and every other file still arrive, in order.
+// TestBadObjects: a row longer than max_row_size and a truncated gzip are
+// reported naming the object, line and offset; an unterminated quote at the
+// end of an object is passed on whole as one row (nothing lost) with a
+// warning; the rows before each fault and every other file still arrive, in
+// order.
 func TestBadObjects(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
 		b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("1,ok\n"))
@@ -50,7 +52,7 @@ func TestBadObjects(t *testing.T) {
 				got = append(got, m.Body)
 			}
 		}
-		if strings.Join(got, "|") != "1,ok|2,ok|5,ok|6,ok|8,ok|11,ok" {
+		if strings.Join(got, "|") != "1,ok|2,ok|5,ok|6,ok|8,ok|9,\"open\n10,x\n|11,ok" {
 			t.Fatalf("got %q", got)
 		}
 		logs := r.logText()
@@ -71,15 +73,15 @@ func TestBadObjects(t *testing.T) {
 
 func TestBadObjectsStop(t *testing.T) {
 	b := &dirBackend{root: t.TempDir()}
-	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("1,ok\n2,\"open\n"))
+	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("1,ok\n2,"+strings.Repeat("x", 100)+"\n"))
 	b.put(t, "dms/hr/zeta/LOAD2.csv", []byte("3,ok\n"))
-	r := startStream(t, baseYAML(b, "mode: full-load\nbad_files: stop\npoll_interval: 50ms\ncheckpoint:\n  store: none\n"), nil)
+	r := startStream(t, baseYAML(b, "mode: full-load\nbad_files: stop\nmax_row_size: 50\npoll_interval: 50ms\ncheckpoint:\n  store: none\n"), nil)
 	time.Sleep(500 * time.Millisecond)
 	r.stop(t)
 	if got := strings.Join(bodies(r.snapshot()), "|"); got != "1,ok" {
 		t.Fatalf("got %q", got)
 	}
-	if n := strings.Count(r.logText(), "unterminated quoted field"); n < 2 {
+	if n := strings.Count(r.logText(), "row exceeds max_row_size"); n < 2 {
 		t.Fatalf("error reported %d times, want it repeated while stopped:\n%s", n, r.logText())
 	}
 }

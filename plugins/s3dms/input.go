@@ -106,7 +106,9 @@ the checkpoint). Detecting late files costs one full listing of the CDC folder e
 
 Listing and connection errors are returned to the engine, which retries with backoff; nothing is skipped or
 reordered because the position only moves when rows are emitted. Errors name the bucket, key, line and offset.
-A bad object (an unterminated quote at the end, a row longer than ` + "`max_row_size`" + `, a truncated gzip, an
+An object that ends inside a quoted field is not dropped: everything from the row's start to the end of the
+object is emitted as one row (logged as a warning naming the object, line and offset), so the processor flags it
+and a dead-letter route keeps it. A bad object (a row longer than ` + "`max_row_size`" + `, a truncated gzip, an
 object deleted between listing and reading) is, with ` + "`bad_files: skip`" + ` (default, like DMS's LOG_ERROR),
 logged as an error and counted in ` + "`dms_bad_files`" + `, and the input goes on with the next object (rows
 before the fault were emitted); with ` + "`bad_files: stop`" + ` the input stops reading and keeps reporting the error.
@@ -988,6 +990,12 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, ackPoint, 
 			continue
 		}
 		in.skipHeader = false
+		if row.Unterminated {
+			// Nothing is dropped: the tail goes on as one row, which the
+			// processor flags (and a dead-letter route keeps).
+			in.log.Warnf("%s (etag %s): row at line %d, byte offset %d: %v: passed on whole (%d bytes)",
+				in.src.describe(in.curItem.obj.Key), in.cur.etag, row.Line, row.Offset, dmscsv.ErrUnterminatedQuoteAtEOF, len(row.Data))
+		}
 		start := len(arena)
 		arena = append(arena, row.Data...)
 		refs = append(refs, rowRef{start: start, end: len(arena), line: row.Line, offset: row.Offset})

@@ -54,10 +54,9 @@ var badCDCRows = []badRow{
 }
 
 // An unterminated quote swallows the rest of the object, so it can only be
-// the last row of one. The input treats it as a bad object (bad_files: skip,
-// documented in aws_s3_dms's Errors section): logged with object, line and
-// byte offset and counted in dms_bad_files, NOT sent on as a row, so it is
-// not in the dead-letter file.
+// the last row of one. The input passes that tail on whole as one row (with a
+// warning naming object, line and offset) and the processor flags it, so it
+// lands in the dead-letter file like any other bad row: nothing is lost.
 const unterminatedRow = `2027-01-01 00:00:20,"10.1000/open,5,1.00,0123456789`
 
 // mixIn inserts bad rows into a file's rows every `every` good rows and
@@ -135,6 +134,8 @@ func TestBadRowsGoToDeadLetter(t *testing.T) {
 	for i, b := range badCDCRows {
 		wants = append(wants, want{b, cdcKey, cdcBad[i]})
 	}
+	wants = append(wants, want{badRow{"unterminated quote at the end of the object", unterminatedRow,
+		[]string{"field 2 (byte 20 of the row): unterminated quoted field"}}, fullKey, unterminatedAt.line})
 
 	bucket := testutil.NewBucket(t)
 	stream := testutil.NewStream(t, 2)
@@ -202,20 +203,20 @@ func TestBadRowsGoToDeadLetter(t *testing.T) {
 		t.Errorf("dms_csv_to_json_errors %.0f, want %d", errs, len(wants))
 	}
 
-	// The unterminated quote: a bad object, logged with where it is.
-	if bad, _ := p.Metric("dms_bad_files"); bad != 1 {
-		t.Errorf("dms_bad_files %.0f, want 1 (the object ending in an open quote)", bad)
+	// The unterminated quote: no bad object, a warning saying where it is.
+	if bad, _ := p.Metric("dms_bad_files"); bad != 0 {
+		t.Errorf("dms_bad_files %.0f, want 0: the open-quote tail is a row, not a bad object", bad)
 	}
 	wantLog := fmt.Sprintf("s3://%s/%s (etag ", bucket, fullKey)
-	wantWhy := fmt.Sprintf("row at line %d, byte offset %d: unterminated quoted field at end of input", unterminatedAt.line, unterminatedAt.offset)
+	wantWhy := fmt.Sprintf("row at line %d, byte offset %d: unterminated quoted field at end of input: passed on whole", unterminatedAt.line, unterminatedAt.offset)
 	found := false
-	for _, l := range strings.Split(p.Stdout.String(), "\n") {
-		if strings.Contains(l, "level=error") && strings.Contains(l, wantLog) && strings.Contains(l, wantWhy) {
+	for _, l := range strings.Split(p.Stdout.String()+p.Stderr.String(), "\n") {
+		if strings.Contains(l, "level=warn") && strings.Contains(l, wantLog) && strings.Contains(l, wantWhy) {
 			found = true
 		}
 	}
 	if !found {
-		t.Errorf("no error logged naming %s and %q", wantLog, wantWhy)
+		t.Errorf("no warning logged naming %s and %q", wantLog, wantWhy)
 	}
 	t.Logf("dead letters:\n%s", strings.Join(dl, "\n"))
 
@@ -223,7 +224,7 @@ func TestBadRowsGoToDeadLetter(t *testing.T) {
 	if !rep.OK() || rep.Duplicates != 0 {
 		t.Fatalf("good rows: %s", rep)
 	}
-	t.Logf("good rows: %s; bad rows: %d dead-lettered + 1 bad object", rep, len(wants))
+	t.Logf("good rows: %s; bad rows: %d dead-lettered", rep, len(wants))
 }
 
 // lossyUTF8 replaces every byte that is not part of valid UTF-8 with U+FFFD,
