@@ -96,6 +96,7 @@ type deadLetter struct {
 	S3Key    string          `json:"s3_key"`
 	Line     json.RawMessage `json:"line"`
 	Row      string          `json:"row"`
+	RowB64   []byte          `json:"row_base64"`
 }
 
 // TestBadRowsGoToDeadLetter runs config/s3-to-kinesis.yaml on a full-load
@@ -191,6 +192,10 @@ func TestBadRowsGoToDeadLetter(t *testing.T) {
 		// keeps the exact bytes, escaped).
 		if d.Row != lossyUTF8(w.row) {
 			t.Errorf("%s: row %q, want %q", w.name, d.Row, w.row)
+		}
+		// row_base64 keeps the exact bytes, invalid UTF-8 included.
+		if string(d.RowB64) != w.row {
+			t.Errorf("%s: row_base64 decodes to %q, want %q", w.name, d.RowB64, w.row)
 		}
 	}
 	for id, d := range got {
