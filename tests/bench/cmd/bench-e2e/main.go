@@ -101,7 +101,6 @@ type result struct {
 	sinkCPU   float64 // seconds of CPU of acksink (0 for kinesalite)
 	dups      int64   // records the sink received more than once
 	samples   []sample
-	cpuNote   string
 }
 
 func (r result) rate() float64     { return float64(r.rows) / r.wall }
@@ -526,7 +525,6 @@ func runBaseline(o options, data string, rows int64) (res result, err error) {
 	}
 	res.cpu = tvSeconds(ru.Utime) + tvSeconds(ru.Stime)
 	res.rss = ru.Maxrss * 1024
-	res.cpuNote = "rusage at exit"
 	got, err := sinkCount(sinkURL)
 	if err != nil {
 		return res, err
