@@ -24,7 +24,8 @@ func TestConfigYAMLUnitTests(t *testing.T) {
 	}
 }
 
-// config/dead-letter.yaml must lint cleanly and build.
+// config/dead-letter.yaml must lint cleanly and build; the YAML test's
+// target config must lint too.
 func TestDeadLetterConfigLints(t *testing.T) {
 	b, err := os.ReadFile("../../config/dead-letter.yaml")
 	if err != nil {
@@ -38,7 +39,7 @@ func TestDeadLetterConfigLints(t *testing.T) {
 	if _, err := sb.Build(); err != nil {
 		t.Fatalf("dead-letter.yaml does not build: %v", err)
 	}
-	code, err := service.RunCLIToCode(context.Background(), service.CLIOptSetArgs("dmsbridge", "lint", "../../config/dead-letter.yaml"))
+	code, err := service.RunCLIToCode(context.Background(), service.CLIOptSetArgs("dmsbridge", "lint", "../../config/dead-letter.yaml", "../../config/tests/dms_csv_to_json.yaml"))
 	if err != nil || code != 0 {
 		t.Fatalf("dmsbridge lint: code %d, %v", code, err)
 	}

@@ -164,7 +164,7 @@ func TestObjectMappingConfigErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = newProcessor(conf, nil)
-		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "table_mappings") && !strings.Contains(err.Error(), "object-mapping rule") {
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "table_mappings") {
 			t.Fatalf("rules %s: error %v, want it to mention %q", c.rules, err, c.want)
 		}
 	}

@@ -250,8 +250,8 @@ type worker struct {
 	vals   []byte // rendered values of the current row
 	spans  []span
 	data   []dmscsv.Field // the current row's column fields
-	tmp    []byte // compact JSON before indentation
-	scr    []byte // template scratch
+	tmp    []byte         // compact JSON before indentation
+	scr    []byte         // template scratch
 	bytes  int
 	warned int
 
@@ -260,7 +260,10 @@ type worker struct {
 	warnings  []string
 	controls  []controlOut
 
-	boxes   []string // string headers for boxString
+	boxes []string // string headers for boxString
+
+	lastSchema, lastTable string
+	lastPlan              *tablePlan
 
 	txKey   string
 	txID    uint64
@@ -510,7 +513,13 @@ func (w *worker) route(m *service.Message, fields []dmscsv.Field) (p *tablePlan,
 		return p, op, fields[3:], true
 	case "full-load":
 		if haveNames {
-			p = c.bySchema[schemaMeta][tableMeta]
+			// rows of one file share their schema and table strings
+			if w.lastPlan != nil && schemaMeta == w.lastSchema && tableMeta == w.lastTable {
+				p = w.lastPlan
+			} else {
+				p = c.bySchema[schemaMeta][tableMeta]
+				w.lastSchema, w.lastTable, w.lastPlan = schemaMeta, tableMeta, p
+			}
 			if p == nil {
 				w.fail(m, nil, reasonUnknownTbl, fmt.Sprintf(": unknown table: schema %q table %q (dms_schema, dms_table metadata) is not in the table definition", schemaMeta, tableMeta))
 				return nil, 0, nil, false

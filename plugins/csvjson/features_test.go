@@ -3,8 +3,11 @@ package csvjson
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
 )
 
 const mixedRow = `1,eu,-128,32767,-2147483648,255,18446744073709551615,12345678901234567890123456789012.5,0.1,2.5e-10,Y,2024-02-29,23:59:59.9999,2024-02-29 23:59:59.1234567,02/29/2024 23:59:59.123456789,"Smith, ""Bob""","line1
@@ -264,5 +267,23 @@ func TestBoxString(t *testing.T) {
 		if !ok || s != fmt.Sprintf("key-%d", i) || v != any(fmt.Sprintf("key-%d", i)) {
 			t.Fatalf("boxed value %d: %#v", i, v)
 		}
+	}
+}
+
+func TestTruncationIsLoggedAsWarning(t *testing.T) {
+	var logs strings.Builder
+	logger := service.NewLoggerFromSlog(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	conf, err := processorSpec().ParseYAML("table_definition: ./testdata/mixed.json\nmessage_format: json-unformatted\ntruncation_policy: truncate\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := newProcessor(conf, service.MockResources(service.MockResourcesOptUseLogger(logger)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := process(t, p, fullLoad("app", "mixed", "LOAD9.csv", 4, "1,eu-west-1"+strings.Repeat(",", 18)))[0]
+	mustOK(t, m)
+	if !strings.Contains(logs.String(), "s3://bkt/LOAD9.csv line 4 table app.mixed column region: value of 9 bytes truncated to ColumnLength 8") {
+		t.Fatalf("log: %s", logs.String())
 	}
 }

@@ -82,7 +82,7 @@ input did not set them (CDC).
 
 ### Decisions where DMS is not documented
 
-- ` + "`timestamp`" + ` is the processing time (UTC, microseconds), taken once per batch.
+- ` + "`timestamp`" + ` is the processing time (UTC, microseconds), taken once per batch (tests replace the clock).
 - S3 sources have no transactions. The transaction details are synthesised from the source
   position, deterministically: ` + "`transaction-id`" + ` is a 53-bit FNV-1a hash of ` + "`s3://bucket/key`" + `
   (one transaction per CDC file; 53 bits so JavaScript consumers read it exactly);
@@ -223,7 +223,7 @@ func newProcessor(conf *service.ParsedConfig, res *service.Resources) (*Processo
 	}
 	c, err := newConverter(o)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", fTableMappings, err) // only object-mapping rules can fail here
 	}
 	p := &Processor{c: c, log: res.Logger(), workers: o.maxWorkers}
 	if p.workers <= 0 {

@@ -49,7 +49,7 @@ type RowOptions struct {
 // ErrRowTooLong and ErrUnterminatedQuoteAtEOF are wrapped by the errors Next
 // returns; test with errors.Is.
 var (
-	ErrRowTooLong        = errors.New("row exceeds max_row_size")
+	ErrRowTooLong             = errors.New("row exceeds max_row_size")
 	ErrUnterminatedQuoteAtEOF = errors.New("unterminated quoted field at end of input")
 )
 

@@ -70,24 +70,31 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// BenchmarkCapacity writes through the proxy set to 4 shards x 1000
-// records/s and reports sustained records/s divided by the 4000 records/s
-// the stream takes, for the output and for the naive writer, after a warm-up
+// BenchmarkCapacity writes through the proxy set to 2 shards x 1000
+// records/s and reports sustained records/s divided by the 2000 records/s
+// the stream takes (2 shards: on the 2-core test machine kinesalite itself
+// tops out near 2500 records/s, so more shards would measure kinesalite), for the output and for the naive writer, after a warm-up
 // that empties the proxy's (and the writer's) one-second buckets. Zero loss
 // is checked against the proxy's forwarded-entries counter.
 func BenchmarkCapacity(b *testing.B) {
-	const shards, perShard = 4, 1000
+	const shards, perShard = 2, 1000
 	capacity := float64(shards * perShard)
-	keys := keysN(400)
-	batchOf := func(next map[string]int) service.MessageBatch { return makeBatch(keys, 500, 100, next) }
+	const batchSize = 1000
+	keys := keysN(4000)
+	batchOf := func(next map[string]int) service.MessageBatch { return makeBatch(keys, batchSize, 100, next) }
 
+	var warmN int
 	run := func(write func(service.MessageBatch) error) float64 {
 		next := map[string]int{}
-		// Warm-up: one second of capacity, drains the buckets.
-		for i := 0; i < int(capacity)/500; i++ {
+		// Warm-up: two seconds of writing drain the one-second buckets of
+		// the proxy (and of the writer), so the measure is the sustained
+		// rate, not the burst.
+		warm := time.Now()
+		for time.Since(warm) < 2*time.Second {
 			if err := write(batchOf(next)); err != nil {
 				b.Fatal(err)
 			}
+			warmN += batchSize
 		}
 		start := time.Now()
 		for i := 0; i < b.N; i++ {
@@ -95,7 +102,7 @@ func BenchmarkCapacity(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		return float64(b.N*500) / time.Since(start).Seconds()
+		return float64(b.N*batchSize) / time.Since(start).Seconds()
 	}
 
 	// The output.
@@ -105,7 +112,7 @@ func BenchmarkCapacity(b *testing.B) {
 	b.ResetTimer()
 	ours := run(func(m service.MessageBatch) error { return o.WriteBatch(context.Background(), m) })
 	b.StopTimer()
-	total := int64((int(capacity)/500 + b.N) * 500)
+	total := int64(warmN + b.N*batchSize)
 	if st := p.Stats(); st.EntriesForwarded != total+o.st.dupOrdering.Load() || o.st.written.Load() != total {
 		b.Fatalf("output: %d records, %d written, %d ordering copies, proxy forwarded %d", total, o.st.written.Load(), o.st.dupOrdering.Load(), st.EntriesForwarded)
 	}
@@ -118,9 +125,11 @@ func BenchmarkCapacity(b *testing.B) {
 		Region: mustEnv(b, "AWS_REGION"), BaseEndpoint: aws.String(p2.URL()), Retryer: aws.NopRetryer{},
 		Credentials: credentials.NewStaticCredentialsProvider(mustEnv(b, "AWS_ACCESS_KEY_ID"), mustEnv(b, "AWS_SECRET_ACCESS_KEY"), ""),
 	})}
+	warmN = 0
 	b.StartTimer()
 	naive := run(func(m service.MessageBatch) error { return nw.write(context.Background(), m) })
 	b.StopTimer()
+	total = int64(warmN + b.N*batchSize)
 	if st := p2.Stats(); st.EntriesForwarded != total || int64(nw.written) != total {
 		b.Fatalf("naive: %d records, %d written, proxy forwarded %d", total, nw.written, st.EntriesForwarded)
 	}
@@ -129,6 +138,7 @@ func BenchmarkCapacity(b *testing.B) {
 	b.ReportMetric(naive/capacity, "naive_capacity_ratio")
 	b.ReportMetric(ours/naive, "ratio_vs_naive")
 	b.ReportMetric(throttledShare, "throttled_share")
+	b.ReportMetric(float64(p2.Stats().Throttled)/float64(total), "naive_throttled_share")
 	b.ReportMetric(0, "ns/op")
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 	"github.com/redpanda-data/benthos/v4/public/service"
 )
 
@@ -227,8 +228,9 @@ func TestKinesaliteSplitsLargeBatches(t *testing.T) {
 		m := newKeyed(d)
 		edge = append(edge, m)
 	}
+	idx := edge.Index()
 	err := o.WriteBatch(context.Background(), edge)
-	failed := batchErrIndexes(t, err, edge)
+	failed := batchErrIndexes(t, err, idx)
 	if len(failed) != 1 || failed[1] == nil || !strings.Contains(failed[1].Error(), "exceeds max_record_size 1048576") {
 		t.Fatalf("edge batch: %v", err)
 	}
@@ -324,5 +326,57 @@ func TestKinesaliteMissingStream(t *testing.T) {
 	var nf *types.ResourceNotFoundException
 	if !errors.As(err, &nf) {
 		t.Fatalf("the AWS error is not wrapped: %T", err)
+	}
+}
+
+// TestKinesaliteThroughTheEngine runs the registered output in a Benthos
+// stream (generate input -> aws_kinesis_streams) and reads the records back.
+func TestKinesaliteThroughTheEngine(t *testing.T) {
+	stream := newStream(t, 2)
+	sb := service.NewStreamBuilder()
+	if err := sb.SetLoggerYAML("level: warn"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.AddInputYAML(`
+generate:
+  count: 300
+  interval: ""
+  batch_size: 50
+  mapping: |
+    root = "k%d#%d#payload".format(counter() % 7, ((counter() - 1) / 7).floor())
+    meta dms_partition_key = "k%d".format(counter() % 7)
+`); err != nil {
+		t.Fatal(err)
+	}
+	out := fmt.Sprintf(`
+aws_kinesis_streams:
+  stream: %s
+  region: %s
+  endpoint: %s
+  credentials: {id: %s, secret: %s}
+  batching: {count: 100, period: 50ms}
+`, stream, mustEnv(t, "AWS_REGION"), mustEnv(t, "KINESIS_ENDPOINT"), mustEnv(t, "AWS_ACCESS_KEY_ID"), mustEnv(t, "AWS_SECRET_ACCESS_KEY"))
+	if err := sb.AddOutputYAML(out); err != nil {
+		t.Fatal(err)
+	}
+	s, err := sb.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := s.Run(ctx); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	recs := readStream(t, stream)
+	if len(recs) != 300 {
+		t.Fatalf("read back %d of 300", len(recs))
+	}
+	want := map[string]int{}
+	for n := 1; n <= 300; n++ {
+		want[fmt.Sprintf("k%d", n%7)]++
+	}
+	if dup := checkOrder(t, byKey(recs), want, true); dup != 0 {
+		t.Fatalf("%d copies", dup)
 	}
 }

@@ -86,18 +86,24 @@ rejects as invalid is split in halves until the offending record fails alone.
 
 ### Ordering and duplicates
 With `+"`ordering: strict`"+` (default) no record is written after an earlier record of the same partition key that
-has not been written. PutRecords may accept a later record of a key while throttling an earlier one in the same
-request; when that happens the later records of that key are re-sent after the failed one, in order. The stream then
-holds copies: per partition key, reading the shard gives for example `+"`2 3 1 2 3`"+` for records 1, 2, 3 when 1
-was throttled. The last copy of every record is in order, and every re-sent record is byte-identical to its first copy,
-so a consumer tells a replay by the position carried in the record (the DMS `+"`dms_position`"+`, rendered in the
-JSON metadata): a position at or below the last one seen for that key starts a replay of that key in order. Re-sends
-after a request whose outcome is unknown (dropped connection, HTTP 5xx, timeout) can also duplicate the whole
-request, in order. If an earlier record of a key finally fails, the later records of that key in the batch fail too
-(not written, or written out of order and so replayed after it). The counters `+"`kinesis_duplicates_ordering`"+`
-and `+"`kinesis_resends_unknown_outcome`"+` count both kinds of copies. With `+"`ordering: relaxed`"+`, only
-the failed records are re-sent: no ordering copies, but a throttled record can land after later records of its key.
-Order across batches needs `+"`max_in_flight: 1`"+` (the default).
+has not been written yet, with one exception the PutRecords API forces: Kinesis may accept a later record of a key
+while rejecting an earlier one in the same request. When that happens the later records of that key are re-sent
+after the failed one, in order, so the stream holds copies: reading a shard gives, per partition key, for example
+`+"`2 3 1 2 3`"+` for records 1, 2, 3 when 1 was throttled. The last copy of every record is in order. Copies are
+byte-identical (the data is never altered), so a consumer tells them by the position each record carries (the DMS
+position the pipeline renders into the record, the message's `+"`dms_position`"+`): a position at or below the last
+one applied for that key starts an in-order replay of that key. Each ordering re-send is counted in
+`+"`kinesis_duplicates_ordering`"+` and logged at debug level with the messages' `+"`dms_position`"+`. To keep copies
+few, a request carries at most a per-shard cap of records of one partition key: after a request needed ordering
+re-sends the cap drops to the run of records Kinesis accepted in order before the failure, and it doubles again after
+four requests in a row went through whole (so without failures it is the full 500). One request in flight per shard
+means a re-sent record always goes out after the answer about its predecessor. Re-sending a request whose outcome is
+unknown (dropped connection, HTTP 5xx, timeout) can also copy that request, in order; those records are counted in
+`+"`kinesis_resends_unknown_outcome`"+`. If an earlier record of a key finally fails, the later records of that key in
+the batch fail too (they are not written, or were written out of order and are replayed after it), so a replay by the
+input keeps the order. With `+"`ordering: relaxed`"+` only failed records are re-sent: no ordering copies, no per-key
+cap, but a retried record can land after later records of its key. Order across batches needs `+"`max_in_flight: 1`"+`
+(the default): concurrent batches may interleave records of one key.
 
 ### Metrics
 `+"`kinesis_records_written`, `kinesis_bytes_written`, `kinesis_requests` (label `outcome`: ok, partial, error), "+
@@ -106,7 +112,7 @@ Order across batches needs `+"`max_in_flight: 1`"+` (the default).
 			"`kinesis_record_bytes_max` (gauges of the last request / batch), `kinesis_shard_rate_percent` (label `shard`), "+
 			"`kinesis_put_records_latency_ns`."+`
 
-`+service.OutputPerformanceDocs(true, true)).
+`+service.OutputPerformanceDocs(false, true)).
 		Fields(
 			service.NewStringField(fStream).
 				Description("The stream name, or its ARN (`arn:aws:kinesis:<region>:<account>:stream/<name>`; then requests carry StreamARN and the region defaults to the ARN's)."),
@@ -615,6 +621,7 @@ type record struct {
 
 // batchRun is the state of one WriteBatch shared by its shard workers.
 type batchRun struct {
+	batch    service.MessageBatch
 	cancel   context.CancelFunc
 	mu       sync.Mutex
 	abortErr error // credentials lost or stream gone: stop everything
@@ -730,7 +737,7 @@ func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 	}
 	o.m.recMax.Set(int64(maxRec))
 
-	run := &batchRun{cancel: cancel}
+	run := &batchRun{batch: batch, cancel: cancel}
 	if len(order) == 1 {
 		o.writeShard(ctx, client, run, o.shard(order[0]), groups[order[0]])
 	} else {
@@ -951,7 +958,7 @@ func (o *output) writeShard(ctx context.Context, client kinesisAPI, run *batchRu
 		n := len(req)
 		entries = entries[:0]
 		for _, r := range req {
-			entries = append(entries, types.PutRecordsRequestEntry{Data: r.data, PartitionKey: aws.String(r.key), ExplicitHashKey: r.hashKey})
+			entries = append(entries, types.PutRecordsRequestEntry{Data: r.data, PartitionKey: &r.key, ExplicitHashKey: r.hashKey})
 		}
 
 		select {
@@ -1038,6 +1045,7 @@ func (o *output) writeShard(ctx context.Context, client kinesisAPI, run *batchRu
 					// Written ahead of an earlier record of its key that
 					// was not: it stays pending and goes again after it.
 					dups++
+					o.logResend(run, r)
 					continue
 				}
 				r.written = true
@@ -1128,6 +1136,13 @@ func (o *output) writeShard(ctx context.Context, client kinesisAPI, run *batchRu
 			return
 		}
 	}
+}
+
+// logResend logs, at debug level, a record written ahead of a failed earlier
+// record of its key, which is going to be written again.
+func (o *output) logResend(run *batchRun, r *record) {
+	pos, _ := run.batch[r.idx].MetaGetMut("dms_position")
+	o.log.Debugf("Re-sending record of partition key %q after an earlier record of that key failed: the stream gets a copy (dms_position %v)", r.key, pos)
 }
 
 // backoffWait sleeps the next backoff interval. It returns false when the

@@ -126,14 +126,16 @@ func checkOrder(t testing.TB, got map[string][][]byte, want map[string]int, stri
 	return extra
 }
 
-func batchErrIndexes(t testing.TB, err error, b service.MessageBatch) map[int]error {
+// batchErrIndexes returns the failed indexes of a batch error; idx must be
+// made with Index() before the batch was written.
+func batchErrIndexes(t testing.TB, err error, idx *service.Indexer) map[int]error {
 	t.Helper()
 	var be *service.BatchError
 	if !errors.As(err, &be) {
 		t.Fatalf("want a *service.BatchError, got %T %v", err, err)
 	}
 	out := map[int]error{}
-	be.WalkMessages(func(i int, _ *service.Message, err error) bool {
+	be.WalkMessagesIndexedBy(idx, func(i int, _ *service.Message, err error) bool {
 		if err != nil {
 			out[i] = err
 		}
@@ -228,8 +230,9 @@ func TestOversizedRecordAndBadKeysFailAlone(t *testing.T) {
 	add("", []byte("x"))                                  // empty key
 	add(strings.Repeat("é", 256), []byte("256 chars ok")) // 256 characters, 512 bytes
 	add("k3", bytes.Repeat([]byte("z"), 1<<20-2))         // exactly 1 MiB with key
+	idx := b.Index()
 	err := o.WriteBatch(context.Background(), b)
-	failed := batchErrIndexes(t, err, b)
+	failed := batchErrIndexes(t, err, idx)
 	if len(failed) != 3 {
 		t.Fatalf("failed indexes %v, want 1, 3, 4", failed)
 	}
@@ -365,11 +368,12 @@ shard_rate: {records_per_second: 0, bytes_per_second: 0}
 	next := map[string]int{}
 	b := makeBatch(keysN(3), 30, 20, next) // key 1 at indexes 1,4,...,28; its record 3 at index 10
 	start := time.Now()
+	idx := b.Index()
 	err := o.WriteBatch(context.Background(), b)
 	if el := time.Since(start); el > 3*time.Second {
 		t.Fatalf("budget of 200ms took %v", el)
 	}
-	failed := batchErrIndexes(t, err, b)
+	failed := batchErrIndexes(t, err, idx)
 	// Strict: record 3 of key 1 and every later record of key 1 are not
 	// written (or must be replayed after it); nothing else fails.
 	for i := 0; i < 30; i++ {
@@ -457,6 +461,7 @@ backoff: {initial_interval: 30s, max_interval: 60s, max_elapsed_time: 0s}
 	}
 	keys := keysN(2)
 	b := makeBatch(keys, 1200, 10, map[string]int{})
+	idx := b.Index()
 	done := make(chan error, 1)
 	go func() { done <- o.WriteBatch(context.Background(), b) }()
 	time.Sleep(300 * time.Millisecond) // one shard written, the other in backoff
@@ -477,7 +482,7 @@ backoff: {initial_interval: 30s, max_interval: 60s, max_elapsed_time: 0s}
 	}
 	// Nothing unwritten is acknowledged: exactly the records the fake did
 	// not store are failed.
-	failed := batchErrIndexes(t, err, b)
+	failed := batchErrIndexes(t, err, idx)
 	stored := f.byKey()
 	written := len(stored[keys[0]]) + len(stored[keys[1]])
 	if written+len(failed) != 1200 || written == 0 || len(failed) == 0 {
@@ -575,5 +580,78 @@ func TestLintAcceptsExamples(t *testing.T) {
 	lints, err := linter.LintOutputYAML([]byte("aws_kinesis_streams:\n  stream: s\n  ordering: sometimes\n"))
 	if err != nil || len(lints) == 0 {
 		t.Errorf("bad ordering value not linted: %v %v", err, lints)
+	}
+}
+
+func TestExplicitHashKeyRoutesAndInvalidOnesFailAlone(t *testing.T) {
+	f := newFakeKinesis(t, "dms-target", 4)
+	o := newTestOutput(t, fakeYAML+"hash_key: ${! @hk }\nshard_rate: {records_per_second: 0, bytes_per_second: 0}\n", f.client())
+	b := service.MessageBatch{}
+	for i, hk := range []string{"0", "340282366920938463463374607431768211455", "12x", "85070591730234615865843651857942052864", "0"} {
+		m := service.NewMessage(testRecord("k", i, 10))
+		m.MetaSetMut("dms_partition_key", "k")
+		m.MetaSetMut("hk", hk)
+		b = append(b, m)
+	}
+	idx := b.Index()
+	err := o.WriteBatch(context.Background(), b)
+	failed := batchErrIndexes(t, err, idx)
+	if len(failed) != 1 || failed[2] == nil || !strings.Contains(failed[2].Error(), "hash_key: explicit hash key must be a decimal integer") {
+		t.Fatalf("failed: %v", failed)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	counts := map[string]int{}
+	for _, s := range f.shards {
+		counts[s.id] = len(s.records)
+		for _, e := range s.records {
+			if e.ExplicitHashKey == "" {
+				t.Fatal("ExplicitHashKey not sent")
+			}
+		}
+	}
+	// 0 twice -> shard 0; 2^128-1 -> shard 3; 2^126 -> shard 1.
+	if counts["shardId-000000000000"] != 2 || counts["shardId-000000000003"] != 1 || counts["shardId-000000000001"] != 1 {
+		t.Fatalf("per shard: %v", counts)
+	}
+}
+
+// TestRequestErrorsBackOffWithJitter: a shard answering only HTTP 500 is
+// retried with growing, jittered waits (no tight loop) until the budget,
+// then the batch fails with the last error.
+func TestRequestErrorsBackOffWithJitter(t *testing.T) {
+	f := newFakeKinesis(t, "dms-target", 1)
+	f.requestFault = func(int) (int, string, bool) { return 500, "InternalFailure", false }
+	o := newTestOutput(t, `
+stream: dms-target
+region: us-east-1
+backoff: {initial_interval: 10ms, max_interval: 80ms, max_elapsed_time: 600ms}
+`, f.client())
+	var mu sync.Mutex
+	var waits []time.Duration
+	o.sleepHook = func(d time.Duration) { mu.Lock(); waits = append(waits, d); mu.Unlock() }
+	b := makeBatch(keysN(3), 20, 10, map[string]int{})
+	idx := b.Index()
+	err := o.WriteBatch(context.Background(), b)
+	failed := batchErrIndexes(t, err, idx)
+	if len(failed) != 20 || !strings.Contains(failed[0].Error(), "retry budget (600ms without progress) exhausted") ||
+		!strings.Contains(failed[0].Error(), "InternalFailure") {
+		t.Fatalf("failed %d: %v", len(failed), failed[0])
+	}
+	f.mu.Lock()
+	calls := f.calls
+	f.mu.Unlock()
+	if calls > 30 || calls != len(waits)+1 { // the last answer finds the budget spent
+		t.Fatalf("%d requests, %d waits in a 600ms budget", calls, len(waits))
+	}
+	distinct := map[time.Duration]bool{}
+	for _, w := range waits {
+		if w < 5*time.Millisecond || w > 120*time.Millisecond {
+			t.Fatalf("wait %v outside the jittered 10ms..80ms range", w)
+		}
+		distinct[w] = true
+	}
+	if len(distinct) < len(waits)/2 || waits[len(waits)-1] < 30*time.Millisecond {
+		t.Fatalf("waits not jittered or not growing: %v", waits)
 	}
 }

@@ -70,7 +70,9 @@ backoff: {initial_interval: 50ms, max_interval: 1s, max_elapsed_time: 2m}
 			t.Fatalf("batch: %v", err)
 		}
 	}
-	write(500)
+	for i := 0; i < 4; i++ {
+		write(500)
+	}
 	t.Logf("before the outage: %v", time.Since(t0))
 	// A 30 s outage in the middle of a batch.
 	outageDone := make(chan struct{})
@@ -104,8 +106,9 @@ backoff: {initial_interval: 50ms, max_interval: 1s, max_elapsed_time: 2m}
 	}
 	// Copies come from the records of a key behind a failed one in the
 	// same request; the per-key cap shrinks to the in-order run after the
-	// first such request per shard, so they stay a fraction of the records.
-	if dups > total/2 {
+	// first such request per shard (most copies come from those first
+	// requests), so they stay a fraction of the records.
+	if dups > total/3 {
 		t.Fatalf("%d ordering duplicates for %d records", dups, total)
 	}
 	if st.Throttled == 0 || st.InternalFailures == 0 || st.HTTP500 == 0 || st.Dropped == 0 {

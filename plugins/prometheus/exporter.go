@@ -54,9 +54,16 @@ In streams mode every metric carries the `+"`stream`"+` label, so one
 
 func init() {
 	service.MustRegisterMetricsExporter("prometheus", exporterSpec(), func(conf *service.ParsedConfig, log *service.Logger) (service.MetricsExporter, error) {
-		return newExporter(conf, log)
+		e, err := newExporter(conf, log)
+		if err == nil && newExporterHook != nil {
+			newExporterHook(e)
+		}
+		return e, err
 	})
 }
+
+// newExporterHook, when set (tests), is given every exporter built.
+var newExporterHook func(*Exporter)
 
 type vecEntry struct {
 	labels []string

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/dmsbridge/dmsbridge/plugins/dmscsv"
 	"github.com/redpanda-data/benthos/v4/public/service"
 )
 
@@ -108,7 +109,7 @@ func BenchmarkReadThroughput(b *testing.B) {
 	uploadFile(b, be, "dms/hr/zeta/LOAD001.csv", path)
 	os.Remove(path)
 	yaml := be.yaml() + "bucket_folder: dms\nmode: full-load\ntable_definition: '" + twoTables + "'\ncheckpoint:\n  store: none\n"
-	var rawTime, inTime time.Duration
+	var rawTime, splitTime, inTime time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
@@ -123,6 +124,28 @@ func BenchmarkReadThroughput(b *testing.B) {
 		}
 		rawTime += time.Since(start)
 
+		// the row splitter alone on the same object
+		start = time.Now()
+		out, err = be.client.GetObject(context.Background(), &s3.GetObjectInput{Bucket: &be.bucket, Key: stringPtr("dms/hr/zeta/LOAD001.csv")})
+		if err != nil {
+			b.Fatal(err)
+		}
+		rr := dmscsv.NewRowReader(out.Body, dmscsv.DefaultSettings(), dmscsv.RowOptions{})
+		var split int64
+		for {
+			if _, err := rr.Next(); err == io.EOF {
+				break
+			} else if err != nil {
+				b.Fatal(err)
+			}
+			split++
+		}
+		out.Body.Close()
+		splitTime += time.Since(start)
+		if split != nrows {
+			b.Fatalf("split %d rows, want %d", split, nrows)
+		}
+
 		start = time.Now()
 		in := benchInput(b, yaml)
 		rows, _ := drain(b, in, nil)
@@ -136,6 +159,8 @@ func BenchmarkReadThroughput(b *testing.B) {
 	b.ReportMetric(size/rawTime.Seconds()/(1<<20), "raw_MB/s")
 	b.ReportMetric(size/inTime.Seconds()/(1<<20), "input_MB/s")
 	b.ReportMetric(float64(nrows)*float64(b.N)/inTime.Seconds(), "input_rows/s")
+	b.ReportMetric(size/splitTime.Seconds()/(1<<20), "split_MB/s")
+	b.ReportMetric(rawTime.Seconds()/splitTime.Seconds(), "split_ratio_vs_raw")
 	b.ReportMetric(rawTime.Seconds()/inTime.Seconds(), "ratio_vs_raw")
 }
 
@@ -315,4 +340,49 @@ func BenchmarkIdleListRequests(b *testing.B) {
 	b.ReportMetric(perMin, "lists_per_idle_minute")
 	b.ReportMetric(60/poll.Seconds(), "expected")
 	b.ReportMetric(perMin/(60/poll.Seconds()), "ratio_vs_expected")
+}
+
+// BenchmarkLocalRowsVsSplit reads a BENCH_MB (default 64) local file through
+// the input and through the row splitter alone, in the same run.
+func BenchmarkLocalRowsVsSplit(b *testing.B) {
+	mb := int64(64)
+	if v, err := strconv.Atoi(os.Getenv("BENCH_MB")); err == nil {
+		mb = int64(v)
+	}
+	dir := b.TempDir()
+	path, nrows := writeRowsFile(b, dir, mb<<20)
+	if err := os.MkdirAll(filepath.Join(dir, "dms", "hr", "zeta"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.Rename(path, filepath.Join(dir, "dms", "hr", "zeta", "LOAD1.csv")); err != nil {
+		b.Fatal(err)
+	}
+	yaml := fmt.Sprintf("directory: %s\nbucket_folder: dms\nmode: full-load\ntable_definition: '%s'\ncheckpoint:\n  store: none\n", dir, twoTables)
+	var splitTime, inTime time.Duration
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		f, err := os.Open(filepath.Join(dir, "dms", "hr", "zeta", "LOAD1.csv"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		rr := dmscsv.NewRowReader(f, dmscsv.DefaultSettings(), dmscsv.RowOptions{})
+		for {
+			if _, err := rr.Next(); err != nil {
+				break
+			}
+		}
+		f.Close()
+		splitTime += time.Since(start)
+		start = time.Now()
+		in := benchInput(b, yaml)
+		rows, _ := drain(b, in, nil)
+		in.Close(context.Background())
+		inTime += time.Since(start)
+		if rows != nrows {
+			b.Fatalf("rows %d want %d", rows, nrows)
+		}
+	}
+	b.ReportMetric(float64(inTime.Nanoseconds())/float64(nrows*int64(b.N)), "input_ns/row")
+	b.ReportMetric(float64(splitTime.Nanoseconds())/float64(nrows*int64(b.N)), "split_ns/row")
+	b.ReportMetric(splitTime.Seconds()/inTime.Seconds(), "input_ratio_vs_split")
 }

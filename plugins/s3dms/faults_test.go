@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -148,6 +149,7 @@ func TestBucketErrors(t *testing.T) {
 	for name, c := range map[string]struct{ yaml, want string }{
 		"missing bucket": {strings.Replace(b.yaml(), b.bucket, b.bucket+"-missing", 1), "the bucket does not exist"},
 		"access denied":  {b.yaml() + "credentials:\n  id: testkey\n  secret: wrong\n", "check the credentials"},
+		"wrong region":   {strings.Replace(b.yaml(), "region: "+os.Getenv("AWS_REGION"), "region: eu-west-3", 1), "the bucket is probably in another region"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			in, _ := directInput(t, c.yaml+"bucket_folder: dms\nmode: full-load\ntable_definition: '"+twoTables+"'\ncheckpoint:\n  store: none\n")
@@ -282,4 +284,22 @@ func TestCacheCheckpointStore(t *testing.T) {
 	if !errors.Is(err, service.ErrEndOfInput) {
 		t.Fatalf("resumed instance: %v", err)
 	}
+}
+
+// TestReadBatchReturnsOnCancel: an idle tailing ReadBatch returns promptly
+// when its context is cancelled (stream stop or delete).
+func TestReadBatchReturnsOnCancel(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		in, _ := directInput(t, b.yaml()+"bucket_folder: dms\ncdc_path: changes\nmode: cdc\npoll_interval: 1h\ntable_definition: '"+twoTables+"'\ncheckpoint:\n  store: none\n")
+		if err := in.Connect(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() { time.Sleep(100 * time.Millisecond); cancel() }()
+		start := time.Now()
+		_, _, err := in.ReadBatch(ctx)
+		if d := time.Since(start); !errors.Is(err, context.Canceled) || d > time.Second {
+			t.Fatalf("ReadBatch returned %v after %s", err, d)
+		}
+	})
 }

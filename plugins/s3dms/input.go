@@ -64,12 +64,13 @@ At-least-once. Acknowledgements may arrive out of order: the input tracks every 
 the checkpoint only to the highest position whose predecessors are all acknowledged (key, ETag, byte offset
 and line of the next row), saving it every ` + "`checkpoint.interval`" + ` and on close. A nacked batch is
 redelivered with the same rows in the same order (after a short backoff) before anything newer is read; the
-checkpoint never passes it. Do not set ` + "`auto_replay_nacks`" + `-style wrappers around it. For strict
-end-to-end order also use ` + "`pipeline.threads: 1`" + ` and an output with ` + "`max_in_flight: 1`" + `.
+checkpoint never passes it (the input does its own redelivery; it does not use Benthos's nack auto-replay,
+which reorders). For strict end-to-end order also use ` + "`pipeline.threads: 1`" + ` and an output with ` + "`max_in_flight: 1`" + `.
 On restart the object at the checkpoint is reopened with a ranged GET at the offset (gzip objects are
 re-read and the decompressed prefix skipped). If its ETag changed the input fails with an error naming the
 object, or with ` + "`restart_changed_files`" + ` re-reads that object from its start. Duplicates after a crash
-are bounded by the rows in flight (unacknowledged) plus one checkpoint interval.
+are bounded by the rows in flight (unacknowledged) plus those acknowledged within one checkpoint interval
+(with ` + "`checkpoint.interval: 0s`" + `, within one checkpoint write).
 
 Checkpoint stores: ` + "`file`" + ` (one JSON file, replaced atomically: temp file, fsync, rename, fsync of the
 directory), ` + "`s3`" + ` (one object written with If-None-Match/If-Match; a second instance started with the
@@ -89,10 +90,17 @@ the checkpoint). Detecting late files costs one full listing of the CDC folder e
 
 ### Decisions on behaviour DMS leaves unspecified
 
-Every object under a table path is a full-load file (not only LOAD*.csv), recursively, in lexical order;
-` + "`ignore_header_rows`" + ` applies to full-load files, and to CDC files only with ` + "`cdc_ignore_header_rows`" + `;
-gzip sources are read; CDC files present before the start are processed (` + "`cdc_start: beginning`" + `); in
-` + "`full-load-and-cdc`" + ` CDC starts after the full load, from the CDC start point.
+- Which objects are full-load files: every object under the table path (not only LOAD*.csv), recursively, in
+  lexical (S3 byte) order; keys ending in "/" are skipped.
+- ` + "`ignore_header_rows`" + ` applies to full-load files, and to CDC files only with ` + "`cdc_ignore_header_rows`" + `.
+- gzip sources (".gz" or Content-Encoding gzip) are read. Keys must be UTF-8; row bytes are passed on untouched.
+- CDC files present before the first start are processed (` + "`cdc_start: beginning`" + `); ` + "`now`" + ` skips them.
+- Changes captured during the full load: CDC starts after the full load, from the CDC start point, in lexical order.
+- A CDC key already processed is never re-read, even if rewritten (high-water mark). An object rewritten while
+  it is the checkpointed object is detected by its ETag (error, or re-read with ` + "`restart_changed_files`" + `).
+- The CDC polling interval is ` + "`poll_interval`" + ` (default 5s); DMS's is undocumented.
+- Table state: tables go Before load -> Full load -> Table completed; in a cdc-only run they stay Before load.
+- Blank lines are skipped. A final row without a row delimiter is a row.
 
 ### Errors
 
@@ -107,6 +115,7 @@ before the fault were emitted); with ` + "`bad_files: stop`" + ` the input stops
 
 Per table (labels schema, table): ` + "`dms_table_state`" + ` (0 Before load, 1 Full load, 2 Table completed),
 ` + "`dms_full_load_rows`" + `, ` + "`dms_full_load_bytes_done`" + `/` + "`_total`" + `, ` + "`dms_full_load_files_done`" + `/` + "`_total`" + `;
+` + "`dms_full_load_start_unix`" + `/` + "`_end_unix`" + `, ` + "`dms_table_last_update_unix`" + `;
 CDC: ` + "`dms_cdc_files_processed`" + `, ` + "`dms_cdc_files_pending`" + `, ` + "`dms_cdc_lag_seconds`" + ` (now minus the
 LastModified of the newest processed file), ` + "`dms_cdc_late_files`" + `, ` + "`dms_cdc_rows`" + `; ` + "`dms_s3_list_requests`" + `.
 The full-load percentage of each table is logged every ` + "`progress_interval`" + `. The same figures are
@@ -366,9 +375,9 @@ func sanitize(s string) string {
 
 // ackPoint is what an acknowledged batch lets the checkpoint move to.
 type ackPoint struct {
-	pos   checkpoint.Position
-	hwm   string
-	lateN int
+	pos  checkpoint.Position
+	hwm  string
+	late []string // late files done, a capped view of the append-only in.lateDone
 }
 
 // pendingBatch is an emitted batch kept for redelivery.
@@ -423,26 +432,24 @@ type input struct {
 	listAfter   string
 	skipHeader  bool
 	resumeFL    *checkpoint.Position
-	released    bool
 	rowsPending int64
+	lastArena   int
 
 	// shared with ack goroutines and the saver
-	mu         sync.Mutex
-	redeliver  []*pendingBatch
-	wake       chan struct{}
-	acked      *checkpoint.State
-	dirty      bool
-	fatal      error
-	saverStop  chan struct{}
-	ackNotify  chan struct{} // signalled on every checkpoint move when interval is 0
-	saverDone  chan struct{}
-	connected  bool
-	closeOnce  sync.Once
-	bgCtx      context.Context
-	bgCancel   context.CancelFunc
-	listCalls  func()
-	lastSaved  time.Time
-	saveErrLog time.Time
+	mu        sync.Mutex
+	redeliver []*pendingBatch
+	wake      chan struct{}
+	acked     *checkpoint.State
+	dirty     bool
+	fatal     error
+	saverStop chan struct{}
+	ackNotify chan struct{} // signalled on every checkpoint move when interval is 0
+	saverDone chan struct{}
+	connected bool
+	closeOnce sync.Once
+	bgCtx     context.Context
+	bgCancel  context.CancelFunc
+	listCalls func()
 }
 
 // fileMeta holds the per-file metadata values, boxed once per file.
@@ -450,6 +457,29 @@ type fileMeta struct {
 	phase, schema, table, bucket, key, etag, lastModified any
 	posPrefix                                             []byte
 	table_                                                int
+	tmpl                                                  *service.Message
+}
+
+// template is a message carrying the file's metadata (and placeholders for
+// the per-row keys, so that copies clone a map of the right size).
+func (fm *fileMeta) template() *service.Message {
+	if fm.tmpl == nil {
+		m := service.NewMessage(nil)
+		m.MetaSetMut("dms_phase", fm.phase)
+		if fm.schema != nil {
+			m.MetaSetMut("dms_schema", fm.schema)
+			m.MetaSetMut("dms_table", fm.table)
+		}
+		m.MetaSetMut("s3_bucket", fm.bucket)
+		m.MetaSetMut("s3_key", fm.key)
+		m.MetaSetMut("s3_etag", fm.etag)
+		m.MetaSetMut("s3_last_modified", fm.lastModified)
+		m.MetaSetMut("dms_line", int64(0))
+		m.MetaSetMut("dms_offset", int64(0))
+		m.MetaSetMut("dms_position", "")
+		fm.tmpl = m
+	}
+	return fm.tmpl
 }
 
 func newInput(pc *service.ParsedConfig, res *service.Resources) (*input, error) {
@@ -502,8 +532,11 @@ func (in *input) Connect(ctx context.Context) error {
 	case "file":
 		in.store = &checkpoint.File{Path: filepath.Join(c.ckDir, c.ckKey)}
 	case "s3":
-		in.store = &checkpoint.S3{Client: s3c, Bucket: c.ckBucket, Key: c.ckKey, ExpectedBucketOwner: c.expectedOwner,
-			Owner: instanceID(), Lease: c.ckLease}
+		st := &checkpoint.S3{Client: s3c, Bucket: c.ckBucket, Key: c.ckKey, Owner: instanceID(), Lease: c.ckLease}
+		if c.ckBucket == c.bucket {
+			st.ExpectedBucketOwner = c.expectedOwner
+		}
+		in.store = st
 	case "cache":
 		in.store = &cacheStore{res: in.res, name: c.ckCache, key: c.ckKey}
 	default:
@@ -518,7 +551,7 @@ func (in *input) Connect(ctx context.Context) error {
 	}
 	in.tracker = checkpoint.NewTracker[ackPoint]()
 	in.mu.Lock()
-	in.acked = in.stateFor(ackPoint{pos: in.lastPos, hwm: in.hwm, lateN: len(in.lateDone)})
+	in.acked = in.stateFor(ackPoint{pos: in.lastPos, hwm: in.hwm, late: in.lateDone[:len(in.lateDone):len(in.lateDone)]})
 	in.dirty = true
 	in.connected = true
 	in.saverStop = make(chan struct{})
@@ -650,7 +683,7 @@ func (in *input) stateFor(a ackPoint) *checkpoint.State {
 		CDCStartAfter: in.cdcAfter,
 		CDCStartSet:   in.cdcSet,
 		CDCHighWater:  a.hwm,
-		LateDone:      append([]string(nil), in.lateDone[:a.lateN]...),
+		LateDone:      append([]string(nil), a.late...),
 	}
 }
 
@@ -841,11 +874,11 @@ type rowRef struct {
 // batch is empty.
 func (in *input) readRows(ctx context.Context) (service.MessageBatch, ackPoint, error) {
 	c := in.conf
-	var (
-		arena []byte
-		refs  []rowRef
-		metas []*fileMeta
-	)
+	// Sized from the previous batch: appends rarely grow them.
+	arena := make([]byte, 0, min(max(in.lastArena+in.lastArena/4, 4096), c.batchBytes+c.maxRow))
+	refs := make([]rowRef, 0, c.batchSize)
+	metas := make([]*fileMeta, 0, c.batchSize)
+	defer func() { in.lastArena = len(arena) }()
 	flush := func() service.MessageBatch {
 		out := make(service.MessageBatch, 0, len(refs))
 		for i, r := range refs {
@@ -861,16 +894,11 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, ackPoint, 
 				out = append(out, m)
 				continue
 			}
-			m := service.NewMessage(arena[r.start:r.end:r.end])
-			m.MetaSetMut("dms_phase", fm.phase)
-			if fm.schema != nil {
-				m.MetaSetMut("dms_schema", fm.schema)
-				m.MetaSetMut("dms_table", fm.table)
-			}
-			m.MetaSetMut("s3_bucket", fm.bucket)
-			m.MetaSetMut("s3_key", fm.key)
-			m.MetaSetMut("s3_etag", fm.etag)
-			m.MetaSetMut("s3_last_modified", fm.lastModified)
+			// A shallow copy of the file's template shares its metadata until
+			// the first write, which clones the map at its final size: much
+			// cheaper than growing a fresh map key by key.
+			m := fm.template().Copy()
+			m.SetBytes(arena[r.start:r.end:r.end])
 			m.MetaSetMut("dms_line", r.line)
 			m.MetaSetMut("dms_offset", r.offset)
 			m.MetaSetMut("dms_position", positionString(fm.posPrefix, r.offset))
@@ -900,7 +928,7 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, ackPoint, 
 				in.lastPos = checkpoint.Position{Phase: checkpoint.PhaseFullLoad, Seq: in.tableIdx, Line: 1}
 				continue
 			}
-			if oerr := in.openItem(ctx, it); oerr != nil {
+			if oerr := in.openItem(it); oerr != nil {
 				if errors.Is(oerr, errGone) || errors.Is(oerr, errETagChanged) && it.offset == 0 {
 					in.badFile(it, oerr)
 					if c.badStop {
@@ -922,6 +950,9 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, ackPoint, 
 			}
 			continue
 		}
+		if in.cur.pf != nil {
+			in.cur.pf.ctx = ctx
+		}
 		row, rerr := in.cur.rows.Next()
 		if rerr == io.EOF {
 			in.closeCur(true)
@@ -930,7 +961,7 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, ackPoint, 
 		if rerr != nil {
 			var rowErr *dmscsv.RowError
 			full := fmt.Errorf("%s (etag %s): %w", in.src.describe(in.curItem.obj.Key), in.cur.etag, rerr)
-			if errors.As(rerr, &rowErr) || in.cur.rawStart+in.cur.raw.n >= in.curItem.obj.Size {
+			if ctx.Err() == nil && (errors.As(rerr, &rowErr) || in.cur.rawStart+in.cur.raw.n >= in.curItem.obj.Size) {
 				// every byte arrived: the content itself is bad
 				in.badFile(in.curItem, full)
 				if c.badStop {
@@ -940,12 +971,15 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, ackPoint, 
 				in.closeCur(true)
 				continue
 			}
-			// A transport error: reopen at the last complete row next time.
+			// A transport error (or ReadBatch's context ending while waiting
+			// for the network): reopen at the last complete row next time.
 			it := in.curItem
-			it.offset, it.line = in.cur.rows.Offset(), in.cur.rows.Line()
+			it.offset, it.line, it.resumed = in.cur.rows.Offset(), in.cur.rows.Line(), true
 			in.closeCur(false)
 			in.queue = append([]item{it}, in.queue...)
-			err = full
+			if ctx.Err() == nil {
+				err = full
+			}
 			break
 		}
 		if in.skipHeader {
@@ -965,7 +999,7 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, ackPoint, 
 	if len(refs) == 0 {
 		return nil, ackPoint{}, err
 	}
-	return flush(), ackPoint{pos: in.lastPos, hwm: in.hwm, lateN: len(in.lateDone)}, err
+	return flush(), ackPoint{pos: in.lastPos, hwm: in.hwm, late: in.lateDone[:len(in.lateDone):len(in.lateDone)]}, err
 }
 
 func positionString(prefix []byte, off int64) string {
@@ -997,7 +1031,7 @@ func (in *input) badFile(it item, err error) {
 }
 
 // openItem opens a file and prepares its metadata.
-func (in *input) openItem(ctx context.Context, it item) error {
+func (in *input) openItem(it item) error {
 	c := in.conf
 	etag := ""
 	if it.offset > 0 {
@@ -1026,7 +1060,6 @@ func (in *input) openItem(ctx context.Context, it item) error {
 	in.curMeta = &fm
 	in.lastPos = checkpoint.Position{Phase: in.phase, Seq: seq, Key: it.obj.Key, ETag: fr.etag, Offset: max(it.offset, 0), Line: max(it.line, 1)}
 	in.skipHeader = it.offset == 0 && c.ignoreHeader == 1 && (in.phase == checkpoint.PhaseFullLoad || c.cdcIgnoreHeader)
-	_ = ctx
 	return nil
 }
 

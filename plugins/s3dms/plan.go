@@ -54,9 +54,8 @@ func (in *input) nextItem(ctx context.Context, blocking bool) (item, bool, error
 				in.tableReady = true
 				continue
 			}
-			t := c.def.Tables[in.tableIdx]
 			in.stats.tableState(in.tableIdx, StateCompleted)
-			in.log.Infof("table %s: full load completed", t.QualifiedName())
+			in.logProgress("completed")
 			in.tableIdx++
 			in.tableReady = false
 		case checkpoint.PhaseCDC:
@@ -251,6 +250,7 @@ func (in *input) poll(ctx context.Context) error {
 		token = next
 	}
 	in.stats.cdcPending(len(in.queue))
+	in.stats.refreshLag()
 	return nil
 }
 
@@ -284,13 +284,17 @@ func (in *input) maybeLogProgress() {
 		return
 	}
 	in.nextProg = time.Now().Add(in.conf.progressEvery)
+	in.logProgress("in progress")
+}
+
+func (in *input) logProgress(what string) {
 	snap := in.stats.snapshot()
 	t := snap.Tables[in.tableIdx]
 	pct := 100.0
 	if t.BytesTotal > 0 {
 		pct = 100 * float64(t.BytesDone) / float64(t.BytesTotal)
 	}
-	in.log.Infof("table %s.%s: full load %.1f%% (%d of %d bytes, %d of %d files, %d rows)", t.Schema, t.Table, pct, t.BytesDone, t.BytesTotal, t.FilesDone, t.FilesTotal, t.FullLoadRows)
+	in.log.Infof("table %s.%s: full load %s %.1f%% (%d of %d bytes, %d of %d files, %d rows)", t.Schema, t.Table, what, pct, t.BytesDone, t.BytesTotal, t.FilesDone, t.FilesTotal, t.FullLoadRows)
 }
 
 // Close saves the checkpoint (releasing an s3 claim) and stops.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
@@ -23,6 +24,7 @@ type fileReader struct {
 	raw          *countingReader
 	gz           bool
 	rawStart     int64 // object offset of the first raw byte read
+	pf           *prefetcher
 }
 
 type countingReader struct {
@@ -61,6 +63,11 @@ func openRows(ctx context.Context, src source, key, etag string, offset, line in
 			}
 		}
 	}
+	var pf *prefetcher
+	if _, isS3 := src.(*s3Source); isS3 {
+		pf = newPrefetcher(o.Body, 256<<10, 4)
+		o.Body = pf
+	}
 	raw := &countingReader{r: o.Body}
 	var r io.Reader = raw
 	if gz {
@@ -87,6 +94,7 @@ func openRows(ctx context.Context, src source, key, etag string, offset, line in
 	}
 	return &fileReader{
 		rawStart: rawStart,
+		pf:       pf,
 		key:      key, etag: o.ETag, lastModified: o.LastModified, body: o.Body, raw: raw, gz: gz,
 		rows: dmscsv.NewRowReader(r, s, dmscsv.RowOptions{MaxRowSize: maxRow, StartOffset: offset, StartLine: line}),
 	}, nil
@@ -97,4 +105,89 @@ func (f *fileReader) close() {
 		f.body.Close()
 		f.body = nil
 	}
+}
+
+// prefetcher reads a network body ahead in a goroutine (depth chunks of
+// chunk bytes), so that waiting for the network overlaps with splitting
+// rows and building messages. Memory: at most (depth+2) chunks.
+type prefetcher struct {
+	body io.ReadCloser
+	ch   chan []byte
+	free chan []byte
+	done chan struct{}
+	err  error // set before ch is closed
+	cur  []byte
+	buf  []byte
+	once sync.Once
+	// ctx, when set, ends a Read that waits for the network (ReadBatch's
+	// context: it must return promptly when cancelled).
+	ctx context.Context
+}
+
+func newPrefetcher(body io.ReadCloser, chunk, depth int) *prefetcher {
+	p := &prefetcher{body: body, ch: make(chan []byte, depth), free: make(chan []byte, depth+2), done: make(chan struct{})}
+	go p.run(chunk)
+	return p
+}
+
+func (p *prefetcher) run(chunk int) {
+	defer close(p.ch)
+	for {
+		var b []byte
+		select {
+		case b = <-p.free:
+		default:
+			b = make([]byte, chunk)
+		}
+		n, err := io.ReadAtLeast(p.body, b[:cap(b)], 1)
+		if n > 0 {
+			select {
+			case p.ch <- b[:n]:
+			case <-p.done:
+				return
+			}
+		}
+		if err != nil {
+			p.err = err
+			return
+		}
+	}
+}
+
+func (p *prefetcher) Read(out []byte) (int, error) {
+	for len(p.cur) == 0 {
+		if p.buf != nil {
+			select {
+			case p.free <- p.buf[:0]:
+			default:
+			}
+			p.buf = nil
+		}
+		var b []byte
+		var ok bool
+		if p.ctx != nil {
+			select {
+			case b, ok = <-p.ch:
+			case <-p.ctx.Done():
+				return 0, p.ctx.Err()
+			}
+		} else {
+			b, ok = <-p.ch
+		}
+		if !ok {
+			if p.err == nil {
+				return 0, io.EOF
+			}
+			return 0, p.err
+		}
+		p.buf, p.cur = b, b
+	}
+	n := copy(out, p.cur)
+	p.cur = p.cur[n:]
+	return n, nil
+}
+
+func (p *prefetcher) Close() error {
+	p.once.Do(func() { close(p.done) })
+	return p.body.Close()
 }

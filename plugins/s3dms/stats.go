@@ -1,7 +1,7 @@
 package s3dms
 
 import (
-	"sort"
+	"fmt"
 	"sync"
 	"time"
 
@@ -66,7 +66,8 @@ var (
 )
 
 // Stats returns a snapshot of every running aws_s3_dms input, keyed by its
-// component label ("aws_s3_dms" when it has none).
+// component label ("aws_s3_dms" when it has none; "<label>#2", "#3"... when
+// several running inputs share a label, as in streams mode).
 func Stats() map[string]Snapshot {
 	registryMu.Lock()
 	all := make([]*stats, 0, len(registry))
@@ -94,6 +95,7 @@ type stats struct {
 	mState, mRows, mBytesDone, mBytesTotal, mFilesDone, mFilesTotal *service.MetricGauge
 	mCDCProcessed, mCDCPending, mCDCLate, mCDCRows                  *service.MetricGauge
 	mLag                                                            *service.MetricGauge
+	mStart, mEnd, mLastUpdate                                       *service.MetricGauge
 	mLists, mBadFiles                                               *service.MetricCounter
 }
 
@@ -115,6 +117,9 @@ func newStats(label string, m *service.Metrics, tables [][2]string) *stats {
 		mCDCLate:      m.NewGauge("dms_cdc_late_files"),
 		mCDCRows:      m.NewGauge("dms_cdc_rows"),
 		mLag:          m.NewGauge("dms_cdc_lag_seconds"),
+		mStart:        m.NewGauge("dms_full_load_start_unix", "schema", "table"),
+		mEnd:          m.NewGauge("dms_full_load_end_unix", "schema", "table"),
+		mLastUpdate:   m.NewGauge("dms_table_last_update_unix", "schema", "table"),
 		mLists:        m.NewCounter("dms_s3_list_requests"),
 		mBadFiles:     m.NewCounter("dms_bad_files"),
 	}
@@ -123,7 +128,13 @@ func newStats(label string, m *service.Metrics, tables [][2]string) *stats {
 		s.mState.Set(StateBeforeLoad, t[0], t[1])
 	}
 	registryMu.Lock()
-	registry[label] = s
+	// Several inputs with the same label (streams mode) get "#2", "#3"...
+	key := label
+	for n := 2; registry[key] != nil; n++ {
+		key = fmt.Sprintf("%s#%d", label, n)
+	}
+	s.label = key
+	registry[key] = s
 	registryMu.Unlock()
 	return s
 }
@@ -150,12 +161,15 @@ func (s *stats) tableState(i, state int) {
 	now := time.Now().UTC()
 	if state == StateFullLoad && t.FullLoadStart == nil {
 		t.FullLoadStart = &now
+		s.mStart.Set(now.Unix(), t.Schema, t.Table)
 	}
 	if state == StateCompleted {
 		t.FullLoadFinish = &now
+		s.mEnd.Set(now.Unix(), t.Schema, t.Table)
 	}
 	s.mu.Unlock()
 	s.mState.Set(int64(state), t.Schema, t.Table)
+	s.mLastUpdate.Set(now.Unix(), t.Schema, t.Table)
 }
 
 func (s *stats) tableTotals(i int, filesTotal, bytesTotal, filesDone, bytesDone int64) {
@@ -180,6 +194,7 @@ func (s *stats) tableProgress(i int, rows, bytesDone, filesDone int64) {
 	s.mRows.Set(r, t.Schema, t.Table)
 	s.mBytesDone.Set(b, t.Schema, t.Table)
 	s.mFilesDone.Set(f, t.Schema, t.Table)
+	s.mLastUpdate.Set(time.Now().Unix(), t.Schema, t.Table)
 }
 
 func (s *stats) cdcRows(n int64) {
@@ -237,6 +252,5 @@ func (s *stats) snapshot() Snapshot {
 	for _, t := range s.tables {
 		snap.Tables = append(snap.Tables, *t)
 	}
-	sort.SliceStable(snap.Tables, func(i, j int) bool { return false })
 	return snap
 }

@@ -6,7 +6,6 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -280,10 +279,6 @@ func lines(t testing.TB, path string) []string {
 		out = append(out, sc.Text())
 	}
 	return out
-}
-
-func withTimeout(d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), d)
 }
 
 // pipelineEnv is the environment config/s3-to-kinesis.yaml reads.

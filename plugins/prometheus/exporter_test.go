@@ -1,0 +1,112 @@
+package prometheus
+
+import (
+	"context"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
+)
+
+func scrape(t *testing.T, e *Exporter) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	e.HandlerFunc()(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != 200 {
+		t.Fatalf("/metrics answered %d", rec.Code)
+	}
+	b, _ := io.ReadAll(rec.Body)
+	return string(b)
+}
+
+func newTestExporter(t *testing.T, yaml string) *Exporter {
+	t.Helper()
+	conf, err := exporterSpec().ParseYAML(yaml, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := newExporter(conf, service.MockResources().Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func TestExporterServesCountersGaugesAndTimings(t *testing.T) {
+	e := newTestExporter(t, `prefix: dmsb_
+add_process_metrics: false
+add_go_metrics: false`)
+	e.NewCounterCtor("dms_csv_to_json_rows", "schema", "table", "operation")("hr", "employee", "insert").Incr(3)
+	e.NewGaugeCtor("dms_table_state", "schema", "table")("hr", "employee").Set(2)
+	timer := e.NewTimerCtor("kinesis.put-latency", "stream")
+	timer("s1").Timing(int64(250 * time.Millisecond))
+	out := scrape(t, e)
+	for _, want := range []string{
+		`dmsb_dms_csv_to_json_rows{operation="insert",schema="hr",table="employee"} 3`,
+		`dmsb_dms_table_state{schema="hr",table="employee"} 2`,
+		`dmsb_kinesis_put_latency_sum{stream="s1"} 0.25`,
+		`dmsb_kinesis_put_latency{stream="s1",quantile="0.99"} 0.25`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, out)
+		}
+	}
+	// A name registered again with other label keys is dropped, not a panic.
+	e.NewCounterCtor("dms_csv_to_json_rows", "other")("x").Incr(1)
+	if strings.Contains(scrape(t, e), `other="x"`) {
+		t.Error("conflicting label set exported")
+	}
+}
+
+func TestExporterHistogramsAndRuntimeMetrics(t *testing.T) {
+	e := newTestExporter(t, `use_histogram_timing: true
+histogram_buckets: [0.1, 1]`)
+	e.NewTimerCtor("latency")().Timing(int64(500 * time.Millisecond))
+	out := scrape(t, e)
+	for _, want := range []string{`latency_bucket{le="0.1"} 0`, `latency_bucket{le="1"} 1`, "go_goroutines", "process_resident_memory_bytes"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
+
+// The exporter as a pipeline uses it: Benthos' own metrics with their labels.
+func TestExporterInAPipeline(t *testing.T) {
+	sb := service.NewStreamBuilder()
+	if err := sb.SetYAML(`
+input:
+  generate: {count: 5, interval: "", mapping: 'root = "x"'}
+output:
+  drop: {}
+metrics:
+  prometheus:
+    add_process_metrics: false
+    add_go_metrics: false
+`); err != nil {
+		t.Fatal(err)
+	}
+	var exp *Exporter
+	orig := newExporterHook
+	newExporterHook = func(e *Exporter) { exp = e }
+	defer func() { newExporterHook = orig }()
+	s, err := sb.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if exp == nil {
+		t.Fatal("the prometheus exporter was not built for the pipeline")
+	}
+	if out := scrape(t, exp); !strings.Contains(out, `input_received{label="",path="root.input"} 5`) {
+		t.Fatalf("/metrics lacks the input's count:\n%s", out)
+	}
+}

@@ -1,0 +1,92 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+var timestampRe = regexp.MustCompile(`"timestamp":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z"`)
+
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		if info.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The README's first command: config/local.yaml over config/sample prints the
+// DMS records of the full load then the CDC file, one per line, then tails the
+// directory: a CDC file dropped in shows up within a second.
+func TestDemoLocalDirectory(t *testing.T) {
+	dir := t.TempDir()
+	copyTree(t, filepath.Join(repoRoot(), "config", "sample"), filepath.Join(dir, "sample"))
+	p := start(t, map[string]string{"DMSBRIDGE_CONFIG_DIR": dir}, "run", "config/local.yaml")
+
+	want, err := os.ReadFile(filepath.Join(repoRoot(), "tests", "e2e", "testdata", "demo.golden.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLines := strings.Split(strings.TrimSpace(string(want)), "\n")
+	normalized := func() []string {
+		out := strings.TrimSpace(timestampRe.ReplaceAllString(p.Stdout.String(), `"timestamp":"T"`))
+		if out == "" {
+			return nil
+		}
+		return strings.Split(out, "\n")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(normalized()) < len(wantLines) && time.Now().Before(deadline) {
+		if done, err := p.Exited(); done {
+			t.Fatalf("demo exited: %v\n%s", err, p.Stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	got := normalized()
+	if strings.Join(got, "\n") != strings.Join(wantLines, "\n") {
+		t.Fatalf("demo output differs from testdata/demo.golden.jsonl\n got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantLines, "\n"))
+	}
+	// Tailing: a new CDC file appears on stdout within a second.
+	row := "INSERT,employee,hr,103,Lee,Kim,2026-11-28,Austin\n"
+	tmp := filepath.Join(dir, "cdc_001.tmp")
+	if err := os.WriteFile(tmp, []byte(row), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dropped := time.Now()
+	if err := os.Rename(tmp, filepath.Join(dir, "sample", "cdcfile", "cdc_001")); err != nil {
+		t.Fatal(err)
+	}
+	wantNew := `{"data":{"Id":103,"LastName":"Lee","FirstName":"Kim","HireDate":"2026-11-28T00:00:00Z","OfficeLocation":"Austin"},"metadata":{"timestamp":"T","record-type":"data","operation":"insert","partition-key-type":"schema-table","schema-name":"hr","table-name":"employee"}}`
+	for time.Since(dropped) < 5*time.Second {
+		if g := normalized(); len(g) > len(wantLines) {
+			if g[len(wantLines)] != wantNew {
+				t.Fatalf("new CDC row printed as\n%s\nwant\n%s", g[len(wantLines)], wantNew)
+			}
+			if d := time.Since(dropped); d > time.Second {
+				t.Fatalf("the dropped CDC file took %s to show up, want under a second", d)
+			}
+			t.Logf("dropped CDC file printed after %s", time.Since(dropped).Round(time.Millisecond))
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("the dropped CDC file never showed up; output:\n%s", p.Stdout.String())
+}
