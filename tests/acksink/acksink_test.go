@@ -2,10 +2,12 @@ package acksink
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -50,4 +52,82 @@ func TestSinkAcknowledgesAndCounts(t *testing.T) {
 	if s.Records() != 503 {
 		t.Fatalf("after plain post: %d records", s.Records())
 	}
+}
+
+// putRecordsBody is a PutRecords body as the AWS SDK sends it (compact JSON,
+// base64 data), one record per data slice.
+func putRecordsBody(t testing.TB, keys []string, data [][]byte, indent bool) []byte {
+	var req putRecords
+	for i := range data {
+		req.Records = append(req.Records, struct {
+			Data         []byte `json:"Data"`
+			PartitionKey string `json:"PartitionKey"`
+		}{data[i], keys[i%len(keys)]})
+	}
+	req.StreamName = "s"
+	var b []byte
+	var err error
+	if indent {
+		b, err = json.MarshalIndent(req, "", "  ")
+	} else {
+		b, err = json.Marshal(req)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestCountPutRecordsMatchesFullDecode(t *testing.T) {
+	// Data of every padding length, and partition keys that contain what the
+	// scan looks for.
+	var data [][]byte
+	for n := 0; n < 40; n++ {
+		data = append(data, []byte(strings.Repeat("x", n)))
+	}
+	keys := []string{`k`, `"Data":"`, `a"b`, `\"Data\":\"zz`, `é"Data":"=`}
+	for _, indent := range []bool{false, true} {
+		body := putRecordsBody(t, keys, data, indent)
+		n, bytes, err := countPutRecords(body)
+		wn, wbytes, werr := decodePutRecords(body)
+		if err != nil || werr != nil || n != wn || bytes != wbytes {
+			t.Fatalf("indent %v: scan %d records %d bytes (%v), decode %d records %d bytes (%v)", indent, n, bytes, err, wn, wbytes, werr)
+		}
+		if n != 40 || bytes != 39*40/2 {
+			t.Fatalf("indent %v: %d records %d bytes, want 40 and 780", indent, n, bytes)
+		}
+	}
+	if _, _, err := countPutRecords([]byte(`{"Records":[{"Data":"abc`)); err == nil {
+		t.Fatal("a truncated body was accepted")
+	}
+	if _, _, err := countPutRecords([]byte(`not json`)); err == nil {
+		t.Fatal("a body that is not JSON was accepted")
+	}
+}
+
+// BenchmarkCountPutRecords: the scan against a full JSON decode of the same
+// 500-record body (the sink's cost per request), reported as a ratio.
+func BenchmarkCountPutRecords(b *testing.B) {
+	var data [][]byte
+	for i := 0; i < 500; i++ {
+		data = append(data, []byte(strings.Repeat("d", 300)))
+	}
+	body := putRecordsBody(b, []string{"2026-01-01T00:00:00Z"}, data, false)
+	// The baseline, timed by hand (testing.Benchmark cannot run inside a
+	// benchmark): full decodes for at least 200 ms.
+	var decodes int
+	start := time.Now()
+	for time.Since(start) < 200*time.Millisecond {
+		_, _, _ = decodePutRecords(body)
+		decodes++
+	}
+	decodeNs := float64(time.Since(start).Nanoseconds()) / float64(decodes)
+	b.ResetTimer()
+	for b.Loop() {
+		_, _, _ = countPutRecords(body)
+	}
+	scanNs := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+	b.ReportMetric(decodeNs/scanNs, "x_faster_than_decode")
+	b.ReportMetric(decodeNs/500, "decode_ns/record")
+	b.ReportMetric(scanNs/500, "scan_ns/record")
 }
