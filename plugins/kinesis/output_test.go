@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -453,7 +454,9 @@ stream: dms-target
 region: us-east-1
 backoff: {initial_interval: 30s, max_interval: 60s, max_elapsed_time: 0s}
 `, f.client())
+	var calls atomic.Int64
 	f.requestFault = func(call int) (int, string, bool) {
+		calls.Store(int64(call))
 		if call > 1 {
 			return 500, "InternalFailure", false
 		}
@@ -464,7 +467,21 @@ backoff: {initial_interval: 30s, max_interval: 60s, max_elapsed_time: 0s}
 	idx := b.Index()
 	done := make(chan error, 1)
 	go func() { done <- o.WriteBatch(context.Background(), b) }()
-	time.Sleep(300 * time.Millisecond) // one shard written, the other in backoff
+	// Both shards have been tried (the second one failed and is in a 30 s
+	// backoff) and the first one's records are stored; then a moment for its
+	// answer to be taken in. Waiting on these, not on a fixed sleep, keeps the
+	// test true on a loaded machine.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		by := f.byKey()
+		if calls.Load() >= 2 && len(by[keys[0]])+len(by[keys[1]]) >= 500 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10 s: %d requests, %d records stored", calls.Load(), len(by[keys[0]])+len(by[keys[1]]))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
