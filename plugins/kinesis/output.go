@@ -36,6 +36,7 @@ const (
 	fBackoff        = "backoff"
 	fShardRate      = "shard_rate"
 	fShardRefresh   = "shard_refresh_interval"
+	fSDKClient      = "sdk_client"
 
 	maxRecordsPerRequest = 500
 	keyCapGrowAfter      = 4 // clean requests in a row before the per-key cap doubles
@@ -62,6 +63,14 @@ Every incoming batch, whatever its size, is split into PutRecords requests of at
 key exceeds `+"`max_record_size`"+`, or whose partition key is empty or longer than 256 characters, or whose
 `+"`hash_key`"+` is not a decimal number below 2^128, fails alone before anything is sent; the rest of the batch is
 written.
+
+PutRecords requests go through the output's own request path by default: the JSON body (byte-identical to the
+AWS SDK's) is written straight into a reused buffer, signed with the SDK's SigV4 signer and credentials (refreshed
+when they expire), sent to the endpoint the SDK resolves (`+"`endpoint`"+` when set, otherwise the regional
+endpoint of the partition, FIPS/dual-stack settings included) through the HTTP client of the AWS configuration, and
+its answer decoded without per-record allocations; error answers go through the SDK's own error decoding. Every
+other call (DescribeStreamSummary, ListShards, assume-role) uses the SDK. `+"`sdk_client: true`"+` sends PutRecords
+through the SDK too. The own path does not correct the signing time for clock skew: keep the host clock in sync.
 
 ### Shards, parallelism and pacing
 At connect the output checks the stream exists (DescribeStreamSummary; a missing stream is a connect error naming
@@ -157,6 +166,9 @@ cap, but a retried record can land after later records of its key. Order across 
 			service.NewDurationField(fShardRefresh).
 				Description("How often the shard map is re-listed (it is also re-listed when a write lands on an unexpected shard).").
 				Default("1m").Advanced(),
+			service.NewBoolField(fSDKClient).
+				Description("Send PutRecords through the AWS SDK's generic client instead of the output's own request path (see Requests and limits). The own path is about twice as cheap in CPU; this switch is a fallback should it ever disagree with an AWS endpoint.").
+				Default(false).Advanced(),
 		).
 		Example("DMS pipeline target", "Writes the JSON records of `dms_csv_to_json` to a stream, strict per-key order.", `
 output:
@@ -225,6 +237,7 @@ type outputConfig struct {
 	shardRecords   float64
 	shardBytes     float64
 	shardRefresh   time.Duration
+	sdkClient      bool
 }
 
 func parseOutputConfig(conf *service.ParsedConfig) (outputConfig, error) {
@@ -333,6 +346,9 @@ func parseOutputConfig(conf *service.ParsedConfig) (outputConfig, error) {
 	if oc.shardRefresh <= 0 {
 		return oc, fmt.Errorf("%s must be > 0", fShardRefresh)
 	}
+	if oc.sdkClient, err = conf.FieldBool(fSDKClient); err != nil {
+		return oc, err
+	}
 	return oc, nil
 }
 
@@ -427,11 +443,15 @@ func newOutput(c outputConfig, res *service.Resources) *output {
 		if err != nil {
 			return nil, err
 		}
-		return kinesis.NewFromConfig(cfg, func(opts *kinesis.Options) {
+		client := kinesis.NewFromConfig(cfg, func(opts *kinesis.Options) {
 			if c.conn.endpoint != "" {
 				opts.BaseEndpoint = aws.String(c.conn.endpoint)
 			}
-		}), nil
+		})
+		if c.sdkClient {
+			return client, nil
+		}
+		return newFastClient(client, c.stream), nil
 	}
 	return o
 }
@@ -864,7 +884,15 @@ func (o *output) writeShard(ctx context.Context, client kinesisAPI, run *batchRu
 	strict := o.conf.strict
 	var dead map[string]error // strict: keys with a record that finally failed
 	split := maxRecordsPerRequest
-	entries := make([]types.PutRecordsRequestEntry, 0, min(len(queue), maxRecordsPerRequest))
+	fast, _ := client.(fastPutter)
+	var entries []types.PutRecordsRequestEntry
+	var pc *putCall
+	if fast != nil {
+		pc = putCalls.Get().(*putCall)
+		defer putCalls.Put(pc)
+	} else {
+		entries = make([]types.PutRecordsRequestEntry, 0, min(len(queue), maxRecordsPerRequest))
+	}
 	req := make([]*record, 0, min(len(queue), maxRecordsPerRequest))
 	var perKey map[string]int
 	var skipKey map[string]bool
@@ -956,9 +984,11 @@ func (o *output) writeShard(ctx context.Context, client kinesisAPI, run *batchRu
 			req = append(req, r)
 		}
 		n := len(req)
-		entries = entries[:0]
-		for _, r := range req {
-			entries = append(entries, types.PutRecordsRequestEntry{Data: r.data, PartitionKey: &r.key, ExplicitHashKey: r.hashKey})
+		if fast == nil {
+			entries = entries[:0]
+			for _, r := range req {
+				entries = append(entries, types.PutRecordsRequestEntry{Data: r.data, PartitionKey: &r.key, ExplicitHashKey: r.hashKey})
+			}
 		}
 
 		select {
@@ -971,9 +1001,15 @@ func (o *output) writeShard(ctx context.Context, client kinesisAPI, run *batchRu
 			continue
 		}
 		start := time.Now()
-		out, err := client.PutRecords(ctx, &kinesis.PutRecordsInput{
-			StreamName: o.streamName(), StreamARN: o.streamARN(), Records: entries,
-		})
+		var out *kinesis.PutRecordsOutput
+		var err error
+		if fast != nil {
+			out, err = fast.putRecordsFast(ctx, pc, req)
+		} else {
+			out, err = client.PutRecords(ctx, &kinesis.PutRecordsInput{
+				StreamName: o.streamName(), StreamARN: o.streamARN(), Records: entries,
+			})
+		}
 		<-sh.inflight
 		o.m.latency.Timing(time.Since(start).Nanoseconds())
 		o.st.requests.Add(1)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/redpanda-data/benthos/v4/public/service"
 )
 
@@ -28,6 +29,11 @@ func newTestOutput(t testing.TB, yaml string, client kinesisAPI) *output {
 		t.Fatalf("config: %v", err)
 	}
 	o := newOutput(oc, service.MockResources())
+	if c, ok := client.(*kinesis.Client); ok && !oc.sdkClient {
+		// Like newClient: PutRecords through the output's own path
+		// unless sdk_client is set.
+		client = newFastClient(c, oc.stream)
+	}
 	if client != nil {
 		o.newClient = func(context.Context) (kinesisAPI, error) { return client, nil }
 		if err := o.Connect(context.Background()); err != nil {
