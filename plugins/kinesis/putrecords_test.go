@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -23,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
+	"github.com/redpanda-data/benthos/v4/public/service"
 )
 
 // captured is one request as the server received it.
@@ -570,5 +572,84 @@ func TestDecodeRejectsMalformedAnswers(t *testing.T) {
 	pc := new(putCall)
 	if err := pc.decode([]byte(" {\n\"Records\" : null , \"FailedRecordCount\":0}\n")); err != nil || len(pc.out.Records) != 0 {
 		t.Fatalf("null records: %v", err)
+	}
+}
+
+// TestAppendBase64MatchesStdEncoding: every length from 0 to 300 and random
+// bytes, appended after existing content.
+func TestAppendBase64MatchesStdEncoding(t *testing.T) {
+	src := make([]byte, 300)
+	for i := range src {
+		src[i] = byte(i*131 + i*i*7 + 3)
+	}
+	for n := 0; n <= len(src); n++ {
+		got := appendBase64([]byte("prefix"), src[:n])
+		want := base64.StdEncoding.AppendEncode([]byte("prefix"), src[:n])
+		if !bytes.Equal(got, want) {
+			t.Fatalf("length %d:\n got %s\nwant %s", n, got, want)
+		}
+	}
+}
+
+// TestDecodeEntriesOfAnyShape: the plain-entry shortcut and the generic
+// scanner give the same result, escapes and reordered members included.
+func TestDecodeEntriesOfAnyShape(t *testing.T) {
+	body := `{"FailedRecordCount":1,"Records":[{"SequenceNumber":"1","ShardId":"shardId-000000000000"},` +
+		`{"SequenceNumber":"2","ShardId":"shard\u0049d-1"},{"ShardId":"s3","SequenceNumber":"3"},` +
+		`{"SequenceNumber":"4","ShardId":"s4","Extra":1},{"ErrorCode":"InternalFailure","ErrorMessage":"x"}]}`
+	pc := new(putCall)
+	if err := pc.decode([]byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	var want struct {
+		FailedRecordCount int32
+		Records           []struct{ SequenceNumber, ShardId, ErrorCode, ErrorMessage string }
+	}
+	if err := json.Unmarshal([]byte(body), &want); err != nil {
+		t.Fatal(err)
+	}
+	if *pc.out.FailedRecordCount != want.FailedRecordCount || len(pc.out.Records) != len(want.Records) {
+		t.Fatalf("%s", dumpOut(&pc.out))
+	}
+	for i, w := range want.Records {
+		g := pc.out.Records[i]
+		if aws.ToString(g.SequenceNumber) != w.SequenceNumber || aws.ToString(g.ShardId) != w.ShardId ||
+			aws.ToString(g.ErrorCode) != w.ErrorCode || aws.ToString(g.ErrorMessage) != w.ErrorMessage {
+			t.Errorf("entry %d: %s", i, dumpOut(&pc.out))
+		}
+	}
+}
+
+// TestPartitionKeyFromMetadata: with partition_key ${! @name } string
+// metadata is read directly, anything else goes through the interpolation
+// (a number becomes its decimal text), exactly as before.
+func TestPartitionKeyFromMetadata(t *testing.T) {
+	f := newFakeKinesis(t, "dms-target", 2)
+	o := newTestOutput(t, fakeYAML+"partition_key: '${! @pk }'\n", f.client())
+	if o.conf.keyMeta != "pk" {
+		t.Fatalf("keyMeta %q", o.conf.keyMeta)
+	}
+	var batch service.MessageBatch
+	for i, v := range []any{"a.b.1", int64(42), "日本", []byte("raw")} {
+		m := service.NewMessage([]byte(fmt.Sprint(i)))
+		m.MetaSetMut("pk", v)
+		batch = append(batch, m)
+	}
+	if err := o.WriteBatch(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range f.requests {
+		for _, e := range r.entries {
+			got[string(e.Data)] = e.PartitionKey
+		}
+	}
+	if want := map[string]string{"0": "a.b.1", "1": "42", "2": "日本", "3": "raw"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("keys %v, want %v", got, want)
+	}
+	for _, yaml := range []string{"partition_key: '${! @pk }-x'\n", "partition_key: '${! meta(\"pk\") }'\n"} {
+		if o := newTestOutput(t, fakeYAML+yaml, nil); o.conf.keyMeta != "" {
+			t.Errorf("%s: keyMeta %q", yaml, o.conf.keyMeta)
+		}
 	}
 }
