@@ -69,9 +69,10 @@ PutRecords requests go through the output's own request path by default: the JSO
 AWS SDK's) is written straight into a reused buffer, signed with the SDK's SigV4 signer and credentials (refreshed
 when they expire), sent to the endpoint the SDK resolves (`+"`endpoint`"+` when set, otherwise the regional
 endpoint of the partition, FIPS/dual-stack settings included) through the HTTP client of the AWS configuration, and
-its answer decoded without per-record allocations; error answers go through the SDK's own error decoding. Every
-other call (DescribeStreamSummary, ListShards, assume-role) uses the SDK. `+"`sdk_client: true`"+` sends PutRecords
-through the SDK too. The own path does not correct the signing time for clock skew: keep the host clock in sync.
+its answer decoded without per-record allocations; error answers go through the SDK's own error decoding. A host
+clock more than 4 minutes off the answers' Date is corrected for when signing (kept across reconnects). Every other
+call (DescribeStreamSummary, ListShards, assume-role) uses the SDK. `+"`sdk_client: true`"+` sends PutRecords through
+the SDK too.
 
 ### Shards, parallelism and pacing
 At connect the output checks the stream exists (DescribeStreamSummary; a missing stream is a connect error naming
@@ -436,6 +437,7 @@ type output struct {
 	bgDone    chan struct{}
 	now       func() time.Time
 	sleepHook func(time.Duration) // tests: observe backoff waits
+	clockSkew atomic.Int64        // the own PutRecords path's clock-skew correction, kept across reconnects
 }
 
 func newOutput(c outputConfig, res *service.Resources) *output {
@@ -462,7 +464,9 @@ func newOutput(c outputConfig, res *service.Resources) *output {
 		if c.sdkClient {
 			return client, nil
 		}
-		return newFastClient(client, c.stream), nil
+		fc := newFastClient(client, c.stream)
+		fc.skew = &o.clockSkew
+		return fc, nil
 	}
 	return o
 }

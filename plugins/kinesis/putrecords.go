@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -55,8 +56,9 @@ import (
 //     awshttp.ResponseError around the typed or generic API error), so
 //     classify treats both paths alike.
 //
-// Not done like the SDK: no clock-skew correction of the signing time, no
-// tracing/metrics spans, no SDK retries (the output disables them anyway).
+// Not done like the SDK: no tracing/metrics spans, no SDK retries (the output
+// disables them anyway). The signing time is corrected for a clock skew
+// beyond 4 minutes seen in the answers' Date headers.
 type fastClient struct {
 	*kinesis.Client
 
@@ -68,6 +70,13 @@ type fastClient struct {
 	stream     streamRef
 	ua         string
 	opSchema   *smithy.OperationSchema
+
+	// skew is the server clock minus ours, in nanoseconds, when it is
+	// beyond skewThreshold (as seen in the Date of the last answer); it is
+	// added to the signing time, like the SDK's clock-skew correction. The
+	// output shares one across the clients it builds, so a reconnect keeps
+	// it.
+	skew *atomic.Int64
 
 	epMu      sync.Mutex
 	epAccount string
@@ -103,7 +112,32 @@ func newFastClient(c *kinesis.Client, stream streamRef) *fastClient {
 		stream:     stream,
 		ua:         "dmsbridge aws-sdk-go-v2/" + aws.SDKVersion + " api/kinesis#fast-putrecords",
 		opSchema:   smithy.NewOperationSchema(schemas.PutRecords, schemas.PutRecordsInput, schemas.PutRecordsOutput),
+		skew:       new(atomic.Int64),
 	}
+}
+
+// skewThreshold is the clock difference below which signing times are not
+// corrected (SigV4 accepts 5 minutes; the SDK corrects from 4).
+const skewThreshold = 4 * time.Minute
+
+// noteClock records the clock skew shown by an answer's Date header.
+func (f *fastClient) noteClock(resp *http.Response) {
+	if f.opts.DisableClockSkewCorrection {
+		return
+	}
+	d := resp.Header.Get("Date")
+	if d == "" {
+		return
+	}
+	server, err := http.ParseTime(d)
+	if err != nil {
+		return
+	}
+	skew := time.Until(server)
+	if skew < skewThreshold && skew > -skewThreshold {
+		skew = 0
+	}
+	f.skew.Store(int64(skew))
 }
 
 // endpoint resolves the PutRecords URL like the SDK does for this stream
@@ -183,13 +217,14 @@ func (f *fastClient) putRecordsFast(ctx context.Context, pc *putCall, recs []*re
 	req.Header["Content-Type"] = []string{"application/x-amz-json-1.1"}
 	req.Header["X-Amz-Target"] = []string{"Kinesis_20131202.PutRecords"}
 	req.Header["User-Agent"] = []string{f.ua}
-	if err := f.signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "kinesis", f.region, time.Now().UTC()); err != nil {
+	if err := f.signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "kinesis", f.region, time.Now().Add(time.Duration(f.skew.Load())).UTC()); err != nil {
 		return nil, f.opError(&v4.SigningError{Err: err})
 	}
 	resp, err := f.httpClient.Do(req)
 	if err != nil {
 		return nil, f.opError(&smithyhttp.RequestSendError{Err: err})
 	}
+	f.noteClock(resp)
 	pc.resp.Reset()
 	_, rerr := pc.resp.ReadFrom(resp.Body)
 	_ = resp.Body.Close()

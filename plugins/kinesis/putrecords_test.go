@@ -653,3 +653,41 @@ func TestPartitionKeyFromMetadata(t *testing.T) {
 		}
 	}
 }
+
+// TestFastCorrectsClockSkew: an answer whose Date is an hour ahead moves
+// the next signing time an hour ahead; an answer in step brings it back.
+func TestFastCorrectsClockSkew(t *testing.T) {
+	var ahead atomic.Bool
+	srv, got := captureServer(t, func(w http.ResponseWriter, _ []byte) {
+		if ahead.Load() {
+			w.Header().Set("Date", time.Now().Add(time.Hour).UTC().Format(http.TimeFormat))
+			w.WriteHeader(400)
+			_, _ = io.WriteString(w, `{"__type":"InvalidSignatureException","message":"Signature expired"}`)
+			return
+		}
+		_, _ = io.WriteString(w, `{"FailedRecordCount":0,"Records":[{"SequenceNumber":"1","ShardId":"shardId-000000000000"}]}`)
+	})
+	fast := newFastClient(sdkTestClient(srv.URL, nil), streamRef{name: "s"})
+	recs := []*record{{key: "k", data: []byte("v")}}
+	ahead.Store(true)
+	if _, err := fast.putRecordsFast(context.Background(), new(putCall), recs); classify(context.Background(), err) != errConnection {
+		t.Fatalf("skewed answer: %v", err)
+	}
+	ahead.Store(false)
+	for i := 0; i < 2; i++ {
+		if _, err := fast.putRecordsFast(context.Background(), new(putCall), recs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var offs []time.Duration
+	for _, r := range got() {
+		at, err := time.Parse("20060102T150405Z", r.header.Get("X-Amz-Date"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		offs = append(offs, time.Until(at).Round(time.Minute))
+	}
+	if want := []time.Duration{0, time.Hour, 0}; !reflect.DeepEqual(offs, want) {
+		t.Fatalf("signing time offsets %v, want %v", offs, want)
+	}
+}
