@@ -641,6 +641,8 @@ func (o *output) shard(id string) *shardState {
 	return s
 }
 
+var recordPool sync.Pool // *[]record
+
 // record is one message of a batch on its way to Kinesis.
 type record struct {
 	idx     int
@@ -649,6 +651,7 @@ type record struct {
 	data    []byte
 	size    int  // data + partition key bytes
 	routed  bool // passed validation, handed to a shard writer
+	group   int  // index of its shard in the shard map (len: no known shard)
 	written bool
 	err     error
 }
@@ -686,7 +689,20 @@ func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 	stop := context.AfterFunc(o.closeCtx, cancel)
 	defer stop()
 
-	recs := make([]record, len(batch))
+	// The records live in a pooled slice: nothing refers to them once
+	// every shard writer has returned (below), and clearing drops the
+	// message data.
+	rp, _ := recordPool.Get().(*[]record)
+	if rp == nil || cap(*rp) < len(batch) {
+		s := make([]record, len(batch))
+		rp = &s
+	}
+	recs := (*rp)[:len(batch)]
+	defer func() {
+		clear(recs)
+		*rp = recs[:0]
+		recordPool.Put(rp)
+	}()
 	var bErr *service.BatchError
 	fail := func(i int, err error) {
 		if bErr == nil {
@@ -717,6 +733,7 @@ func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 	// groups[i] holds the records of smap.shards[i], the last one those
 	// of no known shard; order lists the groups in first-use order.
 	groups := make([][]*record, len(smap.shards)+1)
+	counts := make([]int, len(groups))
 	var order []int
 	maxRec := 0
 	for i, msg := range batch {
@@ -774,11 +791,22 @@ func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 		if g < 0 {
 			g = len(smap.shards)
 		}
-		r.routed = true
-		if groups[g] == nil {
+		r.routed, r.group = true, g
+		if counts[g] == 0 {
 			order = append(order, g)
 		}
-		groups[g] = append(groups[g], r)
+		counts[g]++
+	}
+	// One backing array, each group its own capacity-bounded part.
+	all := make([]*record, 0, len(batch))
+	for g, n := range counts {
+		groups[g] = all[len(all) : len(all) : len(all)+n]
+		all = all[:len(all)+n]
+	}
+	for i := range recs {
+		if r := &recs[i]; r.routed {
+			groups[r.group] = append(groups[r.group], r)
+		}
 	}
 	o.m.recMax.Set(int64(maxRec))
 
