@@ -191,6 +191,39 @@ type putCall struct {
 
 var putCalls = sync.Pool{New: func() any { return new(putCall) }}
 
+// sentBody is a request body that tells when the HTTP client is done with
+// it: the transport closes the body once written, possibly after the answer
+// arrived (a server answering before reading the whole body), and until then
+// the body buffer must not be reused.
+type sentBody struct {
+	bytes.Reader
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (b *sentBody) Close() error {
+	b.once.Do(func() { close(b.closed) })
+	return nil
+}
+
+// release gives the body buffer back for the next request once the HTTP
+// client let go of it; if that takes long the buffer is abandoned to the
+// client and the next request gets a new one.
+func (pc *putCall) release(b *sentBody) {
+	select {
+	case <-b.closed:
+		return
+	default:
+	}
+	t := time.NewTimer(100 * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-b.closed:
+	case <-t.C:
+		pc.body = nil
+	}
+}
+
 func (f *fastClient) opError(err error) error {
 	return &smithy.OperationError{ServiceID: kinesis.ServiceID, OperationName: "PutRecords", Err: err}
 }
@@ -210,10 +243,14 @@ func (f *fastClient) putRecordsFast(ctx context.Context, pc *putCall, recs []*re
 	}
 	pc.body = appendPutRecordsBody(pc.body[:0], recs, f.stream)
 	sum := sha256.Sum256(pc.body)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(pc.body))
+	body := &sentBody{closed: make(chan struct{})}
+	body.Reset(pc.body)
+	defer pc.release(body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, body)
 	if err != nil {
 		return nil, f.opError(err)
 	}
+	req.ContentLength = int64(len(pc.body))
 	req.Header["Content-Type"] = []string{"application/x-amz-json-1.1"}
 	req.Header["X-Amz-Target"] = []string{"Kinesis_20131202.PutRecords"}
 	req.Header["User-Agent"] = []string{f.ua}

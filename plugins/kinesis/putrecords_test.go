@@ -691,3 +691,29 @@ func TestFastCorrectsClockSkew(t *testing.T) {
 		t.Fatalf("signing time offsets %v, want %v", offs, want)
 	}
 }
+
+// TestBodyBufferKeptOnlyWhenReleased: the body buffer is reused only once
+// the HTTP client closed the request body (done sending); a body still being
+// sent (a server that answered early) leaves the buffer to the client.
+func TestBodyBufferKeptOnlyWhenReleased(t *testing.T) {
+	pc := &putCall{body: make([]byte, 10)}
+	done := &sentBody{closed: make(chan struct{})}
+	_ = done.Close()
+	pc.release(done)
+	if pc.body == nil {
+		t.Fatal("buffer of a closed body dropped")
+	}
+	sending := &sentBody{closed: make(chan struct{})}
+	start := time.Now()
+	pc.release(sending)
+	if pc.body != nil || time.Since(start) < 100*time.Millisecond {
+		t.Fatalf("buffer of a body still being sent kept (after %v)", time.Since(start))
+	}
+	late := &sentBody{closed: make(chan struct{})}
+	pc.body = make([]byte, 10)
+	time.AfterFunc(20*time.Millisecond, func() { _ = late.Close() })
+	pc.release(late)
+	if pc.body == nil {
+		t.Fatal("buffer of a body closed within the grace time dropped")
+	}
+}
