@@ -159,8 +159,13 @@ func byKey(recs []streamRecord) map[string][][]byte {
 }
 
 func TestKinesaliteWritesEveryShardInOrder(t *testing.T) {
+	forEachClient(t, testKinesaliteWritesEveryShardInOrder)
+}
+
+func testKinesaliteWritesEveryShardInOrder(t *testing.T, clientYAML string) {
 	stream := newStream(t, 4)
-	o := newKinesaliteOutput(t, kinesaliteYAML(t, stream, ""))
+	o := newKinesaliteOutput(t, kinesaliteYAML(t, stream, clientYAML))
+	checkClientMode(t, o, clientYAML)
 	keys := keysN(60)
 	next := map[string]int{}
 	var sent [][]byte

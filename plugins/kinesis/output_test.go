@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/redpanda-data/benthos/v4/public/service"
 )
 
@@ -29,6 +30,11 @@ func newTestOutput(t testing.TB, yaml string, client kinesisAPI) *output {
 		t.Fatalf("config: %v", err)
 	}
 	o := newOutput(oc, service.MockResources())
+	if c, ok := client.(*kinesis.Client); ok && !oc.sdkClient {
+		// Like newClient: PutRecords through the output's own path
+		// unless sdk_client is set.
+		client = newFastClient(c, oc.stream)
+	}
 	if client != nil {
 		o.newClient = func(context.Context) (kinesisAPI, error) { return client, nil }
 		if err := o.Connect(context.Background()); err != nil {
@@ -37,6 +43,28 @@ func newTestOutput(t testing.TB, yaml string, client kinesisAPI) *output {
 	}
 	t.Cleanup(func() { _ = o.Close(context.Background()) })
 	return o
+}
+
+// clientModes are the two PutRecords paths: the output's own (default) and
+// the SDK's (sdk_client: true).
+var clientModes = []struct{ name, yaml string }{{"own", ""}, {"sdk", "sdk_client: true\n"}}
+
+func forEachClient(t *testing.T, test func(t *testing.T, clientYAML string)) {
+	for _, m := range clientModes {
+		t.Run(m.name, func(t *testing.T) { test(t, m.yaml) })
+	}
+}
+
+// checkClientMode fails unless o sends PutRecords through the path
+// clientYAML selects.
+func checkClientMode(t testing.TB, o *output, clientYAML string) {
+	t.Helper()
+	o.mu.Lock()
+	_, own := o.client.(fastPutter)
+	o.mu.Unlock()
+	if own != (clientYAML == "") {
+		t.Fatalf("config %q: client %T", clientYAML, o.client)
+	}
 }
 
 // testRecord is the payload of record seq of key: "<key>#<seq>#" padded with
@@ -267,9 +295,14 @@ func throttleFault(rate float64, seed int64, codes ...string) func(int, fakeEntr
 }
 
 func TestStrictOrderUnderPartialFailures(t *testing.T) {
+	forEachClient(t, testStrictOrderUnderPartialFailures)
+}
+
+func testStrictOrderUnderPartialFailures(t *testing.T, clientYAML string) {
 	f := newFakeKinesis(t, "dms-target", 3)
 	f.recordFault = throttleFault(0.3, 1, "ProvisionedThroughputExceededException", "InternalFailure", "KMSThrottlingException")
-	o := newTestOutput(t, fakeYAML+"shard_rate: {records_per_second: 0, bytes_per_second: 0}\n", f.client())
+	o := newTestOutput(t, fakeYAML+"shard_rate: {records_per_second: 0, bytes_per_second: 0}\n"+clientYAML, f.client())
+	checkClientMode(t, o, clientYAML)
 	keys := keysN(8) // few keys: many records of a key share a request
 	next := map[string]int{}
 	for i := 0; i < 4; i++ {
@@ -320,6 +353,10 @@ func TestRelaxedResendsOnlyFailedRecords(t *testing.T) {
 }
 
 func TestRequestLevelFaultsAreRetried(t *testing.T) {
+	forEachClient(t, testRequestLevelFaultsAreRetried)
+}
+
+func testRequestLevelFaultsAreRetried(t *testing.T, clientYAML string) {
 	f := newFakeKinesis(t, "dms-target", 2)
 	var mu sync.Mutex
 	rng := rand.New(rand.NewSource(3))
@@ -336,7 +373,8 @@ func TestRequestLevelFaultsAreRetried(t *testing.T) {
 		}
 		return 0, "", false
 	}
-	o := newTestOutput(t, fakeYAML+"shard_rate: {records_per_second: 0, bytes_per_second: 0}\n", f.client())
+	o := newTestOutput(t, fakeYAML+"shard_rate: {records_per_second: 0, bytes_per_second: 0}\n"+clientYAML, f.client())
+	checkClientMode(t, o, clientYAML)
 	next := map[string]int{}
 	for i := 0; i < 5; i++ {
 		if err := o.WriteBatch(context.Background(), makeBatch(keysN(6), 600, 40, next)); err != nil {
@@ -403,8 +441,13 @@ shard_rate: {records_per_second: 0, bytes_per_second: 0}
 }
 
 func TestCredentialErrorsReturnNotConnected(t *testing.T) {
+	forEachClient(t, testCredentialErrorsReturnNotConnected)
+}
+
+func testCredentialErrorsReturnNotConnected(t *testing.T, clientYAML string) {
 	f := newFakeKinesis(t, "dms-target", 1)
-	o := newTestOutput(t, fakeYAML, f.client())
+	o := newTestOutput(t, fakeYAML+clientYAML, f.client())
+	checkClientMode(t, o, clientYAML)
 	f.requestFault = func(int) (int, string, bool) { return 400, "ExpiredTokenException", false }
 	err := o.WriteBatch(context.Background(), makeBatch(keysN(2), 10, 10, map[string]int{}))
 	if !errors.Is(err, service.ErrNotConnected) {

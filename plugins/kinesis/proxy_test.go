@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redpanda-data/benthos/v4/public/service"
+
 	"github.com/dmsbridge/dmsbridge/tests/kinesisproxy"
 )
 
@@ -62,12 +64,15 @@ func TestProxyFaultsStrict(t *testing.T) {
 	o := connectOutput(t, proxyYAML(t, stream, p.URL(), `
 backoff: {initial_interval: 50ms, max_interval: 1s, max_elapsed_time: 2m}
 `))
+	checkClientMode(t, o, "") // the own PutRecords path
 	keys := keysN(40)
 	next := map[string]int{}
 	t0 := time.Now()
 	write := func(n int) {
-		if err := o.WriteBatch(context.Background(), makeBatch(keys, n, 120, next)); err != nil {
-			t.Fatalf("batch: %v", err)
+		b := makeBatch(keys, n, 120, next)
+		idx := b.Index()
+		if err := o.WriteBatch(context.Background(), b); err != nil {
+			t.Fatalf("batch: %v; every distinct record error: %v", err, distinctErrors(t, err, idx))
 		}
 	}
 	for i := 0; i < 4; i++ {
@@ -127,6 +132,7 @@ func TestProxyFaultsRelaxed(t *testing.T) {
 ordering: relaxed
 backoff: {initial_interval: 20ms, max_interval: 500ms, max_elapsed_time: 1m}
 `))
+	checkClientMode(t, o, "") // the own PutRecords path
 	next := map[string]int{}
 	for i := 0; i < 2; i++ {
 		if err := o.WriteBatch(context.Background(), makeBatch(keysN(30), 500, 100, next)); err != nil {
@@ -150,6 +156,7 @@ func TestProxyPacingKeepsThrottlingRare(t *testing.T) {
 	o := connectOutput(t, proxyYAML(t, stream, p.URL(), `
 backoff: {initial_interval: 50ms, max_interval: 1s, max_elapsed_time: 1m}
 `))
+	checkClientMode(t, o, "") // the own PutRecords path
 	next := map[string]int{}
 	start := time.Now()
 	for i := 0; i < 12; i++ {
@@ -168,4 +175,17 @@ backoff: {initial_interval: 50ms, max_interval: 1s, max_elapsed_time: 1m}
 		t.Fatalf("%d of 6000 records throttled by the shard limits", st.Throttled)
 	}
 	t.Logf("6000 records in %v, %d throttled", el, st.Throttled)
+}
+
+// distinctErrors lists the distinct errors of the records of a batch error.
+func distinctErrors(t testing.TB, err error, idx *service.Indexer) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, e := range batchErrIndexes(t, err, idx) {
+		if s := e.Error(); !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -107,12 +107,29 @@ func newShardMap(shards []shardRange) (*shardMap, error) {
 
 // route returns the id of the open shard owning hash key h.
 func (m *shardMap) route(h u128) string {
-	s := m.shards
-	i := sort.Search(len(s), func(i int) bool { return s[i].end.cmp(h) >= 0 })
-	if i < len(s) && s[i].start.cmp(h) <= 0 {
-		return s[i].id
+	if i := m.routeIndex(h); i >= 0 {
+		return m.shards[i].id
 	}
 	return unknownShard
+}
+
+// routeIndex returns the index in shards of the open shard owning hash key
+// h, or -1.
+func (m *shardMap) routeIndex(h u128) int {
+	s := m.shards
+	lo, hi := 0, len(s)
+	for lo < hi { // first shard whose range ends at or after h
+		mid := int(uint(lo+hi) >> 1)
+		if s[mid].end.cmp(h) < 0 {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	if lo < len(s) && s[lo].start.cmp(h) <= 0 {
+		return lo
+	}
+	return -1
 }
 
 func (m *shardMap) has(id string) bool {
