@@ -1,11 +1,14 @@
 // Package awsconf builds an aws.Config from the few settings dmsbridge
 // components expose: region, endpoint, path-style addressing and
 // credentials (the default chain, static keys, a shared-config profile, or a
-// role to assume on top of any of them). It does not import Benthos.
+// role to assume on top of any of them). Both the aws_s3_dms input and the
+// aws_kinesis_streams output use it, so their `credentials` fields behave the
+// same. It does not import Benthos.
 package awsconf
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -26,11 +29,34 @@ type Config struct {
 	Profile        string // shared config profile
 	Role           string // role ARN to assume
 	RoleExternalID string
+	// NoSDKRetries turns the SDK's own retries off, for components that
+	// retry themselves (per record, honouring their context).
+	NoSDKRetries bool
 }
 
-// Load resolves the configuration. Static keys win over a profile; a role is
-// assumed with whatever credentials were resolved first.
+// Validate reports contradictory credential settings, naming the fields as
+// the components' configs spell them.
+func (c Config) Validate() error {
+	switch {
+	case (c.ID == "") != (c.Secret == ""):
+		return errors.New("credentials.id and credentials.secret must be set together")
+	case c.Token != "" && c.ID == "":
+		return errors.New("credentials.token needs credentials.id and credentials.secret")
+	case c.ID != "" && c.Profile != "":
+		return errors.New("credentials.profile cannot be combined with static credentials.id/secret")
+	case c.RoleExternalID != "" && c.Role == "":
+		return errors.New("credentials.role_external_id needs credentials.role")
+	}
+	return nil
+}
+
+// Load resolves the configuration. Static keys win over the default chain; a
+// role is assumed with whatever credentials were resolved first. A
+// configuration that ends without a region is an error.
 func Load(ctx context.Context, c Config) (aws.Config, error) {
+	if err := c.Validate(); err != nil {
+		return aws.Config{}, err
+	}
 	var opts []func(*config.LoadOptions) error
 	if c.Region != "" {
 		opts = append(opts, config.WithRegion(c.Region))
@@ -38,15 +64,18 @@ func Load(ctx context.Context, c Config) (aws.Config, error) {
 	if c.Profile != "" {
 		opts = append(opts, config.WithSharedConfigProfile(c.Profile))
 	}
-	if c.ID != "" || c.Secret != "" {
-		if c.ID == "" || c.Secret == "" {
-			return aws.Config{}, fmt.Errorf("credentials: id and secret must be set together")
-		}
+	if c.ID != "" {
 		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(c.ID, c.Secret, c.Token)))
+	}
+	if c.NoSDKRetries {
+		opts = append(opts, config.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} }))
 	}
 	conf, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("loading AWS configuration: %w", err)
+	}
+	if conf.Region == "" {
+		return aws.Config{}, errors.New("no AWS region: set region, AWS_REGION or a profile with a region")
 	}
 	if c.Endpoint != "" {
 		conf.BaseEndpoint = aws.String(c.Endpoint)

@@ -25,7 +25,7 @@ func TestLoadStatic(t *testing.T) {
 
 func TestLoadHalfCredentials(t *testing.T) {
 	_, err := Load(context.Background(), Config{ID: "AKID"})
-	if err == nil || !strings.Contains(err.Error(), "id and secret must be set together") {
+	if err == nil || !strings.Contains(err.Error(), "credentials.id and credentials.secret must be set together") {
 		t.Fatalf("error %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dmsbridge/dmsbridge/plugins/awsconf"
 	"net"
 	"regexp"
 	"strings"
@@ -231,7 +232,7 @@ type outputConfig struct {
 	stream         streamRef
 	partitionKey   *service.InterpolatedString
 	hashKey        *service.InterpolatedString
-	conn           awsConn
+	conn           awsconf.Config
 	maxRecordSize  int
 	maxRequestSize int
 	strict         bool
@@ -287,23 +288,25 @@ func parseOutputConfig(conf *service.ParsedConfig) (outputConfig, error) {
 		v, err = conf.FieldString(path...)
 		return v
 	}
-	oc.conn = awsConn{
-		region:         str(fRegion),
-		endpoint:       str(fEndpoint),
-		id:             str(fCredentials, "id"),
-		secret:         str(fCredentials, "secret"),
-		token:          str(fCredentials, "token"),
-		profile:        str(fCredentials, "profile"),
-		role:           str(fCredentials, "role"),
-		roleExternalID: str(fCredentials, "role_external_id"),
+	oc.conn = awsconf.Config{
+		Region:         str(fRegion),
+		Endpoint:       str(fEndpoint),
+		ID:             str(fCredentials, "id"),
+		Secret:         str(fCredentials, "secret"),
+		Token:          str(fCredentials, "token"),
+		Profile:        str(fCredentials, "profile"),
+		Role:           str(fCredentials, "role"),
+		RoleExternalID: str(fCredentials, "role_external_id"),
+		// The output retries itself, per record, honouring its context.
+		NoSDKRetries: true,
 	}
 	if err != nil {
 		return oc, err
 	}
-	if oc.conn.region == "" {
-		oc.conn.region = oc.stream.region()
+	if oc.conn.Region == "" {
+		oc.conn.Region = oc.stream.region()
 	}
-	if err := oc.conn.validate(); err != nil {
+	if err := oc.conn.Validate(); err != nil {
 		return oc, err
 	}
 	if oc.maxRecordSize, err = conf.FieldInt(fMaxRecordSize); err != nil {
@@ -452,15 +455,11 @@ func newOutput(c outputConfig, res *service.Resources) *output {
 	}
 	o.closeCtx, o.closeFn = context.WithCancel(context.Background())
 	o.newClient = func(ctx context.Context) (kinesisAPI, error) {
-		cfg, err := c.conn.load(ctx)
+		cfg, err := awsconf.Load(ctx, c.conn)
 		if err != nil {
 			return nil, err
 		}
-		client := kinesis.NewFromConfig(cfg, func(opts *kinesis.Options) {
-			if c.conn.endpoint != "" {
-				opts.BaseEndpoint = aws.String(c.conn.endpoint)
-			}
-		})
+		client := kinesis.NewFromConfig(cfg)
 		if c.sdkClient {
 			return client, nil
 		}

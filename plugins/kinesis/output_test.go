@@ -479,8 +479,8 @@ func TestARNIsSentAsStreamARN(t *testing.T) {
 	f := newFakeKinesis(t, "dms-target", 2)
 	arn := "arn:aws:kinesis:us-east-1:000000000000:stream/dms-target"
 	o := newTestOutput(t, "stream: "+arn+"\n", f.client())
-	if o.conf.conn.region != "us-east-1" {
-		t.Fatalf("region from ARN: %q", o.conf.conn.region)
+	if o.conf.conn.Region != "us-east-1" {
+		t.Fatalf("region from ARN: %q", o.conf.conn.Region)
 	}
 	if err := o.WriteBatch(context.Background(), makeBatch(keysN(2), 4, 10, map[string]int{})); err != nil {
 		t.Fatal(err)

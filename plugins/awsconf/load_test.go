@@ -1,4 +1,4 @@
-package kinesis
+package awsconf
 
 import (
 	"context"
@@ -11,8 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 )
 
-func TestAWSConnStaticCredentials(t *testing.T) {
-	cfg, err := awsConn{region: "eu-west-1", id: "AKID", secret: "SECRET", token: "TOKEN"}.load(context.Background())
+func TestLoadStaticCredentials(t *testing.T) {
+	cfg, err := Load(context.Background(), Config{Region: "eu-west-1", ID: "AKID", Secret: "SECRET", Token: "TOKEN", NoSDKRetries: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +28,7 @@ func TestAWSConnStaticCredentials(t *testing.T) {
 	}
 }
 
-func TestAWSConnProfile(t *testing.T) {
+func TestLoadProfile(t *testing.T) {
 	dir := t.TempDir()
 	creds := filepath.Join(dir, "credentials")
 	conf := filepath.Join(dir, "config")
@@ -44,7 +44,7 @@ func TestAWSConnProfile(t *testing.T) {
 	t.Setenv("AWS_DEFAULT_REGION", "")
 	t.Setenv("AWS_ACCESS_KEY_ID", "")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
-	cfg, err := awsConn{profile: "dms"}.load(context.Background())
+	cfg, err := Load(context.Background(), Config{Profile: "dms"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,8 +57,8 @@ func TestAWSConnProfile(t *testing.T) {
 	}
 }
 
-func TestAWSConnAssumeRoleAndErrors(t *testing.T) {
-	cfg, err := awsConn{region: "us-east-1", id: "a", secret: "b", role: "arn:aws:iam::123456789012:role/dms", roleExternalID: "x"}.load(context.Background())
+func TestLoadAssumeRoleAndErrors(t *testing.T) {
+	cfg, err := Load(context.Background(), Config{Region: "us-east-1", ID: "a", Secret: "b", Role: "arn:aws:iam::123456789012:role/dms", RoleExternalID: "x"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestAWSConnAssumeRoleAndErrors(t *testing.T) {
 	t.Setenv("AWS_REGION", "")
 	t.Setenv("AWS_DEFAULT_REGION", "")
 	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
-	if _, err := (awsConn{id: "a", secret: "b"}).load(context.Background()); err == nil || !strings.Contains(err.Error(), "no AWS region") {
+	if _, err := Load(context.Background(), Config{ID: "a", Secret: "b"}); err == nil || !strings.Contains(err.Error(), "no AWS region") {
 		t.Fatalf("missing region: %v", err)
 	}
 }
