@@ -9,8 +9,6 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -53,20 +51,9 @@ func run(out string, scale float64, seed uint64) error {
 			return err
 		}
 	}
-	mf, err := os.Create(filepath.Join(out, "manifest.jsonl"))
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriter(mf)
-	enc := json.NewEncoder(w)
-	for _, e := range manifest {
-		if err := enc.Encode(e); err != nil {
-			return err
-		}
-	}
-	if err := w.Flush(); err != nil {
+	if err := refdata.WriteManifest(filepath.Join(out, "manifest.jsonl"), manifest); err != nil {
 		return err
 	}
 	fmt.Printf("wrote %d files and %d expected records to %s\n", len(files), len(manifest), out)
-	return mf.Close()
+	return nil
 }

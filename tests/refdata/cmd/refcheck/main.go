@@ -13,10 +13,8 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -109,22 +107,11 @@ func prepare(ctx context.Context, bucket, stream string, shards int, scale float
 	if err := kinesis.NewStreamExistsWaiter(kc).Wait(ctx, &kinesis.DescribeStreamInput{StreamName: aws.String(stream)}, time.Minute); err != nil {
 		return fmt.Errorf("stream %s not active: %w", stream, err)
 	}
-	f, err := os.Create(manifestPath)
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriter(f)
-	enc := json.NewEncoder(w)
-	for _, e := range manifest {
-		if err := enc.Encode(e); err != nil {
-			return err
-		}
-	}
-	if err := w.Flush(); err != nil {
+	if err := refdata.WriteManifest(manifestPath, manifest); err != nil {
 		return err
 	}
 	fmt.Printf("prepared s3://%s (%d files, %d records) and stream %s (%d shards)\n", bucket, len(files), len(manifest), stream, shards)
-	return f.Close()
+	return nil
 }
 
 func verify(ctx context.Context, stream, manifestPath, phase string) error {
@@ -135,19 +122,12 @@ func verify(ctx context.Context, stream, manifestPath, phase string) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(manifestPath)
+	all, err := refdata.ReadManifest(manifestPath)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
 	var manifest []refdata.Expected
-	dec := json.NewDecoder(f)
-	dec.UseNumber()
-	for dec.More() {
-		var e refdata.Expected
-		if err := dec.Decode(&e); err != nil {
-			return fmt.Errorf("manifest: %w", err)
-		}
+	for _, e := range all {
 		if phase == "full-load" && e.Operation != "load" {
 			continue
 		}
