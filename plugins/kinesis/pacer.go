@@ -121,25 +121,21 @@ func (p *pacer) wait(ctx context.Context, n, b int) error {
 
 // maxRecords is the most records one request should carry at the current rate
 // (a full bucket), at least 1 and at most limit.
-func (p *pacer) maxRecords(limit int) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.recRate <= 0 {
-		return limit
-	}
-	n := int(p.recRate * p.factor * pacerBurstSecs)
-	return max(1, min(limit, n))
-}
+func (p *pacer) maxRecords(limit int) int { return p.perRequest(p.recRate, limit) }
 
 // maxBytes is the most bytes one request should carry at the current rate, at
 // most limit. A single record is always allowed whatever its size.
-func (p *pacer) maxBytes(limit int) int {
+func (p *pacer) maxBytes(limit int) int { return p.perRequest(p.byteRate, limit) }
+
+// perRequest is one full bucket at rate (records or bytes per second, 0 for
+// no limit) scaled by the current factor, between 1 and limit.
+func (p *pacer) perRequest(rate float64, limit int) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.byteRate <= 0 {
+	if rate <= 0 {
 		return limit
 	}
-	n := int(p.byteRate * p.factor * pacerBurstSecs)
+	n := int(rate * p.factor * pacerBurstSecs)
 	return max(1, min(limit, n))
 }
 
