@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,5 +46,77 @@ func TestConfigFilesLint(t *testing.T) {
 	out, err := exec.Command(binPath, "lint", bad).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "bogus_field") {
 		t.Fatalf("lint accepted an unknown field: %v\n%s", err, out)
+	}
+}
+
+// config/dead-letter.yaml, run as its header says (`dmsbridge run
+// config/dead-letter.yaml < rows`): good rows reach stdout as DMS records in
+// order, each bad row lands in the dead-letter file once with its reason and
+// its bytes, and the pipeline ends normally when stdin ends.
+func TestDeadLetterExampleRuns(t *testing.T) {
+	dir := t.TempDir()
+	dead := filepath.Join(dir, "dead-letter.jsonl")
+	rows := strings.Join([]string{
+		`101,Smith,Bob,2014-06-04 00:00:00,New York`,
+		`102,Smith,Bob,not-a-date,Boston`,
+		`103,Smith,Bob,2014-06-04 00:00:00`,
+		`104,Jones,Ann,2015-01-02 03:04:05,Chicago`,
+		`x105,Doe,Jo,2016-01-01 00:00:00,Denver`,
+		`106,Lee,Kim,2017-02-03 04:05:06,Seattle`,
+	}, "\n") + "\n"
+	cmd := exec.Command(binPath, "run", "--log.level", "warn", filepath.Join(repoRoot(), "config/dead-letter.yaml"))
+	cmd.Env = append(os.Environ(),
+		"DMS_TABLE_DEFINITION="+filepath.Join(repoRoot(), "plugins/csvjson/testdata/employee.json"),
+		"DMS_DEAD_LETTER_PATH="+dead)
+	cmd.Stdin = strings.NewReader(rows)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("dmsbridge run config/dead-letter.yaml: %v\n%s", err, stderr.String())
+	}
+	var ids []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var rec struct {
+			Data     map[string]any    `json:"data"`
+			Metadata map[string]string `json:"metadata"`
+		}
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("stdout line %q is not a DMS record: %v", l, err)
+		}
+		if rec.Metadata["operation"] != "load" || rec.Metadata["table-name"] != "employee" {
+			t.Errorf("record metadata %v", rec.Metadata)
+		}
+		ids = append(ids, fmt.Sprint(rec.Data["Id"]))
+	}
+	if got := strings.Join(ids, ","); got != "101,104,106" {
+		t.Errorf("good rows on stdout: %s, want 101,104,106 in order", got)
+	}
+	want := map[string]string{
+		`102,Smith,Bob,not-a-date,Boston`:       "column HireDate",
+		`103,Smith,Bob,2014-06-04 00:00:00`:     "has 4 fields, expected 5",
+		`x105,Doe,Jo,2016-01-01 00:00:00,Denver`: "column Id",
+	}
+	dl := lines(t, dead)
+	if len(dl) != len(want) {
+		t.Fatalf("dead-letter file has %d lines, want %d:\n%s", len(dl), len(want), strings.Join(dl, "\n"))
+	}
+	for _, l := range dl {
+		var d struct {
+			Error string `json:"error"`
+			Row   string `json:"row"`
+		}
+		if err := json.Unmarshal([]byte(l), &d); err != nil {
+			t.Fatalf("dead-letter line %q: %v", l, err)
+		}
+		reason, ok := want[d.Row]
+		if !ok {
+			t.Errorf("unexpected dead-letter row %q", d.Row)
+			continue
+		}
+		delete(want, d.Row)
+		if !strings.Contains(d.Error, reason) {
+			t.Errorf("row %q: error %q does not say %q", d.Row, d.Error, reason)
+		}
 	}
 }
