@@ -93,8 +93,8 @@ func TestDeadLetterExampleRuns(t *testing.T) {
 		t.Errorf("good rows on stdout: %s, want 101,104,106 in order", got)
 	}
 	want := map[string]string{
-		`102,Smith,Bob,not-a-date,Boston`:       "column HireDate",
-		`103,Smith,Bob,2014-06-04 00:00:00`:     "has 4 fields, expected 5",
+		`102,Smith,Bob,not-a-date,Boston`:        "column HireDate",
+		`103,Smith,Bob,2014-06-04 00:00:00`:      "has 4 fields, expected 5",
 		`x105,Doe,Jo,2016-01-01 00:00:00,Denver`: "column Id",
 	}
 	dl := lines(t, dead)
