@@ -433,6 +433,11 @@ func lowerEq(v []byte, s string) bool {
 
 // process converts one message in place, or flags it.
 func (w *worker) process(m *service.Message) {
+	if m.GetError() != nil {
+		// Flagged upstream (e.g. a row the input passed over as longer than
+		// max_row_size): left as it is, error and bytes, for the dead letter.
+		return
+	}
 	body, err := m.AsBytes()
 	if err != nil {
 		w.fail(m, nil, reasonBadMessage, fmt.Sprintf(": the message has no raw body: %v", err))

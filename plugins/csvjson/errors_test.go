@@ -1,6 +1,8 @@
 package csvjson
 
 import (
+	"context"
+	"errors"
 	"testing"
 )
 
@@ -83,4 +85,30 @@ func TestMetadataTypes(t *testing.T) {
 	out := process(t, p, r1, r2)
 	mustErr(t, out[0], "s3://b/k line 42 table hr.employee: full-load row has 2 fields")
 	mustErr(t, out[1], "row line 7 table hr.employee")
+}
+
+// A message flagged upstream (the input passes a row longer than its
+// max_row_size on this way) keeps its error, bytes and metadata: the
+// processor neither converts it nor replaces the error, and the rows around
+// it convert normally.
+func TestUpstreamErrorLeftAlone(t *testing.T) {
+	p := newTestProc(t, "table_definition: ./testdata/employee.json\nmessage_format: json-unformatted\n")
+	good := fullLoad("hr", "employee", "hr/employee/LOAD1.csv", 1, "101,Smith,Bob,2014-06-04 00:00:00,New York")
+	flagged := fullLoad("hr", "employee", "hr/employee/LOAD1.csv", 2, "102,Smith,Bob,2014-06-04 00:00:00,Boston")
+	batch := mkBatch(good, flagged, good)
+	batch[1].SetError(errors.New("row at line 2, byte offset 44: row exceeds max_row_size"))
+	out, err := p.ProcessBatch(context.Background(), batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := out[0]
+	mustOK(t, ms[0])
+	mustOK(t, ms[2])
+	mustErr(t, ms[1], "row at line 2, byte offset 44: row exceeds max_row_size")
+	if got := body(t, ms[1]); got != flagged.body {
+		t.Fatalf("flagged body changed to %q", got)
+	}
+	if meta(ms[1], "dms_partition_key") != "" || meta(ms[1], "dms_operation") != "" {
+		t.Fatal("flagged message got processor metadata")
+	}
 }

@@ -126,8 +126,10 @@ NULL in a non-nullable column, bad UTF-8, over-long value, unterminated quote) k
 body and metadata and is flagged with an error naming the file, line, table, column, the value
 (truncated) and the rule, e.g.
 ` + "`s3://bucket/key line 12 table schema01.table01 column value: \"12a.5\" is not a NUMERIC(5,2): not a decimal number ...`" + `.
-Route such rows with an output ` + "`switch`" + ` on ` + "`errored()`" + ` (see config/dead-letter.yaml); the
-pipeline goes on. Metrics: ` + "`dms_csv_to_json_rows`" + ` (labels schema, table, operation) and
+Route such rows to a dead-letter output with ` + "`reject_errored`" + ` inside a ` + "`fallback`" + ` (see
+config/dead-letter.yaml); the pipeline goes on. A message that arrives already flagged with an error (e.g. a
+row the input passed over as longer than its ` + "`max_row_size`" + `) is left untouched, error and bytes, and not
+counted here. Metrics: ` + "`dms_csv_to_json_rows`" + ` (labels schema, table, operation) and
 ` + "`dms_csv_to_json_errors`" + ` (labels schema, table, reason).
 
 ### Performance

@@ -31,7 +31,20 @@ type Row struct {
 	// the stream, so that nothing is lost; whoever parses its fields reports
 	// the unterminated quote (the processor sends it to the dead letter).
 	Unterminated bool
+	// TooLong is set on a row longer than RowOptions.MaxRowSize. The reader
+	// skips it without holding it in memory and goes on with the next row:
+	// Data holds only its first TooLongKeep bytes (a copy), Size its full
+	// length; Line, Offset, End and NextLine are exact, so the row can be
+	// reported (and fetched again by byte range) and nothing after it is lost.
+	TooLong bool
+	// Size is the row's length in bytes, row delimiter excluded, for rows
+	// marked TooLong (0 otherwise: use len(Data)).
+	Size int64
 }
+
+// TooLongKeep is how many leading bytes of a row longer than MaxRowSize are
+// kept in Row.Data, to identify it in a dead letter.
+const TooLongKeep = 4096
 
 // RowOptions tune a RowReader.
 type RowOptions struct {
@@ -51,7 +64,8 @@ type RowOptions struct {
 	KeepEmpty bool
 }
 
-// ErrRowTooLong is wrapped by the errors Next returns; test with errors.Is.
+// ErrRowTooLong names the condition of a Row marked TooLong (Next returns such
+// a row, not an error, and goes on with the next row).
 // ErrUnterminatedQuoteAtEOF names the condition of a Row marked
 // Unterminated (Next returns such a row, not an error, so nothing is lost).
 var (
@@ -82,7 +96,9 @@ func (e *RowError) Unwrap() error { return e.Err }
 // ("" inside is an escaped quote), so it may hold delimiters and newlines,
 // across any read-buffer boundary; a quote elsewhere in a field is data. With
 // RFC4180 false, quotes are always data. A final row without a delimiter is
-// returned; a quoted field still open at the end of input is an error.
+// returned; a quoted field still open at the end of input makes the rest of
+// the input one row marked Unterminated; a row longer than MaxRowSize is
+// skipped and returned marked TooLong (see Row).
 type RowReader struct {
 	src      io.Reader
 	delim    []byte // field delimiter
@@ -212,12 +228,12 @@ func (rr *RowReader) next() (Row, error) {
 		end, ok := rr.scanRow()
 		if ok {
 			if end-rr.r > rr.max+1 || (end-rr.r == rr.max+1 && rr.buf[end-1] != '\r') {
-				return Row{}, &RowError{Offset: rr.off, Line: rr.line, Err: ErrRowTooLong, Detail: fmt.Sprintf(" (%d bytes)", rr.max)}
+				return rr.skipLong(end, true)
 			}
 			return rr.emit(end, end+1), nil
 		}
 		if rr.scan-rr.r > rr.max+1 {
-			return Row{}, &RowError{Offset: rr.off, Line: rr.line, Err: ErrRowTooLong, Detail: fmt.Sprintf(" (%d bytes)", rr.max)}
+			return rr.skipLong(0, false)
 		}
 		if !rr.fill() {
 			if rr.err != nil {
@@ -227,7 +243,7 @@ func (rr *RowReader) next() (Row, error) {
 				return Row{}, io.EOF
 			}
 			if rr.w-rr.r > rr.max {
-				return Row{}, &RowError{Offset: rr.off, Line: rr.line, Err: ErrRowTooLong, Detail: fmt.Sprintf(" (%d bytes)", rr.max)}
+				return rr.skipLong(0, false)
 			}
 			unterminated := rr.inQuote
 			rr.closeQ, rr.inQuote = false, false
@@ -236,6 +252,56 @@ func (rr *RowReader) next() (Row, error) {
 			return row, nil
 		}
 	}
+}
+
+// skipLong passes over a row longer than the limit, from rr.r, keeping its
+// first TooLongKeep bytes: what has been scanned is dropped from the buffer
+// (its newlines and bytes counted) before each read, so memory stays bounded
+// whatever the row's length. found says the row's end is already known (end:
+// the index of its '\n'). rr.off and rr.line stay at the row's start until it
+// is complete, so that after a read error the reader's Offset is still the
+// start of a whole row.
+func (rr *RowReader) skipLong(end int, found bool) (Row, error) {
+	var prefix []byte
+	take := func(b []byte) {
+		if n := TooLongKeep - len(prefix); n > 0 {
+			prefix = append(prefix, b[:min(n, len(b))]...)
+		}
+	}
+	var skipped, skippedNL int64
+	atEOF := false
+	for !found {
+		// Drop the scanned bytes but the last len(delim), which tell
+		// whether a quote right after them starts a field.
+		if cut := rr.scan - len(rr.delim); cut > rr.r {
+			take(rr.buf[rr.r:cut])
+			skipped += int64(cut - rr.r)
+			skippedNL += int64(bytes.Count(rr.buf[rr.r:cut], nlByte))
+			rr.r = cut
+		}
+		if !rr.fill() {
+			if rr.err != nil {
+				return Row{}, fmt.Errorf("reading row at line %d, byte offset %d: %w", rr.line, rr.off, rr.err)
+			}
+			atEOF = true
+			break
+		}
+		end, found = rr.scanRow()
+	}
+	var row Row
+	if atEOF {
+		rr.closeQ, rr.inQuote = false, false
+		row = rr.emit(rr.w, rr.w)
+	} else {
+		row = rr.emit(end, end+1)
+	}
+	take(row.Data)
+	size := skipped + int64(len(row.Data))
+	row.End += skipped
+	row.NextLine += skippedNL
+	rr.off, rr.line = row.End, row.NextLine
+	row.Data, row.TooLong, row.Size = prefix, true, size
+	return row, nil
 }
 
 // emit returns buf[r:end] as a row (minus a trailing "\r" when the row ended

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"pgregory.net/rapid"
 )
 
 type gotRow struct {
@@ -33,6 +36,23 @@ func readAll(t testing.TB, r io.Reader, s Settings, opt RowOptions) ([]gotRow, e
 		if row.End != rr.Offset() || row.NextLine != rr.Line() {
 			t.Fatalf("row %+v: End/NextLine %d/%d disagree with Offset/Line %d/%d", row, row.End, row.NextLine, rr.Offset(), rr.Line())
 		}
+	}
+}
+
+// readRows reads every row with copies of their data.
+func readRows(t interface{ Fatal(...any) }, r io.Reader, s Settings, opt RowOptions) []Row {
+	rr := NewRowReader(r, s, opt)
+	var out []Row
+	for {
+		row, err := rr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		row.Data = bytes.Clone(row.Data)
+		out = append(out, row)
 	}
 }
 
@@ -129,12 +149,21 @@ func TestRowReaderMaxRowSize(t *testing.T) {
 		if r, err := rr.Next(); err != nil || string(r.Data) != "short" {
 			t.Fatalf("first row: %q %v", r.Data, err)
 		}
-		_, err := rr.Next()
-		if !errors.Is(err, ErrRowTooLong) {
-			t.Fatalf("want ErrRowTooLong, got %v", err)
+		// The long row is skipped, reported with its exact place and size,
+		// and the reader goes on.
+		r, err := rr.Next()
+		if err != nil {
+			t.Fatal(err)
 		}
-		if want := "row at line 2, byte offset 6: row exceeds max_row_size (50 bytes)"; err.Error() != want {
-			t.Fatalf("error text %q, want %q", err, want)
+		want := Row{Data: []byte(strings.Repeat("x", 100)), Line: 2, Offset: 6, End: 107, NextLine: 3, TooLong: true, Size: 100}
+		if !reflect.DeepEqual(r, want) {
+			t.Fatalf("buffer %d: long row %+v, want %+v", bs, r, want)
+		}
+		if r, err := rr.Next(); err != nil || string(r.Data) != "after" || r.Line != 3 || r.Offset != 107 || r.TooLong {
+			t.Fatalf("row after the long one: %+v %v", r, err)
+		}
+		if _, err := rr.Next(); err != io.EOF {
+			t.Fatalf("want EOF, got %v", err)
 		}
 	}
 	// A row of exactly the limit passes, with either ending.
@@ -144,10 +173,73 @@ func TestRowReaderMaxRowSize(t *testing.T) {
 			t.Fatalf("end %q: %v %v", end, got, err)
 		}
 	}
-	// An open quote cannot make the reader buffer forever.
-	rr := NewRowReader(strings.NewReader("\""+strings.Repeat("z\n", 1000)), DefaultSettings(), RowOptions{MaxRowSize: 100, BufferSize: 16})
-	if _, err := rr.Next(); !errors.Is(err, ErrRowTooLong) {
-		t.Fatalf("want ErrRowTooLong, got %v", err)
+	// An open quote cannot make the reader buffer forever: the rest of the
+	// input is one long row, passed over with a bounded buffer.
+	rr := NewRowReader(strings.NewReader("\""+strings.Repeat("z\n", 100000)), DefaultSettings(), RowOptions{MaxRowSize: 100, BufferSize: 16})
+	r, err := rr.Next()
+	if err != nil || !r.TooLong || r.Size != 200001 || r.NextLine != 100002 || r.End != 200001 || len(r.Data) != TooLongKeep {
+		t.Fatalf("open quote: %v, %+v", err, Row{Line: r.Line, Offset: r.Offset, End: r.End, NextLine: r.NextLine, TooLong: r.TooLong, Size: r.Size})
+	}
+	if cap(rr.buf) > 100+2+64<<10+64<<10 {
+		t.Fatalf("buffer grew to %d bytes for a 200 kB row with max 100", cap(rr.buf))
+	}
+}
+
+// Rows longer than the limit, anywhere, with quoted newlines and CRLF, with
+// any buffer size: every other row comes out exactly as with no limit, and
+// each long row is reported at the place (line, offset, end) and size the
+// unlimited reader gives it, holding its first bytes.
+func TestRowReaderSkipsLongRowsExactly(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		var sb strings.Builder
+		nrows := rapid.IntRange(1, 30).Draw(t, "rows")
+		for i := 0; i < nrows; i++ {
+			nf := rapid.IntRange(1, 5).Draw(t, "fields")
+			for f := 0; f < nf; f++ {
+				if f > 0 {
+					sb.WriteByte(',')
+				}
+				n := rapid.IntRange(0, 120).Draw(t, "len")
+				body := strings.Repeat(string(rune('a'+f)), n)
+				if rapid.Bool().Draw(t, "quoted") {
+					sb.WriteString("\"" + strings.ReplaceAll(body[:n/2], "a", "\"\"") + "\n" + body[n/2:] + "\"")
+				} else {
+					sb.WriteString(body)
+				}
+			}
+			sb.WriteString(rapid.SampledFrom([]string{"\n", "\r\n"}).Draw(t, "end"))
+		}
+		in := sb.String()
+		max := rapid.IntRange(1, 300).Draw(t, "max")
+		bs := rapid.IntRange(1, 200).Draw(t, "buffer")
+		ref := readRows(t, strings.NewReader(in), DefaultSettings(), RowOptions{MaxRowSize: 1 << 20})
+		got := readRows(t, strings.NewReader(in), DefaultSettings(), RowOptions{MaxRowSize: max, BufferSize: bs})
+		compareLongRows(t, ref, got, max)
+	})
+}
+
+// compareLongRows checks rows read with limit max against the same input
+// read without a limit (ref).
+func compareLongRows(t interface{ Fatalf(string, ...any) }, ref, got []Row, max int) {
+	{
+		if len(got) != len(ref) {
+			t.Fatalf("%d rows, want %d", len(got), len(ref))
+		}
+		for i, w := range ref {
+			g := got[i]
+			if g.Line != w.Line || g.Offset != w.Offset || g.End != w.End || g.NextLine != w.NextLine {
+				t.Fatalf("row %d at %d/%d-%d/%d, want %d/%d-%d/%d", i, g.Line, g.Offset, g.End, g.NextLine, w.Line, w.Offset, w.End, w.NextLine)
+			}
+			if len(w.Data) <= max {
+				if g.TooLong || !bytes.Equal(g.Data, w.Data) {
+					t.Fatalf("row %d: %q (long %v), want %q", i, g.Data, g.TooLong, w.Data)
+				}
+				continue
+			}
+			if !g.TooLong || g.Size != int64(len(w.Data)) || !bytes.Equal(g.Data, w.Data[:min(len(w.Data), TooLongKeep)]) {
+				t.Fatalf("row %d: long %v size %d data %q, want long row of %d bytes %q", i, g.TooLong, g.Size, g.Data, len(w.Data), w.Data)
+			}
+		}
 	}
 }
 
@@ -303,6 +395,13 @@ func FuzzRowReader(f *testing.F) {
 		}
 		if wantErr == nil && fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("settings %+v\n got %+v\nwant %+v", s, got, want)
+		}
+		if wantErr == nil {
+			// With a small limit, long rows are skipped and reported in place.
+			max := int(bufSize%7) + 1
+			ref := readRows(t, bytes.NewReader(data), s, RowOptions{MaxRowSize: 1 << 20})
+			short := readRows(t, iotest.HalfReader(bytes.NewReader(data)), s, RowOptions{BufferSize: int(bufSize%5) + 1, MaxRowSize: max})
+			compareLongRows(t, ref, short, max)
 		}
 	})
 }

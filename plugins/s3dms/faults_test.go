@@ -20,15 +20,18 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 )
 
-// TestBadObjects: a row longer than max_row_size and a truncated gzip are
-// reported naming the object, line and offset; an unterminated quote at the
-// end of an object is passed on whole as one row (nothing lost) with a
-// warning; the rows before each fault and every other file still arrive, in
-// order.
+// TestBadObjects: a row longer than max_row_size is passed over and reported
+// (its message holds its first bytes and an error naming the object, line,
+// offset and size; the rows after it still come); a truncated gzip is
+// reported naming the object; an unterminated quote at the end of an object
+// is passed on whole as one row (nothing lost) with a warning; the rows
+// before each fault and every other file still arrive, in order.
 func TestBadObjects(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
+		long := "3," + strings.Repeat("x", 100)
+		huge := "5," + strings.Repeat("y", 3<<20) // 3 MiB: far more than the limit, and than the kept prefix
 		b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("1,ok\n"))
-		b.put(t, "dms/hr/zeta/LOAD2.csv", []byte("2,ok\n3,"+strings.Repeat("x", 100)+"\n4,lost\n"))
+		b.put(t, "dms/hr/zeta/LOAD2.csv", []byte("2,ok\n"+long+"\n4,after\n"+huge+"\r\n6,after\n"))
 		var pad strings.Builder
 		for i := 0; i < 20000; i++ {
 			fmt.Fprintf(&pad, "7,%x\n", uint64(i)*0x9E3779B97F4A7C15)
@@ -46,18 +49,46 @@ func TestBadObjects(t *testing.T) {
 		case <-time.After(20 * time.Second):
 			t.Fatal("timeout")
 		}
-		var got []string
+		var bodies []string
+		var flagged []got
 		for _, m := range r.snapshot() {
+			if m.Err != "" {
+				flagged = append(flagged, m)
+				continue
+			}
 			if !strings.HasPrefix(m.Body, "7,") {
-				got = append(got, m.Body)
+				bodies = append(bodies, m.Body)
 			}
 		}
-		if strings.Join(got, "|") != "1,ok|2,ok|5,ok|6,ok|8,ok|9,\"open\n10,x\n|11,ok" {
-			t.Fatalf("got %q", got)
+		if strings.Join(bodies, "|") != "1,ok|2,ok|4,after|6,after|5,ok|6,ok|8,ok|9,\"open\n10,x\n|11,ok" {
+			t.Fatalf("got %q", bodies)
+		}
+		if len(flagged) != 2 {
+			t.Fatalf("%d flagged messages, want the 2 long rows: %v", len(flagged), flagged)
+		}
+		loc := "dms/hr/zeta/LOAD2.csv (etag"
+		if b.name() == "versitygw" {
+			loc = "s3://" + b.(*s3Backend).bucket + "/" + loc
+		}
+		for i, w := range []struct {
+			body         string
+			line, offset int64
+			text         string
+		}{
+			{long, 2, 5, "row at line 2, byte offset 5: row exceeds max_row_size (50 bytes): row of 102 bytes not passed on; the message holds its first 102 bytes"},
+			{huge[:4096], 4, 116, fmt.Sprintf("row at line 4, byte offset 116: row exceeds max_row_size (50 bytes): row of %d bytes not passed on; the message holds its first 4096 bytes", len(huge))},
+		} {
+			m := flagged[i]
+			if m.Body != w.body || m.Line != w.line || m.Offset != w.offset || m.Key != "dms/hr/zeta/LOAD2.csv" {
+				t.Errorf("long row %d: %s line %d offset %d body %d bytes, want line %d offset %d body %d bytes", i, m.Key, m.Line, m.Offset, len(m.Body), w.line, w.offset, len(w.body))
+			}
+			if !strings.Contains(m.Err, loc) || !strings.Contains(m.Err, w.text) {
+				t.Errorf("long row %d: error %q, want it to name %q and say %q", i, m.Err, loc, w.text)
+			}
 		}
 		logs := r.logText()
 		for _, want := range []string{
-			"LOAD2.csv (etag", "row at line 2, byte offset 5: row exceeds max_row_size (50 bytes)",
+			"row at line 2, byte offset 5: row exceeds max_row_size (50 bytes): row of 102 bytes",
 			"LOAD3.csv.gz", "unexpected EOF",
 			"LOAD4.csv", "row at line 2, byte offset 5: unterminated quoted field at end of input",
 		} {
@@ -65,7 +96,7 @@ func TestBadObjects(t *testing.T) {
 				t.Errorf("logs lack %q:\n%s", want, logs)
 			}
 		}
-		if b.name() == "versitygw" && !strings.Contains(logs, "s3://"+b.(*s3Backend).bucket+"/dms/hr/zeta/LOAD2.csv") {
+		if b.name() == "versitygw" && !strings.Contains(logs, "s3://"+b.(*s3Backend).bucket+"/dms/hr/zeta/LOAD3.csv.gz") {
 			t.Errorf("logs do not name the bucket:\n%s", logs)
 		}
 	})
@@ -73,15 +104,22 @@ func TestBadObjects(t *testing.T) {
 
 func TestBadObjectsStop(t *testing.T) {
 	b := &dirBackend{root: t.TempDir()}
-	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("1,ok\n2,"+strings.Repeat("x", 100)+"\n"))
+	var pad strings.Builder
+	for i := 0; i < 20000; i++ {
+		fmt.Fprintf(&pad, "2,%x\n", uint64(i)*0x9E3779B97F4A7C15)
+	}
+	full := gz(t, "1,ok\n"+pad.String())
+	b.put(t, "dms/hr/zeta/LOAD1.csv.gz", full[:len(full)/2])
 	b.put(t, "dms/hr/zeta/LOAD2.csv", []byte("3,ok\n"))
-	r := startStream(t, baseYAML(b, "mode: full-load\nbad_files: stop\nmax_row_size: 50\npoll_interval: 50ms\ncheckpoint:\n  store: none\n"), nil)
+	r := startStream(t, baseYAML(b, "mode: full-load\nbad_files: stop\npoll_interval: 50ms\ncheckpoint:\n  store: none\n"), nil)
 	time.Sleep(500 * time.Millisecond)
 	r.stop(t)
-	if got := strings.Join(bodies(r.snapshot()), "|"); got != "1,ok" {
-		t.Fatalf("got %q", got)
+	for _, m := range r.snapshot() {
+		if m.Body == "3,ok" {
+			t.Fatal("the input went on past a bad object with bad_files: stop")
+		}
 	}
-	if n := strings.Count(r.logText(), "row exceeds max_row_size"); n < 2 {
+	if n := strings.Count(r.logText(), "LOAD1.csv.gz"); n < 2 {
 		t.Fatalf("error reported %d times, want it repeated while stopped:\n%s", n, r.logText())
 	}
 }

@@ -134,6 +134,7 @@ type got struct {
 	Phase, Schema, Table, Bucket, Key, Etag string
 	LastModified, Position, Control         string
 	Line, Offset                            int64
+	Err                                     string // the message's error, if flagged
 }
 
 func (g got) String() string { return fmt.Sprintf("%s %q", g.Key, g.Body) }
@@ -148,7 +149,14 @@ func toGot(m *service.Message) got {
 	}
 	return got{Body: string(b), Phase: s("dms_phase"), Schema: s("dms_schema"), Table: s("dms_table"), Bucket: s("s3_bucket"),
 		Key: s("s3_key"), Etag: s("s3_etag"), LastModified: s("s3_last_modified"), Position: s("dms_position"),
-		Control: s("dms_control"), Line: i("dms_line"), Offset: i("dms_offset")}
+		Control: s("dms_control"), Line: i("dms_line"), Offset: i("dms_offset"), Err: errText(m.GetError())}
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 // runner runs one stream with the input and a consumer function.

@@ -108,8 +108,11 @@ Listing and connection errors are returned to the engine, which retries with bac
 reordered because the position only moves when rows are emitted. Errors name the bucket, key, line and offset.
 An object that ends inside a quoted field is not dropped: everything from the row's start to the end of the
 object is emitted as one row (logged as a warning naming the object, line and offset), so the processor flags it
-and a dead-letter route keeps it. A bad object (a row longer than ` + "`max_row_size`" + `, a truncated gzip, an
-object deleted between listing and reading) is, with ` + "`bad_files: skip`" + ` (default, like DMS's LOG_ERROR),
+and a dead-letter route keeps it. A row longer than ` + "`max_row_size`" + ` is passed over without being held in
+memory: its message carries the row's first 4096 bytes and an error naming the object, line, offset and size
+(logged as a warning, counted in ` + "`dms_rows_too_long`" + `), so a dead-letter route (` + "`reject_errored`" + ` in a
+` + "`fallback`" + `) records it, the processor leaves it untouched, and the rows after it go on. A bad object (a
+truncated gzip, an object deleted between listing and reading) is, with ` + "`bad_files: skip`" + ` (default, like DMS's LOG_ERROR),
 logged as an error and counted in ` + "`dms_bad_files`" + `, and the input goes on with the next object (rows
 before the fault were emitted); with ` + "`bad_files: stop`" + ` the input stops reading and keeps reporting the error.
 
@@ -118,7 +121,7 @@ before the fault were emitted); with ` + "`bad_files: stop`" + ` the input stops
 Per table (labels schema, table): ` + "`dms_table_state`" + ` (0 Before load, 1 Full load, 2 Table completed),
 ` + "`dms_full_load_rows`" + `, ` + "`dms_full_load_bytes_done`" + `/` + "`_total`" + `, ` + "`dms_full_load_files_done`" + `/` + "`_total`" + `;
 ` + "`dms_full_load_start_unix`" + `/` + "`_end_unix`" + `, ` + "`dms_table_last_update_unix`" + `;
-CDC: ` + "`dms_cdc_files_processed`" + `, ` + "`dms_cdc_files_pending`" + `, ` + "`dms_cdc_lag_seconds`" + ` (now minus the
+` + "`dms_rows_too_long`" + ` (rows passed over, see Errors); CDC: ` + "`dms_cdc_files_processed`" + `, ` + "`dms_cdc_files_pending`" + `, ` + "`dms_cdc_lag_seconds`" + ` (now minus the
 LastModified of the newest processed file), ` + "`dms_cdc_late_files`" + `, ` + "`dms_cdc_rows`" + `; ` + "`dms_s3_list_requests`" + `.
 The full-load percentage of each table is logged every ` + "`progress_interval`" + `. The same figures are
 available in-process through s3dms.Stats().
@@ -870,6 +873,7 @@ func (in *input) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 type rowRef struct {
 	start, end   int
 	line, offset int64
+	err          error // a row the input could not pass on whole (longer than max_row_size)
 }
 
 // readRows fills one batch. It blocks (until ctx is done) only while the
@@ -904,6 +908,9 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, ackPoint, 
 			m.MetaSetMut("dms_line", r.line)
 			m.MetaSetMut("dms_offset", r.offset)
 			m.MetaSetMut("dms_position", positionString(fm.posPrefix, r.offset))
+			if r.err != nil {
+				m.SetError(r.err)
+			}
 			out = append(out, m)
 		}
 		return out
@@ -996,9 +1003,19 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, ackPoint, 
 			in.log.Warnf("%s (etag %s): row at line %d, byte offset %d: %v: passed on whole (%d bytes)",
 				in.src.describe(in.curItem.obj.Key), in.cur.etag, row.Line, row.Offset, dmscsv.ErrUnterminatedQuoteAtEOF, len(row.Data))
 		}
+		var rowErr error
+		if row.TooLong {
+			// Skipped without holding it; the message carries its first
+			// bytes and an error, so a dead-letter route records it and the
+			// rows after it go on.
+			rowErr = fmt.Errorf("%s (etag %s): row at line %d, byte offset %d: %w (%d bytes): row of %d bytes not passed on; the message holds its first %d bytes",
+				in.src.describe(in.curItem.obj.Key), in.cur.etag, row.Line, row.Offset, dmscsv.ErrRowTooLong, c.maxRow, row.Size, len(row.Data))
+			in.log.Warnf("%v", rowErr)
+			in.stats.mLongRows.Incr(1)
+		}
 		start := len(arena)
 		arena = append(arena, row.Data...)
-		refs = append(refs, rowRef{start: start, end: len(arena), line: row.Line, offset: row.Offset})
+		refs = append(refs, rowRef{start: start, end: len(arena), line: row.Line, offset: row.Offset, err: rowErr})
 		metas = append(metas, in.curMeta)
 		in.lastPos.Offset, in.lastPos.Line = row.End, row.NextLine
 		in.rowsPending++

@@ -96,7 +96,7 @@ type stats struct {
 	mCDCProcessed, mCDCPending, mCDCLate, mCDCRows                  *service.MetricGauge
 	mLag                                                            *service.MetricGauge
 	mStart, mEnd, mLastUpdate                                       *service.MetricGauge
-	mLists, mBadFiles                                               *service.MetricCounter
+	mLists, mBadFiles, mLongRows                                    *service.MetricCounter
 }
 
 func newStats(label string, m *service.Metrics, tables [][2]string) *stats {
@@ -122,6 +122,7 @@ func newStats(label string, m *service.Metrics, tables [][2]string) *stats {
 		mLastUpdate:   m.NewGauge("dms_table_last_update_unix", "schema", "table"),
 		mLists:        m.NewCounter("dms_s3_list_requests"),
 		mBadFiles:     m.NewCounter("dms_bad_files"),
+		mLongRows:     m.NewCounter("dms_rows_too_long"),
 	}
 	for _, t := range tables {
 		s.tables = append(s.tables, &TableStats{Schema: t[0], Table: t[1], StateName: StateName(StateBeforeLoad)})

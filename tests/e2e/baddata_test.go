@@ -113,7 +113,12 @@ func TestBadRowsGoToDeadLetter(t *testing.T) {
 	fullBody, fullBad, fullMoved := mixIn(files[0].Body, badFullLoadRows, 20)
 	unterminatedAt := struct{ line, offset int }{bytes.Count(fullBody, []byte("\n")) + 1, len(fullBody)}
 	fullBody = append(fullBody, unterminatedRow...) // no newline: the object ends in the open quote
-	cdcBody, cdcBad, cdcMoved := mixIn(files[1].Body, badCDCRows, 15)
+	// A row longer than the input's max_row_size (1 MiB by default): passed
+	// over by the input with an error, its first 4096 bytes kept.
+	longRow := "I,table01,schema01,2027-01-01 00:00:13,10.1000/long,5,1.00," + strings.Repeat("z", 1536<<10)
+	cdcRows := append(append([]badRow(nil), badCDCRows...), badRow{"row longer than max_row_size", longRow,
+		[]string{fmt.Sprintf("row exceeds max_row_size (1048576 bytes): row of %d bytes not passed on; the message holds its first 4096 bytes", len(longRow))}})
+	cdcBody, cdcBad, cdcMoved := mixIn(files[1].Body, cdcRows, 15)
 	for i := range manifest {
 		switch manifest[i].File {
 		case fullKey:
@@ -132,7 +137,10 @@ func TestBadRowsGoToDeadLetter(t *testing.T) {
 	for i, b := range badFullLoadRows {
 		wants = append(wants, want{b, fullKey, fullBad[i]})
 	}
-	for i, b := range badCDCRows {
+	for i, b := range cdcRows {
+		if b.row == longRow {
+			b.row = longRow[:4096] // what the dead letter holds
+		}
 		wants = append(wants, want{b, cdcKey, cdcBad[i]})
 	}
 	wants = append(wants, want{badRow{"unterminated quote at the end of the object", unterminatedRow,
@@ -178,8 +186,11 @@ func TestBadRowsGoToDeadLetter(t *testing.T) {
 			continue
 		}
 		delete(got, id)
-		where := fmt.Sprintf("s3://%s/%s line %d", bucket, w.key, w.line)
-		for _, s := range append([]string{where}, w.want...) {
+		where := []string{fmt.Sprintf("s3://%s/%s line %d", bucket, w.key, w.line)}
+		if w.row == longRow[:4096] { // the input's error: object, ETag, line and offset
+			where = []string{fmt.Sprintf("s3://%s/%s (etag ", bucket, w.key), fmt.Sprintf("row at line %d, byte offset ", w.line)}
+		}
+		for _, s := range append(where, w.want...) {
 			if !strings.Contains(d.Error, s) {
 				t.Errorf("%s: error %q does not say %q", w.name, d.Error, s)
 			}
@@ -204,8 +215,12 @@ func TestBadRowsGoToDeadLetter(t *testing.T) {
 	if len(dl) != len(wants) {
 		t.Errorf("%d dead letters, want %d (one per bad row)", len(dl), len(wants))
 	}
-	if errs, _ := p.Metric("dms_csv_to_json_errors"); int(errs) != len(wants) {
-		t.Errorf("dms_csv_to_json_errors %.0f, want %d", errs, len(wants))
+	// The processor counts the rows it refused; the input the long one.
+	if errs, _ := p.Metric("dms_csv_to_json_errors"); int(errs) != len(wants)-1 {
+		t.Errorf("dms_csv_to_json_errors %.0f, want %d", errs, len(wants)-1)
+	}
+	if long, _ := p.Metric("dms_rows_too_long"); long != 1 {
+		t.Errorf("dms_rows_too_long %.0f, want 1", long)
 	}
 
 	// The unterminated quote: no bad object, a warning saying where it is.
@@ -222,6 +237,11 @@ func TestBadRowsGoToDeadLetter(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no warning logged naming %s and %q", wantLog, wantWhy)
+	}
+	for i, l := range dl {
+		if len(l) > 600 {
+			dl[i] = l[:600] + "..."
+		}
 	}
 	t.Logf("dead letters:\n%s", strings.Join(dl, "\n"))
 
