@@ -299,3 +299,38 @@ func TestS3StoreFencing(t *testing.T) {
 		t.Fatalf("wins %d fenced %d", wins, fenced)
 	}
 }
+
+// The record of listed keys stays within SeenCap by dropping the oldest
+// modification times, all keys of a time together, and moves Since past
+// them: every key added at or after Since is still known.
+func TestSeenSetBounded(t *testing.T) {
+	s := NewSeenSet()
+	for i := 0; i < 3*SeenCap; i++ {
+		s.Add(fmt.Sprintf("cdc/%05d", i), int64(1000+i/3)) // three keys per millisecond
+	}
+	snap := s.Snapshot()
+	if len(snap.Keys) > SeenCap || len(snap.Keys) < SeenCap-2 {
+		t.Fatalf("%d keys kept, cap %d", len(snap.Keys), SeenCap)
+	}
+	for i := 0; i < 3*SeenCap; i++ {
+		k, mod := fmt.Sprintf("cdc/%05d", i), int64(1000+i/3)
+		if s.Covers(mod) != snap.Contains(k) || s.Has(k) != snap.Contains(k) {
+			t.Fatalf("key %s (mod %d): covered %v, kept %v", k, mod, s.Covers(mod), snap.Contains(k))
+		}
+	}
+	if !s.Covers(1000+3*SeenCap) || s.Covers(999) {
+		t.Fatalf("since %d", snap.Since)
+	}
+	// Stored and read back, the record answers the same.
+	b, err := Encode(&State{CDCSeen: snap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := Decode(b, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.CDCSeen.Since != snap.Since || len(st.CDCSeen.Keys) != len(snap.Keys) || !st.CDCSeen.Contains(snap.Keys[7]) || st.CDCSeen.Contains("cdc/00000") {
+		t.Fatalf("decoded record %+v", st.CDCSeen)
+	}
+}

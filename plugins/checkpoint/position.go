@@ -7,6 +7,8 @@ package checkpoint
 
 import (
 	"fmt"
+	"math"
+	"sort"
 	"strings"
 )
 
@@ -99,6 +101,9 @@ type State struct {
 	CDCHighWater string `json:"cdc_high_water,omitempty"`
 	// LateDone lists late CDC files already processed (late_files: process).
 	LateDone []string `json:"late_done,omitempty"`
+	// CDCSeen records the CDC keys already listed, so that a late file that
+	// appears while the input is stopped is still found at the next start.
+	CDCSeen *Seen `json:"cdc_seen,omitempty"`
 	// Owner and Written fence concurrent writers (s3 store) and make every
 	// write's content, hence its ETag, unique.
 	Owner   string `json:"owner,omitempty"`
@@ -107,4 +112,81 @@ type State struct {
 	// is set by a clean shutdown.
 	Heartbeat int64 `json:"heartbeat,omitempty"`
 	Released  bool  `json:"released,omitempty"`
+}
+
+// Seen is a bounded record of listed CDC objects: every object listed with a
+// LastModified at or after Since (Unix milliseconds) has its key in Keys.
+// An object found later below the high-water mark, with a LastModified at or
+// after Since and not in Keys, was not there when the input listed: a late
+// file. Older objects are beyond the record (it keeps the newest SeenCap).
+type Seen struct {
+	Since int64    `json:"since"`
+	Keys  []string `json:"keys,omitempty"`
+}
+
+// SeenCap bounds Seen.Keys, to keep every checkpoint write small.
+const SeenCap = 256
+
+// SeenSet maintains a Seen record: Add keys as they are listed, Snapshot to
+// store. Not safe for concurrent use.
+type SeenSet struct {
+	since int64
+	keys  map[string]int64 // key -> LastModified (Unix ms)
+	snap  *Seen
+}
+
+// NewSeenSet starts a record that covers everything (Since 0).
+func NewSeenSet() *SeenSet { return &SeenSet{keys: map[string]int64{}} }
+
+// Has reports whether key was recorded.
+func (s *SeenSet) Has(key string) bool { _, ok := s.keys[key]; return ok }
+
+// Covers reports whether an object modified at mod (Unix ms) is within the
+// record: if it had been listed, Has would know it.
+func (s *SeenSet) Covers(mod int64) bool { return mod >= s.since }
+
+// Add records a listed object. When the record outgrows SeenCap, the oldest
+// modification times are dropped (all keys of a time together) and Since
+// moves past them.
+func (s *SeenSet) Add(key string, mod int64) {
+	if mod < s.since {
+		return
+	}
+	if old, ok := s.keys[key]; ok && old == mod {
+		return
+	}
+	s.keys[key] = mod
+	s.snap = nil
+	for len(s.keys) > SeenCap {
+		oldest := int64(math.MaxInt64)
+		for _, m := range s.keys {
+			oldest = min(oldest, m)
+		}
+		for k, m := range s.keys {
+			if m == oldest {
+				delete(s.keys, k)
+			}
+		}
+		s.since = oldest + 1
+	}
+}
+
+// Snapshot returns the record as stored; the value is shared and must not be
+// changed.
+func (s *SeenSet) Snapshot() *Seen {
+	if s.snap == nil {
+		keys := make([]string, 0, len(s.keys))
+		for k := range s.keys {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		s.snap = &Seen{Since: s.since, Keys: keys}
+	}
+	return s.snap
+}
+
+// Contains reports whether a stored record holds key.
+func (s *Seen) Contains(key string) bool {
+	i := sort.SearchStrings(s.Keys, key)
+	return i < len(s.Keys) && s.Keys[i] == key
 }

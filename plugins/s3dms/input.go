@@ -85,7 +85,12 @@ is one LIST request. A CDC file that appears with a key lower than one already p
 skips it silently; here ` + "`late_files: skip`" + ` logs a warning naming it and counts it
 (` + "`dms_cdc_late_files`" + `), and ` + "`late_files: process`" + ` processes it next (its keys are remembered in
 the checkpoint). Detecting late files costs one full listing of the CDC folder every
-` + "`late_file_check_interval`" + `. Late files that appear while the input is stopped are not detected.
+` + "`late_file_check_interval`" + `, and one at each start of CDC. Late files that appear while the input is stopped
+are found at the next start: the checkpoint keeps a bounded record of the CDC keys listed (those modified since a
+moment, the newest 256 at most), and a file below the mark, modified within the record's span, that the record does
+not hold, is late; one modified before that span (an upload that took longer than the newest 256 files to appear)
+is beyond the record and not reported. A late file being processed is only recorded once it is done, so a crash
+in between finds it late again.
 ` + "`cdc_start: now`" + ` starts CDC after the newest CDC key present at the first start (recorded in the checkpoint).
 
 ### Decisions on behaviour DMS leaves unspecified
@@ -426,7 +431,10 @@ type input struct {
 	hwm         string
 	lateSeq     int
 	lateDone    []string
-	known       map[string]bool // CDC keys <= hwm seen by the last late check
+	known       map[string]bool     // CDC keys <= hwm seen by the last late check
+	seen        *checkpoint.SeenSet // listed CDC keys, bounded, stored with the checkpoint
+	prevSeen    *checkpoint.Seen    // the record of the run before, to find files that came while stopped
+	seenSnap    atomic.Pointer[checkpoint.Seen]
 	nextPoll    time.Time
 	nextLate    time.Time
 	nextProg    time.Time
@@ -596,6 +604,8 @@ func (in *input) restore(ctx context.Context, st *checkpoint.State) error {
 		in.cdcAfter, in.cdcSet = st.CDCStartAfter, st.CDCStartSet
 		in.hwm = st.CDCHighWater
 		in.lateDone = append([]string(nil), st.LateDone...)
+		in.prevSeen = st.CDCSeen
+		in.seenSnap.Store(st.CDCSeen)
 	}
 	if !in.cdcSet && c.mode != "full-load" {
 		in.cdcSet = true
@@ -689,6 +699,7 @@ func (in *input) stateFor(a ackPoint) *checkpoint.State {
 		CDCStartSet:   in.cdcSet,
 		CDCHighWater:  a.hwm,
 		LateDone:      append([]string(nil), a.late...),
+		CDCSeen:       in.seenSnap.Load(),
 	}
 }
 
@@ -729,6 +740,7 @@ func (in *input) saver() {
 func (in *input) save(ctx context.Context) error {
 	in.mu.Lock()
 	st := *in.acked
+	st.CDCSeen = in.seenSnap.Load() // listing moves on between acknowledgements
 	in.dirty = false
 	in.mu.Unlock()
 	err := in.store.Save(ctx, &st)

@@ -185,18 +185,36 @@ func (in *input) startCDC(ctx context.Context) error {
 			in.listAfter = it.obj.Key
 		}
 	}
-	// Baseline for late-file detection: what exists now below the mark.
+	// Baseline for late-file detection: what exists now below the mark. A
+	// file there that the previous run's record does not know, though it
+	// covers its modification time, arrived while the input was stopped.
 	in.known = map[string]bool{}
+	in.seen = checkpoint.NewSeenSet()
+	done := map[string]bool{}
+	for _, k := range in.lateDone {
+		done[k] = true
+		in.known[k] = true
+	}
+	for _, it := range in.queue { // a file being resumed
+		done[it.obj.Key] = true
+	}
+	var whileStopped []object
 	if err := in.listAll(ctx, func(o object) {
-		if o.Key <= in.listAfter {
-			in.known[o.Key] = true
+		if o.Key > in.listAfter {
+			return
 		}
+		prev := in.prevSeen
+		if prev != nil && !done[o.Key] && o.Key < in.listAfter && o.LastModified.UnixMilli() >= prev.Since && !prev.Contains(o.Key) {
+			whileStopped = append(whileStopped, o)
+			return
+		}
+		in.known[o.Key] = true
+		in.seen.Add(o.Key, o.LastModified.UnixMilli())
 	}); err != nil {
 		return err
 	}
-	for _, k := range in.lateDone {
-		in.known[k] = true
-	}
+	in.reportLate(whileStopped, "appeared while the input was stopped")
+	in.noteSeen()
 	in.cdcStarted = true
 	in.stats.setPhase("cdc")
 	now := time.Now()
@@ -240,6 +258,7 @@ func (in *input) poll(ctx context.Context) error {
 			}
 			in.queue = append(in.queue, item{obj: o})
 			in.known[o.Key] = true
+			in.seen.Add(o.Key, o.LastModified.UnixMilli())
 		}
 		if len(page) > 0 && page[len(page)-1].Key > in.listAfter {
 			// the mark moves with what is queued, not only with what is done
@@ -250,6 +269,7 @@ func (in *input) poll(ctx context.Context) error {
 		}
 		token = next
 	}
+	in.noteSeen()
 	in.stats.cdcPending(len(in.queue))
 	in.stats.refreshLag()
 	in.maybeLogProgress()
@@ -268,17 +288,41 @@ func (in *input) lateCheck(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	in.reportLate(late, "")
+	in.noteSeen()
+	return nil
+}
+
+// reportLate logs, counts and (late_files: process) queues late files. A
+// skipped one joins the stored record of listed keys; a queued one does not
+// until it is done (then LateDone has it), so that a crash before that finds
+// it late again.
+func (in *input) reportLate(late []object, when string) {
+	if when != "" {
+		when = ", " + when
+	}
 	for _, o := range late {
 		in.known[o.Key] = true
 		in.stats.lateFile()
 		if in.conf.lateProcess {
-			in.log.Warnf("late CDC file %s (sorts before %q, already processed): processing it now (late_files: process)", in.src.describe(o.Key), in.listAfter)
+			in.log.Warnf("late CDC file %s (sorts before %q, already processed%s): processing it now (late_files: process)", in.src.describe(o.Key), in.listAfter, when)
 			in.queue = append(in.queue, item{obj: o, late: true})
 			continue
 		}
-		in.log.Warnf("late CDC file %s sorts before %q, already processed: skipped like DMS does (late_files: skip)", in.src.describe(o.Key), in.listAfter)
+		in.seen.Add(o.Key, o.LastModified.UnixMilli())
+		in.log.Warnf("late CDC file %s sorts before %q, already processed%s: skipped like DMS does (late_files: skip)", in.src.describe(o.Key), in.listAfter, when)
 	}
-	return nil
+}
+
+// noteSeen publishes the record of listed CDC keys for the next checkpoint
+// write.
+func (in *input) noteSeen() {
+	snap := in.seen.Snapshot()
+	if in.seenSnap.Swap(snap) != snap {
+		in.mu.Lock()
+		in.dirty = true
+		in.mu.Unlock()
+	}
 }
 
 func (in *input) maybeLogProgress() {
