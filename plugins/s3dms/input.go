@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -109,8 +111,12 @@ in between finds it late again.
 
 ### Errors
 
-Listing and connection errors are returned to the engine, which retries with backoff; nothing is skipped or
-reordered because the position only moves when rows are emitted. Errors name the bucket, key, line and offset.
+When the source stops answering (network errors, timeouts, a body cut short, 5xx), the input logs the error and
+reports itself not connected: the engine's ` + "`/ready`" + ` answers 503 naming it, and the engine reconnects
+with backoff, each attempt a listing of the CDC folder; once the source answers, reading resumes at the same row
+(an object cut mid-body is reopened with a ranged GET at the last whole row). Other errors (access denied, a missing
+bucket) are returned to the engine, which logs them and retries with backoff. Nothing is skipped or reordered
+because the position only moves when rows are emitted. Errors name the bucket, key, line and offset.
 An object that ends inside a quoted field is not dropped: everything from the row's start to the end of the
 object is emitted as one row (logged as a warning naming the object, line and offset), so the processor flags it
 and a dead-letter route keeps it. A row longer than ` + "`max_row_size`" + ` is passed over without being held in
@@ -459,6 +465,7 @@ type input struct {
 	ackNotify chan struct{} // signalled on every checkpoint move when interval is 0
 	saverDone chan struct{}
 	connected bool
+	offline   bool // the source stopped answering: not connected (for /ready) until a probe succeeds
 	closeOnce sync.Once
 	bgCtx     context.Context
 	bgCancel  context.CancelFunc
@@ -512,9 +519,19 @@ func newInput(pc *service.ParsedConfig, res *service.Resources) (*input, error) 
 
 func (in *input) Connect(ctx context.Context) error {
 	in.mu.Lock()
-	connected := in.connected
+	connected, offline := in.connected, in.offline
 	in.mu.Unlock()
 	if connected {
+		if offline {
+			// Back only once the source answers a listing again.
+			if _, _, err := in.src.list(ctx, in.cdcPrefix(), "", ""); err != nil {
+				return fmt.Errorf("%s still unreachable: %w", in.describeSource(), err)
+			}
+			in.mu.Lock()
+			in.offline = false
+			in.mu.Unlock()
+			in.log.Infof("%s answers again: reading on", in.describeSource())
+		}
 		return nil
 	}
 	c := in.conf
@@ -866,6 +883,16 @@ func (in *input) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 		return nil, nil, service.ErrEndOfInput
 	}
 	if len(batch) == 0 {
+		if err != nil && ctx.Err() == nil && unreachable(err) {
+			// Reported as a lost connection, so that the engine's /ready
+			// says so and reconnects (Connect probes) with backoff; reading
+			// resumes at the same row.
+			in.log.Errorf("%v: %s unreachable, input not connected until it answers", err, in.describeSource())
+			in.mu.Lock()
+			in.offline = true
+			in.mu.Unlock()
+			return nil, nil, service.ErrNotConnected
+		}
 		if err == nil {
 			err = ctx.Err()
 		}
@@ -880,6 +907,23 @@ func (in *input) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 	pb := &pendingBatch{msgs: batch}
 	pb.id = in.tracker.Track(pos)
 	return batch, in.ackFunc(pb), nil
+}
+
+// unreachable tells a transport failure (the source not answering: network
+// errors, timeouts, cut bodies, 5xx) from an answer that is an error.
+func unreachable(err error) bool {
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	var re interface{ HTTPStatusCode() int }
+	return errors.As(err, &re) && re.HTTPStatusCode() >= 500
 }
 
 type rowRef struct {

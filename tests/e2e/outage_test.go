@@ -106,6 +106,22 @@ func TestOutageRecovery(t *testing.T) {
 	if exited, err := p.Exited(); exited {
 		t.Fatalf("dmsbridge exited during the S3 outage: %v", err)
 	}
+	// /ready told the S3 outage (the input reports itself not connected),
+	// and tells the recovery.
+	if ready != 503 || !strings.Contains(readyBody, "input") {
+		t.Errorf("/ready at the end of the S3 outage: %d %q, want 503 naming the input", ready, readyBody)
+	}
+	readyEnd := time.Now().Add(30 * time.Second)
+	for {
+		code, body, _ := p.Get("/ready")
+		if code == 200 {
+			break
+		}
+		if time.Now().After(readyEnd) {
+			t.Fatalf("/ready still %d %q 30 s after S3 came back", code, body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 
 	waitWritten(t, p, len(manifest), 120*time.Second)
 	var rep refdata.Report
