@@ -104,6 +104,9 @@ type State struct {
 	// CDCSeen records the CDC keys already listed, so that a late file that
 	// appears while the input is stopped is still found at the next start.
 	CDCSeen *Seen `json:"cdc_seen,omitempty"`
+	// Figures are the statistics DMS shows per table, as of Position, so
+	// that they go on from there after a restart.
+	Figures *Figures `json:"figures,omitempty"`
 	// Owner and Written fence concurrent writers (s3 store) and make every
 	// write's content, hence its ETag, unique.
 	Owner   string `json:"owner,omitempty"`
@@ -189,4 +192,26 @@ func (s *SeenSet) Snapshot() *Seen {
 func (s *Seen) Contains(key string) bool {
 	i := sort.SearchStrings(s.Keys, key)
 	return i < len(s.Keys) && s.Keys[i] == key
+}
+
+// Figures are the input's statistics at a position: full-load rows and times
+// per table, and the CDC counts.
+type Figures struct {
+	Tables    []TableFigures `json:"tables,omitempty"`
+	CDCRows   int64          `json:"cdc_rows,omitempty"`
+	CDCFiles  int64          `json:"cdc_files,omitempty"`
+	LateFiles int64          `json:"late_files,omitempty"`
+	// NewestCDCFile is the LastModified of the newest CDC file processed
+	// (Unix ms), for the lag.
+	NewestCDCFile int64 `json:"newest_cdc_file,omitempty"`
+}
+
+// TableFigures are one table's full-load figures; times are Unix ms, 0 when
+// not reached.
+type TableFigures struct {
+	Schema string `json:"schema"`
+	Table  string `json:"table"`
+	Rows   int64  `json:"rows"`
+	Start  int64  `json:"start,omitempty"`
+	End    int64  `json:"end,omitempty"`
 }

@@ -135,7 +135,10 @@ Per table (labels schema, table): ` + "`dms_table_state`" + ` (0 Before load, 1 
 ` + "`dms_rows_too_long`" + ` (rows passed over, see Errors); CDC: ` + "`dms_cdc_files_processed`" + `, ` + "`dms_cdc_files_pending`" + `, ` + "`dms_cdc_lag_seconds`" + ` (now minus the
 LastModified of the newest processed file), ` + "`dms_cdc_late_files`" + `, ` + "`dms_cdc_rows`" + `; ` + "`dms_s3_list_requests`" + `.
 The full-load percentage of each table is logged every ` + "`progress_interval`" + `. The same figures are
-available in-process through s3dms.Stats().
+available in-process through s3dms.Stats(). They are stored with the checkpoint, as of the checkpointed position,
+and carry on from there after a restart (table states, full-load rows and times, CDC rows, files and late files),
+as DMS's table statistics do across task restarts; the processor's per-operation counters
+(` + "`dms_csv_to_json_rows`" + `) are plain counters that start from zero with the process.
 `
 
 func inputSpec() *service.ConfigSpec {
@@ -393,7 +396,8 @@ func sanitize(s string) string {
 type ackPoint struct {
 	pos  checkpoint.Position
 	hwm  string
-	late []string // late files done, a capped view of the append-only in.lateDone
+	late []string            // late files done, a capped view of the append-only in.lateDone
+	figs *checkpoint.Figures // the statistics once this batch is done
 }
 
 // pendingBatch is an emitted batch kept for redelivery.
@@ -581,7 +585,7 @@ func (in *input) Connect(ctx context.Context) error {
 	}
 	in.tracker = checkpoint.NewTracker[ackPoint]()
 	in.mu.Lock()
-	in.acked = in.stateFor(ackPoint{pos: in.lastPos, hwm: in.hwm, late: in.lateDone[:len(in.lateDone):len(in.lateDone)]})
+	in.acked = in.stateFor(ackPoint{pos: in.lastPos, hwm: in.hwm, late: in.lateDone[:len(in.lateDone):len(in.lateDone)], figs: in.stats.figures()})
 	in.dirty = true
 	in.connected = true
 	in.saverStop = make(chan struct{})
@@ -644,10 +648,13 @@ func (in *input) restore(ctx context.Context, st *checkpoint.State) error {
 	case p.Phase == checkpoint.PhaseFullLoad && in.phase == checkpoint.PhaseFullLoad:
 		in.tableIdx = p.Seq
 		in.resumeFL = &p
-		for i := 0; i < p.Seq && i < len(c.def.Tables); i++ {
-			in.stats.tableState(i, StateCompleted)
-		}
+		in.stats.seed(st.Figures, p.Seq)
 	case p.Phase == checkpoint.PhaseCDC && c.mode != "full-load":
+		if c.mode == "full-load-and-cdc" {
+			in.stats.seed(st.Figures, len(c.def.Tables))
+		} else {
+			in.stats.seed(st.Figures, 0)
+		}
 		in.phase = checkpoint.PhaseCDC
 		in.lateSeq = p.Seq
 		if p.Key != "" && !p.Done {
@@ -677,6 +684,9 @@ func (in *input) restore(ctx context.Context, st *checkpoint.State) error {
 
 // resumeItem decides how to go on with the object at the checkpoint.
 func (in *input) resumeItem(o object, p checkpoint.Position) (item, bool, error) {
+	if p.Done {
+		return item{}, false, nil // read to its end and acknowledged
+	}
 	if p.ETag != "" && o.ETag != p.ETag {
 		if !in.conf.restartChanged {
 			return item{}, false, fmt.Errorf("%s: %w: checkpointed ETag %s at offset %d (line %d), now %s; re-upload the original, or set restart_changed_files: true to re-read it from the start",
@@ -717,6 +727,7 @@ func (in *input) stateFor(a ackPoint) *checkpoint.State {
 		CDCHighWater:  a.hwm,
 		LateDone:      append([]string(nil), a.late...),
 		CDCSeen:       in.seenSnap.Load(),
+		Figures:       a.figs,
 	}
 }
 
@@ -883,6 +894,7 @@ func (in *input) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 		return nil, nil, service.ErrEndOfInput
 	}
 	if len(batch) == 0 {
+		in.settleIdle()
 		if err != nil && ctx.Err() == nil && unreachable(err) {
 			// Reported as a lost connection, so that the engine's /ready
 			// says so and reconnects (Connect probes) with backoff; reading
@@ -907,6 +919,34 @@ func (in *input) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 	pb := &pendingBatch{msgs: batch}
 	pb.id = in.tracker.Track(pos)
 	return batch, in.ackFunc(pb), nil
+}
+
+// settleIdle makes the position reached without emitting rows (a file read
+// to its end, the statistics that go with it) the acknowledged one when
+// every emitted batch is acknowledged, so that it is saved now rather than
+// with the next batch. An acknowledgement being applied at the same moment
+// can only set an earlier position, which is safe (rows read again).
+func (in *input) settleIdle() {
+	if in.tracker.Pending() > 0 {
+		return
+	}
+	in.mu.Lock()
+	same := in.acked != nil && in.acked.Position == in.lastPos && in.acked.CDCHighWater == in.hwm && len(in.acked.LateDone) == len(in.lateDone)
+	in.mu.Unlock()
+	if same {
+		return
+	}
+	st := in.stateFor(ackPoint{pos: in.lastPos, hwm: in.hwm, late: in.lateDone[:len(in.lateDone):len(in.lateDone)], figs: in.stats.figures()})
+	in.mu.Lock()
+	in.acked = st
+	in.dirty = true
+	in.mu.Unlock()
+	if in.conf.ckInterval == 0 {
+		select {
+		case in.ackNotify <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // unreachable tells a transport failure (the source not answering: network
@@ -1080,7 +1120,8 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, ackPoint, 
 	if len(refs) == 0 {
 		return nil, ackPoint{}, err
 	}
-	return flush(), ackPoint{pos: in.lastPos, hwm: in.hwm, late: in.lateDone[:len(in.lateDone):len(in.lateDone)]}, err
+	in.flushRowStats()
+	return flush(), ackPoint{pos: in.lastPos, hwm: in.hwm, late: in.lateDone[:len(in.lateDone):len(in.lateDone)], figs: in.stats.figures()}, err
 }
 
 func positionString(prefix []byte, off int64) string {
@@ -1159,6 +1200,7 @@ func (in *input) closeCur(done bool) {
 }
 
 func (in *input) fileDone(it item, rawBytes int64) {
+	in.lastPos.Done = true
 	if in.phase == checkpoint.PhaseFullLoad {
 		b := it.obj.Size
 		if it.offset > 0 {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -725,4 +726,79 @@ func TestLateFilesWhileStopped(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestStatsSurviveRestart: the table statistics (state, full-load rows and
+// times, CDC rows and files) go on from the checkpoint after a restart, in
+// the middle of the full load and in CDC, instead of starting from zero.
+func TestStatsSurviveRestart(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		ckdir := t.TempDir()
+		yaml := baseYAML(b, "poll_interval: 50ms\nbatch_size: 2\ncheckpoint:\n  directory: "+ckdir+"\n  interval: 0s\n")
+		var zeta strings.Builder
+		for i := 0; i < 10; i++ {
+			fmt.Fprintf(&zeta, "%d,z\n", i)
+		}
+		b.put(t, "dms/hr/zeta/LOAD1.csv", []byte(zeta.String()))
+		b.put(t, "dms/hr/alpha/LOAD1.csv", []byte("1,a\n2,a\n3,a\n"))
+		b.put(t, "dms/changes/CDC1.csv", []byte("I,zeta,hr,100,c\nU,alpha,hr,1,c\n"))
+
+		// First run: stopped after 4 rows of zeta's 10 (batches of 2, all acknowledged).
+		stopAfter := 4
+		var mu sync.Mutex
+		r := startStream(t, yaml, func(batch []got) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if stopAfter <= 0 {
+				return errors.New("stopping")
+			}
+			stopAfter -= len(batch)
+			return nil
+		})
+		r.waitFor(t, 4, 5*time.Second)
+		time.Sleep(100 * time.Millisecond)
+		first := Stats()["aws_s3_dms"].Tables[0]
+		r.stop(t)
+		if first.FullLoadStart == nil || first.State != StateFullLoad {
+			t.Fatalf("first run, zeta: %+v", first)
+		}
+
+		// Second run: to the end of CDC.
+		r2 := startStream(t, yaml, nil)
+		r2.waitFor(t, 6+3+2, 5*time.Second)
+		deadline := time.Now().Add(5 * time.Second)
+		for Stats()["aws_s3_dms"].CDC.Rows < 2 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		time.Sleep(100 * time.Millisecond) // the last acknowledgement is saved
+		second := Stats()["aws_s3_dms"]
+		r2.stop(t)
+		z, a := second.Tables[0], second.Tables[1]
+		if z.FullLoadRows != 10 || z.State != StateCompleted || z.FullLoadStart == nil || !z.FullLoadStart.Equal(first.FullLoadStart.Truncate(time.Millisecond)) {
+			t.Fatalf("zeta after the restart in its load: %+v (first run started %v)", z, first.FullLoadStart)
+		}
+		if a.FullLoadRows != 3 || a.State != StateCompleted || second.CDC.Rows != 2 || second.CDC.FilesProcessed != 1 {
+			t.Fatalf("after the second run: alpha %+v, CDC %+v", a, second.CDC)
+		}
+
+		// Third run, in CDC: everything carries on; one more CDC file.
+		r3 := startStream(t, yaml, nil)
+		b.put(t, "dms/changes/CDC2.csv", []byte("D,zeta,hr,100,c\n"))
+		r3.waitFor(t, 1, 5*time.Second)
+		deadline = time.Now().Add(5 * time.Second)
+		for Stats()["aws_s3_dms"].CDC.Rows < 3 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		third := Stats()["aws_s3_dms"]
+		r3.stop(t)
+		for i, tb := range third.Tables {
+			want := second.Tables[i]
+			if tb.State != StateCompleted || tb.FullLoadRows != want.FullLoadRows || tb.FullLoadFinish == nil || !tb.FullLoadFinish.Equal(want.FullLoadFinish.Truncate(time.Millisecond)) {
+				t.Fatalf("table %d in CDC after a restart: %+v, want %+v", i, tb, want)
+			}
+		}
+		if third.CDC.Rows != 3 || third.CDC.FilesProcessed != 2 {
+			t.Fatalf("CDC after a restart: %+v", third.CDC)
+		}
+	})
 }

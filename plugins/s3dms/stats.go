@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/dmsbridge/dmsbridge/plugins/checkpoint"
 )
 
 // Table states, as DMS names them (TableState) and as the dms_table_state
@@ -138,6 +140,79 @@ func newStats(label string, m *service.Metrics, tables [][2]string) *stats {
 	registry[key] = s
 	registryMu.Unlock()
 	return s
+}
+
+// figures are the statistics to store with a checkpoint.
+func (s *stats) figures() *checkpoint.Figures {
+	ms := func(t *time.Time) int64 {
+		if t == nil {
+			return 0
+		}
+		return t.UnixMilli()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := &checkpoint.Figures{CDCRows: s.cdc.Rows, CDCFiles: s.cdc.FilesProcessed, LateFiles: s.cdc.LateFiles,
+		NewestCDCFile: ms(s.cdc.NewestFileTime), Tables: make([]checkpoint.TableFigures, len(s.tables))}
+	for i, t := range s.tables {
+		f.Tables[i] = checkpoint.TableFigures{Schema: t.Schema, Table: t.Table, Rows: t.FullLoadRows, Start: ms(t.FullLoadStart), End: ms(t.FullLoadFinish)}
+	}
+	return f
+}
+
+// seed restores the statistics stored with a checkpoint (tables matched by
+// name) and the table states its position implies: tables before the one
+// being loaded, or all in CDC, are completed.
+func (s *stats) seed(f *checkpoint.Figures, completed int) {
+	at := func(ms int64) *time.Time {
+		if ms == 0 {
+			return nil
+		}
+		t := time.UnixMilli(ms).UTC()
+		return &t
+	}
+	s.mu.Lock()
+	if f != nil {
+		byName := map[[2]string]checkpoint.TableFigures{}
+		for _, t := range f.Tables {
+			byName[[2]string{t.Schema, t.Table}] = t
+		}
+		for _, t := range s.tables {
+			if tf, ok := byName[[2]string{t.Schema, t.Table}]; ok {
+				t.FullLoadRows, t.FullLoadStart, t.FullLoadFinish = tf.Rows, at(tf.Start), at(tf.End)
+			}
+		}
+		s.cdc.Rows, s.cdc.FilesProcessed, s.cdc.LateFiles, s.cdc.NewestFileTime = f.CDCRows, f.CDCFiles, f.LateFiles, at(f.NewestCDCFile)
+	}
+	for i, t := range s.tables {
+		if i < completed {
+			t.State = StateCompleted
+			if t.FullLoadFinish == nil { // a checkpoint from before figures were stored
+				now := time.Now().UTC()
+				t.FullLoadFinish = &now
+			}
+		}
+		t.StateName = StateName(t.State)
+	}
+	tables := make([]TableStats, len(s.tables))
+	for i, t := range s.tables {
+		tables[i] = *t
+	}
+	cdc := s.cdc
+	s.mu.Unlock()
+	for _, t := range tables {
+		s.mState.Set(int64(t.State), t.Schema, t.Table)
+		s.mRows.Set(t.FullLoadRows, t.Schema, t.Table)
+		if t.FullLoadStart != nil {
+			s.mStart.Set(t.FullLoadStart.Unix(), t.Schema, t.Table)
+		}
+		if t.FullLoadFinish != nil {
+			s.mEnd.Set(t.FullLoadFinish.Unix(), t.Schema, t.Table)
+		}
+	}
+	s.mCDCRows.Set(cdc.Rows)
+	s.mCDCProcessed.Set(cdc.FilesProcessed)
+	s.mCDCLate.Set(cdc.LateFiles)
 }
 
 func (s *stats) unregister() {
