@@ -55,35 +55,46 @@ func tableDefJSON(t *tabledef.Table) []byte {
 	return append(b, '}')
 }
 
-// control turns a table-start signal into the control records of
-// target_table_prep_mode, or filters it.
+// control turns a control signal from the input into DMS control records:
+// table-start (a table's full load begins) gives drop-table and/or
+// create-table per target_table_prep_mode; cdc-start (the CDC phase begins)
+// gives create-table for awsdms_apply_exceptions, then for every table of
+// the definition in order, as a DMS CDC task does.
 func (w *worker) control(m *service.Message, ctl string) {
-	if ctl != "table-start" {
-		w.fail(m, nil, reasonBadMessage, fmt.Sprintf(": dms_control %q is not table-start", ctl))
+	var recs []ctlRec
+	switch ctl {
+	case "table-start":
+		schema, _ := metaString(m, metaSchema)
+		table, _ := metaString(m, metaTable)
+		p := w.c.bySchema[schema][table]
+		if p == nil {
+			w.fail(m, nil, reasonUnknownTbl, fmt.Sprintf(": table-start signal for unknown table: schema %q table %q is not in the table definition", schema, table))
+			return
+		}
+		switch w.c.o.prepMode {
+		case "drop-and-create":
+			recs = []ctlRec{{p, opDropTable}, {p, opCreateTable}}
+		case "truncate":
+			recs = []ctlRec{{p, opCreateTable}}
+		}
+	case "cdc-start":
+		recs = append(recs, ctlRec{w.c.applyExceptions, opCreateTable})
+		for _, p := range w.c.plans {
+			recs = append(recs, ctlRec{p, opCreateTable})
+		}
+	default:
+		w.fail(m, nil, reasonBadMessage, fmt.Sprintf(": dms_control %q is neither table-start nor cdc-start", ctl))
 		return
 	}
-	schema, _ := metaString(m, metaSchema)
-	table, _ := metaString(m, metaTable)
-	p := w.c.bySchema[schema][table]
-	if p == nil {
-		w.fail(m, nil, reasonUnknownTbl, fmt.Sprintf(": table-start signal for unknown table: schema %q table %q is not in the table definition", schema, table))
-		return
-	}
-	var ops []int
-	switch w.c.o.prepMode {
-	case "drop-and-create":
-		ops = []int{opDropTable, opCreateTable}
-	case "truncate":
-		ops = []int{opCreateTable}
-	}
-	outs := make([]*service.Message, len(ops))
-	for i := range ops {
+	outs := make([]*service.Message, len(recs))
+	for i := range recs {
 		outs[i] = m
 		if i > 0 {
 			outs[i] = m.Copy()
 		}
 	}
-	for i, op := range ops {
+	for i, r := range recs {
+		p, op := r.p, r.op
 		dst := w.tmp[:0]
 		dst = append(dst, '{')
 		if w.c.o.includeControl {
@@ -117,7 +128,30 @@ func (w *worker) control(m *service.Message, ctl string) {
 		outs[i].SetBytes(w.slab[start:end:end])
 		outs[i].MetaSetMut(metaPartitionKey, p.ctlKeyAny)
 		outs[i].MetaSetMut(metaOperation, p.opAny[op])
-		w.rowCounts[p.idx*numOps+op]++
+		if ctl == "cdc-start" {
+			outs[i].MetaSetMut(metaSchema, p.schemaAny)
+			outs[i].MetaSetMut(metaTable, p.nameAny)
+		}
+		if p.idx >= 0 { // awsdms_apply_exceptions is not a table of the definition
+			w.rowCounts[p.idx*numOps+op]++
+		}
 	}
 	w.controls = append(w.controls, controlOut{msg: m, out: outs})
 }
+
+// ctlRec is one control record to write.
+type ctlRec struct {
+	p  *tablePlan
+	op int
+}
+
+// applyExceptionsTable is DMS's awsdms_apply_exceptions control table, as its
+// create-table record describes it (schema "", no primary key).
+var applyExceptionsTable = tabledef.Table{Name: "awsdms_apply_exceptions", Columns: []tabledef.Column{
+	{Name: "TASK_NAME", Type: tabledef.TypeString, Length: 128},
+	{Name: "TABLE_OWNER", Type: tabledef.TypeString, Length: 128},
+	{Name: "TABLE_NAME", Type: tabledef.TypeString, Length: 128},
+	{Name: "ERROR_TIME", Type: tabledef.TypeDateTime},
+	{Name: "STATEMENT", Type: tabledef.TypeString},
+	{Name: "ERROR", Type: tabledef.TypeString},
+}}

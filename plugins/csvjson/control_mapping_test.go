@@ -190,3 +190,39 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// A cdc-start signal becomes what a DMS CDC task writes when it starts:
+// create-table for awsdms_apply_exceptions, then for each defined table in
+// order, before the first change.
+func TestCDCStartControlRecords(t *testing.T) {
+	base := "table_definition: ./testdata/employee.json\nmessage_format: json-unformatted\ninclude_control_details: true\ninclude_partition_value: true\ntask_id: 7QBLNBTPCNDEBG7CHI3WA73YFA\n"
+	p := newTestProc(t, base)
+	start := row{"", map[string]any{"dms_control": "cdc-start", "dms_phase": "cdc", "s3_bucket": "bkt"}}
+	out := process(t, p, start, cdc("cdc/CDC1.csv", 1, "I,employee,hr,101,Smith,Bob,2014-06-04,New York"))
+	if len(out) != 3 {
+		t.Fatalf("%d messages, want 2 create-table and the insert", len(out))
+	}
+	ae := `{"control":{"table-def":{"columns":{"TASK_NAME":{"type":"STRING","length":128,"nullable":false},"TABLE_OWNER":{"type":"STRING","length":128,"nullable":false},"TABLE_NAME":{"type":"STRING","length":128,"nullable":false},"ERROR_TIME":{"type":"TIMESTAMP","nullable":false},"STATEMENT":{"type":"STRING","nullable":false},"ERROR":{"type":"STRING","nullable":false}}}},` +
+		`"metadata":{"timestamp":"` + fixedTS + `","record-type":"control","operation":"create-table","partition-key-type":"task-id","partition-key-value":"7QBLNBTPCNDEBG7CHI3WA73YFA","schema-name":"","table-name":"awsdms_apply_exceptions"}}` + "\n"
+	if got := body(t, out[0]); got != ae {
+		t.Fatalf("awsdms_apply_exceptions:\n got %s\nwant %s", got, ae)
+	}
+	emp := `{"control":{"table-def":{"columns":{"Id":{"type":"INT64","nullable":false},"LastName":{"type":"STRING","length":20,"nullable":false},"FirstName":{"type":"STRING","length":30,"nullable":false},"HireDate":{"type":"TIMESTAMP","nullable":false},"OfficeLocation":{"type":"STRING","length":20,"nullable":false}},"primary-key":["Id"]}},` +
+		`"metadata":{"timestamp":"` + fixedTS + `","record-type":"control","operation":"create-table","partition-key-type":"task-id","partition-key-value":"7QBLNBTPCNDEBG7CHI3WA73YFA","schema-name":"hr","table-name":"employee"}}` + "\n"
+	if got := body(t, out[1]); got != emp {
+		t.Fatalf("employee:\n got %s\nwant %s", got, emp)
+	}
+	wantKeys := []string{"7QBLNBTPCNDEBG7CHI3WA73YFA..awsdms_apply_exceptions", "7QBLNBTPCNDEBG7CHI3WA73YFA.hr.employee"}
+	for i, k := range wantKeys {
+		mustOK(t, out[i])
+		if meta(out[i], "dms_partition_key") != k || meta(out[i], "dms_operation") != "create-table" {
+			t.Fatalf("record %d: key %q operation %q", i, meta(out[i], "dms_partition_key"), meta(out[i], "dms_operation"))
+		}
+	}
+	if meta(out[2], "dms_operation") != "insert" {
+		t.Fatalf("the change after the control records: %q", meta(out[2], "dms_operation"))
+	}
+	// An unknown signal is an error, kept for the dead letter.
+	out = process(t, p, row{"", map[string]any{"dms_control": "cdc-stop", "dms_phase": "cdc"}})
+	mustErr(t, out[0], `dms_control "cdc-stop" is neither table-start nor cdc-start`)
+}

@@ -115,7 +115,10 @@ type converter struct {
 	plans    []*tablePlan
 	bySchema map[string]map[string]*tablePlan
 	single   *tablePlan
-	now      func() time.Time
+	// applyExceptions is the plan of awsdms_apply_exceptions, for control
+	// records at the start of CDC.
+	applyExceptions *tablePlan
+	now             func() time.Time
 }
 
 func newConverter(o options) (*converter, error) {
@@ -134,6 +137,14 @@ func newConverter(o options) (*converter, error) {
 	if len(c.plans) == 1 {
 		c.single = c.plans[0]
 	}
+	// DMS's own control table: no object-mapping rule applies to it.
+	noRules := *c
+	noRules.o.rules = nil
+	ae, err := noRules.plan(-1, &applyExceptionsTable)
+	if err != nil {
+		return nil, err
+	}
+	c.applyExceptions = ae
 	return c, nil
 }
 

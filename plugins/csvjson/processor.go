@@ -66,6 +66,13 @@ The body is one CSV row without its row delimiter. Metadata read: ` + "`dms_phas
   starts) becomes the DMS control records selected by ` + "`target_table_prep_mode`" + `: ` + "`drop-and-create`" + `
   emits a ` + "`drop-table`" + ` then a ` + "`create-table`" + ` record, ` + "`truncate`" + ` emits a ` + "`create-table`" + ` record
   only (Kinesis has no truncate control record), and ` + "`do-nothing`" + ` drops the signal.
+- An EMPTY body with metadata ` + "`dms_control: cdc-start`" + ` (sent by the input, with its ` + "`emit_cdc_start`" + `, when
+  the CDC phase starts) becomes what a DMS CDC task writes when it starts: a ` + "`create-table`" + ` record for
+  DMS's ` + "`awsdms_apply_exceptions`" + ` table (schema ` + "`\"\"`" + `; columns TASK_NAME, TABLE_OWNER, TABLE_NAME
+  STRING(128), ERROR_TIME TIMESTAMP, STATEMENT and ERROR STRING, all not nullable; partition key
+  ` + "`task_id..awsdms_apply_exceptions`" + `), then one ` + "`create-table`" + ` per table of the definition, in order.
+  Decision ([UNCONFIRMED] in DMS): they are written at every start of the CDC phase, restarts included;
+  consumers treat create-table as idempotent.
 
 ### Output
 

@@ -59,6 +59,9 @@ during the full load and the number of late files processed so far during CDC, a
 written as "!" plus two hex digits so that a key that is a prefix of another sorts first. With
 ` + "`emit_table_start`" + `, each table's full load begins with a message with an empty body and metadata
 ` + "`dms_control: table-start`" + `, ` + "`dms_schema`" + `, ` + "`dms_table`" + `, ` + "`dms_phase: full-load`" + `, ` + "`dms_position`" + `.
+With ` + "`emit_cdc_start`" + `, each start of the CDC phase (the first, and every restart that resumes in CDC) begins with
+one such message with ` + "`dms_control: cdc-start`" + `, ` + "`dms_phase: cdc`" + `, ` + "`dms_position`" + ` and no table: DMS
+writes create-table control records when a CDC task starts, and the processor turns this signal into them.
 
 ### Delivery and checkpoints
 
@@ -166,6 +169,7 @@ func inputSpec() *service.ConfigSpec {
 			service.NewIntField("batch_size").Description("Most rows per batch.").Default(500),
 			service.NewIntField("batch_bytes").Description("A batch ends once its rows reach this many bytes.").Default(1<<20),
 			service.NewBoolField("emit_table_start").Description("Emit a table-start control message before each table's full load.").Default(false),
+			service.NewBoolField("emit_cdc_start").Description("Emit a cdc-start control message each time the CDC phase begins (also after a restart in CDC), before any CDC row: `dms_csv_to_json` turns it into DMS's create-table control records.").Default(false),
 			service.NewBoolField("restart_changed_files").Description("When the object at the checkpoint has a new ETag, re-read it from the start instead of failing.").Default(false),
 			service.NewStringEnumField("bad_files", "skip", "stop").Description("What to do with an object that cannot be read to its end (see Errors).").Default("skip"),
 			service.NewDurationField("progress_interval").Description("How often the full-load percentage of the current table, then the CDC status (files processed and pending, late files, lag), is logged.").Default("30s"),
@@ -214,6 +218,7 @@ type inputConf struct {
 	csv                                dmscsv.Settings
 	maxRow, batchSize, batchBytes      int
 	emitTableStart, restartChanged     bool
+	emitCDCStart                       bool
 	badStop                            bool
 	aws                                awsconf.Config
 	expectedOwner                      string
@@ -272,6 +277,7 @@ func parseConf(pc *service.ParsedConfig) (*inputConf, error) {
 	integer(&c.batchSize, "batch_size")
 	integer(&c.batchBytes, "batch_bytes")
 	boolean(&c.emitTableStart, "emit_table_start")
+	boolean(&c.emitCDCStart, "emit_cdc_start")
 	boolean(&c.restartChanged, "restart_changed_files")
 	str(&bad, "bad_files")
 	str(&c.aws.Region, "region")
@@ -412,6 +418,7 @@ type pendingBatch struct {
 type item struct {
 	obj        object
 	tableStart bool
+	cdcStart   bool
 	late       bool
 	// resume point inside obj
 	offset, line int64
@@ -969,7 +976,8 @@ func unreachable(err error) bool {
 type rowRef struct {
 	start, end   int
 	line, offset int64
-	err          error // a row the input could not pass on whole (longer than max_row_size)
+	err          error  // a row the input could not pass on whole (longer than max_row_size)
+	ctl          string // control messages (start < 0): table-start or cdc-start
 }
 
 // readRows fills one batch. It blocks (until ctx is done) only while the
@@ -987,10 +995,12 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, ackPoint, 
 			fm := metas[i]
 			if r.start < 0 { // control message
 				m := service.NewMessage(nil)
-				m.MetaSetMut("dms_control", "table-start")
+				m.MetaSetMut("dms_control", r.ctl)
 				m.MetaSetMut("dms_phase", fm.phase)
-				m.MetaSetMut("dms_schema", fm.schema)
-				m.MetaSetMut("dms_table", fm.table)
+				if fm.schema != nil {
+					m.MetaSetMut("dms_schema", fm.schema)
+					m.MetaSetMut("dms_table", fm.table)
+				}
 				m.MetaSetMut("s3_bucket", fm.bucket)
 				m.MetaSetMut("dms_position", string(fm.posPrefix)+fmt.Sprintf("%020d", 0))
 				out = append(out, m)
@@ -1026,9 +1036,16 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, ackPoint, 
 			if !ok {
 				break
 			}
+			if it.cdcStart {
+				fm := &fileMeta{phase: "cdc", bucket: in.src.bucket(),
+					posPrefix: []byte(strings.TrimSuffix(checkpoint.SortKey(checkpoint.PhaseCDC, in.lateSeq, "", 0), "00000000000000000000"))}
+				refs = append(refs, rowRef{start: -1, ctl: "cdc-start"})
+				metas = append(metas, fm)
+				continue
+			}
 			if it.tableStart {
 				fm := in.tableMeta(in.tableIdx)
-				refs = append(refs, rowRef{start: -1})
+				refs = append(refs, rowRef{start: -1, ctl: "table-start"})
 				metas = append(metas, fm)
 				in.lastPos = checkpoint.Position{Phase: checkpoint.PhaseFullLoad, Seq: in.tableIdx, Line: 1}
 				continue

@@ -162,6 +162,41 @@ func TestTableStartControl(t *testing.T) {
 	}
 }
 
+// TestCDCStartControl: with emit_cdc_start, the CDC phase begins with a
+// cdc-start control message before any CDC row, after the full load, and
+// again when a restart resumes in CDC.
+func TestCDCStartControl(t *testing.T) {
+	b := &dirBackend{root: t.TempDir()}
+	ckdir := t.TempDir()
+	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("1,a\n"))
+	b.put(t, "dms/changes/CDC1.csv", []byte("I,zeta,hr,2,b\n"))
+	yaml := baseYAML(b, "emit_cdc_start: true\npoll_interval: 50ms\ncheckpoint:\n  directory: "+ckdir+"\n  interval: 0s\n")
+	seqOf := func(m []got) string {
+		var seq []string
+		for _, g := range m {
+			seq = append(seq, fmt.Sprintf("%s:%s:%q", g.Control, g.Phase, g.Body))
+		}
+		return strings.Join(seq, " ")
+	}
+	r := startStream(t, yaml, nil)
+	m := r.waitFor(t, 3, 5*time.Second)
+	time.Sleep(100 * time.Millisecond)
+	r.stop(t)
+	if got, want := seqOf(r.snapshot()), `:full-load:"1,a" cdc-start:cdc:"" :cdc:"I,zeta,hr,2,b"`; got != want {
+		t.Fatalf("first run: %s, want %s", got, want)
+	}
+	if m[1].Schema != "" || m[1].Position <= m[0].Position || m[1].Position >= m[2].Position {
+		t.Fatalf("cdc-start metadata %+v (rows around it %s, %s)", m[1], m[0].Position, m[2].Position)
+	}
+	r2 := startStream(t, yaml, nil)
+	b.put(t, "dms/changes/CDC2.csv", []byte("U,zeta,hr,2,c\n"))
+	r2.waitFor(t, 2, 5*time.Second)
+	r2.stop(t)
+	if got, want := seqOf(r2.snapshot()), `cdc-start:cdc:"" :cdc:"U,zeta,hr,2,c"`; got != want {
+		t.Fatalf("after a restart in CDC: %s, want %s", got, want)
+	}
+}
+
 func TestHeaderRows(t *testing.T) {
 	b := &dirBackend{root: t.TempDir()}
 	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("id,v\n1,a\n"))

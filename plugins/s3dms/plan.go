@@ -215,6 +215,9 @@ func (in *input) startCDC(ctx context.Context) error {
 	}
 	in.reportLate(whileStopped, "appeared while the input was stopped")
 	in.noteSeen()
+	if in.conf.emitCDCStart {
+		in.queue = append([]item{{cdcStart: true}}, in.queue...)
+	}
 	in.cdcStarted = true
 	in.stats.setPhase("cdc")
 	now := time.Now()
