@@ -36,13 +36,20 @@ func (t *Tracker[T]) Track(pos T) uint64 {
 // position and whether it moved. Acking an unknown or already acked id is a
 // no-op.
 func (t *Tracker[T]) Ack(id uint64) (T, bool) {
+	hi, _, moved := t.AckCount(id)
+	return hi, moved
+}
+
+// AckCount is Ack that also returns how many entries are contiguously
+// acknowledged from the first one (the count hi covers).
+func (t *Tracker[T]) AckCount(id uint64) (hi T, contiguous uint64, moved bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if id < t.base || id >= t.base+uint64(len(t.entries)) {
-		return t.highest, false
+		return t.highest, t.base, false
 	}
 	t.entries[id-t.base].done = true
-	moved := false
+	moved = false
 	n := 0
 	for n < len(t.entries) && t.entries[n].done {
 		t.highest = t.entries[n].pos
@@ -61,7 +68,14 @@ func (t *Tracker[T]) Ack(id uint64) (T, bool) {
 			t.entries = append([]trackEntry[T](nil), t.entries...)
 		}
 	}
-	return t.highest, moved
+	return t.highest, t.base, moved
+}
+
+// Tracked is the number of entries ever tracked.
+func (t *Tracker[T]) Tracked() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.base + uint64(len(t.entries))
 }
 
 // Highest returns the highest contiguous acknowledged position, if any.

@@ -275,12 +275,12 @@ output:
 		if !phases["1"] || !phases["2"] {
 			t.Fatalf("kills did not cover both phases: %v", phases)
 		}
-		// Duplicates come only from rows not yet persisted at each kill: the
-		// batches in flight in the pipeline (about 4) plus those acknowledged
-		// while the last checkpoint write (temp file, fsync, rename, fsync)
-		// was in progress; 16 batches of 50 rows per kill bounds that on a busy
-		// machine, well below a restart of a file (6000 rows) or a table.
-		limit := kills * 16 * 50
+		// Duplicates come only from rows emitted but not yet in a saved
+		// checkpoint at each kill, which interval 0s caps at maxUnsaved
+		// batches (the input waits for a save before emitting more): 4
+		// batches of 50 rows per kill, far below a restart of a file (3000
+		// rows) or a table.
+		limit := kills * maxUnsaved * 50
 		t.Logf("%s: %d rows, %d kills, %d duplicates (limit %d)", b.name(), len(expected), kills, dups, limit)
 		if dups > limit {
 			t.Fatalf("%d duplicates after %d kills, more than the in-flight window allows (%d)", dups, kills, limit)

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/dmsbridge/dmsbridge/plugins/checkpoint"
 )
 
 // TestBadObjects: a row longer than max_row_size is passed over and reported
@@ -342,4 +344,81 @@ func TestReadBatchReturnsOnCancel(t *testing.T) {
 			t.Fatalf("ReadBatch returned %v after %s", err, d)
 		}
 	})
+}
+
+// gatedStore is a checkpoint store whose saves wait for the test.
+type gatedStore struct {
+	checkpoint.Store
+	gate  chan struct{}
+	saves atomic.Int64
+}
+
+func (g *gatedStore) Save(ctx context.Context, st *checkpoint.State) error {
+	select {
+	case <-g.gate:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	g.saves.Add(1)
+	return g.Store.Save(ctx, st)
+}
+
+// TestUnsavedWindow: with checkpoint.interval 0s the input emits at most
+// maxUnsaved batches outside the saved checkpoint: it waits, without
+// emitting, until acknowledgements are saved, so a crash can repeat no more.
+func TestUnsavedWindow(t *testing.T) {
+	b := &dirBackend{root: t.TempDir()}
+	var rows strings.Builder
+	for i := 0; i < 100; i++ {
+		fmt.Fprintf(&rows, "%d,x\n", i)
+	}
+	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte(rows.String()))
+	in, _ := directInput(t, baseYAML(b, "mode: full-load\nbatch_size: 5\ncheckpoint:\n  directory: "+t.TempDir()+"\n  interval: 0s\n"))
+	ctx := context.Background()
+	if err := in.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	gs := &gatedStore{Store: in.store, gate: make(chan struct{})}
+	in.mu.Lock()
+	in.store = gs
+	in.mu.Unlock()
+
+	read := func(within time.Duration) (service.MessageBatch, service.AckFunc, error) {
+		c, cancel := context.WithTimeout(ctx, within)
+		defer cancel()
+		return in.ReadBatch(c)
+	}
+	var acks []service.AckFunc
+	for i := 0; i < maxUnsaved; i++ {
+		batch, ack, err := read(2 * time.Second)
+		if err != nil || len(batch) != 5 {
+			t.Fatalf("batch %d: %d rows, %v", i, len(batch), err)
+		}
+		acks = append(acks, ack)
+	}
+	// Nothing acknowledged: no more batches.
+	if batch, _, err := read(300 * time.Millisecond); err == nil || len(batch) != 0 {
+		t.Fatalf("a batch beyond the window of %d unsaved batches: %d rows, %v", maxUnsaved, len(batch), err)
+	}
+	// Acknowledged but the save cannot finish: still none.
+	for _, ack := range acks {
+		if err := ack(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if batch, _, err := read(300 * time.Millisecond); err == nil || len(batch) != 0 {
+		t.Fatalf("a batch while the acknowledged ones are not saved: %d rows, %v", len(batch), err)
+	}
+	// The save completes: reading goes on, with the next rows.
+	close(gs.gate)
+	batch, _, err := read(2 * time.Second)
+	if err != nil || len(batch) != 5 {
+		t.Fatalf("after the save: %d rows, %v", len(batch), err)
+	}
+	if body, _ := batch[0].AsBytes(); string(body) != "20,x" {
+		t.Fatalf("after the save the input goes on with %q, want row 20", body)
+	}
+	if gs.saves.Load() == 0 {
+		t.Fatal("no save went through the store")
+	}
 }

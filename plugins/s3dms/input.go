@@ -74,8 +74,10 @@ which reorders). For strict end-to-end order also use ` + "`pipeline.threads: 1`
 On restart the object at the checkpoint is reopened with a ranged GET at the offset (gzip objects are
 re-read and the decompressed prefix skipped). If its ETag changed the input fails with an error naming the
 object, or with ` + "`restart_changed_files`" + ` re-reads that object from its start. Duplicates after a crash
-are bounded by the rows in flight (unacknowledged) plus those acknowledged within one checkpoint interval
-(with ` + "`checkpoint.interval: 0s`" + `, within one checkpoint write).
+are bounded by the rows in flight (unacknowledged) plus those acknowledged within one checkpoint interval.
+With ` + "`checkpoint.interval: 0s`" + ` the bound is strict: the input never has more than 4 emitted batches outside
+the saved checkpoint (it waits for a save before emitting more), so a crash repeats at most 4 × ` + "`batch_size`" + `
+rows; a checkpoint store that fails lifts the wait (the errors are logged) rather than stopping the pipeline.
 
 Checkpoint stores: ` + "`file`" + ` (one JSON file, replaced atomically: temp file, fsync, rename, fsync of the
 directory), ` + "`s3`" + ` (one object written with If-None-Match/If-Match; a second instance started with the
@@ -192,7 +194,7 @@ func inputSpec() *service.ConfigSpec {
 				service.NewStringField("directory").Description("Directory of the file store.").Default("checkpoints"),
 				service.NewStringField("bucket").Description("Bucket of the s3 store (default: `bucket`).").Default(""),
 				service.NewStringField("cache").Description("Cache resource of the cache store.").Default(""),
-				service.NewDurationField("interval").Description("How often the position is saved. 0 saves as soon as acknowledgements move it (writes coalesce while one is in progress), which bounds duplicates after a crash to the rows in flight.").Default("5s"),
+				service.NewDurationField("interval").Description("How often the position is saved. 0 saves as soon as acknowledgements move it (writes coalesce while one is in progress) and keeps at most 4 emitted batches outside the saved position, which bounds duplicates after a crash to 4 × batch_size rows.").Default("5s"),
 				service.NewDurationField("lease").Description("s3 store: how long an instance's claim lasts without a write.").Default("30s"),
 			).Description("Checkpoint (resume position) settings."),
 		)
@@ -473,14 +475,21 @@ type input struct {
 	dirty     bool
 	fatal     error
 	saverStop chan struct{}
-	ackNotify chan struct{} // signalled on every checkpoint move when interval is 0
-	saverDone chan struct{}
-	connected bool
-	offline   bool // the source stopped answering: not connected (for /ready) until a probe succeeds
-	closeOnce sync.Once
-	bgCtx     context.Context
-	bgCancel  context.CancelFunc
-	listCalls func()
+	// Batches contiguously acknowledged (covered by acked) and covered by
+	// the last saved checkpoint (interval 0s: ReadBatch waits when
+	// maxUnsaved emitted batches are not saved); savedSig is closed at each
+	// save.
+	ackedContig, savedContig uint64
+	saveFailed               bool
+	savedSig                 chan struct{}
+	ackNotify                chan struct{} // signalled on every checkpoint move when interval is 0
+	saverDone                chan struct{}
+	connected                bool
+	offline                  bool // the source stopped answering: not connected (for /ready) until a probe succeeds
+	closeOnce                sync.Once
+	bgCtx                    context.Context
+	bgCancel                 context.CancelFunc
+	listCalls                func()
 }
 
 // fileMeta holds the per-file metadata values, boxed once per file.
@@ -777,31 +786,72 @@ func (in *input) save(ctx context.Context) error {
 	st := *in.acked
 	st.CDCSeen = in.seenSnap.Load() // listing moves on between acknowledgements
 	in.dirty = false
+	contig := in.ackedContig
 	in.mu.Unlock()
 	err := in.store.Save(ctx, &st)
+	in.mu.Lock()
 	if err != nil {
-		in.mu.Lock()
 		in.dirty = true
 		if errors.Is(err, checkpoint.ErrFenced) && in.fatal == nil {
 			in.fatal = err
 		}
-		in.mu.Unlock()
+	} else if contig > in.savedContig {
+		in.savedContig = contig
 	}
+	in.saveFailed = err != nil
+	if in.savedSig != nil {
+		close(in.savedSig) // wake acknowledgements waiting for this save
+	}
+	in.savedSig = make(chan struct{})
+	in.mu.Unlock()
 	return err
 }
 
 // ---- acknowledgements ----
+
+// maxUnsaved bounds, with checkpoint.interval 0s, the batches emitted but
+// not yet covered by a saved checkpoint: ReadBatch waits for a save before
+// emitting more. Everything that can come again after a crash was emitted
+// and not saved, so this is the most batches a crash can duplicate, while
+// leaving room for a batch in each pipeline stage and one being saved.
+const maxUnsaved = 4
+
+// waitWindow blocks until fewer than maxUnsaved emitted batches are outside
+// the saved checkpoint, the last save failed (errors are logged; a failing
+// store does not stop the pipeline), the input closes, or ctx ends.
+func (in *input) waitWindow(ctx context.Context) error {
+	for {
+		tracked := in.tracker.Tracked()
+		in.mu.Lock()
+		if tracked-min(tracked, in.savedContig) < maxUnsaved || in.saveFailed || in.savedSig == nil {
+			in.mu.Unlock()
+			return nil
+		}
+		sig, stop := in.savedSig, in.saverStop
+		in.mu.Unlock()
+		select {
+		case <-sig:
+		case <-stop:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
 
 func (in *input) ackFunc(pb *pendingBatch) service.AckFunc {
 	var once sync.Once
 	return func(ctx context.Context, err error) error {
 		once.Do(func() {
 			if err == nil {
-				if hi, moved := in.tracker.Ack(pb.id); moved {
+				if hi, contig, moved := in.tracker.AckCount(pb.id); moved {
 					st := in.stateFor(hi)
 					in.mu.Lock()
-					in.acked = st
-					in.dirty = true
+					if contig > in.ackedContig { // acknowledgements race: keep the furthest
+						in.acked = st
+						in.ackedContig = contig
+						in.dirty = true
+					}
 					in.mu.Unlock()
 					if in.conf.ckInterval == 0 {
 						select {
@@ -885,6 +935,11 @@ func (in *input) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 		in.mu.Unlock()
 		return pb.msgs, in.ackFunc(pb), nil
 	}
+	if in.conf.ckInterval == 0 {
+		if err := in.waitWindow(ctx); err != nil {
+			return nil, nil, err
+		}
+	}
 	batch, pos, err := in.readRows(ctx)
 	if len(batch) == 0 && in.finished {
 		// full-load mode: end only once every batch is acknowledged (a nack
@@ -944,8 +999,10 @@ func (in *input) settleIdle() {
 		return
 	}
 	st := in.stateFor(ackPoint{pos: in.lastPos, hwm: in.hwm, late: in.lateDone[:len(in.lateDone):len(in.lateDone)], figs: in.stats.figures()})
+	tracked := in.tracker.Tracked()
 	in.mu.Lock()
 	in.acked = st
+	in.ackedContig = tracked
 	in.dirty = true
 	in.mu.Unlock()
 	if in.conf.ckInterval == 0 {

@@ -16,12 +16,12 @@ import (
 
 // Rows that can be written to Kinesis but not yet covered by a saved
 // checkpoint when the process dies, from config/s3-to-kinesis.yaml:
-// input batch_size 500 rows, and at most one batch in each stage between the
-// input and the acknowledgement: read by the input and waiting for the
-// pipeline, in the processor (threads: 1), in the output's batcher
-// (count: 500), and in the one PutRecords in flight (max_in_flight: 1). The
-// checkpoint is saved as soon as acknowledgements advance (interval: 0s), so
-// no checkpoint interval adds to it.
+// input batch_size 500 rows, and checkpoint interval 0s, with which the input
+// never has more than 4 emitted batches outside the saved checkpoint (it waits
+// for a save before emitting more): the batch waiting for the pipeline, the
+// processor's (threads: 1), the output batcher's (count: 500) and the one
+// PutRecords in flight (max_in_flight: 1), or acknowledged ones whose save is
+// under way.
 const (
 	crashBatchSize      = 500
 	crashStagesInFlight = 4
