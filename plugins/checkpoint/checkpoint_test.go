@@ -334,3 +334,27 @@ func TestSeenSetBounded(t *testing.T) {
 		t.Fatalf("decoded record %+v", st.CDCSeen)
 	}
 }
+
+// A file checkpoint whose directory is removed between saves makes it again.
+func TestFileStoreDirectoryRemoved(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ck")
+	f := &File{Path: filepath.Join(dir, "key.json")}
+	st := &State{Position: Position{Phase: PhaseCDC, Key: "cdc/1", Offset: 10}}
+	if err := f.Save(context.Background(), st); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	st.Position.Offset = 20
+	if err := f.Save(context.Background(), st); err != nil {
+		t.Fatalf("save after the directory was removed: %v", err)
+	}
+	got, err := f.Load(context.Background())
+	if err != nil || got == nil || got.Position.Offset != 20 {
+		t.Fatalf("loaded %+v, %v", got, err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("directory holds %d entries, want only the checkpoint (no temp files left)", len(entries))
+	}
+}

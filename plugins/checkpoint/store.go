@@ -53,6 +53,8 @@ func (None) String() string                       { return "none" }
 // moment leaves either the old or the new checkpoint, never a torn one.
 type File struct {
 	Path string
+
+	dirMade bool // the directory was created by an earlier save
 }
 
 func (f *File) String() string { return "file " + f.Path }
@@ -74,26 +76,37 @@ func (f *File) Save(_ context.Context, st *State) error {
 		return err
 	}
 	dir := filepath.Dir(f.Path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("checkpoint directory: %w", err)
+	if !f.dirMade {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("checkpoint directory: %w", err)
+		}
+		f.dirMade = true
 	}
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(f.Path)+".tmp-*")
+	if errors.Is(err, os.ErrNotExist) && f.dirMade { // removed since: make it again
+		f.dirMade = false
+		return f.Save(context.Background(), st)
+	}
 	if err != nil {
 		return fmt.Errorf("writing checkpoint: %w", err)
 	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if _, err := tmp.Write(b); err != nil {
+	fail := func(what string, err error) error {
 		tmp.Close()
-		return fmt.Errorf("writing checkpoint %s: %w", tmp.Name(), err)
+		os.Remove(tmp.Name())
+		return fmt.Errorf("%s checkpoint %s: %w", what, tmp.Name(), err)
+	}
+	if _, err := tmp.Write(b); err != nil {
+		return fail("writing", err)
 	}
 	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("syncing checkpoint %s: %w", tmp.Name(), err)
+		return fail("syncing", err)
 	}
 	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
 		return fmt.Errorf("closing checkpoint %s: %w", tmp.Name(), err)
 	}
 	if err := os.Rename(tmp.Name(), f.Path); err != nil {
+		os.Remove(tmp.Name())
 		return fmt.Errorf("replacing checkpoint %s: %w", f.Path, err)
 	}
 	d, err := os.Open(dir)
