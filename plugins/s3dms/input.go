@@ -845,20 +845,7 @@ func (in *input) ackFunc(pb *pendingBatch) service.AckFunc {
 		once.Do(func() {
 			if err == nil {
 				if hi, contig, moved := in.tracker.AckCount(pb.id); moved {
-					st := in.stateFor(hi)
-					in.mu.Lock()
-					if contig > in.ackedContig { // acknowledgements race: keep the furthest
-						in.acked = st
-						in.ackedContig = contig
-						in.dirty = true
-					}
-					in.mu.Unlock()
-					if in.conf.ckInterval == 0 {
-						select {
-						case in.ackNotify <- struct{}{}:
-						default:
-						}
-					}
+					in.setAcked(in.stateFor(hi), contig)
 				}
 				return
 			}
@@ -999,11 +986,19 @@ func (in *input) settleIdle() {
 		return
 	}
 	st := in.stateFor(ackPoint{pos: in.lastPos, hwm: in.hwm, late: in.lateDone[:len(in.lateDone):len(in.lateDone)], figs: in.stats.figures()})
-	tracked := in.tracker.Tracked()
+	in.setAcked(st, in.tracker.Tracked())
+}
+
+// setAcked makes st, which covers the first contig emitted batches, the
+// state to save, unless a concurrent acknowledgement got further, and wakes
+// the saver when saves follow acknowledgements (interval 0s).
+func (in *input) setAcked(st *checkpoint.State, contig uint64) {
 	in.mu.Lock()
-	in.acked = st
-	in.ackedContig = tracked
-	in.dirty = true
+	if contig >= in.ackedContig {
+		in.acked = st
+		in.ackedContig = contig
+		in.dirty = true
+	}
 	in.mu.Unlock()
 	if in.conf.ckInterval == 0 {
 		select {
