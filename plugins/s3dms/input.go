@@ -9,12 +9,12 @@ import (
 	"io"
 	"net"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -22,6 +22,7 @@ import (
 	"github.com/dmsbridge/dmsbridge/plugins/awsconf"
 	"github.com/dmsbridge/dmsbridge/plugins/checkpoint"
 	"github.com/dmsbridge/dmsbridge/plugins/dmscsv"
+	"github.com/dmsbridge/dmsbridge/plugins/internal/box"
 	"github.com/dmsbridge/dmsbridge/plugins/tabledef"
 )
 
@@ -485,7 +486,8 @@ type input struct {
 	ackNotify                chan struct{} // signalled on every checkpoint move when interval is 0
 	saverDone                chan struct{}
 	connected                bool
-	offline                  bool // the source stopped answering: not connected (for /ready) until a probe succeeds
+	offline                  bool      // the source stopped answering: not connected (for /ready) until a probe succeeds
+	box                      box.Boxer // per-row metadata values without an allocation each (ReadBatch only)
 	closeOnce                sync.Once
 	bgCtx                    context.Context
 	bgCancel                 context.CancelFunc
@@ -1043,6 +1045,12 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, ackPoint, 
 	defer func() { in.lastArena = len(arena) }()
 	flush := func() service.MessageBatch {
 		out := make(service.MessageBatch, 0, len(refs))
+		// Positions are written into one buffer for the batch; each string
+		// is a finished region of it, never written again.
+		var posBuf []byte
+		if len(refs) > 0 {
+			posBuf = make([]byte, 0, len(refs)*(len(metas[0].posPrefix)+20))
+		}
 		for i, r := range refs {
 			fm := metas[i]
 			if r.start < 0 { // control message
@@ -1063,9 +1071,11 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, ackPoint, 
 			// cheaper than growing a fresh map key by key.
 			m := fm.template().Copy()
 			m.SetBytes(arena[r.start:r.end:r.end])
-			m.MetaSetMut("dms_line", r.line)
-			m.MetaSetMut("dms_offset", r.offset)
-			m.MetaSetMut("dms_position", positionString(fm.posPrefix, r.offset))
+			ps := len(posBuf)
+			posBuf = appendPosition(posBuf, fm.posPrefix, r.offset)
+			m.MetaSetMut("dms_line", in.box.Int64(r.line))
+			m.MetaSetMut("dms_offset", in.box.Int64(r.offset))
+			m.MetaSetMut("dms_position", in.box.String(unsafe.String(&posBuf[ps], len(posBuf)-ps)))
 			if r.err != nil {
 				m.SetError(r.err)
 			}
@@ -1194,16 +1204,19 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, ackPoint, 
 }
 
 func positionString(prefix []byte, off int64) string {
-	var b [20]byte
-	for i := range b {
-		b[i] = '0'
+	return string(appendPosition(nil, prefix, off))
+}
+
+// appendPosition appends a row's dms_position: the file's prefix and the
+// offset in 20 digits.
+func appendPosition(dst, prefix []byte, off int64) []byte {
+	dst = append(dst, prefix...)
+	var d [20]byte
+	for i := len(d) - 1; i >= 0; i-- {
+		d[i] = byte('0' + off%10)
+		off /= 10
 	}
-	s := strconv.AppendInt(b[:0:0], off, 10)
-	copy(b[20-len(s):], s)
-	out := make([]byte, 0, len(prefix)+20)
-	out = append(out, prefix...)
-	out = append(out, b[:]...)
-	return string(out)
+	return append(dst, d[:]...)
 }
 
 func (in *input) tableMeta(i int) *fileMeta {
