@@ -41,6 +41,7 @@
 package dmsjson
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"strconv"
@@ -166,7 +167,10 @@ func (c *Column) Append(dst, v []byte) (out []byte, truncated bool, err error) {
 	case tabledef.TypeUInt8:
 		out, err = c.appendUint(dst, v, math.MaxUint64)
 	case tabledef.TypeNumeric:
-		out, err = c.appendNumeric(dst, v)
+		var ok bool
+		if out, ok = c.appendNumericFast(dst, v); !ok {
+			out, err = c.appendNumeric(dst, v)
+		}
 	case tabledef.TypeReal4:
 		out, err = appendReal(dst, v, 32)
 	case tabledef.TypeReal8:
@@ -178,7 +182,10 @@ func (c *Column) Append(dst, v []byte) (out []byte, truncated bool, err error) {
 	case tabledef.TypeTime:
 		out, err = c.appendTime(dst, v)
 	case tabledef.TypeDateTime:
-		out, err = c.appendDateTime(dst, v)
+		var ok bool
+		if out, ok = c.appendDateTimeFast(dst, v); !ok {
+			out, err = c.appendDateTime(dst, v)
+		}
 	case tabledef.TypeByte, tabledef.TypeBlob:
 		out, truncated, err = c.appendHex(dst, v)
 	case tabledef.TypeString, tabledef.TypeClob:
@@ -260,7 +267,21 @@ func (c *Column) appendInt(dst, v []byte, lo, hi int64) ([]byte, error) {
 	if neg {
 		dst = append(dst, '-')
 	}
-	return strconv.AppendUint(dst, mag, 10), nil
+	return appendMag(dst, v), nil
+}
+
+// appendMag appends the digits of v, a valid whole number that did not
+// overflow and is not zero, without its sign and leading zeros: the same
+// text as strconv.AppendUint of its magnitude, without a division per digit.
+func appendMag(dst, v []byte) []byte {
+	i := 0
+	if v[0] == '+' || v[0] == '-' {
+		i = 1
+	}
+	for v[i] == '0' {
+		i++
+	}
+	return append(dst, v[i:]...)
 }
 
 func (c *Column) appendUint(dst, v []byte, hi uint64) ([]byte, error) {
@@ -274,10 +295,88 @@ func (c *Column) appendUint(dst, v []byte, hi uint64) ([]byte, error) {
 	if c.opts.DMSLargeIntegers && mag >= 1e16 {
 		return strconv.AppendFloat(dst, float64(mag), 'g', -1, 64), nil
 	}
-	return strconv.AppendUint(dst, mag, 10), nil
+	if mag == 0 {
+		return append(dst, '0'), nil
+	}
+	return appendMag(dst, v), nil
 }
 
 const maxExp = 1 << 20
+
+// appendNumericFast renders the common shapes of NUMERIC text: an optional
+// "-", at least one integer digit, and optionally "." followed by 1 to Scale
+// digits, within the precision. It reports false, having written nothing,
+// for anything else (exponents, "+", ".5", "5.", too many digits, ...),
+// which appendNumeric then renders or rejects. For the inputs it accepts
+// its output is the same as appendNumeric's (TestNumericFastPathMatches).
+func (c *Column) appendNumericFast(dst, v []byte) ([]byte, bool) {
+	i := 0
+	neg := len(v) > 0 && v[0] == '-'
+	if neg {
+		i = 1
+	}
+	intStart := i
+	for i < len(v) && v[i]-'0' <= 9 {
+		i++
+	}
+	intEnd := i
+	if intEnd == intStart {
+		return dst, false
+	}
+	fracStart, fracEnd := i, i
+	if i < len(v) {
+		if v[i] != '.' {
+			return dst, false
+		}
+		i++
+		fracStart = i
+		for i < len(v) && v[i]-'0' <= 9 {
+			i++
+		}
+		fracEnd = i
+		if i != len(v) || fracEnd == fracStart || fracEnd-fracStart > c.Scale {
+			return dst, false
+		}
+	}
+	for intStart < intEnd && v[intStart] == '0' {
+		intStart++
+	}
+	if intEnd-intStart > c.Prec-c.Scale {
+		return dst, false // overflow: the general path words the error
+	}
+	zero := intStart == intEnd
+	for k := fracStart; zero && k < fracEnd; k++ {
+		zero = v[k] == '0'
+	}
+	if c.opts.NumericAsString {
+		dst = append(dst, '"')
+	}
+	switch {
+	case zero:
+		dst = append(dst, '0')
+	case intStart == intEnd:
+		if neg {
+			dst = append(dst, '-')
+		}
+		dst = append(dst, '0')
+	default:
+		if neg {
+			dst = append(dst, '-')
+		}
+		dst = append(dst, v[intStart:intEnd]...)
+	}
+	if c.Scale > 0 {
+		dst = append(dst, '.')
+		dst = append(dst, v[fracStart:fracEnd]...)
+		for k := fracEnd - fracStart; k < c.Scale; k++ {
+			dst = append(dst, '0')
+		}
+	}
+	if c.opts.NumericAsString {
+		dst = append(dst, '"')
+	}
+	return dst, true
+}
 
 func (c *Column) appendNumeric(dst, v []byte) ([]byte, error) {
 	bad := func() ([]byte, error) {
@@ -526,6 +625,27 @@ var safeASCII = func() (t [utf8.RuneSelf]bool) {
 	return
 }()
 
+const (
+	ones8  = 0x0101010101010101
+	highs8 = 0x8080808080808080
+)
+
+// plain8 reports whether the 8 bytes of w (one byte per lane) are all
+// ASCII that a JSON string holds unescaped: 0x20-0x7F except '"' and '\\'.
+// Once every lane is below 0x80, each test below is exact: a lane below n
+// is the only way to borrow out of a lane in x - n*ones8.
+func plain8(w uint64) bool {
+	if w&highs8 != 0 {
+		return false
+	}
+	ctl := (w - 0x20*ones8) & ^w & highs8 // a lane < 0x20
+	q := w ^ '"'*ones8
+	bs := w ^ '\\'*ones8
+	hasQ := (q - ones8) & ^q & highs8   // a '"' lane
+	hasBS := (bs - ones8) & ^bs & highs8 // a '\\' lane
+	return ctl|hasQ|hasBS == 0
+}
+
 // AppendString appends v as a quoted JSON string. Invalid UTF-8 is an error.
 func AppendString(dst, v []byte) ([]byte, error) {
 	dst = append(dst, '"')
@@ -541,6 +661,10 @@ func AppendString(dst, v []byte) ([]byte, error) {
 func AppendEscaped(dst, v []byte) ([]byte, error) {
 	start := 0
 	for i := 0; i < len(v); {
+		if i+8 <= len(v) && plain8(binary.LittleEndian.Uint64(v[i:])) {
+			i += 8 // eight bytes copied as they are
+			continue
+		}
 		b := v[i]
 		if b < utf8.RuneSelf {
 			if safeASCII[b] {
