@@ -641,7 +641,7 @@ func plain8(w uint64) bool {
 	ctl := (w - 0x20*ones8) & ^w & highs8 // a lane < 0x20
 	q := w ^ '"'*ones8
 	bs := w ^ '\\'*ones8
-	hasQ := (q - ones8) & ^q & highs8   // a '"' lane
+	hasQ := (q - ones8) & ^q & highs8    // a '"' lane
 	hasBS := (bs - ones8) & ^bs & highs8 // a '\\' lane
 	return ctl|hasQ|hasBS == 0
 }
