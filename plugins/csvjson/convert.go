@@ -247,7 +247,8 @@ type worker struct {
 	sp     *dmscsv.Splitter
 	ts     []byte // `"<timestamp>"`
 	slab   []byte // this batch's output; message bodies slice into it
-	vals   []byte // rendered values of the current row
+	vals   []byte // rendered values of the current row (when not written in place)
+	row    []byte // what spans index: w.vals, or the current record in slab
 	spans  []span
 	data   []dmscsv.Field // the current row's column fields
 	tmp    []byte         // compact JSON before indentation
@@ -294,7 +295,7 @@ func (w *worker) begin(now time.Time, hint int) {
 // output buffer.
 func (w *worker) end() {
 	w.bytes = len(w.slab)
-	w.slab = nil
+	w.slab, w.row = nil, nil
 	w.boxes = nil // the batch's messages own the headers
 }
 
@@ -550,13 +551,30 @@ func (w *worker) route(m *service.Message, fields []dmscsv.Field) (p *tablePlan,
 }
 
 // convert renders the row and replaces the message body.
+//
+// A compact record of a table without object mapping (the common case) is
+// written straight into the batch buffer: each value right after its key, so
+// the data object is written once. Otherwise the values are rendered into
+// w.vals first, and the data object is assembled from them.
 func (w *worker) convert(m *service.Message, p *tablePlan, op int, data []dmscsv.Field, setNames bool) {
-	w.vals = w.vals[:0]
 	if cap(w.spans) < len(p.cols) {
 		w.spans = make([]span, len(p.cols))
 	}
 	w.spans = w.spans[:len(p.cols)]
 	w.data = data
+	direct := !w.c.o.pretty && p.mapping == nil
+	var dst []byte
+	bodyStart := 0
+	if direct {
+		// w.slab itself only moves on once the row is complete: a failing
+		// row leaves nothing behind.
+		dst = w.slab
+		bodyStart = len(dst)
+		dst = append(dst, `{"data":{`...)
+	} else {
+		dst = w.vals[:0]
+	}
+	inclNull, first := w.c.o.includeNull, true
 	for i := range p.cols {
 		col := &p.cols[i]
 		f := &data[i]
@@ -566,12 +584,27 @@ func (w *worker) convert(m *service.Message, p *tablePlan, op int, data []dmscsv
 				return
 			}
 			w.spans[i] = span{null: true}
+			if direct && inclNull {
+				if !first {
+					dst = append(dst, ',')
+				}
+				first = false
+				dst = append(dst, col.key...)
+				dst = append(dst, "null"...)
+			}
 			continue
 		}
-		start := len(w.vals)
+		if direct {
+			if !first {
+				dst = append(dst, ',')
+			}
+			first = false
+			dst = append(dst, col.key...)
+		}
+		start := len(dst)
 		var truncated bool
 		var err error
-		w.vals, truncated, err = col.r.Append(w.vals, f.Value)
+		dst, truncated, err = col.r.Append(dst, f.Value)
 		if err != nil {
 			reason := dmsjson.ReasonBadValue
 			var ve *dmsjson.ValueError
@@ -585,21 +618,32 @@ func (w *worker) convert(m *service.Message, p *tablePlan, op int, data []dmscsv
 			w.warned++
 			w.warnings = append(w.warnings, fmt.Sprintf("%s table %s.%s column %s: value of %d bytes truncated to ColumnLength %d", location(m), p.schema, p.name, col.name, len(f.Value), col.r.Length))
 		}
-		w.spans[i] = span{s: int32(start), e: int32(len(w.vals))}
+		w.spans[i] = span{s: int32(start - bodyStart), e: int32(len(dst) - bodyStart)}
+	}
+	// The spans index w.row: the rendered values of this row. Bytes already
+	// written are never changed, so w.row stays right even when a later
+	// append moves dst.
+	w.row = dst[bodyStart:]
+	if !direct {
+		w.vals = dst
 	}
 	phase := phaseLoad
 	if op != opLoad {
 		phase = phaseCDC
 	}
 
-	// The message, compact, into the slab (or tmp when indenting).
-	dst := w.slab
-	if w.c.o.pretty {
-		dst = w.tmp[:0]
+	if direct {
+		dst = append(dst, '}')
+	} else {
+		// The message, compact, into the slab (or tmp when indenting).
+		dst = w.slab
+		if w.c.o.pretty {
+			dst = w.tmp[:0]
+		}
+		bodyStart = len(dst)
+		dst = append(dst, `{"data":`...)
+		dst = w.appendData(dst, p)
 	}
-	bodyStart := len(dst)
-	dst = append(dst, `{"data":`...)
-	dst = w.appendData(dst, p)
 	dst = append(dst, `,"metadata":{"timestamp":`...)
 	dst = append(dst, w.ts...)
 	dst = append(dst, p.metaA[op]...)
@@ -703,7 +747,7 @@ func (w *worker) appendColumns(dst []byte, p *tablePlan) []byte {
 		if sp.null {
 			dst = append(dst, "null"...)
 		} else {
-			dst = append(dst, w.vals[sp.s:sp.e]...)
+			dst = append(dst, w.row[sp.s:sp.e]...)
 		}
 	}
 	return append(dst, '}')
@@ -719,7 +763,7 @@ func (w *worker) colText(p *tablePlan, i int) []byte {
 	if p.cols[i].r.IsString() {
 		return w.data[i].Value
 	}
-	v := w.vals[sp.s:sp.e]
+	v := w.row[sp.s:sp.e]
 	if len(v) >= 2 && v[0] == '"' {
 		v = v[1 : len(v)-1]
 	}
