@@ -369,9 +369,7 @@ func (p *Processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 	if workers <= 1 || len(batch) < minParallelBatch {
 		w := p.pool.Get().(*worker)
 		w.begin(now, p.sizeHint(len(batch)))
-		for _, m := range batch {
-			w.process(m)
-		}
+		w.run(batch)
 		ws = []*worker{w}
 	} else {
 		ws = make([]*worker, workers)
@@ -385,9 +383,7 @@ func (p *Processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for _, m := range batch[lo:hi] {
-					w.process(m)
-				}
+				w.run(batch[lo:hi])
 			}()
 		}
 		wg.Wait()
