@@ -80,6 +80,7 @@ type colPlan struct {
 	r        *dmsjson.Column
 	name     string
 	key      []byte // `"Name":`
+	ckey     []byte // `,"Name":`
 	nullable bool
 	inData   bool // written into data (not excluded or replaced)
 }
@@ -104,6 +105,9 @@ type tablePlan struct {
 
 	metaA [numOps][]byte // `,"record-type":...,"partition-key-type":"..."`
 	metaB []byte         // `,"schema-name":"..","table-name":".."`
+	// metaAB[op] is metaA[op], metaB and the closing braces: the whole
+	// record after the timestamp when nothing goes between them.
+	metaAB [numOps][]byte
 	opAny [numOps]any
 
 	ctlKeyAny any
@@ -148,6 +152,7 @@ func (c *converter) plan(idx int, t *tabledef.Table) (*tablePlan, error) {
 	for _, col := range t.Columns {
 		p.cols = append(p.cols, colPlan{
 			r: dmsjson.NewColumn(col, c.o.render), name: col.Name, key: jsonKey(col.Name),
+			ckey: append([]byte{','}, jsonKey(col.Name)...),
 			nullable: col.Nullable, inData: true,
 		})
 	}
@@ -216,6 +221,9 @@ func (c *converter) plan(idx int, t *tabledef.Table) (*tablePlan, error) {
 	p.metaB = dmsjson.AppendStringNoCheck(p.metaB, p.schema)
 	p.metaB = append(p.metaB, `,"table-name":`...)
 	p.metaB = dmsjson.AppendStringNoCheck(p.metaB, p.name)
+	for op := range numOps {
+		p.metaAB[op] = append(append(append([]byte(nil), p.metaA[op]...), p.metaB...), '}', '}')
+	}
 	p.ctlKeyAny = any(kinesisKey(c.o.taskID+"."+qualified, c.o.taskID))
 	p.tableDef = tableDefJSON(t)
 	return p, nil
@@ -246,6 +254,7 @@ type worker struct {
 	c      *converter
 	sp     *dmscsv.Splitter
 	ts     []byte // `"<timestamp>"`
+	tsHead []byte // `,"metadata":{"timestamp":"<timestamp>"`
 	slab   []byte // this batch's output; message bodies slice into it
 	vals   []byte // rendered values of the current row (when not written in place)
 	row    []byte // what spans index: w.vals, or the current record in slab
@@ -289,6 +298,7 @@ func (w *worker) begin(now time.Time, hint int) {
 	w.ts = append(w.ts[:0], '"')
 	w.ts = now.UTC().AppendFormat(w.ts, "2006-01-02T15:04:05.000000Z")
 	w.ts = append(w.ts, '"')
+	w.tsHead = append(append(w.tsHead[:0], `,"metadata":{"timestamp":`...), w.ts...)
 	w.bytes = 0
 }
 
@@ -624,21 +634,23 @@ func (w *worker) convert(m *service.Message, p *tablePlan, op int, data []dmscsv
 			}
 			w.spans[i] = span{null: true}
 			if direct && inclNull {
-				if !first {
-					dst = append(dst, ',')
+				if first {
+					dst = append(dst, col.key...)
+				} else {
+					dst = append(dst, col.ckey...)
 				}
 				first = false
-				dst = append(dst, col.key...)
 				dst = append(dst, "null"...)
 			}
 			continue
 		}
 		if direct {
-			if !first {
-				dst = append(dst, ',')
+			if first {
+				dst = append(dst, col.key...)
+			} else {
+				dst = append(dst, col.ckey...)
 			}
 			first = false
-			dst = append(dst, col.key...)
 		}
 		start := len(dst)
 		var truncated bool
@@ -683,19 +695,24 @@ func (w *worker) convert(m *service.Message, p *tablePlan, op int, data []dmscsv
 		dst = append(dst, `{"data":`...)
 		dst = w.appendData(dst, p)
 	}
-	dst = append(dst, `,"metadata":{"timestamp":`...)
-	dst = append(dst, w.ts...)
-	dst = append(dst, p.metaA[op]...)
+	dst = append(dst, w.tsHead...)
 	keyText, keyConst := w.partitionKey(m, p, phase)
-	if w.c.o.includePartitionValue && p.keyType[phase] != keySchemaTable {
-		dst = append(dst, `,"partition-key-value":`...)
-		dst, _ = dmsjson.AppendString(dst, keyText)
+	withValue := w.c.o.includePartitionValue && p.keyType[phase] != keySchemaTable
+	withTxn := phase == phaseCDC && w.c.o.includeTxn
+	if !withValue && !withTxn {
+		dst = append(dst, p.metaAB[op]...)
+	} else {
+		dst = append(dst, p.metaA[op]...)
+		if withValue {
+			dst = append(dst, `,"partition-key-value":`...)
+			dst, _ = dmsjson.AppendString(dst, keyText)
+		}
+		dst = append(dst, p.metaB...)
+		if withTxn {
+			dst = w.appendTxn(dst, m)
+		}
+		dst = append(dst, '}', '}')
 	}
-	dst = append(dst, p.metaB...)
-	if phase == phaseCDC && w.c.o.includeTxn {
-		dst = w.appendTxn(dst, m)
-	}
-	dst = append(dst, '}', '}')
 	if w.c.o.pretty {
 		w.tmp = dst
 		bodyStart = len(w.slab)

@@ -230,6 +230,16 @@ func parseDigits(v []byte) (neg bool, mag uint64, ok, overflow bool) {
 	if i == len(v) {
 		return
 	}
+	if len(v)-i <= 19 { // 19 digits cannot overflow a uint64
+		for ; i < len(v); i++ {
+			d := v[i] - '0'
+			if d > 9 {
+				return neg, 0, false, false
+			}
+			mag = mag*10 + uint64(d)
+		}
+		return neg, mag, true, false
+	}
 	for ; i < len(v); i++ {
 		d := v[i] - '0'
 		if d > 9 {
