@@ -108,7 +108,7 @@ type tablePlan struct {
 	// metaAB[op] is metaA[op], metaB and the closing braces: the whole
 	// record after the timestamp when nothing goes between them.
 	metaAB [numOps][]byte
-	opAny [numOps]any
+	opAny  [numOps]any
 
 	ctlKeyAny any
 	tableDef  []byte // control.table-def object
@@ -152,7 +152,7 @@ func (c *converter) plan(idx int, t *tabledef.Table) (*tablePlan, error) {
 	for _, col := range t.Columns {
 		p.cols = append(p.cols, colPlan{
 			r: dmsjson.NewColumn(col, c.o.render), name: col.Name, key: jsonKey(col.Name),
-			ckey: append([]byte{','}, jsonKey(col.Name)...),
+			ckey:     append([]byte{','}, jsonKey(col.Name)...),
 			nullable: col.Nullable, inData: true,
 		})
 	}
