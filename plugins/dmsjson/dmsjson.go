@@ -172,9 +172,15 @@ func (c *Column) Append(dst, v []byte) (out []byte, truncated bool, err error) {
 			out, err = c.appendNumeric(dst, v)
 		}
 	case tabledef.TypeReal4:
-		out, err = appendReal(dst, v, 32)
+		var ok bool
+		if out, ok = appendRealFast(dst, v, 6); !ok {
+			out, err = appendReal(dst, v, 32)
+		}
 	case tabledef.TypeReal8:
-		out, err = appendReal(dst, v, 64)
+		var ok bool
+		if out, ok = appendRealFast(dst, v, 15); !ok {
+			out, err = appendReal(dst, v, 64)
+		}
 	case tabledef.TypeBoolean:
 		out, err = appendBool(dst, v)
 	case tabledef.TypeDate:
@@ -529,6 +535,86 @@ func appendReal(dst, v []byte, bits int) ([]byte, error) {
 		}
 	}
 	return AppendFloat(dst, f, bits), nil
+}
+
+// appendRealFast renders plain decimals, "-"? digits ("." digits)?, of at
+// most sig significant digits (15 for REAL8, 6 for REAL4: the digits a
+// double or a float keeps exactly) and a magnitude from 1e-5 to below 1e15.
+// The shortest text that round-trips such a number is its own digits, so it
+// is written without going through a float: without leading zeros, without
+// trailing fraction zeros (and point), "-" kept as AppendFloat keeps it for
+// -0. It reports false, having written nothing, for anything else, which
+// appendReal then renders (TestRealFastPathMatches).
+func appendRealFast(dst, v []byte, sig int) ([]byte, bool) {
+	i := 0
+	neg := len(v) > 0 && v[0] == '-'
+	if neg {
+		i = 1
+	}
+	intStart := i
+	for i < len(v) && v[i]-'0' <= 9 {
+		i++
+	}
+	intEnd := i
+	if intEnd == intStart {
+		return dst, false
+	}
+	fracStart, fracEnd := i, i
+	if i < len(v) {
+		if v[i] != '.' {
+			return dst, false
+		}
+		i++
+		fracStart = i
+		for i < len(v) && v[i]-'0' <= 9 {
+			i++
+		}
+		fracEnd = i
+		if i != len(v) || fracEnd == fracStart {
+			return dst, false
+		}
+	}
+	for intStart < intEnd && v[intStart] == '0' {
+		intStart++
+	}
+	for fracEnd > fracStart && v[fracEnd-1] == '0' {
+		fracEnd--
+	}
+	intLen, fracLen := intEnd-intStart, fracEnd-fracStart
+	if intLen > 15 {
+		return dst, false
+	}
+	digits := intLen + fracLen
+	if intLen == 0 && fracLen > 0 {
+		lead := 0 // zeros after the point before the first significant digit
+		for v[fracStart+lead] == '0' {
+			lead++
+		}
+		if lead >= 5 {
+			return dst, false // below 1e-5: near the exponent form
+		}
+		digits = fracLen - lead
+	} else {
+		for k := intEnd - 1; k > intStart && v[k] == '0' && fracLen == 0; k-- {
+			digits-- // trailing zeros of a whole number are not significant
+		}
+	}
+	if digits > sig {
+		return dst, false
+	}
+	if neg {
+		dst = append(dst, '-')
+	}
+	if intLen == 0 {
+		dst = append(dst, '0')
+	} else {
+		dst = append(dst, v[intStart:intEnd]...)
+	}
+	if fracLen > 0 {
+		dst = append(dst, '.')
+		dst = append(dst, v[fracStart:fracEnd]...)
+	}
+	return dst, true
 }
 
 // AppendFloat appends f as encoding/json does: the shortest text that

@@ -284,3 +284,37 @@ func TestAppendEscapedMatchesBytewise(t *testing.T) {
 		}
 	}
 }
+
+func TestRealFastPathMatches(t *testing.T) {
+	fast := 0
+	checks(t, func(t *rapid.T) {
+		typ := rapid.SampledFrom([]tabledef.Type{tabledef.TypeReal4, tabledef.TypeReal8}).Draw(t, "type")
+		c := NewColumn(tabledef.Column{Type: typ}, Options{})
+		bits := 64
+		if typ == tabledef.TypeReal4 {
+			bits = 32
+		}
+		var s string
+		if rapid.IntRange(0, 9).Draw(t, "random") == 0 {
+			s = string(rapid.SliceOfN(rapid.SampledFrom([]byte("0123456789.-+eE")), 0, 24).Draw(t, "bytes"))
+		} else {
+			s = rapid.SampledFrom([]string{"", "", "-", "+"}).Draw(t, "sign") +
+				strings.Repeat("0", rapid.IntRange(0, 2).Draw(t, "lead")) +
+				rapid.StringMatching(`[0-9]{0,18}`).Draw(t, "int") +
+				strings.Repeat("0", rapid.SampledFrom([]int{0, 0, 1, 3, 6, 9, 14, 20, 21}).Draw(t, "intZeros"))
+			if rapid.Bool().Draw(t, "point") {
+				s += "." + strings.Repeat("0", rapid.IntRange(0, 7).Draw(t, "fracLead")) +
+					rapid.StringMatching(`[0-9]{0,18}`).Draw(t, "frac") +
+					strings.Repeat("0", rapid.IntRange(0, 3).Draw(t, "fracZeros"))
+			}
+			s = mutate(t, s)
+		}
+		if _, ok := appendRealFast(nil, []byte(s), map[int]int{32: 6, 64: 15}[bits]); ok {
+			fast++
+		}
+		sameResult(t, c, []byte(s), func(dst, v []byte) ([]byte, error) { return appendReal(dst, v, bits) })
+	})
+	if fast == 0 {
+		t.Fatal("the REAL fast path never ran")
+	}
+}
