@@ -610,6 +610,8 @@ func (w *worker) convert(m *service.Message, p *tablePlan, op int, data []dmscsv
 		w.spans = make([]span, len(p.cols))
 	}
 	w.spans = w.spans[:len(p.cols)]
+	spans, cols := w.spans, p.cols
+	data = data[:len(cols)]
 	w.data = data
 	direct := !w.c.o.pretty && p.mapping == nil
 	var dst []byte
@@ -624,15 +626,15 @@ func (w *worker) convert(m *service.Message, p *tablePlan, op int, data []dmscsv
 		dst = w.vals[:0]
 	}
 	inclNull, first := w.c.o.includeNull, true
-	for i := range p.cols {
-		col := &p.cols[i]
+	for i := range cols {
+		col := &cols[i]
 		f := &data[i]
 		if f.Null {
 			if !col.nullable {
 				w.fail(m, p, reasonNull, " column "+col.name+": NULL in a column that is not nullable (ColumnNullable is false)")
 				return
 			}
-			w.spans[i] = span{null: true}
+			spans[i] = span{null: true}
 			if direct && inclNull {
 				if first {
 					dst = append(dst, col.key...)
@@ -669,7 +671,7 @@ func (w *worker) convert(m *service.Message, p *tablePlan, op int, data []dmscsv
 			w.warned++
 			w.warnings = append(w.warnings, fmt.Sprintf("%s table %s.%s column %s: value of %d bytes truncated to ColumnLength %d", location(m), p.schema, p.name, col.name, len(f.Value), col.r.Length))
 		}
-		w.spans[i] = span{s: int32(start - bodyStart), e: int32(len(dst) - bodyStart)}
+		spans[i] = span{s: int32(start - bodyStart), e: int32(len(dst) - bodyStart)}
 	}
 	// The spans index w.row: the rendered values of this row. Bytes already
 	// written are never changed, so w.row stays right even when a later

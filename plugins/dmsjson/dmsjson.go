@@ -184,9 +184,15 @@ func (c *Column) Append(dst, v []byte) (out []byte, truncated bool, err error) {
 	case tabledef.TypeBoolean:
 		out, err = appendBool(dst, v)
 	case tabledef.TypeDate:
-		out, err = c.appendDate(dst, v)
+		var ok bool
+		if out, ok = c.appendDateFast(dst, v); !ok {
+			out, err = c.appendDate(dst, v)
+		}
 	case tabledef.TypeTime:
-		out, err = c.appendTime(dst, v)
+		var ok bool
+		if out, ok = appendTimeFast(dst, v, c.Scale); !ok {
+			out, err = c.appendTime(dst, v)
+		}
 	case tabledef.TypeDateTime:
 		var ok bool
 		if out, ok = c.appendDateTimeFast(dst, v); !ok {

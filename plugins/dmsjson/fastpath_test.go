@@ -78,32 +78,52 @@ func mutate(t *rapid.T, s string) string {
 	return string(b)
 }
 
+// genDate draws a date in one of the layouts (usually format's), with
+// fields at and around the edges of their ranges.
+func genDate(t *rapid.T, format string) string {
+	year := field(t, "year", 4, 1, 9999)
+	month := field(t, "month", 2, 1, 12)
+	if rapid.IntRange(0, 3).Draw(t, "leap") == 0 {
+		year, month = rapid.SampledFrom([]string{"2000", "1900", "2024", "2023", "2100", "0004"}).Draw(t, "leapYear"), "02"
+	}
+	day := field(t, "day", 2, 1, rapid.SampledFrom([]int{28, 29, 30, 31}).Draw(t, "monthDays"))
+	if rapid.IntRange(0, 5).Draw(t, "otherLayout") == 0 {
+		format = rapid.SampledFrom([]string{"", "YYYY/MM/dd", "MM/dd/YYYY", "YYYYMMdd"}).Draw(t, "layout")
+	}
+	switch {
+	case strings.HasPrefix(format, "YYYY/MM/dd"):
+		return year + "/" + month + "/" + day
+	case strings.HasPrefix(format, "MM/dd/YYYY"):
+		return month + "/" + day + "/" + year
+	case strings.HasPrefix(format, "YYYYMMdd"):
+		return year + month + day
+	}
+	return year + "-" + month + "-" + day
+}
+
+// genClock draws HH:MM:SS with an optional fraction and suffix.
+func genClock(t *rapid.T) string {
+	s := field(t, "hour", 2, 0, 23) + ":" + field(t, "min", 2, 0, 59) + ":" + field(t, "sec", 2, 0, 59)
+	if rapid.Bool().Draw(t, "hasFrac") {
+		n := rapid.SampledFrom([]int{0, 1, 2, 3, 6, 7, 8, 9, 9, 10, 11}).Draw(t, "fracDigits")
+		zeros := rapid.IntRange(0, n).Draw(t, "fracZeros") // leading zeros, up to all of them
+		s += "." + strings.Repeat("0", zeros) + rapid.StringMatching(fmt.Sprintf(`[0-9]{%d}`, n-zeros)).Draw(t, "frac")
+	}
+	return s + rapid.SampledFrom([]string{"", "", "Z", "z", "ZZ", "+00:00"}).Draw(t, "suffix")
+}
+
+var dateFormats = []string{"", "", "", "YYYY/MM/dd", "MM/dd/YYYY HH:mm:ss.F", "YYYYMMdd"}
+
 func TestDateTimeFastPathMatches(t *testing.T) {
 	fast := 0
 	checks(t, func(t *rapid.T) {
-		c := NewColumn(tabledef.Column{
-			Type:       tabledef.TypeDateTime,
-			Scale:      rapid.IntRange(0, 12).Draw(t, "scale"),
-			DateFormat: rapid.SampledFrom([]string{"", "", "", "YYYY/MM/dd", "MM/dd/YYYY", "YYYYMMdd"}).Draw(t, "format"),
-		}, Options{})
+		format := rapid.SampledFrom(dateFormats).Draw(t, "format")
+		c := NewColumn(tabledef.Column{Type: tabledef.TypeDateTime, Scale: rapid.IntRange(0, 12).Draw(t, "scale"), DateFormat: format}, Options{})
 		var s string
 		if rapid.IntRange(0, 9).Draw(t, "random") == 0 {
 			s = string(rapid.SliceOfN(rapid.Byte(), 0, 32).Draw(t, "bytes"))
 		} else {
-			year := field(t, "year", 4, 1, 9999)
-			month := field(t, "month", 2, 1, 12)
-			if rapid.IntRange(0, 3).Draw(t, "leap") == 0 {
-				year, month = rapid.SampledFrom([]string{"2000", "1900", "2024", "2023", "2100", "0004"}).Draw(t, "leapYear"), "02"
-			}
-			s = year + "-" + month + "-" + field(t, "day", 2, 1, rapid.SampledFrom([]int{28, 29, 30, 31}).Draw(t, "monthDays")) +
-				rapid.SampledFrom([]string{" ", "T", " ", "t", ""}).Draw(t, "sep") +
-				field(t, "hour", 2, 0, 23) + ":" + field(t, "min", 2, 0, 59) + ":" + field(t, "sec", 2, 0, 59)
-			if rapid.Bool().Draw(t, "hasFrac") {
-				n := rapid.SampledFrom([]int{0, 1, 2, 3, 6, 7, 8, 9, 9, 10, 11}).Draw(t, "fracDigits")
-				zeros := rapid.IntRange(0, n).Draw(t, "fracZeros") // leading zeros, up to all of them
-				s += "." + strings.Repeat("0", zeros) + rapid.StringMatching(fmt.Sprintf(`[0-9]{%d}`, n-zeros)).Draw(t, "frac")
-			}
-			s += rapid.SampledFrom([]string{"", "", "Z", "z", "ZZ", "+00:00"}).Draw(t, "suffix")
+			s = genDate(t, format) + rapid.SampledFrom([]string{" ", "T", " ", "t", ""}).Draw(t, "sep") + genClock(t)
 			s = mutate(t, s)
 		}
 		if _, ok := c.appendDateTimeFast(nil, []byte(s)); ok {
@@ -113,6 +133,37 @@ func TestDateTimeFastPathMatches(t *testing.T) {
 	})
 	if fast == 0 {
 		t.Fatal("the DATETIME fast path never ran")
+	}
+}
+
+func TestDateAndTimeFastPathsMatch(t *testing.T) {
+	fastDate, fastTime := 0, 0
+	checks(t, func(t *rapid.T) {
+		format := rapid.SampledFrom(dateFormats).Draw(t, "format")
+		date := NewColumn(tabledef.Column{Type: tabledef.TypeDate, DateFormat: format}, Options{})
+		tm := NewColumn(tabledef.Column{Type: tabledef.TypeTime, Scale: rapid.IntRange(0, 12).Draw(t, "scale"), DateFormat: format}, Options{})
+		var s string
+		switch rapid.IntRange(0, 9).Draw(t, "shape") {
+		case 0:
+			s = string(rapid.SliceOfN(rapid.Byte(), 0, 32).Draw(t, "bytes"))
+		case 1, 2, 3:
+			s = mutate(t, genDate(t, format))
+		case 4, 5, 6:
+			s = mutate(t, genClock(t))
+		default:
+			s = mutate(t, genDate(t, format)+" "+genClock(t))
+		}
+		if _, ok := date.appendDateFast(nil, []byte(s)); ok {
+			fastDate++
+		}
+		if _, ok := appendTimeFast(nil, []byte(s), tm.Scale); ok {
+			fastTime++
+		}
+		sameResult(t, date, []byte(s), date.appendDate)
+		sameResult(t, tm, []byte(s), tm.appendTime)
+	})
+	if fastDate == 0 || fastTime == 0 {
+		t.Fatalf("fast paths ran %d (DATE) and %d (TIME) times", fastDate, fastTime)
 	}
 }
 
