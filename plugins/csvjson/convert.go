@@ -262,7 +262,12 @@ type worker struct {
 	data   []dmscsv.Field // the current row's column fields
 	tmp    []byte         // compact JSON before indentation
 	scr    []byte         // template scratch
-	bytes  int
+	bytes  int            // output bytes of the batch
+	filled int            // bytes in the batch's earlier output buffers
+	maxRow int            // the longest row's bytes (body and key) in the batch
+	avg    int            // expected bytes per row
+	rsv    int            // bytes kept free for the next row
+	left   int            // rows left in the run, this one included
 	warned int
 
 	rowCounts []int64
@@ -291,10 +296,13 @@ func (c *converter) newWorker() *worker {
 	}
 }
 
-// begin prepares the worker for a batch: a fresh output buffer (earlier
-// batches' messages still reference the old one) and the batch timestamp.
-func (w *worker) begin(now time.Time, hint int) {
-	w.slab = make([]byte, 0, hint)
+// begin prepares the worker for a batch of n rows: a fresh output buffer
+// (earlier batches' messages still reference the old one) for rows of avg
+// bytes, keeping rsv bytes free for the next row, and the batch timestamp.
+func (w *worker) begin(now time.Time, n, avg, rsv int) {
+	w.avg, w.rsv = avg, rsv
+	w.slab = make([]byte, 0, n*avg+rsv)
+	w.filled, w.maxRow = 0, 0
 	w.ts = append(w.ts[:0], '"')
 	w.ts = now.UTC().AppendFormat(w.ts, "2006-01-02T15:04:05.000000Z")
 	w.ts = append(w.ts, '"')
@@ -305,7 +313,7 @@ func (w *worker) begin(now time.Time, hint int) {
 // end clears the per-batch results and drops the reference to the batch's
 // output buffer.
 func (w *worker) end() {
-	w.bytes = len(w.slab)
+	w.bytes = w.filled + len(w.slab)
 	w.slab, w.row = nil, nil
 	w.boxes = nil // the batch's messages own the headers
 }
@@ -473,6 +481,7 @@ func (w *worker) run(msgs service.MessageBatch) {
 		r.table, r.hasTable = m.MetaGetMut(metaTable)
 	}
 	for i, m := range msgs {
+		w.left = len(msgs) - i
 		w.process(m, &meta[i])
 	}
 	clear(meta) // keep no metadata values alive
@@ -606,6 +615,10 @@ func (w *worker) route(m *service.Message, rm *routeMeta, fields []dmscsv.Field)
 // the data object is written once. Otherwise the values are rendered into
 // w.vals first, and the data object is assembled from them.
 func (w *worker) convert(m *service.Message, p *tablePlan, op int, data []dmscsv.Field, setNames bool) {
+	if cap(w.slab)-len(w.slab) < w.rsv {
+		w.newChunk()
+	}
+	rowStart := len(w.slab)
 	if cap(w.spans) < len(p.cols) {
 		w.spans = make([]span, len(p.cols))
 	}
@@ -737,7 +750,17 @@ func (w *worker) convert(m *service.Message, p *tablePlan, op int, data []dmscsv
 		m.MetaSetMut(metaSchema, p.schemaAny)
 		m.MetaSetMut(metaTable, p.nameAny)
 	}
+	w.maxRow = max(w.maxRow, len(w.slab)-rowStart)
 	w.rowCounts[p.idx*numOps+op]++
+}
+
+// newChunk starts a new output buffer for the rest of the run when the
+// current one may not hold the next row. Rows never straddle buffers, and a
+// buffer is only grown by append's copy when a row is longer than any of
+// the previous batch.
+func (w *worker) newChunk() {
+	w.filled += len(w.slab)
+	w.slab = make([]byte, 0, max(w.left, 1)*w.avg+w.rsv)
 }
 
 // boxString returns s as an interface value without allocating a string

@@ -207,14 +207,15 @@ func init() {
 type Processor struct {
 	c *converter
 
-	log      *service.Logger
-	rowsCtr  *service.MetricCounter
-	errsCtr  *service.MetricCounter
-	lastUpd  *service.MetricGauge
-	workers  int
-	pool     sync.Pool
-	slabHint int
-	mu       sync.Mutex
+	log     *service.Logger
+	rowsCtr *service.MetricCounter
+	errsCtr *service.MetricCounter
+	lastUpd *service.MetricGauge
+	workers int
+	pool    sync.Pool
+	slabAvg int // bytes per row of the last batch, with a little slack
+	slabRsv int // room kept free for the next row (see worker.newChunk)
+	mu      sync.Mutex
 }
 
 func newProcessor(conf *service.ParsedConfig, res *service.Resources) (*Processor, error) {
@@ -365,10 +366,11 @@ func (p *Processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 	if n := len(batch) / (minParallelBatch / 2); n < workers {
 		workers = n
 	}
+	avg, rsv := p.slabSizes()
 	var ws []*worker
 	if workers <= 1 || len(batch) < minParallelBatch {
 		w := p.pool.Get().(*worker)
-		w.begin(now, p.sizeHint(len(batch)))
+		w.begin(now, len(batch), avg, rsv)
 		w.run(batch)
 		ws = []*worker{w}
 	} else {
@@ -378,7 +380,7 @@ func (p *Processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 		for i := range ws {
 			lo, hi := i*chunk, min((i+1)*chunk, len(batch))
 			w := p.pool.Get().(*worker)
-			w.begin(now, p.sizeHint(hi-lo))
+			w.begin(now, hi-lo, avg, rsv)
 			ws[i] = w
 			wg.Add(1)
 			go func() {
@@ -412,15 +414,16 @@ func (p *Processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 	return []service.MessageBatch{out}, nil
 }
 
-// sizeHint estimates the bytes a batch of n rows needs, from earlier batches.
-func (p *Processor) sizeHint(n int) int {
+// slabSizes are the bytes per row and the room per row that earlier
+// batches needed (256 and 0 before the first batch).
+func (p *Processor) slabSizes() (avg, rsv int) {
 	p.mu.Lock()
-	h := p.slabHint
+	avg, rsv = p.slabAvg, p.slabRsv
 	p.mu.Unlock()
-	if h == 0 {
-		h = 256
+	if avg == 0 {
+		avg = 256
 	}
-	return h * n
+	return avg, rsv
 }
 
 // expandControls replaces each control signal by its control records (or by
@@ -445,10 +448,11 @@ func (p *Processor) expandControls(batch service.MessageBatch, ws []*worker) ser
 
 // report updates metrics, logs truncation warnings and learns the row size.
 func (p *Processor) report(ws []*worker, rows int) {
-	var bytes int
+	var bytes, maxRow int
 	now := time.Now().Unix()
 	for _, w := range ws {
 		bytes += w.bytes
+		maxRow = max(maxRow, w.maxRow)
 		for i, n := range w.rowCounts {
 			if n == 0 {
 				continue
@@ -467,7 +471,10 @@ func (p *Processor) report(ws []*worker, rows int) {
 	}
 	if rows > 0 && bytes > 0 {
 		p.mu.Lock()
-		p.slabHint = bytes/rows + bytes/rows/8 + 16 // bodies, keys and some slack
+		// Buffers are sized to the average row and never grown by
+		// copying (worker.newChunk), so a little slack is enough.
+		p.slabAvg = bytes/rows + bytes/rows/32 + 1
+		p.slabRsv = maxRow + maxRow/4
 		p.mu.Unlock()
 	}
 }
