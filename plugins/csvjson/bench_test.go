@@ -3,6 +3,8 @@ package csvjson
 import (
 	"context"
 	"fmt"
+	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -16,9 +18,11 @@ import (
 // next to the same conversion written as a Benthos `mapping` processor (the
 // real processor, built from YAML), measured in the same run. Message
 // creation is excluded from both (see runRows); processing includes
-// SetBytes and the metadata each sets. Run with:
+// SetBytes and the metadata each sets. Both run with the binary's GC
+// setting (see shippedGOGC). Run with:
 //
 //	go test ./plugins/csvjson -run '^$' -bench . -benchtime 2000000x -cpu 1
+//	GOGC=100 go test ... (Go's default GC setting instead)
 
 const benchBatch = 500
 
@@ -177,7 +181,23 @@ func baselineRate(b *testing.B, name string, gen func(int) row, mapping string) 
 	return rate
 }
 
+// shippedGOGC is the garbage-collector setting of the dmsbridge binary
+// (defaultGOGC in cmd/dmsbridge/main.go: GOGC=400 unless GOGC is set). The
+// benchmarks run the processor and the mapping baseline alike with the
+// setting the binary ships with; GOGC in the environment overrides it, as it
+// does for the binary (GOGC=100 measures Go's default).
+const shippedGOGC = 400
+
+func withShippedGC() (restore func()) {
+	if os.Getenv("GOGC") != "" {
+		return func() {}
+	}
+	old := debug.SetGCPercent(shippedGOGC)
+	return func() { debug.SetGCPercent(old) }
+}
+
 func benchTable(b *testing.B, name, conf string, gen func(int) row, mapping string) {
+	defer withShippedGC()()
 	b.Run("dms_csv_to_json", func(b *testing.B) {
 		base := baselineRate(b, name, gen, mapping)
 		p := newTestProc(b, conf+"max_workers: 1\n")

@@ -80,6 +80,7 @@ type colPlan struct {
 	r        *dmsjson.Column
 	name     string
 	key      []byte // `"Name":`
+	ckey     []byte // `,"Name":`
 	nullable bool
 	inData   bool // written into data (not excluded or replaced)
 }
@@ -104,7 +105,10 @@ type tablePlan struct {
 
 	metaA [numOps][]byte // `,"record-type":...,"partition-key-type":"..."`
 	metaB []byte         // `,"schema-name":"..","table-name":".."`
-	opAny [numOps]any
+	// metaAB[op] is metaA[op], metaB and the closing braces: the whole
+	// record after the timestamp when nothing goes between them.
+	metaAB [numOps][]byte
+	opAny  [numOps]any
 
 	ctlKeyAny any
 	tableDef  []byte // control.table-def object
@@ -159,6 +163,7 @@ func (c *converter) plan(idx int, t *tabledef.Table) (*tablePlan, error) {
 	for _, col := range t.Columns {
 		p.cols = append(p.cols, colPlan{
 			r: dmsjson.NewColumn(col, c.o.render), name: col.Name, key: jsonKey(col.Name),
+			ckey:     append([]byte{','}, jsonKey(col.Name)...),
 			nullable: col.Nullable, inData: true,
 		})
 	}
@@ -227,6 +232,9 @@ func (c *converter) plan(idx int, t *tabledef.Table) (*tablePlan, error) {
 	p.metaB = dmsjson.AppendStringNoCheck(p.metaB, p.schema)
 	p.metaB = append(p.metaB, `,"table-name":`...)
 	p.metaB = dmsjson.AppendStringNoCheck(p.metaB, p.name)
+	for op := range numOps {
+		p.metaAB[op] = append(append(append([]byte(nil), p.metaA[op]...), p.metaB...), '}', '}')
+	}
 	p.ctlKeyAny = any(kinesisKey(c.o.taskID+"."+qualified, c.o.taskID))
 	p.tableDef = tableDefJSON(t)
 	return p, nil
@@ -257,13 +265,20 @@ type worker struct {
 	c      *converter
 	sp     *dmscsv.Splitter
 	ts     []byte // `"<timestamp>"`
+	tsHead []byte // `,"metadata":{"timestamp":"<timestamp>"`
 	slab   []byte // this batch's output; message bodies slice into it
-	vals   []byte // rendered values of the current row
+	vals   []byte // rendered values of the current row (when not written in place)
+	row    []byte // what spans index: w.vals, or the current record in slab
 	spans  []span
 	data   []dmscsv.Field // the current row's column fields
 	tmp    []byte         // compact JSON before indentation
 	scr    []byte         // template scratch
-	bytes  int
+	bytes  int            // output bytes of the batch
+	filled int            // bytes in the batch's earlier output buffers
+	maxRow int            // the longest row's bytes (body and key) in the batch
+	avg    int            // expected bytes per row
+	rsv    int            // bytes kept free for the next row
+	left   int            // rows left in the run, this one included
 	warned int
 
 	rowCounts []int64
@@ -272,6 +287,7 @@ type worker struct {
 	controls  []controlOut
 
 	boxes []string // string headers for boxString
+	meta  []routeMeta
 
 	lastSchema, lastTable string
 	lastPlan              *tablePlan
@@ -291,21 +307,25 @@ func (c *converter) newWorker() *worker {
 	}
 }
 
-// begin prepares the worker for a batch: a fresh output buffer (earlier
-// batches' messages still reference the old one) and the batch timestamp.
-func (w *worker) begin(now time.Time, hint int) {
-	w.slab = make([]byte, 0, hint)
+// begin prepares the worker for a batch of n rows: a fresh output buffer
+// (earlier batches' messages still reference the old one) for rows of avg
+// bytes, keeping rsv bytes free for the next row, and the batch timestamp.
+func (w *worker) begin(now time.Time, n, avg, rsv int) {
+	w.avg, w.rsv = avg, rsv
+	w.slab = make([]byte, 0, n*avg+rsv)
+	w.filled, w.maxRow = 0, 0
 	w.ts = append(w.ts[:0], '"')
 	w.ts = now.UTC().AppendFormat(w.ts, "2006-01-02T15:04:05.000000Z")
 	w.ts = append(w.ts, '"')
+	w.tsHead = append(append(w.tsHead[:0], `,"metadata":{"timestamp":`...), w.ts...)
 	w.bytes = 0
 }
 
 // end clears the per-batch results and drops the reference to the batch's
 // output buffer.
 func (w *worker) end() {
-	w.bytes = len(w.slab)
-	w.slab = nil
+	w.bytes = w.filled + len(w.slab)
+	w.slab, w.row = nil, nil
 	w.boxes = nil // the batch's messages own the headers
 }
 
@@ -323,6 +343,11 @@ func metaString(m *service.Message, key string) (string, bool) {
 	if !ok {
 		return "", false
 	}
+	return anyString(v)
+}
+
+// anyString is the text of a metadata value.
+func anyString(v any) (string, bool) {
 	switch x := v.(type) {
 	case string:
 		return x, true
@@ -442,8 +467,39 @@ func lowerEq(v []byte, s string) bool {
 	return true
 }
 
+// routeMeta is the metadata that routes a row, read before the row is
+// converted.
+type routeMeta struct {
+	phase, schema, table          any
+	hasPhase, hasSchema, hasTable bool
+}
+
+// run converts a run of messages in place. The routing metadata of all of
+// them is read first, in one loop of independent map look-ups: the
+// messages' metadata maps are usually not in the CPU cache, and look-ups of
+// several messages wait for memory together rather than one after another
+// between conversions. Reading first changes nothing else: a row's
+// conversion reads its metadata before writing any.
+func (w *worker) run(msgs service.MessageBatch) {
+	if cap(w.meta) < len(msgs) {
+		w.meta = make([]routeMeta, len(msgs))
+	}
+	meta := w.meta[:len(msgs)]
+	for i, m := range msgs {
+		r := &meta[i]
+		r.phase, r.hasPhase = m.MetaGetMut(metaPhase)
+		r.schema, r.hasSchema = m.MetaGetMut(metaSchema)
+		r.table, r.hasTable = m.MetaGetMut(metaTable)
+	}
+	for i, m := range msgs {
+		w.left = len(msgs) - i
+		w.process(m, &meta[i])
+	}
+	clear(meta) // keep no metadata values alive
+}
+
 // process converts one message in place, or flags it.
-func (w *worker) process(m *service.Message) {
+func (w *worker) process(m *service.Message, rm *routeMeta) {
 	if m.GetError() != nil {
 		// Flagged upstream (e.g. a row the input passed over as longer than
 		// max_row_size): left as it is, error and bytes, for the dead letter.
@@ -470,7 +526,7 @@ func (w *worker) process(m *service.Message) {
 		w.fail(m, nil, reason, ": malformed CSV row: "+err.Error())
 		return
 	}
-	p, op, data, setNames := w.route(m, fields)
+	p, op, data, setNames := w.route(m, rm, fields)
 	if p == nil {
 		return
 	}
@@ -479,14 +535,17 @@ func (w *worker) process(m *service.Message) {
 
 // route finds the table and operation of a row and the fields holding the
 // column values. It flags the message and returns a nil plan on failure.
-func (w *worker) route(m *service.Message, fields []dmscsv.Field) (p *tablePlan, op int, data []dmscsv.Field, setNames bool) {
+func (w *worker) route(m *service.Message, rm *routeMeta, fields []dmscsv.Field) (p *tablePlan, op int, data []dmscsv.Field, setNames bool) {
 	c := w.c
-	phase, _ := metaString(m, metaPhase)
+	var phase string
+	if rm.hasPhase {
+		phase, _ = anyString(rm.phase)
+	}
 	var schemaMeta, tableMeta string
 	var haveNames bool
-	if phase != "cdc" {
-		s, ok1 := metaString(m, metaSchema)
-		t, ok2 := metaString(m, metaTable)
+	if phase != "cdc" && rm.hasSchema && rm.hasTable {
+		s, ok1 := anyString(rm.schema)
+		t, ok2 := anyString(rm.table)
 		schemaMeta, tableMeta, haveNames = s, t, ok1 && ok2 && s != "" && t != ""
 	}
 	if phase == "" {
@@ -566,28 +625,68 @@ func (w *worker) route(m *service.Message, fields []dmscsv.Field) (p *tablePlan,
 }
 
 // convert renders the row and replaces the message body.
+//
+// A compact record of a table without object mapping (the common case) is
+// written straight into the batch buffer: each value right after its key, so
+// the data object is written once. Otherwise the values are rendered into
+// w.vals first, and the data object is assembled from them.
 func (w *worker) convert(m *service.Message, p *tablePlan, op int, data []dmscsv.Field, setNames bool) {
-	w.vals = w.vals[:0]
+	if cap(w.slab)-len(w.slab) < w.rsv {
+		w.newChunk()
+	}
+	rowStart := len(w.slab)
 	if cap(w.spans) < len(p.cols) {
 		w.spans = make([]span, len(p.cols))
 	}
 	w.spans = w.spans[:len(p.cols)]
+	spans, cols := w.spans, p.cols
+	data = data[:len(cols)]
 	w.data = data
-	for i := range p.cols {
-		col := &p.cols[i]
+	direct := !w.c.o.pretty && p.mapping == nil
+	var dst []byte
+	bodyStart := 0
+	if direct {
+		// w.slab itself only moves on once the row is complete: a failing
+		// row leaves nothing behind.
+		dst = w.slab
+		bodyStart = len(dst)
+		dst = append(dst, `{"data":{`...)
+	} else {
+		dst = w.vals[:0]
+	}
+	inclNull, first := w.c.o.includeNull, true
+	for i := range cols {
+		col := &cols[i]
 		f := &data[i]
 		if f.Null {
 			if !col.nullable {
 				w.fail(m, p, reasonNull, " column "+col.name+": NULL in a column that is not nullable (ColumnNullable is false)")
 				return
 			}
-			w.spans[i] = span{null: true}
+			spans[i] = span{null: true}
+			if direct && inclNull {
+				if first {
+					dst = append(dst, col.key...)
+				} else {
+					dst = append(dst, col.ckey...)
+				}
+				first = false
+				dst = append(dst, "null"...)
+			}
 			continue
 		}
-		start := len(w.vals)
+		if direct {
+			if first {
+				dst = append(dst, col.key...)
+			} else {
+				dst = append(dst, col.ckey...)
+			}
+			first = false
+		}
+		start := len(dst)
 		var truncated bool
 		var err error
-		w.vals, truncated, err = col.r.Append(w.vals, f.Value)
+		dst, truncated, err = col.r.Append(dst, f.Value)
 		if err != nil {
 			reason := dmsjson.ReasonBadValue
 			var ve *dmsjson.ValueError
@@ -601,34 +700,50 @@ func (w *worker) convert(m *service.Message, p *tablePlan, op int, data []dmscsv
 			w.warned++
 			w.warnings = append(w.warnings, fmt.Sprintf("%s table %s.%s column %s: value of %d bytes truncated to ColumnLength %d", location(m), p.schema, p.name, col.name, len(f.Value), col.r.Length))
 		}
-		w.spans[i] = span{s: int32(start), e: int32(len(w.vals))}
+		spans[i] = span{s: int32(start - bodyStart), e: int32(len(dst) - bodyStart)}
+	}
+	// The spans index w.row: the rendered values of this row. Bytes already
+	// written are never changed, so w.row stays right even when a later
+	// append moves dst.
+	w.row = dst[bodyStart:]
+	if !direct {
+		w.vals = dst
 	}
 	phase := phaseLoad
 	if op != opLoad {
 		phase = phaseCDC
 	}
 
-	// The message, compact, into the slab (or tmp when indenting).
-	dst := w.slab
-	if w.c.o.pretty {
-		dst = w.tmp[:0]
+	if direct {
+		dst = append(dst, '}')
+	} else {
+		// The message, compact, into the slab (or tmp when indenting).
+		dst = w.slab
+		if w.c.o.pretty {
+			dst = w.tmp[:0]
+		}
+		bodyStart = len(dst)
+		dst = append(dst, `{"data":`...)
+		dst = w.appendData(dst, p)
 	}
-	bodyStart := len(dst)
-	dst = append(dst, `{"data":`...)
-	dst = w.appendData(dst, p)
-	dst = append(dst, `,"metadata":{"timestamp":`...)
-	dst = append(dst, w.ts...)
-	dst = append(dst, p.metaA[op]...)
+	dst = append(dst, w.tsHead...)
 	keyText, keyConst := w.partitionKey(m, p, phase)
-	if w.c.o.includePartitionValue && p.keyType[phase] != keySchemaTable {
-		dst = append(dst, `,"partition-key-value":`...)
-		dst, _ = dmsjson.AppendString(dst, keyText)
+	withValue := w.c.o.includePartitionValue && p.keyType[phase] != keySchemaTable
+	withTxn := phase == phaseCDC && w.c.o.includeTxn
+	if !withValue && !withTxn {
+		dst = append(dst, p.metaAB[op]...)
+	} else {
+		dst = append(dst, p.metaA[op]...)
+		if withValue {
+			dst = append(dst, `,"partition-key-value":`...)
+			dst, _ = dmsjson.AppendString(dst, keyText)
+		}
+		dst = append(dst, p.metaB...)
+		if withTxn {
+			dst = w.appendTxn(dst, m)
+		}
+		dst = append(dst, '}', '}')
 	}
-	dst = append(dst, p.metaB...)
-	if phase == phaseCDC && w.c.o.includeTxn {
-		dst = w.appendTxn(dst, m)
-	}
-	dst = append(dst, '}', '}')
 	if w.c.o.pretty {
 		w.tmp = dst
 		bodyStart = len(w.slab)
@@ -651,7 +766,17 @@ func (w *worker) convert(m *service.Message, p *tablePlan, op int, data []dmscsv
 		m.MetaSetMut(metaSchema, p.schemaAny)
 		m.MetaSetMut(metaTable, p.nameAny)
 	}
+	w.maxRow = max(w.maxRow, len(w.slab)-rowStart)
 	w.rowCounts[p.idx*numOps+op]++
+}
+
+// newChunk starts a new output buffer for the rest of the run when the
+// current one may not hold the next row. Rows never straddle buffers, and a
+// buffer is only grown by append's copy when a row is longer than any of
+// the previous batch.
+func (w *worker) newChunk() {
+	w.filled += len(w.slab)
+	w.slab = make([]byte, 0, max(w.left, 1)*w.avg+w.rsv)
 }
 
 // boxString returns s as an interface value without allocating a string
@@ -719,7 +844,7 @@ func (w *worker) appendColumns(dst []byte, p *tablePlan) []byte {
 		if sp.null {
 			dst = append(dst, "null"...)
 		} else {
-			dst = append(dst, w.vals[sp.s:sp.e]...)
+			dst = append(dst, w.row[sp.s:sp.e]...)
 		}
 	}
 	return append(dst, '}')
@@ -735,7 +860,7 @@ func (w *worker) colText(p *tablePlan, i int) []byte {
 	if p.cols[i].r.IsString() {
 		return w.data[i].Value
 	}
-	v := w.vals[sp.s:sp.e]
+	v := w.row[sp.s:sp.e]
 	if len(v) >= 2 && v[0] == '"' {
 		v = v[1 : len(v)-1]
 	}

@@ -2,7 +2,9 @@ package dmscsv
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"math/bits"
 )
 
 // Field is one field of a row. Value aliases either the row passed to
@@ -100,7 +102,9 @@ func NewSplitter(s Settings) *Splitter {
 // reused by the next call. On a malformed row it returns the fields read so
 // far and a *FieldError.
 func (s *Splitter) Split(row []byte) ([]Field, error) {
-	s.fields = s.fields[:0]
+	// The fields are gathered in a local slice (stored back on return) so
+	// that the loop keeps the slice header and settings in registers.
+	fields := s.fields[:0]
 	// Unescaped quoted text is never longer than the row, so a buffer of
 	// len(row) bytes never grows while the row is split and the slices
 	// handed out stay valid.
@@ -108,50 +112,74 @@ func (s *Splitter) Split(row []byte) ([]Field, error) {
 		s.buf = make([]byte, 0, len(row)+len(row)/2)
 	}
 	s.buf = s.buf[:0]
+	single, d0, rfc := len(s.delim) == 1, s.d0, s.rfc
 	pos := 0
 	for {
-		col := len(s.fields) + 1
-		if s.rfc && pos < len(row) && row[pos] == '"' {
-			val, next, err := s.quoted(row, pos, col)
+		if rfc && pos < len(row) && row[pos] == '"' {
+			val, next, err := s.quoted(row, pos, len(fields)+1)
 			if err != nil {
-				return s.fields, err
+				s.fields = fields
+				return fields, err
 			}
-			s.fields = append(s.fields, Field{Value: val, Quoted: true})
+			fields = append(fields, Field{Value: val, Quoted: true})
 			if next >= len(row) {
-				return s.fields, nil
+				s.fields = fields
+				return fields, nil
 			}
 			pos = next + len(s.delim)
 			if pos >= len(row) {
 				// trailing delimiter: one more, empty field
-				s.fields = append(s.fields, s.plain(row[len(row):]))
-				return s.fields, nil
+				fields = append(fields, s.plain(row[len(row):]))
+				s.fields = fields
+				return fields, nil
 			}
 			continue
 		}
 		var end int
-		if len(s.delim) == 1 {
-			// short fields: a plain loop beats a call to bytes.IndexByte
-			end = -1
-			for i := pos; i < len(row); i++ {
-				if row[i] == s.d0 {
-					end = i
-					break
-				}
-			}
+		if single {
+			end = indexByteFrom(row, pos, d0)
 		} else {
 			end = s.indexDelim(row, pos)
 		}
 		if end < 0 {
-			s.fields = append(s.fields, s.plain(row[pos:]))
-			return s.fields, nil
+			fields = append(fields, s.plain(row[pos:]))
+			s.fields = fields
+			return fields, nil
 		}
-		s.fields = append(s.fields, s.plain(row[pos:end]))
+		fields = append(fields, s.plain(row[pos:end]))
 		pos = end + len(s.delim)
 		if pos >= len(row) {
-			s.fields = append(s.fields, s.plain(row[len(row):]))
-			return s.fields, nil
+			fields = append(fields, s.plain(row[len(row):]))
+			s.fields = fields
+			return fields, nil
 		}
 	}
+}
+
+const (
+	ones8  = 0x0101010101010101
+	highs8 = 0x8080808080808080
+)
+
+// indexByteFrom returns the index of the first c in row at or after i, or
+// -1. Fields are short, so it compares eight bytes per step in a register
+// (x has a zero lane where row has c; the lowest lane flagged by
+// (x-ones8) & ^x & highs8 is exactly the first zero lane) rather than
+// paying for a call to bytes.IndexByte per field.
+func indexByteFrom(row []byte, i int, c byte) int {
+	pat := uint64(c) * ones8
+	for ; i+8 <= len(row); i += 8 {
+		x := binary.LittleEndian.Uint64(row[i:]) ^ pat
+		if m := (x - ones8) & ^x & highs8; m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(row); i++ {
+		if row[i] == c {
+			return i
+		}
+	}
+	return -1
 }
 
 func (s *Splitter) plain(v []byte) Field {

@@ -1,6 +1,7 @@
 package dmscsv
 
 import (
+	"bytes"
 	"errors"
 	"reflect"
 	"testing"
@@ -165,5 +166,32 @@ func BenchmarkSplitReferenceRow(b *testing.B) {
 	b.SetBytes(int64(len(row)))
 	for b.Loop() {
 		sp.Split(row)
+	}
+}
+
+// The 8-byte delimiter scan finds what bytes.IndexByte finds, for every
+// start offset, delimiter position and neighbouring byte value.
+func TestIndexByteFromMatchesIndexByte(t *testing.T) {
+	for n := 0; n <= 20; n++ {
+		for at := -1; at < n; at++ {
+			for _, fill := range []byte{'a', 0x00, 0x80, 0xff, ',' + 1, ',' - 1, ',' ^ 0x80} {
+				row := bytes.Repeat([]byte{fill}, n)
+				if at >= 0 {
+					row[at] = ','
+					if at+3 < n {
+						row[at+3] = ','
+					}
+				}
+				for from := 0; from <= n; from++ {
+					want := bytes.IndexByte(row[from:], ',')
+					if want >= 0 {
+						want += from
+					}
+					if got := indexByteFrom(row, from, ','); got != want {
+						t.Fatalf("row %q from %d: got %d, want %d", row, from, got, want)
+					}
+				}
+			}
+		}
 	}
 }

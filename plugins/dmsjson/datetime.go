@@ -239,3 +239,144 @@ func (c *Column) appendDateTime(dst, v []byte) ([]byte, error) {
 	dst = appClock(dst, &t, c.Scale)
 	return append(dst, 'Z', '"'), nil
 }
+
+// fastDate checks the 10-character date at the start of v in the layouts
+// YYYY-MM-dd, YYYY/MM/dd and MM/dd/YYYY, and returns where its year, month
+// and day digits are. ok is false for anything else, including dates out of
+// range (the general path words the error).
+func (c *Column) fastDate(v []byte) (y, m, d int, ok bool) {
+	if len(v) < 10 {
+		return 0, 0, 0, false
+	}
+	var sep byte
+	switch c.layout {
+	case layoutISO:
+		y, m, d, sep = 0, 5, 8, '-'
+	case layoutSlash:
+		y, m, d, sep = 0, 5, 8, '/'
+	case layoutUS:
+		y, m, d, sep = 6, 0, 3, '/'
+		if v[2] != sep || v[5] != sep {
+			return 0, 0, 0, false
+		}
+	default:
+		return 0, 0, 0, false
+	}
+	if c.layout != layoutUS && (v[4] != sep || v[7] != sep) {
+		return 0, 0, 0, false
+	}
+	d0, d1, d2, d3 := v[y]-'0', v[y+1]-'0', v[y+2]-'0', v[y+3]-'0'
+	m0, m1, e0, e1 := v[m]-'0', v[m+1]-'0', v[d]-'0', v[d+1]-'0'
+	if d0 > 9 || d1 > 9 || d2 > 9 || d3 > 9 || m0 > 9 || m1 > 9 || e0 > 9 || e1 > 9 {
+		return 0, 0, 0, false
+	}
+	year := int(d0)*1000 + int(d1)*100 + int(d2)*10 + int(d3)
+	month, day := int(m0)*10+int(m1), int(e0)*10+int(e1)
+	if year < 1 || month < 1 || month > 12 || day < 1 || day > daysIn(year, month) {
+		return 0, 0, 0, false
+	}
+	return y, m, d, true
+}
+
+// fastClock checks "HH:MM:SS[.f{1,9}][Z]" filling v[i:] to its end and
+// returns where the fraction digits are (fs == fe when there are none).
+func fastClock(v []byte, i int) (fs, fe int, ok bool) {
+	if len(v)-i < 8 || v[i+2] != ':' || v[i+5] != ':' {
+		return 0, 0, false
+	}
+	h0, h1, m0, m1, s0, s1 := v[i]-'0', v[i+1]-'0', v[i+3]-'0', v[i+4]-'0', v[i+6]-'0', v[i+7]-'0'
+	if h0 > 9 || h1 > 9 || m0 > 9 || m1 > 9 || s0 > 9 || s1 > 9 ||
+		h0*10+h1 > 23 || m0*10+m1 > 59 || s0*10+s1 > 59 {
+		return 0, 0, false
+	}
+	i += 8
+	fs, fe = i, i
+	if i < len(v) && v[i] == '.' {
+		i++
+		fs = i
+		for i < len(v) && v[i]-'0' <= 9 {
+			i++
+		}
+		fe = i
+		if fe == fs || fe-fs > 9 {
+			return 0, 0, false
+		}
+	}
+	if i < len(v) && v[i] == 'Z' {
+		i++
+	}
+	return fs, fe, i == len(v)
+}
+
+// appendFraction writes the fraction digits v[fs:fe] as appClock does:
+// truncated or zero-padded to scale (at most 9) digits, and nothing when
+// those are all zero.
+func appendFraction(dst, v []byte, fs, fe, scale int) []byte {
+	scale = min(scale, 9)
+	n := min(fe-fs, scale)
+	for k := fs; k < fs+n; k++ {
+		if v[k] != '0' {
+			dst = append(dst, '.')
+			dst = append(dst, v[fs:fs+n]...)
+			for k := n; k < scale; k++ {
+				dst = append(dst, '0')
+			}
+			return dst
+		}
+	}
+	return dst
+}
+
+// appendDateTimeFast renders the common DATETIME shape, a 10-character date
+// (YYYY-MM-dd, YYYY/MM/dd or MM/dd/YYYY layout), " " or "T", and
+// "HH:MM:SS[.f{1,9}][Z]", straight from the input digits. It reports false,
+// having written nothing, for any other input (a date alone, the compact
+// layout, out-of-range fields, ...), which appendDateTime then renders or
+// rejects. For the inputs it accepts its output is appendDateTime's
+// (TestDateTimeFastPathMatches).
+func (c *Column) appendDateTimeFast(dst, v []byte) ([]byte, bool) {
+	if len(v) < 19 || len(v) > 30 || (v[10] != ' ' && v[10] != 'T') {
+		return dst, false
+	}
+	y, m, d, ok := c.fastDate(v)
+	if !ok {
+		return dst, false
+	}
+	fs, fe, ok := fastClock(v, 11)
+	if !ok {
+		return dst, false
+	}
+	dst = append(dst, '"', v[y], v[y+1], v[y+2], v[y+3], '-', v[m], v[m+1], '-', v[d], v[d+1], 'T')
+	dst = append(dst, v[11:19]...)
+	dst = appendFraction(dst, v, fs, fe, c.Scale)
+	return append(dst, 'Z', '"'), true
+}
+
+// appendDateFast renders a DATE given as a date alone (layouts as for
+// appendDateTimeFast); false, having written nothing, for anything else
+// (TestDateAndTimeFastPathsMatch).
+func (c *Column) appendDateFast(dst, v []byte) ([]byte, bool) {
+	if len(v) != 10 {
+		return dst, false
+	}
+	y, m, d, ok := c.fastDate(v)
+	if !ok {
+		return dst, false
+	}
+	return append(dst, '"', v[y], v[y+1], v[y+2], v[y+3], '-', v[m], v[m+1], '-', v[d], v[d+1], '"'), true
+}
+
+// appendTimeFast renders a TIME given as a bare "HH:MM:SS[.f{1,9}][Z]". No
+// date layout reads such text as a date (its third character is ':'), so
+// the general path would read it as a bare clock too. False, having written
+// nothing, for anything else (TestDateAndTimeFastPathsMatch).
+func appendTimeFast(dst, v []byte, scale int) ([]byte, bool) {
+	fs, fe, ok := fastClock(v, 0)
+	if !ok {
+		return dst, false
+	}
+	dst = append(dst, '"')
+	dst = append(dst, v[:8]...)
+	dst = appendFraction(dst, v, fs, fe, scale)
+	return append(dst, '"'), true
+}

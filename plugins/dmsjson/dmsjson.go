@@ -41,6 +41,7 @@
 package dmsjson
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"strconv"
@@ -166,19 +167,37 @@ func (c *Column) Append(dst, v []byte) (out []byte, truncated bool, err error) {
 	case tabledef.TypeUInt8:
 		out, err = c.appendUint(dst, v, math.MaxUint64)
 	case tabledef.TypeNumeric:
-		out, err = c.appendNumeric(dst, v)
+		var ok bool
+		if out, ok = c.appendNumericFast(dst, v); !ok {
+			out, err = c.appendNumeric(dst, v)
+		}
 	case tabledef.TypeReal4:
-		out, err = appendReal(dst, v, 32)
+		var ok bool
+		if out, ok = appendRealFast(dst, v, 6); !ok {
+			out, err = appendReal(dst, v, 32)
+		}
 	case tabledef.TypeReal8:
-		out, err = appendReal(dst, v, 64)
+		var ok bool
+		if out, ok = appendRealFast(dst, v, 15); !ok {
+			out, err = appendReal(dst, v, 64)
+		}
 	case tabledef.TypeBoolean:
 		out, err = appendBool(dst, v)
 	case tabledef.TypeDate:
-		out, err = c.appendDate(dst, v)
+		var ok bool
+		if out, ok = c.appendDateFast(dst, v); !ok {
+			out, err = c.appendDate(dst, v)
+		}
 	case tabledef.TypeTime:
-		out, err = c.appendTime(dst, v)
+		var ok bool
+		if out, ok = appendTimeFast(dst, v, c.Scale); !ok {
+			out, err = c.appendTime(dst, v)
+		}
 	case tabledef.TypeDateTime:
-		out, err = c.appendDateTime(dst, v)
+		var ok bool
+		if out, ok = c.appendDateTimeFast(dst, v); !ok {
+			out, err = c.appendDateTime(dst, v)
+		}
 	case tabledef.TypeByte, tabledef.TypeBlob:
 		out, truncated, err = c.appendHex(dst, v)
 	case tabledef.TypeString, tabledef.TypeClob:
@@ -223,6 +242,16 @@ func parseDigits(v []byte) (neg bool, mag uint64, ok, overflow bool) {
 	if i == len(v) {
 		return
 	}
+	if len(v)-i <= 19 { // 19 digits cannot overflow a uint64
+		for ; i < len(v); i++ {
+			d := v[i] - '0'
+			if d > 9 {
+				return neg, 0, false, false
+			}
+			mag = mag*10 + uint64(d)
+		}
+		return neg, mag, true, false
+	}
 	for ; i < len(v); i++ {
 		d := v[i] - '0'
 		if d > 9 {
@@ -260,7 +289,21 @@ func (c *Column) appendInt(dst, v []byte, lo, hi int64) ([]byte, error) {
 	if neg {
 		dst = append(dst, '-')
 	}
-	return strconv.AppendUint(dst, mag, 10), nil
+	return appendMag(dst, v), nil
+}
+
+// appendMag appends the digits of v, a valid whole number that did not
+// overflow and is not zero, without its sign and leading zeros: the same
+// text as strconv.AppendUint of its magnitude, without a division per digit.
+func appendMag(dst, v []byte) []byte {
+	i := 0
+	if v[0] == '+' || v[0] == '-' {
+		i = 1
+	}
+	for v[i] == '0' {
+		i++
+	}
+	return append(dst, v[i:]...)
 }
 
 func (c *Column) appendUint(dst, v []byte, hi uint64) ([]byte, error) {
@@ -274,10 +317,88 @@ func (c *Column) appendUint(dst, v []byte, hi uint64) ([]byte, error) {
 	if c.opts.DMSLargeIntegers && mag >= 1e16 {
 		return strconv.AppendFloat(dst, float64(mag), 'g', -1, 64), nil
 	}
-	return strconv.AppendUint(dst, mag, 10), nil
+	if mag == 0 {
+		return append(dst, '0'), nil
+	}
+	return appendMag(dst, v), nil
 }
 
 const maxExp = 1 << 20
+
+// appendNumericFast renders the common shapes of NUMERIC text: an optional
+// "-", at least one integer digit, and optionally "." followed by 1 to Scale
+// digits, within the precision. It reports false, having written nothing,
+// for anything else (exponents, "+", ".5", "5.", too many digits, ...),
+// which appendNumeric then renders or rejects. For the inputs it accepts
+// its output is the same as appendNumeric's (TestNumericFastPathMatches).
+func (c *Column) appendNumericFast(dst, v []byte) ([]byte, bool) {
+	i := 0
+	neg := len(v) > 0 && v[0] == '-'
+	if neg {
+		i = 1
+	}
+	intStart := i
+	for i < len(v) && v[i]-'0' <= 9 {
+		i++
+	}
+	intEnd := i
+	if intEnd == intStart {
+		return dst, false
+	}
+	fracStart, fracEnd := i, i
+	if i < len(v) {
+		if v[i] != '.' {
+			return dst, false
+		}
+		i++
+		fracStart = i
+		for i < len(v) && v[i]-'0' <= 9 {
+			i++
+		}
+		fracEnd = i
+		if i != len(v) || fracEnd == fracStart || fracEnd-fracStart > c.Scale {
+			return dst, false
+		}
+	}
+	for intStart < intEnd && v[intStart] == '0' {
+		intStart++
+	}
+	if intEnd-intStart > c.Prec-c.Scale {
+		return dst, false // overflow: the general path words the error
+	}
+	zero := intStart == intEnd
+	for k := fracStart; zero && k < fracEnd; k++ {
+		zero = v[k] == '0'
+	}
+	if c.opts.NumericAsString {
+		dst = append(dst, '"')
+	}
+	switch {
+	case zero:
+		dst = append(dst, '0')
+	case intStart == intEnd:
+		if neg {
+			dst = append(dst, '-')
+		}
+		dst = append(dst, '0')
+	default:
+		if neg {
+			dst = append(dst, '-')
+		}
+		dst = append(dst, v[intStart:intEnd]...)
+	}
+	if c.Scale > 0 {
+		dst = append(dst, '.')
+		dst = append(dst, v[fracStart:fracEnd]...)
+		for k := fracEnd - fracStart; k < c.Scale; k++ {
+			dst = append(dst, '0')
+		}
+	}
+	if c.opts.NumericAsString {
+		dst = append(dst, '"')
+	}
+	return dst, true
+}
 
 func (c *Column) appendNumeric(dst, v []byte) ([]byte, error) {
 	bad := func() ([]byte, error) {
@@ -422,6 +543,86 @@ func appendReal(dst, v []byte, bits int) ([]byte, error) {
 	return AppendFloat(dst, f, bits), nil
 }
 
+// appendRealFast renders plain decimals, "-"? digits ("." digits)?, of at
+// most sig significant digits (15 for REAL8, 6 for REAL4: the digits a
+// double or a float keeps exactly) and a magnitude from 1e-5 to below 1e15.
+// The shortest text that round-trips such a number is its own digits, so it
+// is written without going through a float: without leading zeros, without
+// trailing fraction zeros (and point), "-" kept as AppendFloat keeps it for
+// -0. It reports false, having written nothing, for anything else, which
+// appendReal then renders (TestRealFastPathMatches).
+func appendRealFast(dst, v []byte, sig int) ([]byte, bool) {
+	i := 0
+	neg := len(v) > 0 && v[0] == '-'
+	if neg {
+		i = 1
+	}
+	intStart := i
+	for i < len(v) && v[i]-'0' <= 9 {
+		i++
+	}
+	intEnd := i
+	if intEnd == intStart {
+		return dst, false
+	}
+	fracStart, fracEnd := i, i
+	if i < len(v) {
+		if v[i] != '.' {
+			return dst, false
+		}
+		i++
+		fracStart = i
+		for i < len(v) && v[i]-'0' <= 9 {
+			i++
+		}
+		fracEnd = i
+		if i != len(v) || fracEnd == fracStart {
+			return dst, false
+		}
+	}
+	for intStart < intEnd && v[intStart] == '0' {
+		intStart++
+	}
+	for fracEnd > fracStart && v[fracEnd-1] == '0' {
+		fracEnd--
+	}
+	intLen, fracLen := intEnd-intStart, fracEnd-fracStart
+	if intLen > 15 {
+		return dst, false
+	}
+	digits := intLen + fracLen
+	if intLen == 0 && fracLen > 0 {
+		lead := 0 // zeros after the point before the first significant digit
+		for v[fracStart+lead] == '0' {
+			lead++
+		}
+		if lead >= 5 {
+			return dst, false // below 1e-5: near the exponent form
+		}
+		digits = fracLen - lead
+	} else {
+		for k := intEnd - 1; k > intStart && v[k] == '0' && fracLen == 0; k-- {
+			digits-- // trailing zeros of a whole number are not significant
+		}
+	}
+	if digits > sig {
+		return dst, false
+	}
+	if neg {
+		dst = append(dst, '-')
+	}
+	if intLen == 0 {
+		dst = append(dst, '0')
+	} else {
+		dst = append(dst, v[intStart:intEnd]...)
+	}
+	if fracLen > 0 {
+		dst = append(dst, '.')
+		dst = append(dst, v[fracStart:fracEnd]...)
+	}
+	return dst, true
+}
+
 // AppendFloat appends f as encoding/json does: the shortest text that
 // round-trips at bits precision, in exponent form below 1e-6 and from 1e21.
 func AppendFloat(dst []byte, f float64, bits int) []byte {
@@ -526,6 +727,27 @@ var safeASCII = func() (t [utf8.RuneSelf]bool) {
 	return
 }()
 
+const (
+	ones8  = 0x0101010101010101
+	highs8 = 0x8080808080808080
+)
+
+// plain8 reports whether the 8 bytes of w (one byte per lane) are all
+// ASCII that a JSON string holds unescaped: 0x20-0x7F except '"' and '\\'.
+// Once every lane is below 0x80, each test below is exact: a lane below n
+// is the only way to borrow out of a lane in x - n*ones8.
+func plain8(w uint64) bool {
+	if w&highs8 != 0 {
+		return false
+	}
+	ctl := (w - 0x20*ones8) & ^w & highs8 // a lane < 0x20
+	q := w ^ '"'*ones8
+	bs := w ^ '\\'*ones8
+	hasQ := (q - ones8) & ^q & highs8    // a '"' lane
+	hasBS := (bs - ones8) & ^bs & highs8 // a '\\' lane
+	return ctl|hasQ|hasBS == 0
+}
+
 // AppendString appends v as a quoted JSON string. Invalid UTF-8 is an error.
 func AppendString(dst, v []byte) ([]byte, error) {
 	dst = append(dst, '"')
@@ -541,6 +763,10 @@ func AppendString(dst, v []byte) ([]byte, error) {
 func AppendEscaped(dst, v []byte) ([]byte, error) {
 	start := 0
 	for i := 0; i < len(v); {
+		if i+8 <= len(v) && plain8(binary.LittleEndian.Uint64(v[i:])) {
+			i += 8 // eight bytes copied as they are
+			continue
+		}
 		b := v[i]
 		if b < utf8.RuneSelf {
 			if safeASCII[b] {
