@@ -1203,10 +1203,6 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, ackPoint, 
 	return flush(), ackPoint{pos: in.lastPos, hwm: in.hwm, late: in.lateDone[:len(in.lateDone):len(in.lateDone)], figs: in.stats.figures()}, err
 }
 
-func positionString(prefix []byte, off int64) string {
-	return string(appendPosition(nil, prefix, off))
-}
-
 // appendPosition appends a row's dms_position: the file's prefix and the
 // offset in 20 digits.
 func appendPosition(dst, prefix []byte, off int64) []byte {
