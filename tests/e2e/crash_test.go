@@ -16,7 +16,7 @@ import (
 
 // Rows that can be written to Kinesis but not yet covered by a saved
 // checkpoint when the process dies, from config/s3-to-kinesis.yaml:
-// input batch_size 500 rows, and checkpoint interval 0s, with which the input
+// input batch_size 500 rows, and checkpoint interval 0s (set here), with which the input
 // never has more than 4 emitted batches outside the saved checkpoint (it waits
 // for a save before emitting more): the batch waiting for the pipeline, the
 // processor's (threads: 1), the output batcher's (count: 500) and the one
@@ -108,6 +108,7 @@ func TestCrashResume(t *testing.T) {
 	dir := t.TempDir()
 	env := pipelineEnv(t, bucket, stream, dir)
 	env["CHECKPOINT_STORE"] = "file"
+	env["CHECKPOINT_INTERVAL"] = "0s" // the strict bound below; the default 1s bounds by time
 	// SIGKILL mid-PutRecords aborts the request: through the proxy, so that
 	// kinesalite (which crashes on aborted requests) never sees it.
 	env["KINESIS_ENDPOINT"] = kinesisProxy(t).URL()
