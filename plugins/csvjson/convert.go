@@ -11,6 +11,7 @@ import (
 
 	"github.com/dmsbridge/dmsbridge/plugins/dmscsv"
 	"github.com/dmsbridge/dmsbridge/plugins/dmsjson"
+	"github.com/dmsbridge/dmsbridge/plugins/internal/box"
 	"github.com/dmsbridge/dmsbridge/plugins/tabledef"
 )
 
@@ -286,7 +287,7 @@ type worker struct {
 	warnings  []string
 	controls  []controlOut
 
-	boxes []string // string headers for boxString
+	boxes box.Boxer // interface values of the partition keys, without an allocation each
 	meta  []routeMeta
 
 	lastSchema, lastTable string
@@ -326,7 +327,7 @@ func (w *worker) begin(now time.Time, n, avg, rsv int) {
 func (w *worker) end() {
 	w.bytes = w.filled + len(w.slab)
 	w.slab, w.row = nil, nil
-	w.boxes = nil // the batch's messages own the headers
+	w.boxes = box.Boxer{} // the batch's messages own the chunks
 }
 
 // reset clears the per-batch results once they are reported.
@@ -759,7 +760,7 @@ func (w *worker) convert(m *service.Message, p *tablePlan, op int, data []dmscsv
 	} else {
 		ks := len(w.slab)
 		w.slab = append(w.slab, keyText...)
-		m.MetaSetMut(metaPartitionKey, w.boxString(unsafeString(w.slab[ks:len(w.slab):len(w.slab)])))
+		m.MetaSetMut(metaPartitionKey, w.boxes.String(unsafeString(w.slab[ks:len(w.slab):len(w.slab)])))
 	}
 	m.MetaSetMut(metaOperation, p.opAny[op])
 	if setNames {
@@ -778,33 +779,6 @@ func (w *worker) newChunk() {
 	w.filled += len(w.slab)
 	w.slab = make([]byte, 0, max(w.left, 1)*w.avg+w.rsv)
 }
-
-// boxString returns s as an interface value without allocating a string
-// header per call: headers are carved from a per-batch array (one
-// allocation per boxChunk rows) and the interface value points at one of
-// them, exactly as the compiler's own conversion does with a fresh header.
-func (w *worker) boxString(s string) any {
-	if len(w.boxes) == cap(w.boxes) {
-		w.boxes = make([]string, 0, boxChunk)
-	}
-	w.boxes = append(w.boxes, s)
-	e := eface{typ: stringType, data: unsafe.Pointer(&w.boxes[len(w.boxes)-1])}
-	return *(*any)(unsafe.Pointer(&e))
-}
-
-const boxChunk = 512
-
-// eface is the memory layout of an interface{} value.
-type eface struct {
-	typ  unsafe.Pointer
-	data unsafe.Pointer
-}
-
-// stringType is the type word of an interface holding a string.
-var stringType = func() unsafe.Pointer {
-	var v any = "x"
-	return (*eface)(unsafe.Pointer(&v)).typ
-}()
 
 // unsafeString makes a string of bytes that are never written again (a
 // finished region of a batch buffer).

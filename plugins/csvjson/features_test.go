@@ -256,20 +256,6 @@ func TestParallelBatchKeepsOrder(t *testing.T) {
 	}
 }
 
-func TestBoxString(t *testing.T) {
-	w := &worker{}
-	var vals []any
-	for i := range 2000 {
-		vals = append(vals, w.boxString(fmt.Sprintf("key-%d", i)))
-	}
-	for i, v := range vals {
-		s, ok := v.(string)
-		if !ok || s != fmt.Sprintf("key-%d", i) || v != any(fmt.Sprintf("key-%d", i)) {
-			t.Fatalf("boxed value %d: %#v", i, v)
-		}
-	}
-}
-
 func TestTruncationIsLoggedAsWarning(t *testing.T) {
 	var logs strings.Builder
 	logger := service.NewLoggerFromSlog(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
