@@ -735,6 +735,9 @@ func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 	counts := make([]int, len(groups))
 	var order []int
 	maxRec := 0
+	var lastKey string // the last partition key hashed, and its hash
+	var lastHash u128
+	var haveLast bool
 	for i, msg := range batch {
 		r := &recs[i]
 		r.idx = i
@@ -783,8 +786,11 @@ func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 				continue
 			}
 			r.hashKey = &hs
+		case key == lastKey && haveLast:
+			h = lastHash // CDC rows of a table share the schema-table key
 		default:
 			h = hashPartitionKey(key)
+			lastKey, lastHash, haveLast = key, h, true
 		}
 		g := smap.routeIndex(h)
 		if g < 0 {
