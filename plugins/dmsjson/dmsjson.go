@@ -325,30 +325,28 @@ func (c *Column) appendUint(dst, v []byte, hi uint64) ([]byte, error) {
 
 const maxExp = 1 << 20
 
-// appendNumericFast renders the common shapes of NUMERIC text: an optional
-// "-", at least one integer digit, and optionally "." followed by 1 to Scale
-// digits, within the precision. It reports false, having written nothing,
-// for anything else (exponents, "+", ".5", "5.", too many digits, ...),
-// which appendNumeric then renders or rejects. For the inputs it accepts
-// its output is the same as appendNumeric's (TestNumericFastPathMatches).
-func (c *Column) appendNumericFast(dst, v []byte) ([]byte, bool) {
+// scanPlainDecimal reads v as "[-]digits[.digits]" (at least one digit
+// before the point, and after it when there is one) and returns the sign,
+// the integer digits without leading zeros, v[intStart:intEnd], and the
+// fraction digits, v[fracStart:fracEnd]; ok is false for any other shape.
+func scanPlainDecimal(v []byte) (neg bool, intStart, intEnd, fracStart, fracEnd int, ok bool) {
 	i := 0
-	neg := len(v) > 0 && v[0] == '-'
+	neg = len(v) > 0 && v[0] == '-'
 	if neg {
 		i = 1
 	}
-	intStart := i
+	intStart = i
 	for i < len(v) && v[i]-'0' <= 9 {
 		i++
 	}
-	intEnd := i
+	intEnd = i
 	if intEnd == intStart {
-		return dst, false
+		return
 	}
-	fracStart, fracEnd := i, i
+	fracStart, fracEnd = i, i
 	if i < len(v) {
 		if v[i] != '.' {
-			return dst, false
+			return
 		}
 		i++
 		fracStart = i
@@ -356,12 +354,26 @@ func (c *Column) appendNumericFast(dst, v []byte) ([]byte, bool) {
 			i++
 		}
 		fracEnd = i
-		if i != len(v) || fracEnd == fracStart || fracEnd-fracStart > c.Scale {
-			return dst, false
+		if i != len(v) || fracEnd == fracStart {
+			return
 		}
 	}
 	for intStart < intEnd && v[intStart] == '0' {
 		intStart++
+	}
+	return neg, intStart, intEnd, fracStart, fracEnd, true
+}
+
+// appendNumericFast renders the common shapes of NUMERIC text: an optional
+// "-", at least one integer digit, and optionally "." followed by 1 to Scale
+// digits, within the precision. It reports false, having written nothing,
+// for anything else (exponents, "+", ".5", "5.", too many digits, ...),
+// which appendNumeric then renders or rejects. For the inputs it accepts
+// its output is the same as appendNumeric's (TestNumericFastPathMatches).
+func (c *Column) appendNumericFast(dst, v []byte) ([]byte, bool) {
+	neg, intStart, intEnd, fracStart, fracEnd, ok := scanPlainDecimal(v)
+	if !ok || fracEnd-fracStart > c.Scale {
+		return dst, false
 	}
 	if intEnd-intStart > c.Prec-c.Scale {
 		return dst, false // overflow: the general path words the error
@@ -552,36 +564,9 @@ func appendReal(dst, v []byte, bits int) ([]byte, error) {
 // -0. It reports false, having written nothing, for anything else, which
 // appendReal then renders (TestRealFastPathMatches).
 func appendRealFast(dst, v []byte, sig int) ([]byte, bool) {
-	i := 0
-	neg := len(v) > 0 && v[0] == '-'
-	if neg {
-		i = 1
-	}
-	intStart := i
-	for i < len(v) && v[i]-'0' <= 9 {
-		i++
-	}
-	intEnd := i
-	if intEnd == intStart {
+	neg, intStart, intEnd, fracStart, fracEnd, ok := scanPlainDecimal(v)
+	if !ok {
 		return dst, false
-	}
-	fracStart, fracEnd := i, i
-	if i < len(v) {
-		if v[i] != '.' {
-			return dst, false
-		}
-		i++
-		fracStart = i
-		for i < len(v) && v[i]-'0' <= 9 {
-			i++
-		}
-		fracEnd = i
-		if i != len(v) || fracEnd == fracStart {
-			return dst, false
-		}
-	}
-	for intStart < intEnd && v[intStart] == '0' {
-		intStart++
 	}
 	for fracEnd > fracStart && v[fracEnd-1] == '0' {
 		fracEnd--
