@@ -350,8 +350,12 @@ func TestReadBatchReturnsOnCancel(t *testing.T) {
 type gatedStore struct {
 	checkpoint.Store
 	gate  chan struct{}
+	open  sync.Once
 	saves atomic.Int64
 }
+
+// release lets every save through, now and later.
+func (g *gatedStore) release() { g.open.Do(func() { close(g.gate) }) }
 
 func (g *gatedStore) Save(ctx context.Context, st *checkpoint.State) error {
 	select {
@@ -379,6 +383,7 @@ func TestUnsavedWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	gs := &gatedStore{Store: in.store, gate: make(chan struct{})}
+	t.Cleanup(gs.release) // runs before the input's Close, whose final save would wait
 	in.mu.Lock()
 	in.store = gs
 	in.mu.Unlock()
@@ -410,7 +415,7 @@ func TestUnsavedWindow(t *testing.T) {
 		t.Fatalf("a batch while the acknowledged ones are not saved: %d rows, %v", len(batch), err)
 	}
 	// The save completes: reading goes on, with the next rows.
-	close(gs.gate)
+	gs.release()
 	batch, _, err := read(2 * time.Second)
 	if err != nil || len(batch) != 5 {
 		t.Fatalf("after the save: %d rows, %v", len(batch), err)
