@@ -373,21 +373,29 @@ func refSplit(data []byte, s Settings) ([]gotRow, error) {
 	return out, nil
 }
 
+// modeSettings picks the settings the row-reader checks vary: bit 0 turns
+// RFC4180 off, bit 1 makes the row delimiter "\r\n", bit 2 the field
+// delimiter "||".
+func modeSettings(mode uint8) Settings {
+	s := DefaultSettings()
+	if mode&1 != 0 {
+		s.RFC4180 = false
+	}
+	if mode&2 != 0 {
+		s.RowDelimiter = "\r\n"
+	}
+	if mode&4 != 0 {
+		s.Delimiter = "||"
+	}
+	return s
+}
+
 func FuzzRowReader(f *testing.F) {
 	for _, s := range []string{"a,b\nc,d\n", "1,\"x\ny\",z\n", "\"a\"\"b\",c\r\nd", "\xEF\xBB\xBF\"\n\"\n", "x||\"y\n\"||z\n", "\"open"} {
 		f.Add([]byte(s), uint8(3), uint8(0))
 	}
 	f.Fuzz(func(t *testing.T, data []byte, bufSize uint8, mode uint8) {
-		s := DefaultSettings()
-		if mode&1 != 0 {
-			s.RFC4180 = false
-		}
-		if mode&2 != 0 {
-			s.RowDelimiter = "\r\n"
-		}
-		if mode&4 != 0 {
-			s.Delimiter = "||"
-		}
+		s := modeSettings(mode)
 		want, wantErr := refSplit(data, s)
 		got, err := readAll(t, iotest.HalfReader(bytes.NewReader(data)), s, RowOptions{BufferSize: int(bufSize%16) + 1, MaxRowSize: 1 << 20})
 		if (err == nil) != (wantErr == nil) || (err != nil && !errors.Is(err, wantErr)) {
@@ -417,17 +425,7 @@ func TestRowReaderMatchesReference(t *testing.T) {
 		for i := range data {
 			data[i] = alphabet[rnd.IntN(len(alphabet))]
 		}
-		s := DefaultSettings()
-		mode := rnd.IntN(8)
-		if mode&1 != 0 {
-			s.RFC4180 = false
-		}
-		if mode&2 != 0 {
-			s.RowDelimiter = "\r\n"
-		}
-		if mode&4 != 0 {
-			s.Delimiter = "||"
-		}
+		s := modeSettings(uint8(rnd.IntN(8)))
 		want, wantErr := refSplit(data, s)
 		got, err := readAll(t, iotest.HalfReader(bytes.NewReader(data)), s, RowOptions{BufferSize: rnd.IntN(8) + 1})
 		if !errors.Is(err, wantErr) || (wantErr == nil && fmt.Sprint(got) != fmt.Sprint(want)) {
