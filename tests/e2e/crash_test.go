@@ -19,9 +19,8 @@ import (
 // input batch_size 500 rows, and checkpoint interval 0s (set here), with which the input
 // never has more than 4 emitted batches outside the saved checkpoint (it waits
 // for a save before emitting more): the batch waiting for the pipeline, the
-// processor's (threads: 1), the output batcher's (count: 500) and the one
-// PutRecords in flight (max_in_flight: 1), or acknowledged ones whose save is
-// under way.
+// processor's (threads: 1), the one being written to Kinesis (max_in_flight:
+// 1), or acknowledged ones whose save is under way.
 const (
 	crashBatchSize      = 500
 	crashStagesInFlight = 4
