@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -136,12 +137,43 @@ func (s *Sink) shardsJSON() []map[string]any {
 	return out
 }
 
+// bufs holds the request and response buffers between requests: the sink
+// shares the machine with the pipeline it measures, so it makes next to no
+// garbage (reading each body with io.ReadAll made the sink's garbage
+// collection about 40 % of its CPU).
+var bufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// readBody reads the request body into b (reused), sized by Content-Length
+// when the client sends one.
+func readBody(r *http.Request, b []byte) ([]byte, error) {
+	b = b[:0]
+	if r.ContentLength > int64(cap(b)) {
+		b = make([]byte, 0, r.ContentLength)
+	}
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+}
+
 func (s *Sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet && r.URL.Path == "/count" {
 		_ = json.NewEncoder(w).Encode(map[string]int64{"records": s.Records(), "bytes": s.Bytes()})
 		return
 	}
-	body, err := io.ReadAll(r.Body)
+	bp := bufs.Get().(*[]byte)
+	defer bufs.Put(bp)
+	body, err := readBody(r, *bp)
+	*bp = body
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
@@ -166,21 +198,24 @@ func (s *Sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			_, _ = fmt.Fprintf(w, `{"__type":"SerializationException","message":%q}`, err.Error())
 			return
 		}
-		var out bytes.Buffer
-		out.Grow(19 + records*64)
-		out.WriteString(`{"FailedRecordCount":0,"Records":[`)
+		op := bufs.Get().(*[]byte)
+		defer bufs.Put(op)
+		out := append((*op)[:0], `{"FailedRecordCount":0,"Records":[`...)
+		seq := s.seq.Add(int64(records)) - int64(records)
 		for i := 0; i < records; i++ {
 			if i > 0 {
-				out.WriteByte(',')
+				out = append(out, ',')
 			}
-			out.WriteString(`{"SequenceNumber":"`)
-			out.WriteString(strconv.FormatInt(s.seq.Add(1), 10))
-			out.WriteString(`","ShardId":"shardId-000000000000"}`)
+			out = append(out, `{"SequenceNumber":"`...)
+			out = strconv.AppendInt(out, seq+int64(i)+1, 10)
+			out = append(out, `","ShardId":"shardId-000000000000"}`...)
 		}
-		out.WriteString(`]}`)
+		out = append(out, `]}`...)
+		*op = out
 		s.records.Add(int64(records))
 		s.bytes.Add(n)
-		_, _ = w.Write(out.Bytes())
+		w.Header().Set("Content-Length", strconv.Itoa(len(out)))
+		_, _ = w.Write(out)
 		return
 	}
 	name := "sink"

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/dmsbridge/dmsbridge/tests/acksink"
@@ -17,7 +18,19 @@ import (
 func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "address to listen on")
 	shards := flag.Int("shards", 2, "number of shards the stream reports")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the sink to this file until it stops")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "acksink:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	s, err := acksink.Start(*listen, *shards)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "acksink:", err)
