@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
@@ -92,9 +93,14 @@ ordering). Request-level failures (throttling, HTTP 5xx, dropped connections, ti
 request that made progress is retried at once (pacing still applies); one that made none waits a jittered exponential
 `+"`backoff`"+`; every wait honours shutdown. `+"`backoff.max_elapsed_time`"+` bounds the time a shard may go
 without progress: after it the records not written fail (batch error) and go back to the input. Expired, invalid or
-missing credentials and a stream deleted under the output return "not connected" (the engine reconnects and retries)
-when nothing of the batch was written yet, and a batch error for the unwritten records otherwise. A request Kinesis
-rejects as invalid is split in halves until the offending record fails alone.
+missing credentials and a stream deleted under the output stop the batch and return "not connected"; so does Kinesis
+not answering at all (transport errors, HTTP 5xx) for 5 s when `+"`backoff.max_elapsed_time`"+` is 0 (retry until
+it passes). The engine then reports the output not connected (`+"`/ready`"+` answers 503 naming it), calls Connect
+(which describes the stream) until Kinesis answers, and retries the same batch: the output remembers which of its
+records were written and sends only the others, so a lost connection neither duplicates records nor sends them to a
+dead letter. Requests cut short by the stop may have been written: they are sent again and counted as
+unknown-outcome re-sends. A request Kinesis rejects as invalid is split in halves until the offending record fails
+alone.
 
 ### Ordering and duplicates
 With `+"`ordering: strict`"+` (default) no record is written after an earlier record of the same partition key that
@@ -441,6 +447,99 @@ type output struct {
 	now       func() time.Time
 	sleepHook func(time.Duration) // tests: observe backoff waits
 	clockSkew atomic.Int64        // the own PutRecords path's clock-skew correction, kept across reconnects
+
+	// outageAfter is how long a shard may fail with no answer from Kinesis
+	// (transport errors, 5xx) before the batch stops and WriteBatch
+	// reports "not connected" (0: never); only without a retry budget.
+	outageAfter time.Duration
+	// resume remembers, for a batch stopped by a lost connection, which
+	// of its records were written, so that the engine's retry of the same
+	// batch after reconnecting sends only the others (guarded by mu).
+	resume map[resumeKey]*resumeState
+}
+
+// maxResume bounds the remembered stopped batches (one per batch in
+// flight); forgetting one only means re-sending its written records.
+const maxResume = 64
+
+// resumeKey identifies a batch by its size and its first and last
+// messages' bytes (address and length): the engine retries a batch with the
+// same messages, whose bytes do not move. The state keeps those bytes
+// referenced, so their addresses cannot be reused by another batch while it
+// is remembered.
+type resumeKey struct {
+	n           int
+	first, last *byte
+	flen, llen  int
+}
+
+type resumeState struct {
+	first, last []byte // keep the identifying bytes alive
+	written     []bool // by index in the batch
+	at          time.Time
+}
+
+func batchResumeKey(batch service.MessageBatch) (resumeKey, []byte, []byte, bool) {
+	if len(batch) == 0 {
+		return resumeKey{}, nil, nil, false
+	}
+	first, err1 := batch[0].AsBytes()
+	last, err2 := batch[len(batch)-1].AsBytes()
+	if err1 != nil || err2 != nil || len(first) == 0 || len(last) == 0 {
+		return resumeKey{}, nil, nil, false
+	}
+	return resumeKey{n: len(batch), first: unsafe.SliceData(first), last: unsafe.SliceData(last), flen: len(first), llen: len(last)}, first, last, true
+}
+
+// takeResume returns (and forgets) the written flags of a stopped batch
+// being retried, or nil.
+func (o *output) takeResume(batch service.MessageBatch) []bool {
+	k, _, _, ok := batchResumeKey(batch)
+	if !ok {
+		return nil
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	st := o.resume[k]
+	if st == nil {
+		return nil
+	}
+	delete(o.resume, k)
+	return st.written
+}
+
+// saveResume remembers which records of a stopped batch were written.
+func (o *output) saveResume(batch service.MessageBatch, recs []record) {
+	k, first, last, ok := batchResumeKey(batch)
+	if !ok {
+		return
+	}
+	written := make([]bool, len(batch))
+	some := false
+	for i := range recs {
+		if recs[i].written {
+			written[recs[i].idx], some = true, true
+		}
+	}
+	if !some {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.resume == nil {
+		o.resume = map[resumeKey]*resumeState{}
+	}
+	if len(o.resume) >= maxResume {
+		var oldest resumeKey
+		var at time.Time
+		for rk, st := range o.resume {
+			if at.IsZero() || st.at.Before(at) {
+				oldest, at = rk, st.at
+			}
+		}
+		delete(o.resume, oldest)
+	}
+	o.resume[k] = &resumeState{first: first, last: last, written: written, at: o.now()}
 }
 
 func newOutput(c outputConfig, res *service.Resources) *output {
@@ -452,6 +551,9 @@ func newOutput(c outputConfig, res *service.Resources) *output {
 		refreshCh: make(chan struct{}, 1),
 		bgDone:    make(chan struct{}),
 		now:       time.Now,
+	}
+	if c.backoff.MaxElapsedTime == 0 {
+		o.outageAfter = defaultOutageAfter
 	}
 	o.closeCtx, o.closeFn = context.WithCancel(context.Background())
 	o.newClient = func(ctx context.Context) (kinesisAPI, error) {
@@ -664,6 +766,12 @@ type batchRun struct {
 	written  atomic.Int64
 }
 
+func (b *batchRun) aborted() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.abortErr != nil
+}
+
 func (b *batchRun) abort(err error) {
 	b.mu.Lock()
 	if b.abortErr == nil {
@@ -738,9 +846,17 @@ func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 	var lastKey string // the last partition key hashed, and its hash
 	var lastHash u128
 	var haveLast bool
+	done := o.takeResume(batch)
+	resumed := 0
 	for i, msg := range batch {
 		r := &recs[i]
 		r.idx = i
+		if done != nil && done[i] {
+			// Written before the connection was lost: not sent again.
+			r.written = true
+			resumed++
+			continue
+		}
 		key := staticKey
 		if !keyIsStatic {
 			k, ok := o.metaKey(msg)
@@ -839,11 +955,20 @@ func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 	run.mu.Lock()
 	abortErr := run.abortErr
 	run.mu.Unlock()
-	if abortErr != nil && run.written.Load() == 0 && bErr == nil {
-		o.log.Warnf("Kinesis connection lost: %v", abortErr)
-		o.mu.Lock()
-		o.client = nil // Connect builds fresh credentials
-		o.mu.Unlock()
+	if abortErr != nil && o.closeCtx.Err() == nil {
+		// The whole batch goes back to the engine, which reconnects (the
+		// output reports itself not connected: /ready answers 503 until
+		// Connect succeeds) and retries it; the records written so far are
+		// remembered and not sent again. Records that failed for their own
+		// sake are checked again on the retry.
+		o.saveResume(batch, recs)
+		o.log.Warnf("Kinesis connection lost: %v; %d of the batch's %d records written, the rest waits for the reconnection", abortErr, int(run.written.Load())+resumed, len(batch))
+		var oe *outageError
+		if !errors.As(abortErr, &oe) {
+			o.mu.Lock()
+			o.client = nil // Connect builds fresh credentials
+			o.mu.Unlock()
+		}
 		return service.ErrNotConnected
 	}
 	for i := range recs {
@@ -898,6 +1023,22 @@ const (
 	errFatal                        // cannot be written by retrying (access denied, KMS key state)
 	errCanceled
 )
+
+// defaultOutageAfter: how long a shard goes without an answer from Kinesis
+// before the output reports itself not connected.
+const defaultOutageAfter = 5 * time.Second
+
+// outageError stops a batch when Kinesis has not answered for a while.
+type outageError struct {
+	d   time.Duration
+	err error
+}
+
+func (e *outageError) Error() string {
+	return fmt.Sprintf("no answer from Kinesis for %v: %v", e.d.Round(time.Millisecond), e.err)
+}
+
+func (e *outageError) Unwrap() error { return e.err }
 
 func classify(ctx context.Context, err error) errClass {
 	if ctx.Err() != nil {
@@ -1019,6 +1160,7 @@ func (o *output) writeShard(ctx context.Context, client kinesisAPI, run *batchRu
 		return fmt.Errorf("retry budget (%v without progress) exhausted, last error: %s", bo.MaxElapsedTime, last)
 	}
 	var lastErr string
+	var failingSince time.Time // start of the first request of the current run of unanswered ones
 	for len(queue) > 0 {
 		if ctx.Err() != nil {
 			failRest(fmt.Errorf("not written before shutdown or cancellation: %w", ctx.Err()))
@@ -1101,8 +1243,19 @@ func (o *output) writeShard(ctx context.Context, client kinesisAPI, run *batchRu
 		if err != nil {
 			o.m.requests.Incr(1, "error")
 			lastErr = err.Error()
-			switch classify(ctx, err) {
+			cls := classify(ctx, err)
+			if cls != errRetryUnknown {
+				failingSince = time.Time{} // Kinesis answered
+			}
+			switch cls {
 			case errCanceled:
+				if o.closeCtx.Err() == nil && run.aborted() {
+					// Cut short because the batch stopped: the request may
+					// have been written, and it is sent again after the
+					// reconnection.
+					o.st.unknownResends.Add(int64(n))
+					o.m.unknownResends.Incr(int64(n))
+				}
 				continue // the loop head fails the rest
 			case errConnection:
 				run.abort(err)
@@ -1129,6 +1282,17 @@ func (o *output) writeShard(ctx context.Context, client kinesisAPI, run *batchRu
 			case errRetryUnknown:
 				o.st.unknownResends.Add(int64(n))
 				o.m.unknownResends.Incr(int64(n))
+				if failingSince.IsZero() {
+					failingSince = start
+				}
+				if d := o.now().Sub(failingSince); o.outageAfter > 0 && d >= o.outageAfter {
+					// Kinesis has not answered for a while: stop the batch
+					// so that the engine reports the output not connected
+					// and reconnects; the request is sent again then.
+					run.abort(&outageError{d: d, err: err})
+					failRest(fmt.Errorf("kinesis connection lost: %w", err))
+					return
+				}
 			}
 			o.st.retries.Add(int64(n))
 			o.m.retries.Incr(int64(n))
@@ -1139,6 +1303,7 @@ func (o *output) writeShard(ctx context.Context, client kinesisAPI, run *batchRu
 			continue
 		}
 
+		failingSince = time.Time{} // Kinesis answered
 		// Per-record results.
 		var (
 			blocked                                 map[string]bool

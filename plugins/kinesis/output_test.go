@@ -465,6 +465,111 @@ func testCredentialErrorsReturnNotConnected(t *testing.T, clientYAML string) {
 	}
 }
 
+// A connection lost in the middle of a batch (credentials expired after the
+// first request went through) returns "not connected", so the engine
+// reconnects and retries the batch: the retry sends only what was not
+// written, nothing goes to a dead letter and nothing is written twice.
+func TestConnectionLostMidBatchResumes(t *testing.T) {
+	forEachClient(t, testConnectionLostMidBatchResumes)
+}
+
+func testConnectionLostMidBatchResumes(t *testing.T, clientYAML string) {
+	f := newFakeKinesis(t, "dms-target", 1)
+	o := newTestOutput(t, fakeYAML+clientYAML, f.client())
+	var expired atomic.Bool
+	f.requestFault = func(call int) (int, string, bool) {
+		if call > 1 && expired.Load() {
+			return 400, "ExpiredTokenException", false
+		}
+		return 0, "", false
+	}
+	expired.Store(true)
+	next := map[string]int{}
+	b := makeBatch(keysN(3), 1200, 10, next) // three requests of 500, 500, 200
+	if err := o.WriteBatch(context.Background(), b); !errors.Is(err, service.ErrNotConnected) {
+		t.Fatalf("credentials expired after the first request: %v, want ErrNotConnected", err)
+	}
+	if got := f.total(); got != 500 {
+		t.Fatalf("%d records written before the connection was lost, want 500", got)
+	}
+	expired.Store(false)
+	if err := o.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.WriteBatch(context.Background(), b); err != nil {
+		t.Fatalf("the retried batch: %v", err)
+	}
+	if got := f.total(); got != 1200 {
+		t.Fatalf("%d records in the stream after the retry, want 1200 (each once)", got)
+	}
+	if extra := checkOrder(t, f.byKey(), next, true); extra != 0 {
+		t.Fatalf("%d copies", extra)
+	}
+	// A batch seen for the first time is written whole, even if it holds
+	// the same number of records.
+	b2 := makeBatch(keysN(3), 1200, 10, next)
+	if err := o.WriteBatch(context.Background(), b2); err != nil || f.total() != 2400 {
+		t.Fatalf("next batch: %v, %d records", err, f.total())
+	}
+	checkOrder(t, f.byKey(), next, true)
+}
+
+// Kinesis not answering for outageAfter (5 s by default, with no retry
+// budget) stops the batch and returns "not connected": the engine then
+// reports the output down (/ready 503) and reconnects until Kinesis answers;
+// the batch then resumes where it stopped.
+func TestOutageReportsNotConnectedAndResumes(t *testing.T) {
+	f := newFakeKinesis(t, "dms-target", 1)
+	o := newTestOutput(t, `
+stream: dms-target
+region: us-east-1
+backoff: {initial_interval: 5ms, max_interval: 20ms, max_elapsed_time: 0s}
+`, f.client())
+	if o.outageAfter != defaultOutageAfter {
+		t.Fatalf("outageAfter %v with no retry budget, want %v", o.outageAfter, defaultOutageAfter)
+	}
+	o.outageAfter = 300 * time.Millisecond
+	var down atomic.Bool
+	f.requestFault = func(call int) (int, string, bool) {
+		if call > 1 && down.Load() {
+			return 503, "ServiceUnavailable", false
+		}
+		return 0, "", false
+	}
+	down.Store(true)
+	next := map[string]int{}
+	b := makeBatch(keysN(3), 900, 10, next)
+	start := time.Now()
+	err := o.WriteBatch(context.Background(), b)
+	if !errors.Is(err, service.ErrNotConnected) {
+		t.Fatalf("Kinesis down: %v, want ErrNotConnected", err)
+	}
+	if el := time.Since(start); el < 300*time.Millisecond || el > 5*time.Second {
+		t.Fatalf("stopped after %v, want about outageAfter (300ms)", el)
+	}
+	if f.total() != 500 {
+		t.Fatalf("%d records written before the outage, want 500", f.total())
+	}
+	down.Store(false)
+	if err := o.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.WriteBatch(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	if f.total() != 900 {
+		t.Fatalf("%d records after the outage, want 900", f.total())
+	}
+	checkOrder(t, f.byKey(), next, true)
+
+	// With a retry budget the output keeps retrying inside the write, and
+	// fails the records when the budget is spent (see the budget test).
+	o2 := newTestOutput(t, fakeYAML, f.client())
+	if o2.outageAfter != 0 {
+		t.Fatalf("outageAfter %v with a retry budget, want 0", o2.outageAfter)
+	}
+}
+
 func TestMissingStreamIsAConnectError(t *testing.T) {
 	f := newFakeKinesis(t, "other", 1)
 	o := newTestOutput(t, fakeYAML, nil)

@@ -62,7 +62,14 @@ func TestOutageRecovery(t *testing.T) {
 	time.Sleep(outage - 2*time.Second)
 	during, _ := p.Metric("kinesis_records_written")
 	kErrors, _ := p.MetricWhere("kinesis_requests", `outcome="error"`)
+	kReady, kReadyBody, _ := p.Get("/ready")
 	kp.Resume()
+	// /ready told the Kinesis outage (after 5 s without an answer the output
+	// reports itself not connected), and tells the recovery.
+	if kReady != 503 || !strings.Contains(kReadyBody, "output") {
+		t.Errorf("/ready at the end of the Kinesis outage: %d %q, want 503 naming the output", kReady, kReadyBody)
+	}
+	waitReadyAgain(t, p, "Kinesis")
 	if during != before {
 		t.Errorf("%.0f records written while Kinesis was unreachable", during-before)
 	}
@@ -111,17 +118,7 @@ func TestOutageRecovery(t *testing.T) {
 	if ready != 503 || !strings.Contains(readyBody, "input") {
 		t.Errorf("/ready at the end of the S3 outage: %d %q, want 503 naming the input", ready, readyBody)
 	}
-	readyEnd := time.Now().Add(30 * time.Second)
-	for {
-		code, body, _ := p.Get("/ready")
-		if code == 200 {
-			break
-		}
-		if time.Now().After(readyEnd) {
-			t.Fatalf("/ready still %d %q 30 s after S3 came back", code, body)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitReadyAgain(t, p, "S3")
 
 	waitWritten(t, p, len(manifest), 120*time.Second)
 	var rep refdata.Report
@@ -143,4 +140,20 @@ func TestOutageRecovery(t *testing.T) {
 	t.Logf("%s; Kinesis proxy %+v; S3 proxy %+v; kinesis errors %.0f, unknown-outcome resends %.0f; /ready at the end of the S3 outage: %d %s; S3 errors logged: %d (GetObject %d, ListObjectsV2 %d), object bodies cut: %d",
 		rep, kp.Stats(), sst, kErrors, resends, ready, strings.TrimSpace(readyBody),
 		strings.Count(duringS3, "operation error S3"), strings.Count(duringS3, "S3: GetObject"), strings.Count(duringS3, "S3: ListObjectsV2"), strings.Count(duringS3, ": reading row at line "))
+}
+
+// waitReadyAgain waits for /ready to answer 200 after an outage of what.
+func waitReadyAgain(t *testing.T, p *Proc, what string) {
+	t.Helper()
+	end := time.Now().Add(30 * time.Second)
+	for {
+		code, body, _ := p.Get("/ready")
+		if code == 200 {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("/ready still %d %q 30 s after %s came back", code, body, what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
