@@ -8,7 +8,9 @@
 //     the median run is reported);
 //   - dmsbridge into kinesalite, a 2-shard stream;
 //   - the core-components baseline (tests/bench/baseline-core.yaml run by a
-//     Benthos binary with only core components) into acksink over HTTP.
+//     Benthos binary with only core components) into acksink over HTTP,
+//     -runs times too, each right after a dmsbridge run (the median run is
+//     reported, and the ratio of every pair).
 //
 // For each it prints wall time from process start to the last record
 // acknowledged, rows/s, CPU seconds (utime+stime) and CPU seconds per million
@@ -67,7 +69,7 @@ func main() {
 	flag.StringVar(&o.core, "core", "", "Benthos binary with only core components (tests/bench/cmd/benthos-core)")
 	flag.StringVar(&o.acksink, "acksink", "", "acksink binary (tests/acksink/cmd/acksink)")
 	flag.Float64Var(&o.scale, "scale", 1, "reference data set scale (1: ~500k rows)")
-	flag.IntVar(&o.runs, "runs", 3, "dmsbridge -> acksink repetitions (the median is reported)")
+	flag.IntVar(&o.runs, "runs", 3, "dmsbridge -> acksink repetitions, each followed by a baseline run (the medians are reported)")
 	flag.DurationVar(&o.poll, "poll", 50*time.Millisecond, "progress sampling interval")
 	flag.DurationVar(&o.timeout, "timeout", 4*time.Minute, "longest a single run may take")
 	flag.StringVar(&o.md, "md", "docs/benchmarks.md", "markdown file whose results section is rewritten ('' for none)")
@@ -174,8 +176,12 @@ func run(o options) error {
 	defer deleteBucket(context.Background(), s3c, bucket)
 	fmt.Printf("bench-e2e: %d rows (scale %g) in s3://%s\n", rows, o.scale, bucket)
 
+	// dmsbridge and the baseline run in turns (dmsbridge, baseline, dmsbridge,
+	// ...), so that a change of the machine's load while the benchmark runs
+	// falls on both alike; each is reported by its median run, and the
+	// ratio of every pair is listed too.
 	var all []result
-	var acks []result
+	var acks, bases []result
 	for i := 0; i < o.runs; i++ {
 		r, err := runDMS(ctx, o, kc, bucket, data, rows, "acksink", i)
 		if err != nil {
@@ -183,10 +189,20 @@ func run(o options) error {
 		}
 		fmt.Printf("  run %d/%d %s, %.1f CPU s/M rows\n", i+1, o.runs, r, r.cpuPerM())
 		acks = append(acks, r)
+		if o.baseline {
+			r, err := runBaseline(o, data, rows)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("  baseline run %d/%d %s\n", i+1, o.runs, r)
+			bases = append(bases, r)
+		}
 	}
-	sort.Slice(acks, func(i, j int) bool { return acks[i].wall < acks[j].wall })
-	med := acks[len(acks)/2]
-	all = append(all, med)
+	var pairs []float64 // dmsbridge rows/s over the baseline's right after it
+	for i := range bases {
+		pairs = append(pairs, acks[i].rate()/bases[i].rate())
+	}
+	all = append(all, median(acks))
 	if o.kinesalite {
 		r, err := runDMS(ctx, o, kc, bucket, data, rows, "kinesalite", 0)
 		if err != nil {
@@ -197,17 +213,12 @@ func run(o options) error {
 	}
 	var base *result
 	if o.baseline {
-		r, err := runBaseline(o, data, rows)
-		if err != nil {
-			return err
-		}
-		fmt.Printf("  %s\n", r)
-		all = append(all, r)
+		all = append(all, median(bases))
 		base = &all[len(all)-1]
 	}
 	facts.loadEnd = loadAvg()
 
-	rep := report(facts, o, rows, all, acks, base)
+	rep := report(facts, o, rows, all, acks, bases, pairs, base)
 	fmt.Println()
 	fmt.Print(rep)
 	if o.svg != "" {
@@ -224,6 +235,12 @@ func run(o options) error {
 		fmt.Println("bench-e2e: results written to", o.md)
 	}
 	return nil
+}
+
+// median is the run of median wall time (runs is reordered, fastest first).
+func median(runs []result) result {
+	sort.Slice(runs, func(i, j int) bool { return runs[i].wall < runs[j].wall })
+	return runs[len(runs)/2]
 }
 
 // writeDataSet writes the reference data set into dir and returns its number

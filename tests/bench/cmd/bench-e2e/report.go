@@ -13,7 +13,7 @@ const (
 )
 
 // report is the results section, in Markdown (also printed as is).
-func report(f facts, o options, rows int64, all, acks []result, base *result) string {
+func report(f facts, o options, rows int64, all, acks, bases []result, pairs []float64, base *result) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "### Results of %s\n\n", f.date)
 	fmt.Fprintf(&b, "Machine: %d cores (%s), Linux %s, %s. Load average (1, 5, 15 min) at the start %s, at the end %s: ",
@@ -31,12 +31,18 @@ func report(f facts, o options, rows int64, all, acks []result, base *result) st
 		fmt.Fprintf(&b, "| %s | %s | %.2f | %s | %.1f | %.1f | %.0f | %s | %d |\n",
 			r.job, r.sink, r.wall, fmtInt(int64(math.Round(r.rate()))), r.cpu, r.cpuPerM(), r.rssMiB(), sink, r.dups)
 	}
-	if len(acks) > 1 {
-		var rs []string
-		for _, r := range acks {
-			rs = append(rs, fmtInt(int64(math.Round(r.rate()))))
+	rates := func(rs []result) string {
+		var out []string
+		for _, r := range rs {
+			out = append(out, fmtInt(int64(math.Round(r.rate()))))
 		}
-		fmt.Fprintf(&b, "\ndmsbridge → acksink, %d runs (rows/s, fastest first): %s; the table shows the median run.\n", len(acks), strings.Join(rs, ", "))
+		return strings.Join(out, ", ")
+	}
+	if len(acks) > 1 {
+		fmt.Fprintf(&b, "\ndmsbridge → acksink, %d runs (rows/s, fastest first): %s; the table shows the median run.\n", len(acks), rates(acks))
+	}
+	if len(bases) > 1 {
+		fmt.Fprintf(&b, "Core baseline, %d runs (rows/s, fastest first), each right after a dmsbridge run: %s; the table shows the median run.\n", len(bases), rates(bases))
 	}
 	med := all[0]
 	if base != nil {
@@ -44,6 +50,13 @@ func report(f facts, o options, rows int64, all, acks []result, base *result) st
 		fmt.Fprintf(&b, "| Throughput (rows/s) | %.1f× |\n", med.rate()/base.rate())
 		fmt.Fprintf(&b, "| CPU per row | %.2f× (%.1f× less) |\n", med.cpuPerM()/base.cpuPerM(), base.cpuPerM()/med.cpuPerM())
 		fmt.Fprintf(&b, "| Peak RSS | %.2f× |\n", med.rssMiB()/base.rssMiB())
+		if len(pairs) > 1 {
+			var ps []string
+			for _, p := range pairs {
+				ps = append(ps, fmt.Sprintf("%.1f×", p))
+			}
+			fmt.Fprintf(&b, "\nThroughput ratio of each dmsbridge run to the baseline run right after it, in run order: %s.\n", strings.Join(ps, ", "))
+		}
 	}
 	b.WriteString("\nTargets:\n\n")
 	verdict := func(ok bool) string {
