@@ -42,7 +42,7 @@ type fakeKinesis struct {
 	requestFault func(call int) (status int, errType string, apply bool)
 	// onPut runs after each PutRecords was handled (not under mu).
 	onPut func(call int)
-	// latency delays each PutRecords.
+	// latency delays each PutRecords (set it under mu while requests run).
 	latency time.Duration
 	// inflight tracks concurrent PutRecords per shard of the first entry.
 	inflight    map[string]int
@@ -261,6 +261,7 @@ func (f *fakeKinesis) putRecords(w http.ResponseWriter, in []struct {
 	if f.inflight[sh] > f.maxInflight {
 		f.maxInflight = f.inflight[sh]
 	}
+	latency := f.latency
 	f.mu.Unlock()
 	defer func() {
 		f.mu.Lock()
@@ -270,8 +271,8 @@ func (f *fakeKinesis) putRecords(w http.ResponseWriter, in []struct {
 			f.onPut(call)
 		}
 	}()
-	if f.latency > 0 {
-		time.Sleep(f.latency)
+	if latency > 0 {
+		time.Sleep(latency)
 	}
 	status, typ, apply := 0, "", false
 	if f.requestFault != nil {

@@ -39,6 +39,7 @@ const (
 	fBackoff        = "backoff"
 	fShardRate      = "shard_rate"
 	fShardRefresh   = "shard_refresh_interval"
+	fReqTimeout     = "request_timeout"
 	fSDKClient      = "sdk_client"
 
 	maxRecordsPerRequest = 500
@@ -94,8 +95,8 @@ request that made progress is retried at once (pacing still applies); one that m
 `+"`backoff`"+`; every wait honours shutdown. `+"`backoff.max_elapsed_time`"+` bounds the time a shard may go
 without progress: after it the records not written fail (batch error) and go back to the input. Expired, invalid or
 missing credentials and a stream deleted under the output stop the batch and return "not connected"; so does Kinesis
-not answering at all (transport errors, HTTP 5xx) for 5 s when `+"`backoff.max_elapsed_time`"+` is 0 (retry until
-it passes). The engine then reports the output not connected (`+"`/ready`"+` answers 503 naming it), calls Connect
+not answering at all (transport errors, HTTP 5xx, requests timed out after `+"`request_timeout`"+`) for 5 s when
+`+"`backoff.max_elapsed_time`"+` is 0 (retry until it passes). The engine then reports the output not connected (`+"`/ready`"+` answers 503 naming it), calls Connect
 (which describes the stream) until Kinesis answers, and retries the same batch: the output remembers which of its
 records were written and sends only the others, so a lost connection neither duplicates records nor sends them to a
 dead letter. Requests cut short by the stop may have been written: they are sent again and counted as
@@ -172,6 +173,9 @@ cap, but a retried record can land after later records of its key. Order across 
 				service.NewIntField("records_per_second").Description("Records per second per shard; 0 disables this limit.").Default(1000),
 				service.NewIntField("bytes_per_second").Description("Bytes (data plus partition key) per second per shard; 0 disables this limit.").Default(default1MiB),
 			).Description("Starting pace of each shard, adapted down on throttling and back up when it stops.").Advanced(),
+			service.NewDurationField(fReqTimeout).
+				Description("Longest a request to Kinesis may take (a PutRecords, and each call Connect makes) before it counts as failed with an unknown outcome and is re-sent: without it, a connection on which Kinesis stopped answering (a network partition) would hang until TCP gives up, minutes later.").
+				Default("10s").Advanced(),
 			service.NewDurationField(fShardRefresh).
 				Description("How often the shard map is re-listed (it is also re-listed when a write lands on an unexpected shard).").
 				Default("1m").Advanced(),
@@ -246,6 +250,7 @@ type outputConfig struct {
 	shardRecords   float64
 	shardBytes     float64
 	shardRefresh   time.Duration
+	reqTimeout     time.Duration
 	sdkClient      bool
 	// keyMeta is the metadata key when partition_key is exactly
 	// ${! @name }: string values are then read without the interpolation
@@ -361,6 +366,12 @@ func parseOutputConfig(conf *service.ParsedConfig) (outputConfig, error) {
 		return oc, fmt.Errorf("%s: rates must be >= 0 (0 disables), got records_per_second %d, bytes_per_second %d", fShardRate, rps, bps)
 	}
 	oc.shardRecords, oc.shardBytes = float64(rps), float64(bps)
+	if oc.reqTimeout, err = conf.FieldDuration(fReqTimeout); err != nil {
+		return oc, err
+	}
+	if oc.reqTimeout <= 0 {
+		return oc, fmt.Errorf("%s must be > 0", fReqTimeout)
+	}
 	if oc.shardRefresh, err = conf.FieldDuration(fShardRefresh); err != nil {
 		return oc, err
 	}
@@ -599,9 +610,11 @@ func (o *output) Connect(ctx context.Context) error {
 		}
 		client = c
 	}
-	out, err := client.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{
+	dctx, dcancel := context.WithTimeout(ctx, o.conf.reqTimeout)
+	out, err := client.DescribeStreamSummary(dctx, &kinesis.DescribeStreamSummaryInput{
 		StreamName: o.streamName(), StreamARN: o.streamARN(),
 	})
+	dcancel()
 	if err != nil {
 		var nf *types.ResourceNotFoundException
 		if errors.As(err, &nf) {
@@ -616,7 +629,9 @@ func (o *output) Connect(ctx context.Context) error {
 			return fmt.Errorf("kinesis stream %q is %s, not ACTIVE", o.streamLabel(), d.StreamStatus)
 		}
 	}
-	m, err := o.listShards(ctx, client)
+	lctx, lcancel := context.WithTimeout(ctx, 3*o.conf.reqTimeout)
+	m, err := o.listShards(lctx, client)
+	lcancel()
 	if err != nil {
 		return err
 	}
@@ -1224,13 +1239,15 @@ func (o *output) writeShard(ctx context.Context, client kinesisAPI, run *batchRu
 		start := time.Now()
 		var out *kinesis.PutRecordsOutput
 		var err error
+		rctx, rcancel := context.WithTimeout(ctx, o.conf.reqTimeout)
 		if fast != nil {
-			out, err = fast.putRecordsFast(ctx, pc, req)
+			out, err = fast.putRecordsFast(rctx, pc, req)
 		} else {
-			out, err = client.PutRecords(ctx, &kinesis.PutRecordsInput{
+			out, err = client.PutRecords(rctx, &kinesis.PutRecordsInput{
 				StreamName: o.streamName(), StreamARN: o.streamARN(), Records: entries,
 			})
 		}
+		rcancel()
 		<-sh.inflight
 		o.m.latency.Timing(time.Since(start).Nanoseconds())
 		o.st.requests.Add(1)

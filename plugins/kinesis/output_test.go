@@ -570,6 +570,62 @@ backoff: {initial_interval: 5ms, max_interval: 20ms, max_elapsed_time: 0s}
 	}
 }
 
+// A Kinesis that stops answering on an open connection (a network
+// partition) makes each request time out after request_timeout, and the
+// batch then stops as in an outage, instead of hanging until TCP gives up.
+func TestHungConnectionTimesOutAndStops(t *testing.T) {
+	f := newFakeKinesis(t, "dms-target", 1)
+	o := newTestOutput(t, `
+stream: dms-target
+region: us-east-1
+request_timeout: 200ms
+backoff: {initial_interval: 5ms, max_interval: 20ms, max_elapsed_time: 0s}
+`, f.client())
+	o.outageAfter = 300 * time.Millisecond
+	next := map[string]int{}
+	if err := o.WriteBatch(context.Background(), makeBatch(keysN(3), 300, 10, next)); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	f.latency = 2 * time.Second
+	f.mu.Unlock()
+	b := makeBatch(keysN(3), 300, 10, next)
+	start := time.Now()
+	err := o.WriteBatch(context.Background(), b)
+	if !errors.Is(err, service.ErrNotConnected) {
+		t.Fatalf("Kinesis not answering: %v, want ErrNotConnected", err)
+	}
+	if el := time.Since(start); el > 1500*time.Millisecond {
+		t.Fatalf("stopped after %v: the requests did not time out after request_timeout (200ms)", el)
+	}
+	f.mu.Lock()
+	f.latency = 0
+	f.mu.Unlock()
+	if err := o.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.WriteBatch(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	// The timed-out requests may have been stored by the server after the
+	// output gave up on them: copies, in order, and counted.
+	time.Sleep(2500 * time.Millisecond) // let the slow handlers finish
+	extra := checkOrder(t, f.byKey(), next, true)
+	if unk := int(o.st.unknownResends.Load()); extra > unk {
+		t.Fatalf("%d copies but %d counted unknown-outcome re-sends", extra, unk)
+	}
+}
+
+func TestRequestTimeoutMustBePositive(t *testing.T) {
+	pc, err := outputSpec().ParseYAML("stream: s\nregion: us-east-1\nrequest_timeout: 0s\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parseOutputConfig(pc); err == nil || !strings.Contains(err.Error(), "request_timeout") {
+		t.Fatalf("request_timeout 0s: %v", err)
+	}
+}
+
 func TestMissingStreamIsAConnectError(t *testing.T) {
 	f := newFakeKinesis(t, "other", 1)
 	o := newTestOutput(t, fakeYAML, nil)
