@@ -268,6 +268,103 @@ func TestConnectionErrorsRetried(t *testing.T) {
 	}
 }
 
+// TestStalledS3Retried: S3 that keeps a connection open but stops answering
+// (a network partition) — a listing with no answer, a GetObject with no
+// answer, a body that stops mid-way — is given up after request_timeout and
+// retried; every row arrives once, in order.
+func TestStalledS3Retried(t *testing.T) {
+	b := newS3Backend(t)
+	var sb strings.Builder
+	var want []string
+	for i := 0; i < 20000; i++ {
+		fmt.Fprintf(&sb, "%d,some text to make the rows longer\n", i)
+		want = append(want, fmt.Sprintf("%d,some text to make the rows longer", i))
+	}
+	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte(sb.String()))
+	b.put(t, "dms/hr/zeta/LOAD2.csv.gz", gz(t, sb.String()))
+	want = append(want, want...)
+	target, _ := url.Parse(b.ep)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	var gets, lists, stalls atomic.Int64
+	hang := func(r *http.Request) {
+		stalls.Add(1)
+		select {
+		case <-r.Context().Done():
+		case <-time.After(30 * time.Second):
+		}
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && r.URL.Query().Has("list-type") && lists.Add(1) == 2 {
+			hang(r) // a listing that gets no answer
+			return
+		}
+		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/dms/") {
+			switch gets.Add(1) {
+			case 1:
+				hang(r) // a GetObject that gets no answer
+				return
+			case 2, 4:
+				// a body that stops part of the way (the gzip object is small)
+				left := 100000
+				if strings.HasSuffix(r.URL.Path, ".gz") {
+					left = 2000
+				}
+				rp.ServeHTTP(&stallWriter{ResponseWriter: w, left: left, hang: func() { hang(r) }}, r)
+				return
+			}
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	yaml := strings.Replace(b.yaml(), b.ep, srv.URL, 1) + "bucket_folder: dms\nmode: full-load\nrequest_timeout: 1s\ntable_definition: '" + twoTables + "'\ncheckpoint:\n  store: none\n"
+	start := time.Now()
+	r := startStream(t, yaml, nil)
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("timeout with %d rows after %d stalls: a stalled request was not given up", len(r.snapshot()), stalls.Load())
+	}
+	if got := bodies(r.snapshot()); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got %d rows, want %d in order without duplicates", len(got), len(want))
+	}
+	if stalls.Load() < 4 {
+		t.Fatalf("only %d stalls happened (%d listings, %d GETs): the test exercises less than it says", stalls.Load(), lists.Load(), gets.Load())
+	}
+	t.Logf("%d stalls, read in %v", stalls.Load(), time.Since(start).Round(time.Millisecond))
+}
+
+// stallWriter writes left body bytes, then stops answering (hang) without
+// closing the connection.
+type stallWriter struct {
+	http.ResponseWriter
+	left int
+	hang func()
+	mu   sync.Mutex
+	hung bool
+}
+
+func (c *stallWriter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.hung {
+		return 0, http.ErrAbortHandler
+	}
+	if len(p) > c.left {
+		c.ResponseWriter.Write(p[:c.left])
+		if f, ok := c.ResponseWriter.(http.Flusher); ok {
+			f.Flush()
+		}
+		c.hung = true
+		c.hang()
+		panic(http.ErrAbortHandler)
+	}
+	c.left -= len(p)
+	return c.ResponseWriter.Write(p)
+}
+
 // cutWriter aborts the response after left body bytes.
 type cutWriter struct {
 	http.ResponseWriter

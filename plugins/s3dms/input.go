@@ -119,7 +119,8 @@ in between finds it late again.
 
 ### Errors
 
-When the source stops answering (network errors, timeouts, a body cut short, 5xx), the input logs the error and
+When the source stops answering (network errors, a body cut short, 5xx, no answer or no body bytes within
+` + "`request_timeout`" + `), the input logs the error and
 reports itself not connected: the engine's ` + "`/ready`" + ` answers 503 naming it, and the engine reconnects
 with backoff, each attempt a listing of the CDC folder; once the source answers, reading resumes at the same row
 (an object cut mid-body is reopened with a ranged GET at the last whole row). Other errors (access denied, a missing
@@ -163,6 +164,7 @@ func inputSpec() *service.ConfigSpec {
 			service.NewStringEnumField("mode", "full-load", "cdc", "full-load-and-cdc").Description("DMS MigrationType.").Default("full-load-and-cdc"),
 			service.NewStringEnumField("cdc_start", "beginning", "now").Description("Where CDC starts the first time: every CDC file present (beginning) or only files after the newest key present at the first start (now).").Default("beginning"),
 			service.NewDurationField("poll_interval").Description("How often the CDC folder is listed for new files.").Default("5s"),
+			service.NewDurationField("request_timeout").Description("S3: the longest a listing or a GetObject may wait for an answer, and an object's body for its next bytes. Past it the request counts as the source not answering (see Errors): without it a connection on which S3 stopped answering (a network partition) would hang until TCP gives up, minutes later.").Default("30s").Advanced(),
 			service.NewStringEnumField("late_files", "skip", "process").Description("What to do with a CDC file whose key sorts before one already processed.").Default("skip"),
 			service.NewDurationField("late_file_check_interval").Description("How often the whole CDC folder is listed to find late files.").Default("5m"),
 			service.NewIntField("ignore_header_rows").Description("DMS IgnoreHeaderRows: 1 skips the first row of every full-load file.").Default(0),
@@ -217,6 +219,7 @@ type inputConf struct {
 	mode                               string
 	cdcStartNow                        bool
 	poll, lateCheck, progressEvery     time.Duration
+	requestTimeout                     time.Duration
 	lateProcess                        bool
 	ignoreHeader                       int
 	cdcIgnoreHeader                    bool
@@ -270,6 +273,7 @@ func parseConf(pc *service.ParsedConfig) (*inputConf, error) {
 	str(&c.mode, "mode")
 	str(&cdcStart, "cdc_start")
 	dur(&c.poll, "poll_interval")
+	dur(&c.requestTimeout, "request_timeout")
 	str(&late, "late_files")
 	dur(&c.lateCheck, "late_file_check_interval")
 	dur(&c.progressEvery, "progress_interval")
@@ -345,6 +349,9 @@ func parseConf(pc *service.ParsedConfig) (*inputConf, error) {
 	}
 	if c.batchBytes <= 0 {
 		return nil, fmt.Errorf("batch_bytes: must be positive, got %d", c.batchBytes)
+	}
+	if c.requestTimeout <= 0 {
+		return nil, fmt.Errorf("request_timeout: must be positive, got %v", c.requestTimeout)
 	}
 	if c.pageSize <= 0 || c.pageSize > 1000 {
 		return nil, fmt.Errorf("list_page_size: must be 1..1000, got %d", c.pageSize)
@@ -580,7 +587,7 @@ func (in *input) Connect(ctx context.Context) error {
 		owner = &c.expectedOwner
 	}
 	if c.bucket != "" {
-		in.src = &s3Source{client: s3c, bucketName: c.bucket, expectedOwner: owner, pageSize: int32(c.pageSize), lists: in.listCalls}
+		in.src = &s3Source{client: s3c, bucketName: c.bucket, expectedOwner: owner, pageSize: int32(c.pageSize), lists: in.listCalls, timeout: c.requestTimeout}
 	} else {
 		in.src = &dirSource{root: c.directory}
 	}

@@ -74,6 +74,16 @@ type s3Source struct {
 	pageSize      int32
 	// counts LIST requests, for the benchmark and metrics
 	lists func()
+	// timeout bounds a listing, the wait for a GetObject's answer and each
+	// wait for body bytes (0: none).
+	timeout time.Duration
+}
+
+// errNoAnswer marks a request S3 did not answer within request_timeout; it
+// wraps os.ErrDeadlineExceeded, a net.Error, so the input treats it as the
+// source being unreachable.
+func (s *s3Source) errNoAnswer(what string) error {
+	return fmt.Errorf("%s: no answer within request_timeout (%v): %w", what, s.timeout, os.ErrDeadlineExceeded)
 }
 
 func (s *s3Source) bucket() string { return s.bucketName }
@@ -95,8 +105,17 @@ func (s *s3Source) list(ctx context.Context, prefix, startAfter, token string) (
 	if s.lists != nil {
 		s.lists()
 	}
-	out, err := s.client.ListObjectsV2(ctx, in)
+	lctx, cancel := ctx, context.CancelFunc(func() {})
+	if s.timeout > 0 {
+		lctx, cancel = context.WithTimeout(ctx, s.timeout)
+	}
+	out, err := s.client.ListObjectsV2(lctx, in)
+	timedOut := lctx.Err() != nil && ctx.Err() == nil
+	cancel()
 	if err != nil {
+		if timedOut {
+			return nil, "", s.errNoAnswer(fmt.Sprintf("listing s3://%s/%s", s.bucketName, prefix))
+		}
 		return nil, "", fmt.Errorf("listing s3://%s/%s: %w", s.bucketName, prefix, explainS3(err))
 	}
 	objs := make([]object, 0, len(out.Contents))
@@ -125,8 +144,24 @@ func (s *s3Source) open(ctx context.Context, key string, offset int64, etag stri
 	if etag != "" {
 		in.IfMatch = aws.String(etag)
 	}
-	out, err := s.client.GetObject(ctx, in)
+	// The body is read long after GetObject returns, under the request's
+	// context: that context ends when the body is closed, or when S3 does
+	// not answer in time (the timer, stopped once the answer is in).
+	gctx, cancel := context.WithCancel(ctx)
+	var timer *time.Timer
+	if s.timeout > 0 {
+		timer = time.AfterFunc(s.timeout, cancel)
+	}
+	out, err := s.client.GetObject(gctx, in)
+	if timer != nil && !timer.Stop() && ctx.Err() == nil {
+		cancel()
+		if err == nil {
+			out.Body.Close()
+		}
+		return nil, s.errNoAnswer(fmt.Sprintf("reading %s at offset %d", s.describe(key), offset))
+	}
 	if err != nil {
+		cancel()
 		switch {
 		case apiCode(err) == "PreconditionFailed":
 			return nil, fmt.Errorf("%s: %w (expected %s)", s.describe(key), errETagChanged, etag)
@@ -137,7 +172,7 @@ func (s *s3Source) open(ctx context.Context, key string, offset int64, etag stri
 		}
 		return nil, fmt.Errorf("reading %s at offset %d: %w", s.describe(key), offset, explainS3(err))
 	}
-	return &opened{Body: out.Body, ETag: aws.ToString(out.ETag), LastModified: aws.ToTime(out.LastModified).UTC(),
+	return &opened{Body: &cancelBody{ReadCloser: out.Body, cancel: cancel}, ETag: aws.ToString(out.ETag), LastModified: aws.ToTime(out.LastModified).UTC(),
 		ContentEncoding: aws.ToString(out.ContentEncoding), Ranged: offset > 0}, nil
 }
 
@@ -287,4 +322,16 @@ func shortHash(parts ...string) string {
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// cancelBody ends its request's context when closed: closing it also
+// unblocks a Read waiting for bytes that do not come.
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelBody) Close() error {
+	b.cancel()
+	return b.ReadCloser.Close()
 }

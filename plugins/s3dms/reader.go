@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
@@ -64,8 +66,8 @@ func openRows(ctx context.Context, src source, key, etag string, offset, line in
 		}
 	}
 	var pf *prefetcher
-	if _, isS3 := src.(*s3Source); isS3 {
-		pf = newPrefetcher(o.Body, 256<<10, 4)
+	if s3src, isS3 := src.(*s3Source); isS3 {
+		pf = newPrefetcher(o.Body, 256<<10, 4, s3src.timeout, src.describe(key))
 		o.Body = pf
 	}
 	raw := &countingReader{r: o.Body}
@@ -122,16 +124,32 @@ type prefetcher struct {
 	// ctx, when set, ends a Read that waits for the network (ReadBatch's
 	// context: it must return promptly when cancelled).
 	ctx context.Context
+	// idle, when set, is the longest a read of the body may wait for bytes:
+	// then the body is closed and the read fails as the source not
+	// answering (stalled names the body in that error).
+	idle    time.Duration
+	stalled string
 }
 
-func newPrefetcher(body io.ReadCloser, chunk, depth int) *prefetcher {
-	p := &prefetcher{body: body, ch: make(chan []byte, depth), free: make(chan []byte, depth+2), done: make(chan struct{})}
+func newPrefetcher(body io.ReadCloser, chunk, depth int, idle time.Duration, what string) *prefetcher {
+	p := &prefetcher{body: body, ch: make(chan []byte, depth), free: make(chan []byte, depth+2), done: make(chan struct{}),
+		idle: idle, stalled: what}
 	go p.run(chunk)
 	return p
 }
 
 func (p *prefetcher) run(chunk int) {
 	defer close(p.ch)
+	var timer *time.Timer
+	var fired atomic.Bool
+	if p.idle > 0 {
+		timer = time.AfterFunc(time.Hour, func() {
+			fired.Store(true)
+			p.body.Close() // unblocks the read below
+		})
+		timer.Stop()
+		defer timer.Stop()
+	}
 	for {
 		var b []byte
 		select {
@@ -139,7 +157,13 @@ func (p *prefetcher) run(chunk int) {
 		default:
 			b = make([]byte, chunk)
 		}
+		if timer != nil {
+			timer.Reset(p.idle)
+		}
 		n, err := io.ReadAtLeast(p.body, b[:cap(b)], 1)
+		if timer != nil && !timer.Stop() && fired.Load() && err != nil {
+			err = fmt.Errorf("%s: no body bytes within request_timeout (%v): %w", p.stalled, p.idle, os.ErrDeadlineExceeded)
+		}
 		if n > 0 {
 			select {
 			case p.ch <- b[:n]:
