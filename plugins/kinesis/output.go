@@ -174,8 +174,8 @@ cap, but a retried record can land after later records of its key. Order across 
 				service.NewIntField("bytes_per_second").Description("Bytes (data plus partition key) per second per shard; 0 disables this limit.").Default(default1MiB),
 			).Description("Starting pace of each shard, adapted down on throttling and back up when it stops.").Advanced(),
 			service.NewDurationField(fReqTimeout).
-				Description("Longest a request to Kinesis may take (a PutRecords, and each call Connect makes) before it counts as failed with an unknown outcome and is re-sent: without it, a connection on which Kinesis stopped answering (a network partition) would hang until TCP gives up, minutes later.").
-				Default("10s").Advanced(),
+				Description("Longest a request to Kinesis may take (a PutRecords, and each call Connect makes) before it counts as failed with an unknown outcome and is re-sent: without it, a connection on which Kinesis stopped answering (a network partition) would hang until TCP gives up, minutes later. Leave room for the largest request on the slowest link (5 MiB in 30 s is 170 KiB/s).").
+				Default("30s").Advanced(),
 			service.NewDurationField(fShardRefresh).
 				Description("How often the shard map is re-listed (it is also re-listed when a write lands on an unexpected shard).").
 				Default("1m").Advanced(),
