@@ -222,18 +222,7 @@ func TestNonUTF8Key(t *testing.T) {
 // TestConnectionErrorsRetried reads through a proxy that cuts object bodies
 // short and fails some listings: every row arrives exactly once, in order.
 func TestConnectionErrorsRetried(t *testing.T) {
-	b := newS3Backend(t)
-	var sb strings.Builder
-	var want []string
-	for i := 0; i < 20000; i++ {
-		fmt.Fprintf(&sb, "%d,some text to make the rows longer\n", i)
-		want = append(want, fmt.Sprintf("%d,some text to make the rows longer", i))
-	}
-	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte(sb.String()))
-	b.put(t, "dms/hr/zeta/LOAD2.csv.gz", gz(t, sb.String()))
-	want = append(want, want...)
-	target, _ := url.Parse(b.ep)
-	rp := httputil.NewSingleHostReverseProxy(target)
+	b, want, rp := faultBucket(t)
 	var gets, lists, cuts atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet && r.URL.Query().Has("list-type") {
@@ -250,19 +239,7 @@ func TestConnectionErrorsRetried(t *testing.T) {
 		rp.ServeHTTP(w, r)
 	}))
 	defer srv.Close()
-	yaml := strings.Replace(b.yaml(), b.ep, srv.URL, 1) + "bucket_folder: dms\nmode: full-load\ntable_definition: '" + twoTables + "'\ncheckpoint:\n  store: none\n"
-	r := startStream(t, yaml, nil)
-	select {
-	case err := <-r.done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatalf("timeout with %d rows", len(r.snapshot()))
-	}
-	if got := bodies(r.snapshot()); strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Fatalf("got %d rows, want %d in order without duplicates", len(got), len(want))
-	}
+	readAllThrough(t, b, srv.URL, "", want, func() string { return "" })
 	if cuts.Load() < 6 {
 		t.Fatalf("only %d bodies cut", cuts.Load())
 	}
@@ -273,18 +250,7 @@ func TestConnectionErrorsRetried(t *testing.T) {
 // answer, a body that stops mid-way — is given up after request_timeout and
 // retried; every row arrives once, in order.
 func TestStalledS3Retried(t *testing.T) {
-	b := newS3Backend(t)
-	var sb strings.Builder
-	var want []string
-	for i := 0; i < 20000; i++ {
-		fmt.Fprintf(&sb, "%d,some text to make the rows longer\n", i)
-		want = append(want, fmt.Sprintf("%d,some text to make the rows longer", i))
-	}
-	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte(sb.String()))
-	b.put(t, "dms/hr/zeta/LOAD2.csv.gz", gz(t, sb.String()))
-	want = append(want, want...)
-	target, _ := url.Parse(b.ep)
-	rp := httputil.NewSingleHostReverseProxy(target)
+	b, want, rp := faultBucket(t)
 	var gets, lists, stalls atomic.Int64
 	hang := func(r *http.Request) {
 		stalls.Add(1)
@@ -316,20 +282,10 @@ func TestStalledS3Retried(t *testing.T) {
 		rp.ServeHTTP(w, r)
 	}))
 	defer srv.Close()
-	yaml := strings.Replace(b.yaml(), b.ep, srv.URL, 1) + "bucket_folder: dms\nmode: full-load\nrequest_timeout: 1s\ntable_definition: '" + twoTables + "'\ncheckpoint:\n  store: none\n"
 	start := time.Now()
-	r := startStream(t, yaml, nil)
-	select {
-	case err := <-r.done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatalf("timeout with %d rows after %d stalls: a stalled request was not given up", len(r.snapshot()), stalls.Load())
-	}
-	if got := bodies(r.snapshot()); strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Fatalf("got %d rows, want %d in order without duplicates", len(got), len(want))
-	}
+	readAllThrough(t, b, srv.URL, "request_timeout: 1s\n", want, func() string {
+		return fmt.Sprintf("after %d stalls: a stalled request was not given up", stalls.Load())
+	})
 	if stalls.Load() < 4 {
 		t.Fatalf("only %d stalls happened (%d listings, %d GETs): the test exercises less than it says", stalls.Load(), lists.Load(), gets.Load())
 	}
@@ -363,6 +319,43 @@ func (c *stallWriter) Write(p []byte) (int, error) {
 	}
 	c.left -= len(p)
 	return c.ResponseWriter.Write(p)
+}
+
+// faultBucket puts two objects of 20,000 rows in a bucket, plain and gzip,
+// and returns it with the rows a full read gives, in order, and a proxy to
+// it for a faulty server to pass requests on.
+func faultBucket(t *testing.T) (*s3Backend, []string, *httputil.ReverseProxy) {
+	b := newS3Backend(t)
+	var sb strings.Builder
+	var want []string
+	for i := 0; i < 20000; i++ {
+		fmt.Fprintf(&sb, "%d,some text to make the rows longer\n", i)
+		want = append(want, fmt.Sprintf("%d,some text to make the rows longer", i))
+	}
+	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte(sb.String()))
+	b.put(t, "dms/hr/zeta/LOAD2.csv.gz", gz(t, sb.String()))
+	target, _ := url.Parse(b.ep)
+	return b, append(want, want...), httputil.NewSingleHostReverseProxy(target)
+}
+
+// readAllThrough reads the bucket's full load through the server at url
+// (extra: more input YAML) and fails unless every row arrives once, in
+// order, within a minute (why tells what a timeout means).
+func readAllThrough(t *testing.T, b *s3Backend, url, extra string, want []string, why func() string) {
+	t.Helper()
+	yaml := strings.Replace(b.yaml(), b.ep, url, 1) + "bucket_folder: dms\nmode: full-load\n" + extra + "table_definition: '" + twoTables + "'\ncheckpoint:\n  store: none\n"
+	r := startStream(t, yaml, nil)
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("timeout with %d rows %s", len(r.snapshot()), why())
+	}
+	if got := bodies(r.snapshot()); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got %d rows, want %d in order without duplicates", len(got), len(want))
+	}
 }
 
 // cutWriter aborts the response after left body bytes.
