@@ -1302,7 +1302,7 @@ func (o *output) writeShard(ctx context.Context, client kinesisAPI, run *batchRu
 				if failingSince.IsZero() {
 					failingSince = start
 				}
-				if d := o.now().Sub(failingSince); o.outageAfter > 0 && d >= o.outageAfter {
+				if d := time.Since(failingSince); o.outageAfter > 0 && d >= o.outageAfter {
 					// Kinesis has not answered for a while: stop the batch
 					// so that the engine reports the output not connected
 					// and reconnects; the request is sent again then.
