@@ -494,17 +494,7 @@ func testConnectionLostMidBatchResumes(t *testing.T, clientYAML string) {
 	if got := f.total(); got < 500 || got >= 1200 {
 		t.Fatalf("%d records written before the connection was lost, want the first request's 500", got)
 	}
-	f.mu.Lock()
-	n0 := len(f.requests)
-	f.mu.Unlock()
-	expired.Store(false)
-	if err := o.Connect(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if err := o.WriteBatch(context.Background(), b); err != nil {
-		t.Fatalf("the retried batch: %v", err)
-	}
-	checkResumed(t, f, n0, b, 500)
+	retryAfterReconnect(t, o, f, b, 500, func() { expired.Store(false) })
 	checkCopiesCounted(t, o, f, next)
 	// A batch seen for the first time is written whole, even if it holds
 	// the same number of records.
@@ -514,6 +504,24 @@ func testConnectionLostMidBatchResumes(t *testing.T, clientYAML string) {
 		t.Fatalf("next batch: %v, %d records", err, f.total()-before)
 	}
 	checkCopiesCounted(t, o, f, next)
+}
+
+// retryAfterReconnect does what the engine does after "not connected":
+// once heal has ended the fault, Connect and the same batch again; the
+// retry must send only the records after the first written ones.
+func retryAfterReconnect(t *testing.T, o *output, f *fakeKinesis, b service.MessageBatch, written int, heal func()) {
+	t.Helper()
+	f.mu.Lock()
+	n0 := len(f.requests)
+	f.mu.Unlock()
+	heal()
+	if err := o.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.WriteBatch(context.Background(), b); err != nil {
+		t.Fatalf("the retried batch: %v", err)
+	}
+	checkResumed(t, f, n0, b, written)
 }
 
 // checkResumed fails unless the requests from the n0-th on (a batch's
@@ -587,17 +595,7 @@ backoff: {initial_interval: 5ms, max_interval: 20ms, max_elapsed_time: 0s}
 	if got := f.total(); got < 500 || got >= 900 {
 		t.Fatalf("%d records written before the outage, want the first request's 500", got)
 	}
-	f.mu.Lock()
-	n0 := len(f.requests)
-	f.mu.Unlock()
-	down.Store(false)
-	if err := o.Connect(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if err := o.WriteBatch(context.Background(), b); err != nil {
-		t.Fatal(err)
-	}
-	checkResumed(t, f, n0, b, 500)
+	retryAfterReconnect(t, o, f, b, 500, func() { down.Store(false) })
 	checkCopiesCounted(t, o, f, next)
 
 	// With a retry budget the output keeps retrying inside the write, and
