@@ -22,6 +22,7 @@ var ours = map[string][]string{
 	"processors": {"dms_csv_to_json"},
 	"outputs":    {"aws_kinesis_streams"},
 	"metrics":    {"prometheus"},
+	"tracers":    {"none"},
 }
 
 func main() {
@@ -49,7 +50,8 @@ func run(dir string) error {
 				b, err := v.RenderDocs()
 				if err != nil {
 					// Benthos v4.60.0's template cannot render metrics
-					// exporters; render those from the template data.
+					// exporters or tracers; render those from the
+					// template data.
 					b, err = renderPlain(v)
 				}
 				if err != nil && firstErr == nil {
@@ -63,6 +65,7 @@ func run(dir string) error {
 	env.WalkProcessors(collect("processors"))
 	env.WalkOutputs(collect("outputs"))
 	env.WalkMetrics(collect("metrics"))
+	env.WalkTracers(collect("tracers"))
 	if firstErr != nil {
 		return firstErr
 	}

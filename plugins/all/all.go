@@ -11,4 +11,6 @@ import (
 	_ "github.com/dmsbridge/dmsbridge/plugins/kinesis"
 	// metrics exporter prometheus
 	_ "github.com/dmsbridge/dmsbridge/plugins/prometheus"
+	// tracer none (replaces core's: no work per message)
+	_ "github.com/dmsbridge/dmsbridge/plugins/tracer"
 )
