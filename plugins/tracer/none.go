@@ -25,6 +25,12 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	// Core's `none` is registered by the pure components. Importing them
+	// makes their registration run before this package's (Go initialises a
+	// package's imports first), so this one replaces it whatever the order
+	// of imports in the binary.
+	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 )
 
 func noneSpec() *service.ConfigSpec {
