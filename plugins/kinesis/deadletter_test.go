@@ -1,0 +1,174 @@
+package kinesis
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	_ "github.com/redpanda-data/benthos/v4/public/components/io"
+	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
+)
+
+// dlqYAML is a dead_letter writing one JSON line per message to path: the
+// error text the output attached, the message's own error flag, the row.
+func dlqYAML(path string) string {
+	return `dead_letter:
+  file:
+    path: ` + path + `
+    codec: lines
+  processors:
+    - mapping: |
+        root.fallback_error = @fallback_error
+        root.flag = if errored() { error() } else { null }
+        root.row = content().string()
+`
+}
+
+type dlqLine struct {
+	FallbackError string  `json:"fallback_error"`
+	Flag          *string `json:"flag"`
+	Row           string  `json:"row"`
+}
+
+func readDLQ(t *testing.T, path string) []dlqLine {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []dlqLine
+	for _, l := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+		var d dlqLine
+		if err := json.Unmarshal(l, &d); err != nil {
+			t.Fatalf("dead-letter line %q: %v", l, err)
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+func keyed(key string, data []byte) *service.Message {
+	m := service.NewMessage(data)
+	m.MetaSetMut("dms_partition_key", key)
+	return m
+}
+
+// A message flagged by a processor and a record Kinesis can never take go
+// to the dead letter, in batch order, with the error text; every other
+// record reaches Kinesis in order, and the batch is acknowledged whole.
+func TestDeadLetterTakesFlaggedAndFailedMessages(t *testing.T) {
+	forEachClient(t, func(t *testing.T, clientYAML string) {
+		f := newFakeKinesis(t, "dms-target", 2)
+		path := filepath.Join(t.TempDir(), "dlq.jsonl")
+		o := newTestOutput(t, fakeYAML+clientYAML+"shard_rate: {records_per_second: 0, bytes_per_second: 0}\n"+dlqYAML(path), f.client())
+		flagged := keyed("k", []byte("1,not-a-number"))
+		flagged.SetError(errorString("row 2 column id: not an INT8"))
+		b := service.MessageBatch{
+			keyed("k", testRecord("k", 0, 50)),
+			flagged,
+			keyed("k", testRecord("k", 1, 50)),
+			keyed("k2", bytes.Repeat([]byte("y"), 1<<20)), // too big for Kinesis
+			keyed("k", testRecord("k", 2, 50)),
+		}
+		if err := o.WriteBatch(context.Background(), b); err != nil {
+			t.Fatalf("WriteBatch: %v, want the batch acknowledged", err)
+		}
+		if extra := checkOrder(t, f.byKey(), map[string]int{"k": 3}, true); extra != 0 {
+			t.Fatalf("%d copies", extra)
+		}
+		got := readDLQ(t, path)
+		if len(got) != 2 {
+			t.Fatalf("dead letter holds %d messages, want 2: %+v", len(got), got)
+		}
+		if got[0].Row != "1,not-a-number" || got[0].Flag == nil || *got[0].Flag != "row 2 column id: not an INT8" ||
+			got[0].FallbackError != "row 2 column id: not an INT8" {
+			t.Errorf("flagged message in the dead letter: %+v", got[0])
+		}
+		if got[1].Flag != nil || !strings.Contains(got[1].FallbackError, "exceeds max_record_size 1048576") || len(got[1].Row) != 1<<20 {
+			t.Errorf("oversized record in the dead letter: flag %v error %q row of %d bytes", got[1].Flag, got[1].FallbackError, len(got[1].Row))
+		}
+		if _, ok := b[3].MetaGet("fallback_error"); ok {
+			t.Error("the engine's message was changed: the dead letter must get copies")
+		}
+		if n, f := o.st.deadLettered.Load(), o.st.failed.Load(); n != 2 || f != 1 {
+			t.Errorf("dead-lettered %d, failed %d; want 2 and 1", n, f)
+		}
+	})
+}
+
+// A dead letter that fails leaves its messages failed (batch error naming
+// both errors), so the engine retries them; the good records are written.
+func TestDeadLetterFailureFailsTheMessages(t *testing.T) {
+	f := newFakeKinesis(t, "dms-target", 1)
+	o := newTestOutput(t, fakeYAML+"dead_letter:\n  reject: dead letter is down\n", f.client())
+	flagged := keyed("k", []byte("bad row"))
+	flagged.SetError(errorString("malformed CSV row"))
+	b := service.MessageBatch{keyed("k", testRecord("k", 0, 20)), flagged, keyed("k", testRecord("k", 1, 20))}
+	idx := b.Index()
+	failed := batchErrIndexes(t, o.WriteBatch(context.Background(), b), idx)
+	if len(failed) != 1 || failed[1] == nil {
+		t.Fatalf("failed indexes %v, want only 1", failed)
+	}
+	if msg := failed[1].Error(); !strings.Contains(msg, "malformed CSV row") || !strings.Contains(msg, "dead_letter: dead letter is down") {
+		t.Errorf("error %q, want the row's error and the dead letter's", msg)
+	}
+	if extra := checkOrder(t, f.byKey(), map[string]int{"k": 2}, true); extra != 0 {
+		t.Fatalf("%d copies", extra)
+	}
+	if n := o.st.deadLettered.Load(); n != 0 {
+		t.Errorf("dead-lettered %d, want 0", n)
+	}
+}
+
+// Without a dead letter, a flagged message is written like any other (the
+// engine's fallback/reject_errored route it, when configured).
+func TestWithoutDeadLetterFlaggedMessagesAreWritten(t *testing.T) {
+	f := newFakeKinesis(t, "dms-target", 1)
+	o := newTestOutput(t, fakeYAML, f.client())
+	m := keyed("k", testRecord("k", 0, 20))
+	m.SetError(errorString("flagged"))
+	if err := o.WriteBatch(context.Background(), service.MessageBatch{m}); err != nil {
+		t.Fatal(err)
+	}
+	checkOrder(t, f.byKey(), map[string]int{"k": 1}, true)
+}
+
+func TestDeadLetterConfigErrorNamesTheField(t *testing.T) {
+	pc, err := outputSpec().ParseYAML("stream: s\ndead_letter:\n  no_such_output: {}\n", nil)
+	if err == nil {
+		_, err = parseOutputConfig(pc)
+	}
+	if err == nil || !strings.Contains(err.Error(), "dead_letter") {
+		t.Fatalf("error %v, want one naming dead_letter", err)
+	}
+}
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
+
+// Closing the output closes its dead letter promptly, also when nothing was
+// ever written to it.
+func TestCloseWithUnusedDeadLetterIsPrompt(t *testing.T) {
+	f := newFakeKinesis(t, "dms-target", 1)
+	o := newTestOutput(t, fakeYAML+dlqYAML(filepath.Join(t.TempDir(), "dlq.jsonl")), f.client())
+	if err := o.WriteBatch(context.Background(), service.MessageBatch{keyed("k", testRecord("k", 0, 20))}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := o.Close(ctx); err != nil {
+		t.Fatalf("Close: %v after %v", err, time.Since(start))
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("Close took %v", d)
+	}
+}
