@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"testing"
@@ -15,17 +16,32 @@ import (
 )
 
 // Rows that can be written to Kinesis but not yet covered by a saved
-// checkpoint when the process dies, from config/s3-to-kinesis.yaml:
-// input batch_size 500 rows, and checkpoint interval 0s (set here), with which the input
-// never has more than 4 emitted batches outside the saved checkpoint (it waits
-// for a save before emitting more): the batch waiting for the pipeline, the
-// processor's (threads: 1), the one being written to Kinesis (max_in_flight:
-// 1), or acknowledged ones whose save is under way.
-const (
-	crashBatchSize      = 500
-	crashStagesInFlight = 4
-	dupBoundPerCrash    = crashBatchSize * crashStagesInFlight
-)
+// checkpoint when the process dies, from config/s3-to-kinesis.yaml: the
+// input's batch_size (read from the file), and checkpoint interval 0s (set
+// here), with which the input never has more than 4 emitted batches outside
+// the saved checkpoint (it waits for a save before emitting more): the batch
+// waiting for the pipeline, the processor's (threads: 1), the one being
+// written to Kinesis (max_in_flight: 1), or acknowledged ones whose save is
+// under way.
+const crashStagesInFlight = 4
+
+// configBatchSize is the input's batch_size in config/s3-to-kinesis.yaml.
+func configBatchSize(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot(), "config/s3-to-kinesis.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^    batch_size: (\d+)`).FindSubmatch(b)
+	if m == nil {
+		t.Fatal("config/s3-to-kinesis.yaml: no input batch_size")
+	}
+	n, err := strconv.Atoi(string(m[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
 
 // TestCrashResume kills dmsbridge with SIGKILL at random moments spread over
 // the full load and the CDC phase (CDC files arriving while it runs) and
@@ -205,9 +221,11 @@ func TestCrashResume(t *testing.T) {
 	if !rep.OK() {
 		t.Fatalf("after %d kills: %s", kills, rep)
 	}
+	batchSize := configBatchSize(t)
+	dupBoundPerCrash := batchSize * crashStagesInFlight
 	bound := kills * dupBoundPerCrash
 	t.Logf("after %d kills in %s: %s; duplicates %d (%.0f per kill), bound %d (%d per kill = batch %d x %d stages)",
-		kills, time.Since(start).Round(time.Second), rep, rep.Duplicates, float64(rep.Duplicates)/kills, bound, dupBoundPerCrash, crashBatchSize, crashStagesInFlight)
+		kills, time.Since(start).Round(time.Second), rep, rep.Duplicates, float64(rep.Duplicates)/kills, bound, dupBoundPerCrash, batchSize, crashStagesInFlight)
 	if rep.Duplicates > bound {
 		t.Errorf("%d duplicates after %d kills, more than the bound %d", rep.Duplicates, kills, bound)
 	}
