@@ -469,6 +469,19 @@ func testCredentialErrorsReturnNotConnected(t *testing.T, clientYAML string) {
 // first request went through) returns "not connected", so the engine
 // reconnects and retries the batch: the retry sends only what was not
 // written, nothing goes to a dead letter and nothing is written twice.
+// failAfterFirst makes every request after the first fail with status and
+// error type while the returned switch is on.
+func failAfterFirst(f *fakeKinesis, status int, typ string) *atomic.Bool {
+	on := new(atomic.Bool)
+	f.requestFault = func(call int) (int, string, bool) {
+		if call > 1 && on.Load() {
+			return status, typ, false
+		}
+		return 0, "", false
+	}
+	return on
+}
+
 func TestConnectionLostMidBatchResumes(t *testing.T) {
 	forEachClient(t, testConnectionLostMidBatchResumes)
 }
@@ -476,13 +489,7 @@ func TestConnectionLostMidBatchResumes(t *testing.T) {
 func testConnectionLostMidBatchResumes(t *testing.T, clientYAML string) {
 	f := newFakeKinesis(t, "dms-target", 1)
 	o := newTestOutput(t, fakeYAML+clientYAML, f.client())
-	var expired atomic.Bool
-	f.requestFault = func(call int) (int, string, bool) {
-		if call > 1 && expired.Load() {
-			return 400, "ExpiredTokenException", false
-		}
-		return 0, "", false
-	}
+	expired := failAfterFirst(f, 400, "ExpiredTokenException")
 	expired.Store(true)
 	next := map[string]int{}
 	b := makeBatch(keysN(3), 1200, 10, next) // three requests of 500, 500, 200
@@ -574,13 +581,7 @@ backoff: {initial_interval: 5ms, max_interval: 20ms, max_elapsed_time: 0s}
 		t.Fatalf("outageAfter %v with no retry budget, want %v", o.outageAfter, defaultOutageAfter)
 	}
 	o.outageAfter = 300 * time.Millisecond
-	var down atomic.Bool
-	f.requestFault = func(call int) (int, string, bool) {
-		if call > 1 && down.Load() {
-			return 503, "ServiceUnavailable", false
-		}
-		return 0, "", false
-	}
+	down := failAfterFirst(f, 503, "ServiceUnavailable")
 	down.Store(true)
 	next := map[string]int{}
 	b := makeBatch(keysN(3), 900, 10, next)
