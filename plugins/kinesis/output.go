@@ -413,6 +413,11 @@ func checkPartitionKey(k string) error {
 	if k == "" {
 		return errors.New("partition key is empty")
 	}
+	// A key of at most 256 bytes has at most 256 characters: only longer
+	// ones are counted (counting every key cost 1.4 % of the pipeline).
+	if len(k) <= maxPartitionKeyChars {
+		return nil
+	}
 	if n := utf8.RuneCountInString(k); n > maxPartitionKeyChars {
 		return fmt.Errorf("partition key has %d characters, Kinesis allows at most %d", n, maxPartitionKeyChars)
 	}
