@@ -5,7 +5,10 @@
 // accepts plain HTTP POSTs (one record per line) so that a baseline pipeline
 // built from Benthos core components (http_client output) can be measured
 // against the same sink. It counts records and bytes; GET /count returns
-// {"records":N,"bytes":N}.
+// {"records":N,"bytes":N,"last_unix_nano":T}, T being when the sink last
+// answered a request that carried records (0 before the first): the moment
+// the last record was acknowledged, which a benchmark polling the count
+// would otherwise only see at its next poll.
 package acksink
 
 import (
@@ -28,6 +31,7 @@ type Sink struct {
 	records atomic.Int64
 	bytes   atomic.Int64
 	seq     atomic.Int64
+	last    atomic.Int64 // unix nanoseconds of the last answer to records
 	srv     *http.Server
 	ln      net.Listener
 }
@@ -55,6 +59,23 @@ func (s *Sink) Records() int64 { return s.records.Load() }
 
 // Bytes is the number of data bytes acknowledged so far.
 func (s *Sink) Bytes() int64 { return s.bytes.Load() }
+
+// LastAck is when the sink last answered a request carrying records (the
+// zero time before the first).
+func (s *Sink) LastAck() time.Time {
+	if n := s.last.Load(); n > 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
+
+// acked counts a request's records, and stamps the time just before the
+// answer is written.
+func (s *Sink) acked(records, bytes int64) {
+	s.records.Add(records)
+	s.bytes.Add(bytes)
+	s.last.Store(time.Now().UnixNano())
+}
 
 // Close stops the server.
 func (s *Sink) Close() error { return s.srv.Close() }
@@ -167,7 +188,7 @@ func readBody(r *http.Request, b []byte) ([]byte, error) {
 
 func (s *Sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet && r.URL.Path == "/count" {
-		_ = json.NewEncoder(w).Encode(map[string]int64{"records": s.Records(), "bytes": s.Bytes()})
+		_ = json.NewEncoder(w).Encode(map[string]int64{"records": s.Records(), "bytes": s.Bytes(), "last_unix_nano": s.last.Load()})
 		return
 	}
 	bp := bufs.Get().(*[]byte)
@@ -185,8 +206,7 @@ func (s *Sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if len(body) > 0 && body[len(body)-1] != '\n' {
 			n++
 		}
-		s.records.Add(n)
-		s.bytes.Add(int64(len(body)))
+		s.acked(n, int64(len(body)))
 		w.WriteHeader(http.StatusOK)
 		return
 	}
@@ -212,8 +232,7 @@ func (s *Sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, `]}`...)
 		*op = out
-		s.records.Add(int64(records))
-		s.bytes.Add(n)
+		s.acked(int64(records), n)
 		w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 		_, _ = w.Write(out)
 		return
@@ -229,8 +248,7 @@ func (s *Sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "Kinesis_20131202.PutRecord":
 		var req struct{ Data []byte }
 		_ = json.Unmarshal(body, &req)
-		s.records.Add(1)
-		s.bytes.Add(int64(len(req.Data)))
+		s.acked(1, int64(len(req.Data)))
 		_, _ = fmt.Fprintf(w, `{"SequenceNumber":"%d","ShardId":"shardId-000000000000"}`, s.seq.Add(1))
 	case "Kinesis_20131202.ListShards":
 		_ = json.NewEncoder(w).Encode(map[string]any{"Shards": s.shardsJSON()})

@@ -23,6 +23,10 @@ func TestSinkAcknowledgesAndCounts(t *testing.T) {
 	defer s.Close()
 	c := kinesis.New(kinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.URL()),
 		Credentials: credentials.NewStaticCredentialsProvider("k", "s", "")})
+	if !s.LastAck().IsZero() {
+		t.Fatalf("last ack %v before any record", s.LastAck())
+	}
+	before := time.Now()
 	var entries []ktypes.PutRecordsRequestEntry
 	for i := 0; i < 500; i++ {
 		entries = append(entries, ktypes.PutRecordsRequestEntry{Data: []byte(fmt.Sprintf("r%03d", i)), PartitionKey: aws.String("k")})
@@ -33,6 +37,10 @@ func TestSinkAcknowledgesAndCounts(t *testing.T) {
 	}
 	if len(out.Records) != 500 || aws.ToInt32(out.FailedRecordCount) != 0 || s.Records() != 500 || s.Bytes() != 2000 {
 		t.Fatalf("records %d failed %d counted %d bytes %d", len(out.Records), aws.ToInt32(out.FailedRecordCount), s.Records(), s.Bytes())
+	}
+	afterPut := time.Now()
+	if la := s.LastAck(); la.Before(before) || la.After(afterPut) {
+		t.Fatalf("last ack %v, want between %v and %v", la, before, afterPut)
 	}
 	ls, err := c.ListShards(context.Background(), &kinesis.ListShardsInput{StreamName: aws.String("x")})
 	if err != nil || len(ls.Shards) != 3 {
@@ -51,6 +59,25 @@ func TestSinkAcknowledgesAndCounts(t *testing.T) {
 	}
 	if s.Records() != 503 {
 		t.Fatalf("after plain post: %d records", s.Records())
+	}
+	// Describing the stream is no acknowledgement; the plain post is.
+	if !s.LastAck().After(afterPut) {
+		t.Fatalf("last ack %v not moved by the plain post (put answered before %v)", s.LastAck(), afterPut)
+	}
+	cr, err := http.Get(s.URL() + "/count")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cr.Body.Close()
+	var count struct {
+		Records, Bytes int64
+		LastUnixNano   int64 `json:"last_unix_nano"`
+	}
+	if err := json.NewDecoder(cr.Body).Decode(&count); err != nil {
+		t.Fatal(err)
+	}
+	if count.Records != 503 || count.LastUnixNano != s.LastAck().UnixNano() {
+		t.Fatalf("/count %+v, want 503 records, last ack %d", count, s.LastAck().UnixNano())
 	}
 }
 

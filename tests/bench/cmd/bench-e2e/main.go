@@ -454,6 +454,9 @@ func runDMS(ctx context.Context, o options, kc *kinesis.Client, bucket, data str
 		return res, err
 	}
 	res.wall = done
+	if sink != nil {
+		res.wall = ackedWall(sinkURL, t0, done, res.samples)
+	}
 	if res.cpu, err = cpuSeconds(p.pid()); err != nil {
 		return res, err
 	}
@@ -527,7 +530,7 @@ func runBaseline(o options, data string, rows int64) (res result, err error) {
 	if res.samples, done, err = track(o, p, t0, rows, func() (int64, error) { return sinkCount(sinkURL) }, nil); err != nil {
 		return res, err
 	}
-	res.wall = done
+	res.wall = ackedWall(sinkURL, t0, done, res.samples)
 	select {
 	case <-p.done:
 	case <-time.After(30 * time.Second):

@@ -71,7 +71,9 @@ func report(f facts, o options, rows int64, all, acks, bases []result, pairs []f
 		fmt.Fprintf(&b, "- dmsbridge ≥ %d× the core-components baseline: %s (%.1f×)\n", targetRatio, verdict(ratio >= targetRatio), ratio)
 	}
 	b.WriteString("\nWall time runs from the process start to the last record acknowledged (dmsbridge: `kinesis_records_written` " +
-		"reaches the row count; baseline: the acksink count does), sampled every " + o.poll.String() + " and interpolated. " +
+		"reaches the row count; baseline: the acksink count does), polled every " + o.poll.String() + "; into acksink the end is the sink's " +
+		"own time of its last answer (read right after the poll that saw completion, which alone would be up to one poll late), " +
+		"into kinesalite the poll's, interpolated. " +
 		"CPU is utime+stime of the pipeline process from /proc/PID/stat at that moment (the baseline, which exits by itself: " +
 		"its rusage at exit), peak RSS its VmHWM (baseline: ru_maxrss). Duplicates are records the sink received more than once " +
 		"(requests re-sent after an unknown outcome); they are not counted in rows/s.\n\n")
