@@ -284,6 +284,7 @@ type worker struct {
 
 	rowCounts []int64
 	errCounts map[errKey]int64
+	firstBad  string // where the batch's first flagged row is (file and line)
 	warnings  []string
 	controls  []controlOut
 
@@ -334,6 +335,7 @@ func (w *worker) end() {
 func (w *worker) reset() {
 	clear(w.rowCounts)
 	clear(w.errCounts)
+	w.firstBad = ""
 	w.warnings = w.warnings[:0]
 	w.controls = w.controls[:0]
 	w.warned = 0
@@ -430,6 +432,9 @@ func (w *worker) fail(m *service.Message, p *tablePlan, reason, text string) {
 	}
 	m.SetError(errors.New(where + text))
 	w.errCounts[errKey{schema, table, reason}]++
+	if w.firstBad == "" {
+		w.firstBad = location(m)
+	}
 }
 
 func isOp(v []byte) (int, bool) {

@@ -3,7 +3,12 @@ package csvjson
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
 )
 
 // Every bad row keeps its body and metadata, is flagged with an error naming
@@ -110,5 +115,76 @@ func TestUpstreamErrorLeftAlone(t *testing.T) {
 	}
 	if meta(ms[1], "dms_partition_key") != "" || meta(ms[1], "dms_operation") != "" {
 		t.Fatal("flagged message got processor metadata")
+	}
+}
+
+// Bad rows are never silent in the log: the first is reported at once with
+// the count per table and reason and where it is, later ones together at
+// most every badLogInterval, the rest at close; the rows' values stay out of
+// the log.
+func TestBadRowsAreLoggedRateLimited(t *testing.T) {
+	var logs strings.Builder
+	logger := service.NewLoggerFromSlog(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	conf, err := processorSpec().ParseYAML("table_definition: ./testdata/reference.json\nmessage_format: json-unformatted\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := newProcessor(conf, service.MockResources(service.MockResourcesOptUseLogger(logger)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := fixedNow
+	nowFunc = func() time.Time { return now }
+	t.Cleanup(func() { nowFunc = func() time.Time { return fixedNow } })
+	const key = "schema01/table01/full_000"
+	good := "2023-10-01 12:00:00,10.1000/182,1,1.5,sig"
+	warnings := func() []string {
+		var w []string
+		for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+			if l != "" {
+				w = append(w, l)
+			}
+		}
+		return w
+	}
+
+	process(t, p, fullLoad("schema01", "table01", key, 1, good),
+		fullLoad("schema01", "table01", key, 2, "2023-10-01 12:00:00,d,1,12a.5,s"),
+		fullLoad("schema01", "table01", key, 3, "2023-10-01 12:00:00,d,1,1"))
+	w := warnings()
+	if len(w) != 1 || !strings.Contains(w[0], "2 rows flagged as bad (schema01.table01 bad_value 1, schema01.table01 field_count 1), the first at s3://bkt/schema01/table01/full_000 line 2;") {
+		t.Fatalf("after the first bad rows, log:\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), "12a.5") {
+		t.Fatalf("a row's value reached the log:\n%s", logs.String())
+	}
+
+	// Within the interval: counted, not logged; good rows add nothing.
+	process(t, p, cdc("cdc/cdc_000", 7, "MERGE,table01,schema01,"+good))
+	process(t, p, fullLoad("schema01", "table01", key, 8, good))
+	if n := len(warnings()); n != 1 {
+		t.Fatalf("%d warnings within the interval, want 1:\n%s", n, logs.String())
+	}
+	// Once the interval has passed, the next bad row reports all since.
+	now = now.Add(badLogInterval)
+	process(t, p, cdc("cdc/cdc_001", 5, "I,other,schema01,"+good))
+	w = warnings()
+	if len(w) != 2 || !strings.Contains(w[1], "2 rows flagged as bad ((no table) unknown_table 1, schema01.table01 unknown_operation 1), the first at s3://bkt/cdc/cdc_000 line 7;") {
+		t.Fatalf("after the interval, log:\n%s", logs.String())
+	}
+	// What is left is logged at close, once.
+	process(t, p, cdc("cdc/cdc_001", 9, "U,table01,schema01,1,2"))
+	if n := len(warnings()); n != 2 {
+		t.Fatalf("%d warnings, want 2 before close:\n%s", n, logs.String())
+	}
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w = warnings()
+	if len(w) != 3 || !strings.Contains(w[2], "1 row flagged as bad (schema01.table01 field_count 1), the first at s3://bkt/cdc/cdc_001 line 9;") {
+		t.Fatalf("after close, log:\n%s", logs.String())
 	}
 }

@@ -3,9 +3,11 @@
 package csvjson
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -139,6 +141,12 @@ row the input passed over as longer than its ` + "`max_row_size`" + `) is left u
 counted here. Metrics: ` + "`dms_csv_to_json_rows`" + ` (labels schema, table, operation) and
 ` + "`dms_csv_to_json_errors`" + ` (labels schema, table, reason).
 
+Bad rows are never silent in the log either (DMS logs nothing for an invalid CSV row): the first
+flagged row is reported at once in a warning that gives the count per table and reason and where the
+first one is (file and line, not the row's values), and later ones are counted and reported together
+at most every 10 seconds, and at close, e.g.
+` + "`3 rows flagged as bad (schema01.table01 bad_value 2, schema01.table01 field_count 1), the first at s3://bucket/cdcfile/cdc_001 line 7; ...`" + `.
+
 ### Performance
 
 Per-table plans are built once. A batch is converted into a freshly allocated buffer, sized
@@ -228,6 +236,85 @@ type Processor struct {
 	slabAvg int // bytes per row of the last batch, with a little slack
 	slabRsv int // room kept free for the next row (see worker.newChunk)
 	mu      sync.Mutex
+
+	bad badRows
+}
+
+// badLogInterval is the shortest time between two warnings about flagged
+// rows: the first flagged row is logged at once, the next ones are counted
+// and logged together.
+var badLogInterval = 10 * time.Second
+
+// badRows gathers the flagged rows between two warnings.
+type badRows struct {
+	mu     sync.Mutex
+	counts map[errKey]int64
+	first  string // where the first of them is
+	last   time.Time
+}
+
+// add counts a batch's flagged rows and returns the warning to log now, if
+// any ("" when the last one is more recent than badLogInterval).
+func (b *badRows) add(counts map[errKey]int64, first string, now time.Time) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for k, n := range counts {
+		if b.counts == nil {
+			b.counts = map[errKey]int64{}
+		}
+		b.counts[k] += n
+	}
+	if b.first == "" {
+		b.first = first
+	}
+	if len(b.counts) == 0 || now.Sub(b.last) < badLogInterval {
+		return ""
+	}
+	b.last = now
+	return b.take()
+}
+
+// flush returns the warning for the rows not logged yet ("" if none).
+func (b *badRows) flush() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.take()
+}
+
+func (b *badRows) take() string {
+	if len(b.counts) == 0 {
+		return ""
+	}
+	keys := make([]errKey, 0, len(b.counts))
+	var total int64
+	for k, n := range b.counts {
+		keys = append(keys, k)
+		total += n
+	}
+	slices.SortFunc(keys, func(x, y errKey) int {
+		return cmp.Or(cmp.Compare(x.schema, y.schema), cmp.Compare(x.table, y.table), cmp.Compare(x.reason, y.reason))
+	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		t := "(no table)"
+		if k.table != "" {
+			t = k.schema + "." + k.table
+		}
+		parts[i] = fmt.Sprintf("%s %s %d", t, k.reason, b.counts[k])
+	}
+	rows := "rows"
+	if total == 1 {
+		rows = "row"
+	}
+	where := ""
+	if b.first != "" && b.first != "row" { // "row": the messages carry no file metadata
+		where = ", the first at " + b.first
+	}
+	msg := fmt.Sprintf("%d %s flagged as bad (%s)%s; each keeps its CSV row and carries its error "+
+		"(errored(), error()) for the dead-letter route", total, rows, strings.Join(parts, ", "), where)
+	clear(b.counts)
+	b.first = ""
+	return msg
 }
 
 func newProcessor(conf *service.ParsedConfig, res *service.Resources) (*Processor, error) {
@@ -480,6 +567,11 @@ func (p *Processor) report(ws []*worker, rows int) {
 		for _, s := range w.warnings {
 			p.log.Warn(s)
 		}
+		if len(w.errCounts) > 0 {
+			if msg := p.bad.add(w.errCounts, w.firstBad, nowFunc()); msg != "" {
+				p.log.Warn(msg)
+			}
+		}
 	}
 	if rows > 0 && bytes > 0 {
 		p.mu.Lock()
@@ -491,8 +583,14 @@ func (p *Processor) report(ws []*worker, rows int) {
 	}
 }
 
-// Close does nothing: the processor holds no resources.
-func (p *Processor) Close(context.Context) error { return nil }
+// Close logs the flagged rows not reported yet; the processor holds no
+// resources.
+func (p *Processor) Close(context.Context) error {
+	if msg := p.bad.flush(); msg != "" {
+		p.log.Warn(msg)
+	}
+	return nil
+}
 
 // nowFunc is the clock; tests replace it for golden output.
 var nowFunc = time.Now
