@@ -64,7 +64,7 @@ func TestDeadLetterExampleRuns(t *testing.T) {
 		`x105,Doe,Jo,2016-01-01 00:00:00,Denver`,
 		`106,Lee,Kim,2017-02-03 04:05:06,Seattle`,
 	}, "\n") + "\n"
-	cmd := exec.Command(binPath, "run", "--log.level", "warn", filepath.Join(repoRoot(), "config/dead-letter.yaml"))
+	cmd := exec.Command(binPath, "run", filepath.Join(repoRoot(), "config/dead-letter.yaml")) // the shipped log level: the log must stay off stdout
 	cmd.Env = append(os.Environ(),
 		"DMS_TABLE_DEFINITION="+filepath.Join(repoRoot(), "plugins/csvjson/testdata/employee.json"),
 		"DMS_DEAD_LETTER_PATH="+dead)
@@ -91,6 +91,12 @@ func TestDeadLetterExampleRuns(t *testing.T) {
 	}
 	if got := strings.Join(ids, ","); got != "101,104,106" {
 		t.Errorf("good rows on stdout: %s, want 101,104,106 in order", got)
+	}
+	// The log (on stderr) says so too: the first bad row at once, the others
+	// together, counted by reason.
+	if !strings.Contains(stderr.String(), "1 row flagged as bad (hr.employee bad_value 1); each keeps its CSV row") ||
+		!strings.Contains(stderr.String(), "2 rows flagged as bad (hr.employee bad_value 1, hr.employee field_count 1); each keeps its CSV row") {
+		t.Errorf("stderr does not report the bad rows:\n%s", stderr.String())
 	}
 	want := map[string]string{
 		`102,Smith,Bob,not-a-date,Boston`:        "column HireDate",

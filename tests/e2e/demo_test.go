@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -75,7 +76,8 @@ func TestDemoLocalDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantNew := `{"data":{"Id":103,"LastName":"Lee","FirstName":"Kim","HireDate":"2026-11-28T00:00:00Z","OfficeLocation":"Austin"},"metadata":{"timestamp":"T","record-type":"data","operation":"insert","partition-key-type":"schema-table","schema-name":"hr","table-name":"employee"}}`
-	for time.Since(dropped) < 5*time.Second {
+	shown := false
+	for !shown && time.Since(dropped) < 5*time.Second {
 		if g := normalized(); len(g) > len(wantLines) {
 			if g[len(wantLines)] != wantNew {
 				t.Fatalf("new CDC row printed as\n%s\nwant\n%s", g[len(wantLines)], wantNew)
@@ -84,9 +86,49 @@ func TestDemoLocalDirectory(t *testing.T) {
 				t.Fatalf("the dropped CDC file took %s to show up, want under a second", d)
 			}
 			t.Logf("dropped CDC file printed after %s", time.Since(dropped).Round(time.Millisecond))
+			shown = true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !shown {
+		t.Fatalf("the dropped CDC file never showed up; output:\n%s", p.Stdout.String())
+	}
+
+	// A bad row: not on stdout (which holds only the records), a warning
+	// saying where it is, and the demo's dead letter, a log line on stderr
+	// with the error, the row and its position; the good row after it goes
+	// on.
+	bad := "INSERT,employee,hr,104,Ng,Ann,2026-13-01,Reno\nINSERT,employee,hr,105,Roe,Max,2026-11-29,Waco\n"
+	if err := os.WriteFile(tmp, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "sample", "cdcfile", "cdc_002")); err != nil {
+		t.Fatal(err)
+	}
+	wantGood := `{"data":{"Id":105,"LastName":"Roe","FirstName":"Max","HireDate":"2026-11-29T00:00:00Z","OfficeLocation":"Waco"},"metadata":{"timestamp":"T","record-type":"data","operation":"insert","partition-key-type":"schema-table","schema-name":"hr","table-name":"employee"}}`
+	wantDead := `msg="dead letter: cdcfile/cdc_002 line 1 table hr.employee column HireDate: \"2026-13-01\" is not a DATETIME`
+	wantWarn := "1 row flagged as bad (hr.employee bad_value 1), the first at cdcfile/cdc_002 line 1"
+	deadline = time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		g := normalized()
+		if len(g) > len(wantLines)+1 && strings.Contains(p.Stderr.String(), wantDead) && strings.Contains(p.Stderr.String(), wantWarn) {
+			if len(g) != len(wantLines)+2 || g[len(wantLines)+1] != wantGood {
+				t.Fatalf("after the bad file, stdout ends with\n%s\nwant only\n%s", strings.Join(g[len(wantLines)+1:], "\n"), wantGood)
+			}
+			for i, l := range g {
+				var v map[string]any
+				if err := json.Unmarshal([]byte(l), &v); err != nil {
+					t.Fatalf("stdout line %d is not a JSON record (%v): %s", i+1, err, l)
+				}
+			}
+			for _, f := range []string{`key=cdcfile/cdc_002`, `line=1`, `row="INSERT,employee,hr,104,Ng,Ann,2026-13-01,Reno"`} {
+				if !strings.Contains(p.Stderr.String(), f) {
+					t.Fatalf("the dead-letter line lacks %s:\n%s", f, p.Stderr.String())
+				}
+			}
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("the dropped CDC file never showed up; output:\n%s", p.Stdout.String())
+	t.Fatalf("bad row: stdout\n%s\nstderr\n%s", p.Stdout.String(), p.Stderr.String())
 }
