@@ -3,12 +3,10 @@ package csvjson
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/redpanda-data/benthos/v4/public/service"
 )
 
 // Every bad row keeps its body and metadata, is flagged with an error naming
@@ -123,16 +121,7 @@ func TestUpstreamErrorLeftAlone(t *testing.T) {
 // most every badLogInterval, the rest at close; the rows' values stay out of
 // the log.
 func TestBadRowsAreLoggedRateLimited(t *testing.T) {
-	var logs strings.Builder
-	logger := service.NewLoggerFromSlog(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	conf, err := processorSpec().ParseYAML("table_definition: ./testdata/reference.json\nmessage_format: json-unformatted\n", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := newProcessor(conf, service.MockResources(service.MockResourcesOptUseLogger(logger)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, logs := newLoggedProc(t, "table_definition: ./testdata/reference.json\nmessage_format: json-unformatted\n")
 	now := fixedNow
 	nowFunc = func() time.Time { return now }
 	t.Cleanup(func() { nowFunc = func() time.Time { return fixedNow } })

@@ -3,7 +3,6 @@ package csvjson
 import (
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 
@@ -257,16 +256,7 @@ func TestParallelBatchKeepsOrder(t *testing.T) {
 }
 
 func TestTruncationIsLoggedAsWarning(t *testing.T) {
-	var logs strings.Builder
-	logger := service.NewLoggerFromSlog(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	conf, err := processorSpec().ParseYAML("table_definition: ./testdata/mixed.json\nmessage_format: json-unformatted\ntruncation_policy: truncate\n", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := newProcessor(conf, service.MockResources(service.MockResourcesOptUseLogger(logger)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, logs := newLoggedProc(t, "table_definition: ./testdata/mixed.json\nmessage_format: json-unformatted\ntruncation_policy: truncate\n")
 	m := process(t, p, fullLoad("app", "mixed", "LOAD9.csv", 4, "1,eu-west-1"+strings.Repeat(",", 18)))[0]
 	mustOK(t, m)
 	if !strings.Contains(logs.String(), "s3://bkt/LOAD9.csv line 4 table app.mixed column region: value of 9 bytes truncated to ColumnLength 8") {

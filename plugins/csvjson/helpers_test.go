@@ -2,6 +2,7 @@ package csvjson
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +29,23 @@ func newTestProc(t testing.TB, yaml string) *Processor {
 		t.Fatalf("new processor: %v", err)
 	}
 	return p
+}
+
+// newLoggedProc is newTestProc with its warnings (and worse) written to the
+// returned builder.
+func newLoggedProc(t testing.TB, yaml string) (*Processor, *strings.Builder) {
+	t.Helper()
+	logs := &strings.Builder{}
+	logger := service.NewLoggerFromSlog(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	conf, err := processorSpec().ParseYAML(yaml, nil)
+	if err != nil {
+		t.Fatalf("parse config: %v", err)
+	}
+	p, err := newProcessor(conf, service.MockResources(service.MockResourcesOptUseLogger(logger)))
+	if err != nil {
+		t.Fatalf("new processor: %v", err)
+	}
+	return p, logs
 }
 
 type row struct {
