@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
 )
 
 // Every bad row keeps its body and metadata, is flagged with an error naming
