@@ -73,7 +73,9 @@ the checkpoint only to the highest position whose predecessors are all acknowled
 and line of the next row), saving it every ` + "`checkpoint.interval`" + ` and on close. A nacked batch is
 redelivered with the same rows in the same order (after a short backoff) before anything newer is read; the
 checkpoint never passes it (the input does its own redelivery; it does not use Benthos's nack auto-replay,
-which reorders). For strict end-to-end order also use ` + "`pipeline.threads: 1`" + ` and an output with ` + "`max_in_flight: 1`" + `.
+which reorders). The redelivered messages are made anew from the rows as read, body and metadata, so a
+processor that rewrote the first delivery's messages in place (as ` + "`dms_csv_to_json`" + ` does) sees the CSV rows
+again. For strict end-to-end order also use ` + "`pipeline.threads: 1`" + ` and an output with ` + "`max_in_flight: 1`" + `.
 On restart the object at the checkpoint is reopened with a ranged GET at the offset (gzip objects are
 re-read and the decompressed prefix skipped). If its ETag changed the input fails with an error naming the
 object, or with ` + "`restart_changed_files`" + ` re-reads that object from its start. Duplicates after a crash
@@ -421,7 +423,9 @@ type ackPoint struct {
 // pendingBatch is an emitted batch kept for redelivery.
 type pendingBatch struct {
 	id       uint64
-	msgs     service.MessageBatch
+	recipe   batchRecipe // to make the batch again for a redelivery
+	rows     int
+	first    string // the first row's dms_position, for the log
 	attempts int
 	due      time.Time
 }
@@ -865,7 +869,7 @@ func (in *input) ackFunc(pb *pendingBatch) service.AckFunc {
 			pb.attempts++
 			backoff := time.Duration(1<<min(pb.attempts, 6)) * 50 * time.Millisecond
 			pb.due = time.Now().Add(backoff)
-			in.log.Warnf("batch of %d rows (from %s) was rejected downstream (%v): redelivering it in %s, before newer rows", len(pb.msgs), firstPosition(pb.msgs), err, backoff)
+			in.log.Warnf("batch of %d rows (from %s) was rejected downstream (%v): redelivering it in %s, before newer rows", pb.rows, pb.first, err, backoff)
 			in.mu.Lock()
 			// keep the queue in emission order
 			i := len(in.redeliver)
@@ -933,14 +937,16 @@ func (in *input) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 		in.mu.Lock()
 		in.redeliver = in.redeliver[1:]
 		in.mu.Unlock()
-		return pb.msgs, in.ackFunc(pb), nil
+		// Made anew from the rows as read: processors may have rewritten
+		// the messages given out before.
+		return in.build(pb.recipe), in.ackFunc(pb), nil
 	}
 	if in.conf.ckInterval == 0 {
 		if err := in.waitWindow(ctx); err != nil {
 			return nil, nil, err
 		}
 	}
-	batch, pos, err := in.readRows(ctx)
+	batch, rec, pos, err := in.readRows(ctx)
 	if len(batch) == 0 && in.finished {
 		// full-load mode: end only once every batch is acknowledged (a nack
 		// must still be redelivered).
@@ -978,7 +984,7 @@ func (in *input) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 	if err != nil {
 		in.log.Errorf("%v", err)
 	}
-	pb := &pendingBatch{msgs: batch}
+	pb := &pendingBatch{rows: len(batch), first: firstPosition(batch), recipe: rec}
 	pb.id = in.tracker.Track(pos)
 	return batch, in.ackFunc(pb), nil
 }
@@ -1045,61 +1051,75 @@ type rowRef struct {
 	ctl          string // control messages (start < 0): table-start or cdc-start
 }
 
+// batchRecipe is what a batch's messages are made from: the rows' bytes,
+// where each row is, and its file's metadata. A batch kept for redelivery
+// keeps its recipe, not its messages: processors may rewrite messages in
+// place (dms_csv_to_json does: SetBytes, MetaSetMut), and a redelivered
+// batch must carry the rows as read.
+type batchRecipe struct {
+	arena []byte
+	refs  []rowRef
+	metas []*fileMeta
+}
+
+// build makes the messages of a batch (ReadBatch's goroutine only: it uses
+// in.box).
+func (in *input) build(r batchRecipe) service.MessageBatch {
+	out := make(service.MessageBatch, 0, len(r.refs))
+	// Positions are written into one buffer for the batch; each string
+	// is a finished region of it, never written again.
+	var posBuf []byte
+	if len(r.refs) > 0 {
+		posBuf = make([]byte, 0, len(r.refs)*(len(r.metas[0].posPrefix)+20))
+	}
+	for i, row := range r.refs {
+		fm := r.metas[i]
+		if row.start < 0 { // control message
+			m := service.NewMessage(nil)
+			m.MetaSetMut("dms_control", row.ctl)
+			m.MetaSetMut("dms_phase", fm.phase)
+			if fm.schema != nil {
+				m.MetaSetMut("dms_schema", fm.schema)
+				m.MetaSetMut("dms_table", fm.table)
+			}
+			m.MetaSetMut("s3_bucket", fm.bucket)
+			m.MetaSetMut("dms_position", string(fm.posPrefix)+fmt.Sprintf("%020d", 0))
+			out = append(out, m)
+			continue
+		}
+		// The row's metadata is a clone of the file's template with the
+		// per-row values written in place, given to the message whole:
+		// about half the cost of setting ten keys one by one (see
+		// plugins/internal/metamap).
+		m := service.NewMessage(r.arena[row.start:row.end:row.end])
+		ps := len(posBuf)
+		posBuf = appendPosition(posBuf, fm.posPrefix, row.offset)
+		md := maps.Clone(fm.metaTemplate())
+		md["dms_line"] = in.box.Int64(row.line)
+		md["dms_offset"] = in.box.Int64(row.offset)
+		md["dms_position"] = in.box.String(unsafe.String(&posBuf[ps], len(posBuf)-ps))
+		if !metamap.Set(m, md) {
+			for k, v := range md {
+				m.MetaSetMut(k, v)
+			}
+		}
+		if row.err != nil {
+			m.SetError(row.err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
 // readRows fills one batch. It blocks (until ctx is done) only while the
 // batch is empty.
-func (in *input) readRows(ctx context.Context) (service.MessageBatch, ackPoint, error) {
+func (in *input) readRows(ctx context.Context) (service.MessageBatch, batchRecipe, ackPoint, error) {
 	c := in.conf
 	// Sized from the previous batch: appends rarely grow them.
 	arena := make([]byte, 0, min(max(in.lastArena+in.lastArena/4, 4096), c.batchBytes+c.maxRow))
 	refs := make([]rowRef, 0, c.batchSize)
 	metas := make([]*fileMeta, 0, c.batchSize)
 	defer func() { in.lastArena = len(arena) }()
-	flush := func() service.MessageBatch {
-		out := make(service.MessageBatch, 0, len(refs))
-		// Positions are written into one buffer for the batch; each string
-		// is a finished region of it, never written again.
-		var posBuf []byte
-		if len(refs) > 0 {
-			posBuf = make([]byte, 0, len(refs)*(len(metas[0].posPrefix)+20))
-		}
-		for i, r := range refs {
-			fm := metas[i]
-			if r.start < 0 { // control message
-				m := service.NewMessage(nil)
-				m.MetaSetMut("dms_control", r.ctl)
-				m.MetaSetMut("dms_phase", fm.phase)
-				if fm.schema != nil {
-					m.MetaSetMut("dms_schema", fm.schema)
-					m.MetaSetMut("dms_table", fm.table)
-				}
-				m.MetaSetMut("s3_bucket", fm.bucket)
-				m.MetaSetMut("dms_position", string(fm.posPrefix)+fmt.Sprintf("%020d", 0))
-				out = append(out, m)
-				continue
-			}
-			// The row's metadata is a clone of the file's template with the
-			// per-row values written in place, given to the message whole:
-			// about half the cost of setting ten keys one by one (see
-			// plugins/internal/metamap).
-			m := service.NewMessage(arena[r.start:r.end:r.end])
-			ps := len(posBuf)
-			posBuf = appendPosition(posBuf, fm.posPrefix, r.offset)
-			md := maps.Clone(fm.metaTemplate())
-			md["dms_line"] = in.box.Int64(r.line)
-			md["dms_offset"] = in.box.Int64(r.offset)
-			md["dms_position"] = in.box.String(unsafe.String(&posBuf[ps], len(posBuf)-ps))
-			if !metamap.Set(m, md) {
-				for k, v := range md {
-					m.MetaSetMut(k, v)
-				}
-			}
-			if r.err != nil {
-				m.SetError(r.err)
-			}
-			out = append(out, m)
-		}
-		return out
-	}
 	var err error
 	defer in.flushRowStats()
 	for len(refs) < c.batchSize && len(arena) < c.batchBytes {
@@ -1214,10 +1234,11 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, ackPoint, 
 	}
 	in.maybeLogProgress()
 	if len(refs) == 0 {
-		return nil, ackPoint{}, err
+		return nil, batchRecipe{}, ackPoint{}, err
 	}
 	in.flushRowStats()
-	return flush(), ackPoint{pos: in.lastPos, hwm: in.hwm, late: in.lateDone[:len(in.lateDone):len(in.lateDone)], figs: in.stats.figures()}, err
+	rec := batchRecipe{arena: arena, refs: refs, metas: metas}
+	return in.build(rec), rec, ackPoint{pos: in.lastPos, hwm: in.hwm, late: in.lateDone[:len(in.lateDone):len(in.lateDone)], figs: in.stats.figures()}, err
 }
 
 // appendPosition appends a row's dms_position: the file's prefix and the
