@@ -43,14 +43,7 @@ func TestBadObjects(t *testing.T) {
 		b.put(t, "dms/hr/zeta/LOAD4.csv", []byte("8,ok\n9,\"open\n10,x\n"))
 		b.put(t, "dms/hr/zeta/LOAD5.csv", []byte("11,ok\n"))
 		r := startStream(t, baseYAML(b, "mode: full-load\nmax_row_size: 50\ncheckpoint:\n  store: none\n"), nil)
-		select {
-		case err := <-r.done:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Fatal("timeout")
-		}
+		r.waitDone(t, 20*time.Second)
 		var bodies []string
 		var flagged []got
 		for _, m := range r.snapshot() {

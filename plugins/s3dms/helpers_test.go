@@ -189,7 +189,9 @@ func (l *lockedBuf) Write(p []byte) (int, error) {
 	return l.buf.Write(p)
 }
 
-func startStream(t testing.TB, inputYAML string, handle func([]got) error) *runner {
+// startStream runs aws_s3_dms (with procs, processor YAMLs, in the
+// pipeline) into handle.
+func startStream(t testing.TB, inputYAML string, handle func([]got) error, procs ...string) *runner {
 	t.Helper()
 	r := &runner{done: make(chan error, 1), handle: handle, logs: &bytes.Buffer{}}
 	sb := service.NewStreamBuilder()
@@ -197,6 +199,11 @@ func startStream(t testing.TB, inputYAML string, handle func([]got) error) *runn
 	sb.SetLogger(slog.New(slog.NewTextHandler(r.lb, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	if err := sb.AddInputYAML("aws_s3_dms:\n" + indent(inputYAML)); err != nil {
 		t.Fatalf("input config: %v\n%s", err, inputYAML)
+	}
+	for _, p := range procs {
+		if err := sb.AddProcessorYAML(p); err != nil {
+			t.Fatalf("processor config: %v\n%s", err, p)
+		}
 	}
 	sb.SetThreads(1)
 	if err := sb.AddBatchConsumerFunc(func(ctx context.Context, b service.MessageBatch) error {
@@ -232,6 +239,20 @@ func indent(s string) string {
 		lines[i] = "  " + l
 	}
 	return strings.Join(lines, "\n") + "\n"
+}
+
+// waitDone waits for the stream to end by itself (full-load mode) and fails
+// the test on an error or after within.
+func (r *runner) waitDone(t testing.TB, within time.Duration) {
+	t.Helper()
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(within):
+		t.Fatal("timeout")
+	}
 }
 
 func (r *runner) snapshot() []got {

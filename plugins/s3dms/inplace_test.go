@@ -3,6 +3,7 @@ package s3dms
 import (
 	"context"
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -31,7 +32,7 @@ func (inPlace) ProcessBatch(_ context.Context, b service.MessageBatch) ([]servic
 	for _, m := range b {
 		body, _ := m.AsBytes()
 		m.SetBytes([]byte("converted:" + string(body)))
-		m.MetaSetMut("dms_line", "overwritten")
+		m.MetaSetMut("dms_line", int64(-1))
 	}
 	return []service.MessageBatch{b}, nil
 }
@@ -51,38 +52,22 @@ func TestNackRedeliveryThroughDMSProcessor(t *testing.T) {
 		deliveries[i] = regexp.MustCompile(`"timestamp":"[^"]*"`).ReplaceAllString(d, `"timestamp":"T"`)
 	}
 	if len(deliveries) != 2 || deliveries[0] != deliveries[1] || !strings.Contains(deliveries[0], `{"data":{"id":1,"v":"a"},`) ||
-		!strings.Contains(deliveries[0], `{"data":{"id":2,"v":"b"},`) || strings.Contains(deliveries[0], "error=") {
+		!strings.Contains(deliveries[0], `{"data":{"id":2,"v":"b"},`) || strings.Contains(strings.Join(deliveries, "\n"), "malformed") {
 		t.Fatalf("deliveries:\n%s", strings.Join(deliveries, "\n"))
 	}
 }
 
 // runRefusedOnce runs the input and processor into an output that refuses
 // the first batch; it returns each delivery's rows as body@dms_line, with
-// error=... for flagged messages.
+// the error of flagged messages.
 func runRefusedOnce(t *testing.T, inputYAML, procYAML string) []string {
 	t.Helper()
-	sb := service.NewStreamBuilder()
-	if err := sb.SetLoggerYAML("level: none"); err != nil {
-		t.Fatal(err)
-	}
-	if err := sb.AddInputYAML("aws_s3_dms:\n" + indent(inputYAML)); err != nil {
-		t.Fatal(err)
-	}
-	if err := sb.AddProcessorYAML(procYAML); err != nil {
-		t.Fatal(err)
-	}
 	var deliveries []string
 	refused := false
-	if err := sb.AddBatchConsumerFunc(func(_ context.Context, batch service.MessageBatch) error {
+	r := startStream(t, inputYAML, func(batch []got) error {
 		var rows []string
-		for _, m := range batch {
-			body, _ := m.AsBytes()
-			line, _ := m.MetaGet("dms_line")
-			row := string(body) + "@" + line
-			if err := m.GetError(); err != nil {
-				row += " error=" + err.Error()
-			}
-			rows = append(rows, row)
+		for _, g := range batch {
+			rows = append(rows, fmt.Sprintf("%s@%d%s", g.Body, g.Line, g.Err))
 		}
 		deliveries = append(deliveries, strings.Join(rows, "|"))
 		if !refused {
@@ -90,18 +75,8 @@ func runRefusedOnce(t *testing.T, inputYAML, procYAML string) []string {
 			return errors.New("refused once")
 		}
 		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	s, err := sb.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := s.Run(ctx); err != nil {
-		t.Fatal(err)
-	}
+	}, procYAML)
+	r.waitDone(t, 20*time.Second)
 	return deliveries
 }
 
@@ -110,7 +85,7 @@ func TestNackRedeliveryAfterInPlaceProcessor(t *testing.T) {
 	b := &dirBackend{root: t.TempDir()}
 	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("1,a\n2,b\n3,c\n"))
 	deliveries := runRefusedOnce(t, baseYAML(b, "mode: full-load\nbatch_size: 3\ncheckpoint:\n  store: none\n"), "test_s3dms_in_place: {}")
-	want := "converted:1,a@overwritten|converted:2,b@overwritten|converted:3,c@overwritten"
+	want := "converted:1,a@-1|converted:2,b@-1|converted:3,c@-1"
 	if len(deliveries) != 2 || deliveries[0] != want || deliveries[1] != want {
 		t.Fatalf("deliveries:\n%s\nwant twice:\n%s", strings.Join(deliveries, "\n"), want)
 	}

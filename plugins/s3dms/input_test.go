@@ -488,14 +488,7 @@ func TestNackRedelivery(t *testing.T) {
 		}
 		ckdir := t.TempDir()
 		r := startStream(t, baseYAML(b, "mode: full-load\nbatch_size: 10\ncheckpoint:\n  directory: "+ckdir+"\n  interval: 10ms\n"), handle)
-		select {
-		case err := <-r.done:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatal("timeout")
-		}
+		r.waitDone(t, 30*time.Second)
 		if len(rejected) < 5 {
 			t.Fatalf("only %d rejections", len(rejected))
 		}
