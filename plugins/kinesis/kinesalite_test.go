@@ -18,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/dmsbridge/dmsbridge/tests/testutil"
 )
 
 // Integration tests against kinesalite (the real Kinesis wire protocol),
@@ -364,15 +366,7 @@ aws_kinesis_streams:
 	if err := sb.AddOutputYAML(out); err != nil {
 		t.Fatal(err)
 	}
-	s, err := sb.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := s.Run(ctx); err != nil {
-		t.Fatalf("run: %v", err)
-	}
+	testutil.RunStream(t, sb, 60*time.Second)
 	recs := readStream(t, stream)
 	if len(recs) != 300 {
 		t.Fatalf("read back %d of 300", len(recs))

@@ -1,7 +1,6 @@
 package prometheus
 
 import (
-	"context"
 	"io"
 	"net/http/httptest"
 	"strings"
@@ -9,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/dmsbridge/dmsbridge/tests/testutil"
 
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 )
@@ -94,15 +95,7 @@ metrics:
 	orig := newExporterHook
 	newExporterHook = func(e *Exporter) { exp = e }
 	defer func() { newExporterHook = orig }()
-	s, err := sb.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := s.Run(ctx); err != nil {
-		t.Fatal(err)
-	}
+	testutil.RunStream(t, sb, 10*time.Second)
 	if exp == nil {
 		t.Fatal("the prometheus exporter was not built for the pipeline")
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/dmsbridge/dmsbridge/tests/testutil"
+
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 )
 
@@ -81,15 +83,7 @@ output:
 `); err != nil {
 		t.Fatal(err)
 	}
-	s, err := sb.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := s.Run(ctx); err != nil {
-		t.Fatal(err)
-	}
+	testutil.RunStream(t, sb, 10*time.Second)
 	if seen != 20 {
 		t.Fatalf("probe saw %d messages, want 20", seen)
 	}

@@ -26,7 +26,23 @@ import (
 	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/redpanda-data/benthos/v4/public/service"
 )
+
+// RunStream builds the stream and runs it until it ends by itself, failing
+// the test on a build or run error or when it runs longer than within.
+func RunStream(t testing.TB, sb *service.StreamBuilder, within time.Duration) {
+	t.Helper()
+	s, err := sb.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	if err := s.Run(ctx); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+}
 
 // MustEnv returns the variable's value, failing the test when it is unset.
 func MustEnv(t testing.TB, name string) string {
