@@ -510,3 +510,42 @@ func TestUnsavedWindow(t *testing.T) {
 		t.Fatal("no save went through the store")
 	}
 }
+
+// TestReplacedBeforeReadThenCut: an object replaced between its listing and
+// its reading is read as the new version; when that download is cut, the
+// input reopens the version it was reading (its ETag, not the listed one's)
+// and goes on, instead of looping on "object changed". A cut past the listed
+// size is still a cut (the new version is larger), not a bad object skipped.
+func TestReplacedBeforeReadThenCut(t *testing.T) {
+	var v1, v2 strings.Builder
+	for i := 0; i < 20000; i++ {
+		fmt.Fprintf(&v1, "%d,first version of the row\n", i)
+		fmt.Fprintf(&v2, "%d,second version, re-uploaded\n", i)
+	}
+	want := append([]string{"0,a"}, strings.Split(strings.TrimSuffix(v2.String(), "\n"), "\n")...)
+	for name, cutAt := range map[string]int{"within the listed size": 100000, "past the listed size": v1.Len() + 1000} {
+		t.Run(name, func(t *testing.T) {
+			b := newS3Backend(t)
+			b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("0,a\n"))
+			b.put(t, "dms/hr/zeta/LOAD2.csv", []byte(v1.String()))
+			target, _ := url.Parse(b.ep)
+			rp := httputil.NewSingleHostReverseProxy(target)
+			var cut, replaced atomic.Bool
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/LOAD1.csv") && replaced.CompareAndSwap(false, true) {
+					b.put(t, "dms/hr/zeta/LOAD2.csv", []byte(v2.String())) // after the listing
+				}
+				if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/LOAD2.csv") && cut.CompareAndSwap(false, true) {
+					rp.ServeHTTP(&cutWriter{ResponseWriter: w, left: cutAt}, r)
+					return
+				}
+				rp.ServeHTTP(w, r)
+			}))
+			defer srv.Close()
+			readAllThrough(t, b, srv.URL, "", want, func() string { return "(stuck reopening the listed version?)" })
+			if !cut.Load() || !replaced.Load() {
+				t.Fatal("the object was not replaced and cut as the test intends")
+			}
+		})
+	}
+}

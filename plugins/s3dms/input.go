@@ -1182,7 +1182,11 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, batchRecip
 		if rerr != nil {
 			var rowErr *dmscsv.RowError
 			full := fmt.Errorf("%s (etag %s): %w", in.src.describe(in.curItem.obj.Key), in.cur.etag, rerr)
-			if ctx.Err() == nil && (errors.As(rerr, &rowErr) || in.cur.rawStart+in.cur.raw.n >= in.curItem.obj.Size) {
+			size := in.curItem.obj.Size
+			if in.cur.size >= 0 {
+				size = in.cur.size // the version being read, which may not be the one listed
+			}
+			if ctx.Err() == nil && (errors.As(rerr, &rowErr) || in.cur.rawStart+in.cur.raw.n >= size) {
 				// every byte arrived: the content itself is bad
 				in.badFile(in.curItem, full)
 				if c.badStop {
@@ -1196,6 +1200,12 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, batchRecip
 			// for the network): reopen at the last complete row next time.
 			it := in.curItem
 			it.offset, it.line, it.resumed = in.cur.rows.Offset(), in.cur.rows.Line(), true
+			// Reopen the version being read, which is not the listed one
+			// when the object was replaced between listing and reading.
+			it.obj.ETag = in.cur.etag
+			if in.cur.size >= 0 {
+				it.obj.Size = in.cur.size
+			}
 			in.closeCur(false)
 			in.queue = append([]item{it}, in.queue...)
 			if ctx.Err() == nil {

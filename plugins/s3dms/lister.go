@@ -12,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -35,6 +36,9 @@ type opened struct {
 	ETag            string
 	LastModified    time.Time
 	ContentEncoding string
+	// Size is the size of the version opened (its stored bytes), or -1
+	// when the server did not say.
+	Size int64
 	// Ranged is true when Body starts at the requested offset (false: it
 	// starts at 0 and the caller skips).
 	Ranged bool
@@ -173,7 +177,29 @@ func (s *s3Source) open(ctx context.Context, key string, offset int64, etag stri
 		return nil, fmt.Errorf("reading %s at offset %d: %w", s.describe(key), offset, explainS3(err))
 	}
 	return &opened{Body: &cancelBody{ReadCloser: out.Body, cancel: cancel}, ETag: aws.ToString(out.ETag), LastModified: aws.ToTime(out.LastModified).UTC(),
-		ContentEncoding: aws.ToString(out.ContentEncoding), Ranged: offset > 0}, nil
+		ContentEncoding: aws.ToString(out.ContentEncoding), Size: objectSize(out, offset), Ranged: offset > 0}, nil
+}
+
+// objectSize is the size of the object a GET answered with: the total of
+// its Content-Range ("bytes 10-99/100") for a ranged GET, its length
+// otherwise; -1 when the answer does not say.
+func objectSize(out *s3.GetObjectOutput, offset int64) int64 {
+	if offset == 0 {
+		if out.ContentLength != nil {
+			return *out.ContentLength
+		}
+		return -1
+	}
+	cr := aws.ToString(out.ContentRange)
+	if i := strings.LastIndexByte(cr, '/'); i >= 0 {
+		if n, err := strconv.ParseInt(cr[i+1:], 10, 64); err == nil {
+			return n
+		}
+	}
+	if out.ContentLength != nil {
+		return offset + *out.ContentLength
+	}
+	return -1
 }
 
 func apiCode(err error) string {
@@ -302,7 +328,7 @@ func (d *dirSource) open(_ context.Context, key string, offset int64, etag strin
 		}
 		ranged = true
 	}
-	return &opened{Body: f, ETag: tag, LastModified: fi.ModTime().UTC(), Ranged: ranged}, nil
+	return &opened{Body: f, ETag: tag, LastModified: fi.ModTime().UTC(), Size: fi.Size(), Ranged: ranged}, nil
 }
 
 // joinPrefix joins bucket_folder and a table or CDC path into a key prefix

@@ -20,6 +20,7 @@ import (
 type fileReader struct {
 	key          string
 	etag         string
+	size         int64 // of the version being read; -1: unknown
 	lastModified time.Time
 	rows         *dmscsv.RowReader
 	body         io.Closer
@@ -97,7 +98,7 @@ func openRows(ctx context.Context, src source, key, etag string, offset, line in
 	return &fileReader{
 		rawStart: rawStart,
 		pf:       pf,
-		key:      key, etag: o.ETag, lastModified: o.LastModified, body: o.Body, raw: raw, gz: gz,
+		key:      key, etag: o.ETag, size: o.Size, lastModified: o.LastModified, body: o.Body, raw: raw, gz: gz,
 		rows: dmscsv.NewRowReader(r, s, dmscsv.RowOptions{MaxRowSize: maxRow, StartOffset: offset, StartLine: line}),
 	}, nil
 }
