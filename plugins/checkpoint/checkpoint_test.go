@@ -4,15 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/dmsbridge/dmsbridge/plugins/awsconf"
 )
@@ -356,5 +360,80 @@ func TestFileStoreDirectoryRemoved(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 		t.Fatalf("directory holds %d entries, want only the checkpoint (no temp files left)", len(entries))
+	}
+}
+
+// lostAnswer makes the server apply the next PUT while the client sees a
+// timeout instead of its answer.
+type lostAnswer struct {
+	next  http.RoundTripper
+	armed atomic.Bool
+}
+
+type answerLost struct{}
+
+func (answerLost) Error() string   { return "read tcp: i/o timeout (the answer was lost)" }
+func (answerLost) Timeout() bool   { return true }
+func (answerLost) Temporary() bool { return true }
+
+func (l *lostAnswer) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := l.next.RoundTrip(r)
+	if err == nil && r.Method == http.MethodPut && l.armed.CompareAndSwap(true, false) {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return nil, answerLost{}
+	}
+	return resp, err
+}
+
+// TestS3StoreLostAnswerIsNotFencing: a checkpoint write that lands while
+// its answer is lost fails its own condition when re-sent (by the SDK's
+// retry, or as the next write with the previous ETag). The only instance
+// must not take that for another instance's write and stop; a real
+// takeover still fences it.
+func TestS3StoreLostAnswerIsNotFencing(t *testing.T) {
+	ctx := context.Background()
+	bucket := newBucket(t, s3Client(t))
+	for _, sdkRetries := range []bool{true, false} {
+		t.Run(fmt.Sprint("sdk retries ", sdkRetries), func(t *testing.T) {
+			rt := &lostAnswer{next: http.DefaultTransport}
+			conf, err := awsconf.Load(ctx, awsconf.Config{Endpoint: os.Getenv("S3_ENDPOINT"), Region: os.Getenv("AWS_REGION")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := s3.NewFromConfig(conf, func(o *s3.Options) {
+				o.UsePathStyle = true
+				o.DisableLogOutputChecksumValidationSkipped = true
+				o.HTTPClient = &http.Client{Transport: rt}
+				if !sdkRetries {
+					o.Retryer = aws.NopRetryer{}
+				}
+			})
+			key := fmt.Sprintf("ckpt/lost-%v.json", sdkRetries)
+			a := &S3{Client: c, Bucket: bucket, Key: key, Owner: "only-instance", Lease: 30 * time.Second}
+			if _, err := a.Load(ctx); err != nil {
+				t.Fatal(err)
+			}
+			pos := Position{Phase: PhaseCDC, Key: "cdc/CDC1.csv", Offset: 10, Line: 2}
+			rt.armed.Store(true)
+			err = a.Save(ctx, &State{Position: pos})
+			if errors.Is(err, ErrFenced) || (sdkRetries && err != nil) {
+				t.Fatalf("save whose answer was lost, no other instance: %v", err)
+			}
+			if rt.armed.Load() {
+				t.Fatal("no PUT went through the lossy transport")
+			}
+			pos.Offset = 20
+			if err := a.Save(ctx, &State{Position: pos}); err != nil {
+				t.Fatalf("next save, no other instance: %v", err)
+			}
+			b := &S3{Client: s3Client(t), Bucket: bucket, Key: key, Owner: "instance-b", Lease: 30 * time.Second, Now: func() time.Time { return time.Now().Add(time.Hour) }}
+			if got, err := b.Load(ctx); err != nil || got.Position != pos {
+				t.Fatalf("takeover after the lease: %+v %v", got, err)
+			}
+			if err := a.Save(ctx, &State{Position: pos}); !errors.Is(err, ErrFenced) || !strings.Contains(err.Error(), `now owned by "instance-b"`) {
+				t.Fatalf("after a takeover: %v, want fenced naming the new owner", err)
+			}
+		})
 	}
 }

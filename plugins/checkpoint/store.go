@@ -177,23 +177,12 @@ func (s *S3) owner() *string {
 }
 
 func (s *S3) Load(ctx context.Context) (*State, error) {
-	out, err := s.Client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.Bucket, Key: &s.Key, ExpectedBucketOwner: s.owner()})
-	var st *State
-	switch {
-	case isCode(err, "NoSuchKey", "NotFound"):
-		s.etag = nil
-	case err != nil:
-		return nil, fmt.Errorf("reading checkpoint %s: %w", s, err)
-	default:
-		b, rerr := io.ReadAll(out.Body)
-		out.Body.Close()
-		if rerr != nil {
-			return nil, fmt.Errorf("reading checkpoint %s: %w", s, rerr)
-		}
-		if st, err = Decode(b, s.String()); err != nil {
-			return nil, err
-		}
-		s.etag = out.ETag
+	st, etag, err := s.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.etag = etag
+	if st != nil {
 		s.written = st.Written
 		if st.Owner != "" && st.Owner != s.Owner && !st.Released {
 			age := s.now().Sub(time.UnixMilli(st.Heartbeat))
@@ -223,21 +212,65 @@ func (s *S3) Save(ctx context.Context, st *State) error {
 	if err != nil {
 		return err
 	}
-	in := &s3.PutObjectInput{Bucket: &s.Bucket, Key: &s.Key, Body: bytes.NewReader(b), ContentType: aws.String("application/json"), ExpectedBucketOwner: s.owner()}
-	if s.etag == nil {
-		in.IfNoneMatch = aws.String("*")
-	} else {
-		in.IfMatch = s.etag
+	for again := false; ; again = true {
+		in := &s3.PutObjectInput{Bucket: &s.Bucket, Key: &s.Key, Body: bytes.NewReader(b), ContentType: aws.String("application/json"), ExpectedBucketOwner: s.owner()}
+		if s.etag == nil {
+			in.IfNoneMatch = aws.String("*")
+		} else {
+			in.IfMatch = s.etag
+		}
+		out, err := s.Client.PutObject(ctx, in)
+		if isCode(err, "PreconditionFailed", "ConditionalRequestConflict") {
+			// Our own write fails the condition too when its answer was
+			// lost: the SDK's retry of it, or the write after one that
+			// landed unanswered. The object then still names this owner,
+			// which no other instance writes.
+			cur, etag, gerr := s.current(ctx)
+			if gerr != nil {
+				return fmt.Errorf("writing checkpoint %s: the conditional write failed (%v), and reading it back to see who wrote it failed: %w", s, err, gerr)
+			}
+			if cur == nil || cur.Owner != s.Owner {
+				by := "it was deleted"
+				if cur != nil {
+					by = fmt.Sprintf("now owned by %q", cur.Owner)
+				}
+				return fmt.Errorf("%w: %s changed since this instance (%q) last wrote it (%s); another dmsbridge is running with the same checkpoint.key, so this one stops instead of double-processing", ErrFenced, s, s.Owner, by)
+			}
+			s.etag = etag
+			if cur.Written == st.Written {
+				return nil // this write landed; its answer was lost
+			}
+			if !again {
+				continue // an earlier write of ours landed unanswered: write over it
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("writing checkpoint %s: %w", s, err)
+		}
+		s.etag = out.ETag
+		return nil
 	}
-	out, err := s.Client.PutObject(ctx, in)
-	if isCode(err, "PreconditionFailed", "ConditionalRequestConflict") {
-		return fmt.Errorf("%w: %s changed since this instance (%q) last wrote it; another dmsbridge is running with the same checkpoint.key, so this one stops instead of double-processing", ErrFenced, s, s.Owner)
+}
+
+// current reads the stored state and its ETag (nil, nil when there is none).
+func (s *S3) current(ctx context.Context) (*State, *string, error) {
+	out, err := s.Client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.Bucket, Key: &s.Key, ExpectedBucketOwner: s.owner()})
+	if isCode(err, "NoSuchKey", "NotFound") {
+		return nil, nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("writing checkpoint %s: %w", s, err)
+		return nil, nil, fmt.Errorf("reading checkpoint %s: %w", s, err)
 	}
-	s.etag = out.ETag
-	return nil
+	defer out.Body.Close()
+	b, err := io.ReadAll(out.Body)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading checkpoint %s: %w", s, err)
+	}
+	st, err := Decode(b, s.String())
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, out.ETag, nil
 }
 
 func isCode(err error, codes ...string) bool {
