@@ -549,3 +549,37 @@ func TestReplacedBeforeReadThenCut(t *testing.T) {
 		})
 	}
 }
+
+// TestConnectAfterFailedFirstSave: when the first checkpoint write fails
+// (here: a directory that refuses new files), Connect fails, and so does the
+// engine's next Connect while the store still fails; nothing is read without
+// a checkpoint being written, and Close returns.
+func TestConnectAfterFailedFirstSave(t *testing.T) {
+	const unwritable = "/sys" // sysfs: readable, refuses new files, even to root
+	if f, err := os.CreateTemp(unwritable, "probe-*"); err == nil {
+		f.Close()
+		os.Remove(f.Name())
+		t.Fatalf("%s accepts new files on this machine: the test needs a directory that refuses them", unwritable)
+	}
+	b := &dirBackend{root: t.TempDir()}
+	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("1,a\n2,b\n"))
+	in, _ := directInput(t, baseYAML(b, "mode: full-load\ncheckpoint:\n  directory: "+unwritable+"\n  interval: 10ms\n"))
+	ctx := context.Background()
+	for i := 1; i <= 2; i++ {
+		if err := in.Connect(ctx); err == nil || !strings.Contains(err.Error(), "writing checkpoint") {
+			t.Fatalf("Connect %d: %v, want the checkpoint write error", i, err)
+		}
+	}
+	rctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if batch, _, err := in.ReadBatch(rctx); len(batch) != 0 || !errors.Is(err, service.ErrNotConnected) {
+		t.Fatalf("ReadBatch while not connected: %d rows, %v", len(batch), err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- in.Close(ctx) }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close hangs")
+	}
+}

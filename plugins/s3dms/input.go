@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -83,12 +84,14 @@ are bounded by the rows in flight (unacknowledged) plus those acknowledged withi
 With ` + "`checkpoint.interval: 0s`" + ` the bound is strict: the input never has more than 4 emitted batches outside
 the saved checkpoint (it waits for a save before emitting more), so a crash repeats at most 4 × ` + "`batch_size`" + `
 rows; a checkpoint store that fails lifts the wait (the errors are logged) rather than stopping the pipeline.
+The first write, at connect, must succeed: until it does, Connect fails (the engine retries it) and nothing is read.
 
 Checkpoint stores: ` + "`file`" + ` (one JSON file, replaced atomically: temp file, fsync, rename, fsync of the
 directory), ` + "`s3`" + ` (one object written with If-None-Match/If-Match; a second instance started with the
 same key is refused while the first one's lease (` + "`checkpoint.lease`" + `, refreshed at every interval) runs,
 and an instance whose checkpoint was taken over stops emitting, so two instances never double-process;
-after a crash a restart waits up to the lease), ` + "`cache`" + ` (any cache resource; no fencing) and ` + "`none`" + `.
+a write whose answer was lost, and that therefore fails its own condition when sent again, is told from a takeover
+by reading the object back: it still names this instance; after a crash a restart waits up to the lease), ` + "`cache`" + ` (any cache resource; no fencing) and ` + "`none`" + `.
 
 ### CDC tailing and late files
 
@@ -625,6 +628,12 @@ func (in *input) Connect(ctx context.Context) error {
 	in.saverDone = make(chan struct{})
 	in.mu.Unlock()
 	if err := in.save(ctx); err != nil {
+		// Not connected: the engine calls Connect again, which starts over
+		// (nothing was emitted yet), and Close waits for no saver.
+		in.mu.Lock()
+		in.connected = false
+		in.saverStop, in.saverDone = nil, nil
+		in.mu.Unlock()
 		return err
 	}
 	go in.saver()
@@ -650,6 +659,8 @@ func instanceID() string {
 // restore sets the reading state from a stored checkpoint.
 func (in *input) restore(ctx context.Context, st *checkpoint.State) error {
 	c := in.conf
+	// A Connect that failed after restore runs it again: start from nothing.
+	in.queue, in.finished, in.resumeFL, in.tableIdx, in.lateSeq = nil, false, nil, 0, 0
 	in.phase = checkpoint.PhaseFullLoad
 	if c.mode == "cdc" {
 		in.phase = checkpoint.PhaseCDC
@@ -703,6 +714,11 @@ func (in *input) restore(ctx context.Context, st *checkpoint.State) error {
 				if ok {
 					it.late = p.Key < in.hwm
 					in.queue = append(in.queue, it)
+				} else if p.Key < in.hwm && !slices.Contains(in.lateDone, p.Key) {
+					// A late file read to its end, saved before it was marked
+					// done: done, or CDC start would take it for a file that
+					// appeared while the input was stopped and read it again.
+					in.lateDone = append(in.lateDone, p.Key)
 				}
 			}
 			if p.Key > in.hwm {

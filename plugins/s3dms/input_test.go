@@ -701,6 +701,82 @@ func TestLateFilesProcessAcrossRestart(t *testing.T) {
 	}
 }
 
+// TestLateFileReadToItsEndSurvivesCrash: a late file whose last batch ends
+// exactly at its end is saved at that end before it is marked done (the
+// input idles in its next ReadBatch). A crash then, and a restart, must not
+// take the file for one that appeared while the input was stopped and read
+// it again.
+func TestLateFileReadToItsEndSurvivesCrash(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		ckdir := t.TempDir()
+		yaml := b.yaml() + "bucket_folder: dms\ncdc_path: changes\nmode: cdc\ntable_definition: '" + twoTables + "'\n" +
+			"poll_interval: 50ms\nlate_files: process\nlate_file_check_interval: 200ms\nbatch_size: 3\n" +
+			"checkpoint:\n  directory: " + ckdir + "\n  interval: 0s\n"
+		b.put(t, "dms/changes/CDC0002.csv", []byte("I,zeta,hr,2,b\n"))
+		b.put(t, "dms/changes/CDC0005.csv", []byte("I,zeta,hr,5,e\n"))
+		read := func(in *input, within time.Duration) []string {
+			ctx, cancel := context.WithTimeout(context.Background(), within)
+			defer cancel()
+			batch, ack, err := in.ReadBatch(ctx)
+			if err != nil {
+				return nil
+			}
+			ack(context.Background(), nil)
+			var out []string
+			for _, m := range batch {
+				body, _ := m.AsBytes()
+				out = append(out, string(body))
+			}
+			return out
+		}
+		a, _ := directInput(t, yaml)
+		if err := a.Connect(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		var first []string
+		for len(first) < 2 {
+			r := read(a, 5*time.Second)
+			if r == nil {
+				t.Fatalf("first run read only %q", first)
+			}
+			first = append(first, r...)
+		}
+		// late, and exactly batch_size rows
+		b.put(t, "dms/changes/CDC0003.csv", []byte("I,zeta,hr,3,c\nI,zeta,hr,3,d\nI,zeta,hr,3,e\n"))
+		if late := read(a, 5*time.Second); len(late) != 3 {
+			t.Fatalf("late file rows: %q", late)
+		}
+		time.Sleep(300 * time.Millisecond) // saved (interval 0s)
+		actx, acancel := context.WithCancel(context.Background())
+		defer acancel()
+		go a.ReadBatch(actx) // the engine's next call, idle
+		time.Sleep(300 * time.Millisecond)
+		files, _ := filepath.Glob(filepath.Join(ckdir, "aws_s3_dms-*.json"))
+		if len(files) != 1 {
+			t.Fatalf("checkpoint files %v", files)
+		}
+		st, err := os.ReadFile(files[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(st), `"key":"dms/changes/CDC0003.csv"`) {
+			t.Fatalf("the case this test is about: the checkpoint at the crash is inside the late file, got %s", st)
+		}
+
+		c, _ := directInput(t, yaml) // a new process on the same checkpoint
+		if err := c.Connect(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		var again []string
+		for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
+			again = append(again, read(c, 500*time.Millisecond)...)
+		}
+		if len(again) > 0 {
+			t.Fatalf("after a crash with the late file read, acknowledged and saved, the restart read again: %q", again)
+		}
+	})
+}
+
 // TestLateFilesWhileStopped: a CDC file that appears below the high-water
 // mark while the input is stopped is found at the next start from the
 // checkpoint's record of listed keys: reported (skip) or processed once
