@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -222,6 +223,34 @@ type rawTable struct {
 type rawDef struct {
 	TableCount flex              `json:"TableCount"`
 	Tables     []json.RawMessage `json:"Tables"`
+}
+
+func (c *rawColumn) UnmarshalJSON(b []byte) error { return exactKeys(b, c) }
+func (t *rawTable) UnmarshalJSON(b []byte) error  { return exactKeys(b, t) }
+func (d *rawDef) UnmarshalJSON(b []byte) error    { return exactKeys(b, d) }
+
+// exactKeys decodes the JSON object b into the struct v points to, taking
+// each field from the key spelled exactly as its json tag. encoding/json
+// alone matches keys case-insensitively: "columntype" would be read as
+// ColumnType, and a stray "columnType" would override it. Other keys are
+// ignored, like unknown ones.
+func exactKeys(b []byte, v any) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	rv := reflect.ValueOf(v).Elem()
+	for i := 0; i < rv.NumField(); i++ {
+		name, _, _ := strings.Cut(rv.Type().Field(i).Tag.Get("json"), ",")
+		raw, ok := m[name]
+		if !ok {
+			continue
+		}
+		if err := json.Unmarshal(raw, rv.Field(i).Addr().Interface()); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // Parse parses and validates a definition given as JSON, or as YAML with the

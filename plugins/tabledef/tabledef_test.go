@@ -165,3 +165,29 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// Keys are case-sensitive, as in DMS: a key spelled in another case is an
+// unknown key (ignored), so it neither stands in for the real one nor
+// overrides it.
+func TestKeysAreCaseSensitive(t *testing.T) {
+	lower := `{"tablecount":"1","tables":[{"tablename":"t","tablepath":"s/t/","tableowner":"s",
+	  "tablecolumns":[{"columnname":"id","columntype":"INT4","columnispk":"true"}],"tablecolumnstotal":"1"}]}`
+	if _, err := Parse([]byte(lower)); err == nil || err.Error() != "table definition: Tables is missing or empty" {
+		t.Fatalf("lower-case keys: %v", err)
+	}
+	mixed := `{"TableCount":"1","Tables":[{"TableName":"t","TablePath":"s/t/","TableOwner":"s","tableName":"other",
+	  "TableColumns":[{"ColumnName":"id","ColumnType":"INT4","ColumnIsPk":"true","columnType":"STRING","columnName":"x"}],"TableColumnsTotal":"1"}]}`
+	d, err := Parse([]byte(mixed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := d.Tables[0]
+	if c := tb.Columns[0]; tb.Name != "t" || c.Name != "id" || c.Type != TypeInt4 || !c.IsPK {
+		t.Fatalf("keys in another case changed the definition: table %s, column %q %v pk=%v", tb.Name, c.Name, c.Type, c.IsPK)
+	}
+	noName := `{"TableCount":"1","Tables":[{"tablename":"t","TablePath":"s/t/","TableOwner":"s",
+	  "TableColumns":[{"ColumnName":"id","ColumnType":"INT4"}],"TableColumnsTotal":"1"}]}`
+	if _, err := Parse([]byte(noName)); err == nil || !strings.Contains(err.Error(), "TableName is missing") {
+		t.Fatalf("tablename for TableName: %v", err)
+	}
+}
