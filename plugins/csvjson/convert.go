@@ -294,11 +294,11 @@ type worker struct {
 	lastSchema, lastTable string
 	lastPlan              *tablePlan
 
-	txKey   string
-	txID    uint64
-	modIn   string
-	modOut  []byte
-	lineBuf []byte
+	txBucket, txKey string // of the cached txID
+	txID            uint64
+	modIn           string
+	modOut          []byte
+	lineBuf         []byte
 }
 
 func (c *converter) newWorker() *worker {
@@ -742,7 +742,12 @@ func (w *worker) convert(m *service.Message, p *tablePlan, op int, data []dmscsv
 		dst = append(dst, p.metaA[op]...)
 		if withValue {
 			dst = append(dst, `,"partition-key-value":`...)
-			dst, _ = dmsjson.AppendString(dst, keyText)
+			var err error
+			if dst, err = dmsjson.AppendString(dst, keyText); err != nil {
+				// not reached: key texts come from checked values
+				w.fail(m, p, dmsjson.ReasonBadUTF8, " partition key: "+err.Error())
+				return
+			}
 		}
 		dst = append(dst, p.metaB...)
 		if withTxn {
@@ -830,14 +835,16 @@ func (w *worker) appendColumns(dst []byte, p *tablePlan) []byte {
 }
 
 // colText is the text of column i for keys and templates: a string's own
-// value, otherwise the rendered value without JSON quotes; nil for NULL.
+// value (as kept: truncated like its data), otherwise the rendered value
+// without JSON quotes; nil for NULL. It is valid UTF-8: the row's values
+// were checked when rendered.
 func (w *worker) colText(p *tablePlan, i int) []byte {
 	sp := w.spans[i]
 	if sp.null {
 		return nil
 	}
-	if p.cols[i].r.IsString() {
-		return w.data[i].Value
+	if r := p.cols[i].r; r.IsString() {
+		return r.Kept(w.data[i].Value)
 	}
 	v := w.row[sp.s:sp.e]
 	if len(v) >= 2 && v[0] == '"' {
@@ -850,8 +857,8 @@ func (w *worker) colText(p *tablePlan, i int) []byte {
 func (w *worker) appendTxn(dst []byte, m *service.Message) []byte {
 	bucket, _ := metaString(m, metaBucket)
 	key, _ := metaString(m, metaKey)
-	if key != w.txKey || w.txID == 0 {
-		w.txKey = key
+	if key != w.txKey || bucket != w.txBucket || w.txID == 0 {
+		w.txBucket, w.txKey = bucket, key
 		w.txID = txID(bucket, key)
 	}
 	line, hasLine := metaInt(m, metaLine)

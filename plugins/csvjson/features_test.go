@@ -161,6 +161,17 @@ func TestTransactionDetails(t *testing.T) {
 	if !strings.Contains(body(t, again[0]), fmt.Sprintf(`"transaction-id":%d,`, id)) {
 		t.Fatal("transaction id not deterministic")
 	}
+	// the same object key in another bucket is another file: another id,
+	// within a batch and in the next one
+	other := cdc("changedata/CDC00001.csv", 1, "I,employee,hr,101,Smith,Bob,2014-06-04,New York")
+	other.meta["s3_bucket"] = "other-bucket"
+	otherID := txID("other-bucket", "changedata/CDC00001.csv")
+	for _, batch := range [][]row{{r1, other}, {other}} {
+		got := process(t, p, batch...)
+		if b := body(t, got[len(got)-1]); !strings.Contains(b, fmt.Sprintf(`"transaction-id":%d,`, otherID)) || !strings.Contains(b, "s3://other-bucket/") {
+			t.Fatalf("row of another bucket: want transaction-id %d, got %s", otherID, b)
+		}
+	}
 }
 
 func TestAutoPhase(t *testing.T) {
@@ -223,6 +234,38 @@ func TestTruncatePolicy(t *testing.T) {
 	mustOK(t, m)
 	if got := dataOf(t, body(t, m)); got != `{"id":1,"region":"eu-west-","sig":"0102030405060708"}` {
 		t.Fatalf("got %s", got)
+	}
+	// The partition key (primary key id, region) is made of the values as
+	// the record carries them: truncated too.
+	if k := meta(m, "dms_partition_key"); k != "1.eu-west-" {
+		t.Fatalf("partition key %q, want the truncated region", k)
+	}
+}
+
+// Under truncation_policy truncate, the partition key and its
+// partition-key-value are the truncated value, and invalid UTF-8 in the
+// part truncation drops is still bad input: flagged, never a record with
+// broken JSON or a key that is not text.
+func TestTruncatePolicyKeysAndUTF8(t *testing.T) {
+	def := `table_definition: '{"TableCount":"1","Tables":[{"TableName":"t","TablePath":"s/t/","TableOwner":"s","TableColumns":[{"ColumnName":"code","ColumnType":"STRING","ColumnLength":"3","ColumnIsPk":"true"}],"TableColumnsTotal":"1"}]}'
+`
+	p := newTestProc(t, def+"message_format: json-unformatted\ntruncation_policy: truncate\ninclude_partition_value: true\n")
+	out := process(t, p, fullLoad("s", "t", "k", 1, "abcdef"), fullLoad("s", "t", "k", 2, "abc\xff"), fullLoad("s", "t", "k", 3, "ab\xc3\xa9z"))
+	mustOK(t, out[0])
+	b := body(t, out[0])
+	if !strings.Contains(b, `"data":{"code":"abc"}`) || !strings.Contains(b, `"partition-key-value":"abc"`) || meta(out[0], "dms_partition_key") != "abc" {
+		t.Fatalf("truncated key: body %s, dms_partition_key %q", b, meta(out[0], "dms_partition_key"))
+	}
+	mustErr(t, out[1], "line 2 ")
+	mustErr(t, out[1], "column code: ")
+	mustErr(t, out[1], "invalid UTF-8 after byte 3")
+	if body(t, out[1]) != "abc\xff" {
+		t.Fatalf("flagged row keeps its CSV row, got %q", body(t, out[1]))
+	}
+	// a two-byte character across the cut is dropped whole
+	mustOK(t, out[2])
+	if b := body(t, out[2]); !strings.Contains(b, `"data":{"code":"ab"}`) || !strings.Contains(b, `"partition-key-value":"ab"`) || !json.Valid([]byte(b)) {
+		t.Fatalf("cut inside a character: %s", b)
 	}
 }
 

@@ -196,7 +196,7 @@ func processorSpec() *service.ConfigSpec {
 			service.NewBoolField(fNumericAsString).Default(false).
 				Description("Render NUMERIC values as JSON strings instead of numbers."),
 			service.NewStringEnumField(fTruncation, "error", "truncate").Default("error").
-				Description("What to do with STRING/CLOB/BYTE/BLOB values longer than ColumnLength: `error` flags the row, `truncate` cuts the value (on a UTF-8 boundary) and logs a warning."),
+				Description("What to do with STRING/CLOB/BYTE/BLOB values longer than ColumnLength: `error` flags the row, `truncate` cuts the value (on a UTF-8 boundary) and logs a warning; partition keys and `${column}` templates use the value as cut, like the record's data, and invalid UTF-8 in the part cut off still flags the row."),
 			service.NewStringEnumField(fCDCPartitionKey, "schema-table", "primary-key").Default("schema-table").
 				Description("Partition key of CDC records: `schema-table` (DMS default) or `primary-key` (DMS with ParallelApply)."),
 			service.NewStringField(fTaskID).Default("dmsbridge").

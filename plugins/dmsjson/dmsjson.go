@@ -206,7 +206,12 @@ func (c *Column) Append(dst, v []byte) (out []byte, truncated bool, err error) {
 				return dst, false, fail(ReasonTruncated, "%d bytes, longer than ColumnLength %d", len(v), c.Length)
 			}
 			truncated = true
-			v = cutUTF8(v, c.Length)
+			cut := cutUTF8(v, c.Length)
+			if rest := v[len(cut):]; !utf8.Valid(rest) {
+				// the value is bad input even where truncation drops it
+				return dst, false, fail(ReasonBadUTF8, "invalid UTF-8 after byte %d (the part truncation_policy truncate drops)", len(cut))
+			}
+			v = cut
 		}
 		out, err = AppendString(dst, v)
 	default:
@@ -216,6 +221,17 @@ func (c *Column) Append(dst, v []byte) (out []byte, truncated bool, err error) {
 		return dst, false, err
 	}
 	return out, truncated, nil
+}
+
+// Kept is the part of a STRING or CLOB value the column renders: v, or
+// under truncation_policy truncate a value longer than ColumnLength cut to
+// it on a character boundary. Partition keys and templates use this text,
+// so they agree with the record's data.
+func (c *Column) Kept(v []byte) []byte {
+	if c.opts.Truncate && c.Length > 0 && len(v) > c.Length {
+		return cutUTF8(v, c.Length)
+	}
+	return v
 }
 
 // cutUTF8 cuts v to at most n bytes without splitting a UTF-8 sequence.
