@@ -583,3 +583,26 @@ func TestConnectAfterFailedFirstSave(t *testing.T) {
 		t.Fatal("Close hangs")
 	}
 }
+
+// TestHeaderRowCut: with ignore_header_rows, a download cut inside the
+// header row (after a byte order mark) is reopened and the header is still
+// skipped, not passed on as a row.
+func TestHeaderRowCut(t *testing.T) {
+	b := newS3Backend(t)
+	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("\xef\xbb\xbfid,v\n1,a\n2,b\n"))
+	target, _ := url.Parse(b.ep)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	var cut atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/LOAD1.csv") && cut.CompareAndSwap(false, true) {
+			rp.ServeHTTP(&cutWriter{ResponseWriter: w, left: 5}, r) // the BOM and "id"
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	readAllThrough(t, b, srv.URL, "ignore_header_rows: 1\n", []string{"1,a", "2,b"}, func() string { return "" })
+	if !cut.Load() {
+		t.Fatal("not cut")
+	}
+}

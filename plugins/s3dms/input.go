@@ -1323,7 +1323,9 @@ func (in *input) openItem(it item) error {
 	fm.posPrefix = []byte(full[:len(full)-20])
 	in.curMeta = &fm
 	in.lastPos = checkpoint.Position{Phase: in.phase, Seq: seq, Key: it.obj.Key, ETag: fr.etag, Offset: max(it.offset, 0), Line: max(it.line, 1)}
-	in.skipHeader = it.offset == 0 && c.ignoreHeader == 1 && (in.phase == checkpoint.PhaseFullLoad || c.cdcIgnoreHeader)
+	// by line, not offset: a reopen after a cut inside the header row
+	// starts past a byte order mark, still on line 1
+	in.skipHeader = (it.offset == 0 || it.line == 1) && c.ignoreHeader == 1 && (in.phase == checkpoint.PhaseFullLoad || c.cdcIgnoreHeader)
 	return nil
 }
 
