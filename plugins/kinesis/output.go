@@ -96,7 +96,9 @@ ordering). Request-level failures (throttling, HTTP 5xx, dropped connections, ti
 request that made progress is retried at once (pacing still applies); one that made none waits a jittered exponential
 `+"`backoff`"+`; every wait honours shutdown. `+"`backoff.max_elapsed_time`"+` bounds the time a shard may go
 without progress: after it the records not written fail (batch error) and go back to the input. Expired, invalid or
-missing credentials and a stream deleted under the output stop the batch and return "not connected"; so does Kinesis
+missing credentials, a credentials provider that fails (an instance role gone, STS refusing to assume
+`+"`credentials.role`"+`; with either PutRecords path) and a stream deleted under the output stop the batch and
+return "not connected" (nothing is re-sent or failed for it); so does Kinesis
 not answering at all (transport errors, HTTP 5xx, requests timed out after `+"`request_timeout`"+`) for 5 s when
 `+"`backoff.max_elapsed_time`"+` is 0 (retry until it passes). The engine then reports the output not connected (`+"`/ready`"+` answers 503 naming it), calls Connect
 (which describes the stream) until Kinesis answers, and retries the same batch: the output remembers which of its
@@ -605,15 +607,71 @@ func newOutput(c outputConfig, res *service.Resources) *output {
 		if err != nil {
 			return nil, err
 		}
-		client := kinesis.NewFromConfig(cfg)
-		if c.sdkClient {
-			return client, nil
-		}
-		fc := newFastClient(client, c.stream)
-		fc.skew = &o.clockSkew
-		return fc, nil
+		return o.clientFor(kinesis.NewFromConfig(cfg)), nil
 	}
 	return o
+}
+
+// clientFor turns an SDK client into the one the output writes with: its
+// credentials provider's failures typed (see credentialsError) and, unless
+// sdk_client is set, PutRecords on the output's own path.
+func (o *output) clientFor(c *kinesis.Client) kinesisAPI {
+	c = kinesis.New(c.Options(), typeCredentialErrors)
+	if o.conf.sdkClient {
+		return c
+	}
+	fc := newFastClient(c, o.conf.stream)
+	fc.skew = &o.clockSkew
+	return fc
+}
+
+// credentialsError is a failure of the credentials provider (default chain,
+// profile, assumed role): nothing can be signed. Its cause can look like
+// anything, e.g. an STS AssumeRole answering 403, which is not Kinesis
+// refusing the request; classify takes it for a lost connection first, on
+// both PutRecords paths (the SDK's only wraps it in "get identity: get
+// credentials: ...").
+type credentialsError struct{ err error }
+
+func (e *credentialsError) Error() string { return e.err.Error() }
+func (e *credentialsError) Unwrap() error { return e.err }
+
+// typedCredentials returns its provider's errors as credentialsError.
+type typedCredentials struct{ aws.CredentialsProvider }
+
+func (c typedCredentials) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	creds, err := c.CredentialsProvider.Retrieve(ctx)
+	if err != nil {
+		return creds, &credentialsError{err: err}
+	}
+	return creds, nil
+}
+
+// IsCredentialsProvider lets aws.IsCredentialsProvider see through the
+// wrapper (the SDK checks for anonymous credentials that way).
+func (c typedCredentials) IsCredentialsProvider(target aws.CredentialsProvider) bool {
+	return aws.IsCredentialsProvider(c.CredentialsProvider, target)
+}
+
+// ProviderSources keeps the credential sources the SDK reports in its
+// user agent.
+func (c typedCredentials) ProviderSources() []aws.CredentialSource {
+	if s, ok := c.CredentialsProvider.(aws.CredentialProviderSource); ok {
+		return s.ProviderSources()
+	}
+	return nil
+}
+
+// typeCredentialErrors is a kinesis.Options function wrapping the
+// credentials provider in typedCredentials.
+func typeCredentialErrors(opts *kinesis.Options) {
+	if opts.Credentials == nil {
+		return
+	}
+	if _, ok := opts.Credentials.(typedCredentials); ok {
+		return
+	}
+	opts.Credentials = typedCredentials{opts.Credentials}
 }
 
 func (o *output) streamName() *string {
@@ -1152,6 +1210,13 @@ func (e *outageError) Unwrap() error { return e.err }
 func classify(ctx context.Context, err error) errClass {
 	if ctx.Err() != nil {
 		return errCanceled
+	}
+	// Credentials that cannot be had, whatever the provider's error looks
+	// like (an STS 403 must not pass for an invalid request), then a
+	// request that could not be signed.
+	var cErr *credentialsError
+	if errors.As(err, &cErr) {
+		return errConnection
 	}
 	var sErr *v4.SigningError
 	if errors.As(err, &sErr) {

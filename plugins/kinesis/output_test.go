@@ -30,10 +30,10 @@ func newTestOutput(t testing.TB, yaml string, client kinesisAPI) *output {
 		t.Fatalf("config: %v", err)
 	}
 	o := newOutput(oc, service.MockResources())
-	if c, ok := client.(*kinesis.Client); ok && !oc.sdkClient {
-		// Like newClient: PutRecords through the output's own path
-		// unless sdk_client is set.
-		client = newFastClient(c, oc.stream)
+	if c, ok := client.(*kinesis.Client); ok {
+		// Like newClient: credentials errors typed, PutRecords through
+		// the output's own path unless sdk_client is set.
+		client = o.clientFor(c)
 	}
 	if client != nil {
 		o.newClient = func(context.Context) (kinesisAPI, error) { return client, nil }

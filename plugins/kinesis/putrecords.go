@@ -94,7 +94,11 @@ func newFastClient(c *kinesis.Client, stream streamRef) *fastClient {
 	opts := c.Options()
 	creds := opts.Credentials
 	if creds != nil {
-		if _, ok := creds.(*aws.CredentialsCache); !ok {
+		inner := creds
+		if t, ok := creds.(typedCredentials); ok {
+			inner = t.CredentialsProvider
+		}
+		if _, ok := inner.(*aws.CredentialsCache); !ok {
 			creds = aws.NewCredentialsCache(creds)
 		}
 	}
