@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -170,5 +172,133 @@ func TestCloseWithUnusedDeadLetterIsPrompt(t *testing.T) {
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Fatalf("Close took %v", d)
+	}
+}
+
+// A write the engine cancels (a stream stop timing out) while Kinesis keeps
+// failing sends nothing to the dead letter: its unwritten records are not
+// failed for good, they all go back to the engine (batch error) to be
+// replayed. Before, about half of them were written to the dead letter and
+// nacked too, so they reached both the dead letter and Kinesis.
+func TestCancelledWriteDoesNotFeedDeadLetter(t *testing.T) {
+	f := newFakeKinesis(t, "dms-target", 1)
+	var calls atomic.Int64
+	f.requestFault = func(int) (int, string, bool) { calls.Add(1); return 500, "InternalFailure", false }
+	path := filepath.Join(t.TempDir(), "dlq.jsonl")
+	o := newTestOutput(t, "\nstream: dms-target\nregion: us-east-1\nbackoff: {initial_interval: 30s, max_interval: 60s, max_elapsed_time: 10m}\n"+dlqYAML(path), f.client())
+	acked := 0
+	for i := 0; i < 20; i++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		before := calls.Load()
+		b := makeBatch(keysN(2), 4, 10, map[string]int{})
+		idx := b.Index()
+		done := make(chan error, 1)
+		go func() { done <- o.WriteBatch(ctx, b) }()
+		for calls.Load() == before {
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(5 * time.Millisecond)
+		cancel()
+		err := <-done
+		if err == nil {
+			acked++
+			continue
+		}
+		if failed := batchErrIndexes(t, err, idx); len(failed) != 4 {
+			t.Fatalf("write %d: %d of 4 unwritten records reported failed: %v", i, len(failed), err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	b, _ := os.ReadFile(path)
+	if len(b) > 0 || acked > 0 || o.st.deadLettered.Load() > 0 {
+		t.Fatalf("20 cancelled writes: %d acked, %d dead-lettered, dead letter holds %d lines", acked, o.st.deadLettered.Load(), len(readDLQ(t, path)))
+	}
+
+	// Not cancelled, the same output still routes what failed for good:
+	// a flagged message, a record too large, a record Kinesis rejects.
+	f.requestFault = nil
+	f.recordFault = func(_ int, e fakeEntry) string {
+		if e.PartitionKey == "bad" {
+			return "InvalidArgumentException"
+		}
+		return ""
+	}
+	flagged := keyed("k", []byte("bad row"))
+	flagged.SetError(errorString("malformed CSV row"))
+	batch := service.MessageBatch{
+		keyed("k", testRecord("k", 0, 20)),
+		flagged,
+		keyed("k2", bytes.Repeat([]byte("y"), 1<<20)),
+		keyed("bad", []byte("rejected")),
+		keyed("k", testRecord("k", 1, 20)),
+	}
+	if err := o.WriteBatch(context.Background(), batch); err != nil {
+		t.Fatalf("WriteBatch: %v, want the batch acknowledged", err)
+	}
+	if extra := checkOrder(t, f.byKey(), map[string]int{"k": 2}, true); extra != 0 {
+		t.Fatalf("%d copies", extra)
+	}
+	got := readDLQ(t, path)
+	if len(got) != 3 || got[0].Row != "bad row" || !strings.Contains(got[1].FallbackError, "exceeds max_record_size") ||
+		got[2].Row != "rejected" || !strings.Contains(got[2].FallbackError, "rejected by Kinesis: InvalidArgumentException") {
+		t.Fatalf("dead letter holds %+v, want the flagged, the oversized and the rejected message", got)
+	}
+}
+
+// A record still unwritten when the retry budget runs out failed for good:
+// with the context alive it goes to the dead letter and the batch is
+// acknowledged.
+func TestDeadLetterTakesRecordsOutOfRetryBudget(t *testing.T) {
+	f := newFakeKinesis(t, "dms-target", 1)
+	f.recordFault = func(_ int, e fakeEntry) string {
+		if e.PartitionKey == "hot" {
+			return "ProvisionedThroughputExceededException"
+		}
+		return ""
+	}
+	path := filepath.Join(t.TempDir(), "dlq.jsonl")
+	o := newTestOutput(t, "\nstream: dms-target\nregion: us-east-1\nbackoff: {initial_interval: 5ms, max_interval: 20ms, max_elapsed_time: 200ms}\n"+dlqYAML(path), f.client())
+	b := service.MessageBatch{keyed("k", testRecord("k", 0, 20)), keyed("hot", testRecord("hot", 0, 20)), keyed("k", testRecord("k", 1, 20))}
+	if err := o.WriteBatch(context.Background(), b); err != nil {
+		t.Fatalf("WriteBatch: %v, want the batch acknowledged", err)
+	}
+	checkOrder(t, f.byKey(), map[string]int{"k": 2}, true)
+	got := readDLQ(t, path)
+	if len(got) != 1 || !strings.Contains(got[0].FallbackError, "retry budget") || !strings.HasPrefix(got[0].Row, "hot#0#") {
+		t.Fatalf("dead letter holds %+v, want the throttled record with the retry-budget error", got)
+	}
+}
+
+// Closing the output while writes are routing messages to the dead letter
+// neither panics (a send on the dead letter's closed channel) nor loses a
+// message: each is dead-lettered or reported failed.
+func TestCloseWhileDeadLettering(t *testing.T) {
+	for i := 0; i < 200; i++ {
+		f := newFakeKinesis(t, "dms-target", 1)
+		o := newTestOutput(t, fakeYAML+"dead_letter:\n  drop: {}\n", f.client())
+		var wg sync.WaitGroup
+		var taken, failed atomic.Int64
+		for w := 0; w < 4; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				m := keyed("k", []byte("bad row"))
+				m.SetError(errorString("flagged"))
+				if err := o.WriteBatch(context.Background(), service.MessageBatch{m}); err != nil {
+					failed.Add(1)
+				} else {
+					taken.Add(1)
+				}
+			}()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := o.Close(ctx); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		cancel()
+		wg.Wait()
+		if taken.Load() != o.st.deadLettered.Load() || taken.Load()+failed.Load() != 4 {
+			t.Fatalf("%d acknowledged, %d failed, %d dead-lettered", taken.Load(), failed.Load(), o.st.deadLettered.Load())
+		}
 	}
 }

@@ -94,7 +94,9 @@ Records rejected with `+"`ProvisionedThroughputExceededException`"+`, `+"`Intern
 `+"`KMSThrottlingException`"+` are re-sent, alone (records already written are never re-sent, except as below for
 ordering). Request-level failures (throttling, HTTP 5xx, dropped connections, timeouts) re-send the request. A
 request that made progress is retried at once (pacing still applies); one that made none waits a jittered exponential
-`+"`backoff`"+`; every wait honours shutdown. `+"`backoff.max_elapsed_time`"+` bounds the time a shard may go
+`+"`backoff`"+`; every wait honours shutdown. A write the engine cancels (e.g. a stream stop timing out) or that the
+output's shutdown cuts short reports the records it has not written failed (batch error), so the input replays them.
+`+"`backoff.max_elapsed_time`"+` bounds the time a shard may go
 without progress: after it the records not written fail (batch error) and go back to the input. Expired, invalid or
 missing credentials, a credentials provider that fails (an instance role gone, STS refusing to assume
 `+"`credentials.role`"+`; with either PutRecords path) and a stream deleted under the output stop the batch and
@@ -140,7 +142,10 @@ messages are reported failed to the engine with both errors and retried, so noth
 some of them to the dead letter twice. Counted in `+"`kinesis_dead_lettered`"+`. This does what
 `+"`fallback: [{reject_errored: {aws_kinesis_streams: ...}}, <dead letter>]`"+` does, without the per-message copies
 and sort groups of the two brokers (about 11 % of the reference pipeline's CPU per row). A connection lost mid-batch
-(see Failures and retries) sends nothing to the dead letter.
+(see Failures and retries) sends nothing to the dead letter, and neither does a write cancelled by the engine or cut
+short by shutdown: records it did not write have not failed for good, and every message it did not write to Kinesis
+(flagged and failed ones included) is reported failed to the engine, replayed, and dead-lettered on the replay if it
+still must be.
 
 ### Metrics
 `+"`kinesis_records_written`, `kinesis_bytes_written`, `kinesis_requests` (label `outcome`: ok, partial, error), "+
@@ -502,6 +507,11 @@ type output struct {
 	resume map[resumeKey]*resumeState
 	// dlPrimed: the dead_letter output was started (guarded by mu).
 	dlPrimed bool
+	// dlMu is held shared by a write to the dead letter and exclusively by
+	// Close while it sets dlClosed, before closing the dead letter: a
+	// write after that would send on the dead letter's closed channel.
+	dlMu     sync.RWMutex
+	dlClosed bool
 }
 
 // maxResume bounds the remembered stopped batches (one per batch in
@@ -1097,7 +1107,7 @@ func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 		if r := &recs[i]; r.routed && !r.written {
 			err := r.err
 			if err == nil {
-				err = errors.New("record not written")
+				err = errNotWritten
 			}
 			fail(r.idx, err)
 		}
@@ -1105,17 +1115,39 @@ func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 	if len(failures) == 0 {
 		return nil
 	}
-	if deadLetter != nil {
-		return o.writeDeadLetter(ctx, deadLetter, batch, failures)
+	if deadLetter == nil || ctx.Err() != nil {
+		// Cancelled or shutting down: every message not written goes
+		// back to the engine. The unwritten records did not fail for
+		// good, and a dead-letter write on a done context may take
+		// messages and still report failure (dead-lettered and replayed
+		// to Kinesis); what did fail for good is dead-lettered when the
+		// batch is replayed.
+		return batchError(batch, failures)
 	}
-	return batchError(batch, failures)
+	return o.writeDeadLetter(ctx, deadLetter, batch, failures)
 }
+
+var (
+	// errInterrupted: the write was cancelled or the output closed before
+	// the record was written. Not a failure for good: never dead-lettered.
+	errInterrupted = errors.New("not written before shutdown or cancellation")
+	// errNotWritten: a record left unwritten without a reason (should not
+	// happen); treated like errInterrupted.
+	errNotWritten       = errors.New("record not written")
+	errDeadLetterClosed = errors.New("output closed")
+)
 
 // failure is a message of the batch that was not written to Kinesis, and
 // why.
 type failure struct {
 	idx int
 	err error
+}
+
+// forGood tells a failure the dead letter takes (a flagged message, a record
+// invalid, rejected or out of retry budget) from one the engine must replay.
+func (f failure) forGood() bool {
+	return !errors.Is(f.err, errInterrupted) && !errors.Is(f.err, errNotWritten)
 }
 
 func batchError(batch service.MessageBatch, failures []failure) error {
@@ -1126,31 +1158,60 @@ func batchError(batch service.MessageBatch, failures []failure) error {
 	return bErr
 }
 
-// writeDeadLetter writes copies of the failed messages, in batch order, to
-// the dead_letter output, each with the fallback_error metadata the
-// fallback output would set (so the same dead-letter mappings work), and
-// waits for it to acknowledge them. If it fails, they are reported failed
-// to the engine, which retries them (a retry may write some of them to the
-// dead letter twice).
+// writeDeadLetter writes copies of the messages that failed for good, in
+// batch order, to the dead_letter output, each with the fallback_error
+// metadata the fallback output would set (so the same dead-letter mappings
+// work), and waits for it to acknowledge them. If it fails, they are
+// reported failed to the engine, which retries them (a retry may write some
+// of them to the dead letter twice); so are the failures not for good.
 func (o *output) writeDeadLetter(ctx context.Context, dl *service.OwnedOutput, batch service.MessageBatch, failures []failure) error {
 	slices.SortFunc(failures, func(a, b failure) int { return a.idx - b.idx })
-	out := make(service.MessageBatch, len(failures))
-	for k, f := range failures {
+	var dead, back []failure
+	for _, f := range failures {
+		if f.forGood() {
+			dead = append(dead, f)
+		} else {
+			back = append(back, f)
+		}
+	}
+	if len(dead) > 0 {
+		if err := o.deadLetterBatch(ctx, dl, batch, dead); err != nil {
+			o.log.Errorf("dead_letter output failed to take %d messages: %v", len(dead), err)
+			for k, f := range dead {
+				dead[k].err = fmt.Errorf("%w; dead_letter: %v", f.err, err)
+			}
+			back = append(back, dead...)
+		}
+	}
+	if len(back) == 0 {
+		return nil
+	}
+	return batchError(batch, back)
+}
+
+// deadLetterBatch writes copies of the failed messages to the dead letter,
+// unless it is closed or ctx done.
+func (o *output) deadLetterBatch(ctx context.Context, dl *service.OwnedOutput, batch service.MessageBatch, dead []failure) error {
+	o.dlMu.RLock()
+	defer o.dlMu.RUnlock()
+	if o.dlClosed {
+		return errDeadLetterClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	out := make(service.MessageBatch, len(dead))
+	for k, f := range dead {
 		m := batch[f.idx].Copy()
 		m.MetaSetMut("fallback_error", f.err.Error())
 		out[k] = m
 	}
-	err := dl.WriteBatch(ctx, out)
-	if err == nil {
-		o.st.deadLettered.Add(int64(len(out)))
-		o.m.deadLettered.Incr(int64(len(out)))
-		return nil
+	if err := dl.WriteBatch(ctx, out); err != nil {
+		return err
 	}
-	o.log.Errorf("dead_letter output failed to take %d messages: %v", len(out), err)
-	for k, f := range failures {
-		failures[k].err = fmt.Errorf("%w; dead_letter: %v", f.err, err)
-	}
-	return batchError(batch, failures)
+	o.st.deadLettered.Add(int64(len(out)))
+	o.m.deadLettered.Incr(int64(len(out)))
+	return nil
 }
 
 // metaKey reads the partition key straight from the metadata when
@@ -1307,7 +1368,7 @@ func (o *output) writeShard(ctx context.Context, client kinesisAPI, run *batchRu
 				continue
 			}
 			if cause, ok := dead[r.key]; ok && strict {
-				r.err = fmt.Errorf("not written: an earlier record of partition key %q failed (%v)", r.key, cause)
+				r.err = fmt.Errorf("not written: an earlier record of partition key %q failed (%w)", r.key, cause)
 				continue
 			}
 			r.err = err
@@ -1322,7 +1383,7 @@ func (o *output) writeShard(ctx context.Context, client kinesisAPI, run *batchRu
 				continue
 			}
 			if cause, ok := dead[r.key]; ok && strict {
-				r.err = fmt.Errorf("not written: an earlier record of partition key %q failed (%v)", r.key, cause)
+				r.err = fmt.Errorf("not written: an earlier record of partition key %q failed (%w)", r.key, cause)
 				continue
 			}
 			kept = append(kept, r)
@@ -1337,7 +1398,7 @@ func (o *output) writeShard(ctx context.Context, client kinesisAPI, run *batchRu
 	var failingSince time.Time // start of the first request of the current run of unanswered ones
 	for len(queue) > 0 {
 		if ctx.Err() != nil {
-			failRest(fmt.Errorf("not written before shutdown or cancellation: %w", ctx.Err()))
+			failRest(fmt.Errorf("%w: %w", errInterrupted, ctx.Err()))
 			return
 		}
 
@@ -1617,6 +1678,11 @@ func (o *output) backoffWait(ctx context.Context, bo *backoff.ExponentialBackOff
 // Close stops the shard refresher and interrupts any write still waiting.
 func (o *output) Close(ctx context.Context) error {
 	o.closeFn()
+	// Writes to the dead letter end promptly (their contexts are
+	// cancelled with closeCtx); none starts after this.
+	o.dlMu.Lock()
+	o.dlClosed = true
+	o.dlMu.Unlock()
 	o.bgOnce.Do(func() { close(o.bgDone) })
 	o.mu.Lock()
 	dlPrimed := o.dlPrimed
