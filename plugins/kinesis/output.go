@@ -66,9 +66,9 @@ input replays, or the `+"`fallback`/dead-letter"+` path receives, only the recor
 ### Requests and limits
 Every incoming batch, whatever its size, is split into PutRecords requests of at most 500 records and at most
 `+"`max_request_size`"+` bytes, counting data plus partition key of each record. A record whose data plus partition
-key exceeds `+"`max_record_size`"+`, or whose partition key is empty or longer than 256 characters, or whose
-`+"`hash_key`"+` is not a decimal number below 2^128, fails alone before anything is sent; the rest of the batch is
-written.
+key exceeds `+"`max_record_size`"+`, or whose partition key is empty, longer than 256 characters or not valid
+UTF-8 (Kinesis takes Unicode characters; e.g. Latin-1 bytes of a CSV in another encoding), or whose `+"`hash_key`"+`
+is not a decimal number below 2^128, fails alone before anything is sent; the rest of the batch is written.
 
 PutRecords requests go through the output's own request path by default: the JSON body (byte-identical to the
 AWS SDK's) is written straight into a reused buffer, signed with the SDK's SigV4 signer and credentials (refreshed
@@ -159,7 +159,7 @@ still must be.
 			service.NewStringField(fStream).
 				Description("The stream name, or its ARN (`arn:aws:kinesis:<region>:<account>:stream/<name>`; then requests carry StreamARN and the region defaults to the ARN's)."),
 			service.NewInterpolatedStringField(fPartitionKey).
-				Description("The partition key of each record (1 to 256 Unicode characters). The default is the key the `dms_csv_to_json` processor computes the DMS way.").
+				Description("The partition key of each record (1 to 256 Unicode characters, valid UTF-8). The default is the key the `dms_csv_to_json` processor computes the DMS way.").
 				Default("${! @dms_partition_key }"),
 			service.NewInterpolatedStringField(fHashKey).
 				Description("Optional explicit hash key (decimal, 0 to 2^128-1) overriding the MD5 of the partition key for shard routing.").
@@ -419,6 +419,17 @@ func parseOutputConfig(conf *service.ParsedConfig) (outputConfig, error) {
 func checkPartitionKey(k string) error {
 	if k == "" {
 		return errors.New("partition key is empty")
+	}
+	// Kinesis takes a Unicode string, and the JSON body cannot carry
+	// other bytes (they go out as U+FFFD: another key than the one hashed
+	// for routing and pacing, and distinct keys merged). ValidString is
+	// cheap on the usual ASCII keys (8 bytes a step), unlike counting.
+	if !utf8.ValidString(k) {
+		q := k
+		if len(q) > 64 {
+			q = q[:64] + "..."
+		}
+		return fmt.Errorf("partition key %q is not valid UTF-8: Kinesis takes Unicode characters (convert the source's encoding, e.g. Latin-1, to UTF-8)", q)
 	}
 	// A key of at most 256 bytes has at most 256 characters: only longer
 	// ones are counted (counting every key cost 1.4 % of the pipeline).

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -912,4 +913,52 @@ backoff: {initial_interval: 10ms, max_interval: 80ms, max_elapsed_time: 600ms}
 	if len(distinct) < len(waits)/2 || waits[len(waits)-1] < 30*time.Millisecond {
 		t.Fatalf("waits not jittered or not growing: %v", waits)
 	}
+}
+
+// Partition keys that are not valid UTF-8 (Latin-1 bytes from a CSV in
+// another encoding) fail alone before anything is sent, with an error
+// saying so; the rest of the batch is written. Before, they were routed by
+// the MD5 of their bytes but sent as U+FFFD (the JSON body cannot carry the
+// bytes), so they landed on other shards than routed and distinct keys
+// merged into one.
+func TestInvalidUTF8PartitionKeysFailAlone(t *testing.T) {
+	forEachClient(t, func(t *testing.T, clientYAML string) {
+		f := newFakeKinesis(t, "dms-target", 4)
+		o := newTestOutput(t, fakeYAML+clientYAML+"shard_rate: {records_per_second: 0, bytes_per_second: 0}\n", f.client())
+		long := strings.Repeat("é", 200) + "\xff" // 401 bytes, 201 characters: the counting path
+		b := service.MessageBatch{
+			keyed("k", testRecord("k", 0, 20)),
+			keyed("caf\xe9", []byte("latin-1 key")),
+			keyed("k", testRecord("k", 1, 20)),
+			keyed("caf\xe8", []byte("another latin-1 key")),
+			keyed(long, []byte("long invalid key")),
+			keyed("café", testRecord("café", 0, 20)), // valid UTF-8: written
+		}
+		idx := b.Index()
+		err := o.WriteBatch(context.Background(), b)
+		got := f.byKey()
+		for k := range got {
+			if strings.ContainsRune(k, utf8.RuneError) {
+				t.Errorf("%d records stored under partition key %q", len(got[k]), k)
+			}
+		}
+		failed := batchErrIndexes(t, err, idx)
+		if len(failed) != 3 || failed[1] == nil || failed[3] == nil || failed[4] == nil {
+			t.Fatalf("failed indexes %v, want 1, 3 and 4", failed)
+		}
+		for _, i := range []int{1, 3, 4} {
+			if msg := failed[i].Error(); !strings.Contains(msg, "not valid UTF-8") {
+				t.Errorf("index %d: error %q, want one saying the key is not valid UTF-8", i, msg)
+			}
+		}
+		if msg := failed[1].Error(); !strings.Contains(msg, `"caf\xe9"`) {
+			t.Errorf("error %q does not show the key", msg)
+		}
+		if extra := checkOrder(t, got, map[string]int{"k": 2, "café": 1}, true); extra != 0 {
+			t.Fatalf("%d copies", extra)
+		}
+		if n := f.total(); n != 3 {
+			t.Fatalf("%d records stored, want 3", n)
+		}
+	})
 }
