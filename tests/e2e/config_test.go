@@ -49,6 +49,44 @@ func TestConfigFilesLint(t *testing.T) {
 	}
 }
 
+// config/dead-letter.yaml runs exactly as its header says, from the
+// repository root with no variable set: the sample's reference-table rows
+// reach stdout, a bad row appended to them reaches the dead letter.
+func TestDeadLetterExampleAsDocumented(t *testing.T) {
+	sample, err := os.ReadFile(filepath.Join(repoRoot(), "config/sample/schema01/table01/full_000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	header, err := os.ReadFile(filepath.Join(repoRoot(), "config/dead-letter.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(header), "#   dmsbridge run config/dead-letter.yaml < config/sample/schema01/table01/full_000\n") {
+		t.Fatal("the header no longer gives the command this test runs")
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(binPath, "run", "config/dead-letter.yaml")
+	cmd.Dir = repoRoot()
+	// only the dead letter's path moved out of the checkout
+	cmd.Env = append(os.Environ(), "DMS_DEAD_LETTER_PATH="+filepath.Join(dir, "dead-letter.jsonl"))
+	cmd.Stdin = strings.NewReader(string(sample) + "2026-01-01 00:00:09,10.1000/x,not-a-number,1.00,sig\n")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("dmsbridge run config/dead-letter.yaml: %v\n%s", err, stderr.String())
+	}
+	want := strings.Count(string(sample), "\n")
+	got := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(got) != want || !strings.Contains(got[0], `"table-name":"table01"`) {
+		t.Fatalf("stdout: %d records, want %d of schema01.table01:\n%s\n%s", len(got), want, out, stderr.String())
+	}
+	dl := lines(t, filepath.Join(dir, "dead-letter.jsonl"))
+	if len(dl) != 1 || !strings.Contains(dl[0], "column id") || !strings.Contains(dl[0], "not-a-number") {
+		t.Fatalf("dead letter: %q", dl)
+	}
+}
+
 // config/dead-letter.yaml, run as its header says (`dmsbridge run
 // config/dead-letter.yaml < rows`): good rows reach stdout as DMS records in
 // order, each bad row lands in the dead-letter file once with its reason and
