@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -40,6 +41,9 @@ histograms. Metric names are sanitised to the Prometheus character set
 Failure modes: a metric registered twice under the same name with different
 label keys cannot be represented in Prometheus; the second registration is
 logged once at WARN and its values are dropped, never crashing the pipeline.
+Label values that are not valid UTF-8 (e.g. a `+"`metric`"+` processor labelling by
+message content, or a stream id from a URL) are exported with each run of
+invalid bytes replaced by U+FFFD.
 
 In streams mode every metric carries the `+"`stream`"+` label, so one
 `+"`/metrics`"+` endpoint serves all streams.`).
@@ -165,7 +169,12 @@ func (e *Exporter) NewCounterCtor(name string, labelKeys ...string) service.Metr
 		if v == nil {
 			return noop{}
 		}
-		return counter{v.WithLabelValues(lv...)}
+		c, err := v.GetMetricWithLabelValues(validLabelValues(lv)...)
+		if err != nil {
+			e.warnOnce("counter "+name, err)
+			return noop{}
+		}
+		return counter{c}
 	}
 }
 
@@ -178,7 +187,12 @@ func (e *Exporter) NewGaugeCtor(name string, labelKeys ...string) service.Metric
 		if v == nil {
 			return noop{}
 		}
-		return gauge{v.WithLabelValues(lv...)}
+		g, err := v.GetMetricWithLabelValues(validLabelValues(lv)...)
+		if err != nil {
+			e.warnOnce("gauge "+name, err)
+			return noop{}
+		}
+		return gauge{g}
 	}
 }
 
@@ -195,14 +209,54 @@ func (e *Exporter) NewTimerCtor(name string, labelKeys ...string) service.Metric
 		}, l)
 	})
 	return func(lv ...string) service.MetricsExporterTimer {
+		var o prometheus.Observer
+		var err error
 		switch v := c.(type) {
 		case *prometheus.HistogramVec:
-			return timer{v.WithLabelValues(lv...)}
+			o, err = v.GetMetricWithLabelValues(validLabelValues(lv)...)
 		case *prometheus.SummaryVec:
-			return timer{v.WithLabelValues(lv...)}
+			o, err = v.GetMetricWithLabelValues(validLabelValues(lv)...)
+		default:
+			return noop{}
 		}
-		return noop{}
+		if err != nil {
+			e.warnOnce("timer "+name, err)
+			return noop{}
+		}
+		return timer{o}
 	}
+}
+
+// validLabelValues returns lv with every value made valid UTF-8 (each run of
+// invalid bytes becomes U+FFFD): label values come from data (a metric
+// processor's labels, a stream id from a URL) and client_golang refuses, by
+// panicking in WithLabelValues, values that are not UTF-8. lv itself is
+// returned, without copying, when every value is valid.
+func validLabelValues(lv []string) []string {
+	for i, v := range lv {
+		if !utf8.ValidString(v) {
+			out := make([]string, len(lv))
+			copy(out, lv)
+			for j := i; j < len(out); j++ {
+				out[j] = strings.ToValidUTF8(out[j], "\uFFFD")
+			}
+			return out
+		}
+	}
+	return lv
+}
+
+// warnOnce logs, once per metric, a label set the exporter cannot export
+// (e.g. a wrong number of values); its values are dropped.
+func (e *Exporter) warnOnce(metric string, err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	key := "values " + metric
+	if e.warn[key] {
+		return
+	}
+	e.warn[key] = true
+	e.log.Warnf("prometheus: metric %s: %v; values with these labels are not exported", metric, err)
 }
 
 // HandlerFunc is mounted by Benthos on /metrics and /stats.

@@ -1,6 +1,7 @@
 package prometheus
 
 import (
+	"fmt"
 	"io"
 	"net/http/httptest"
 	"strings"
@@ -101,5 +102,66 @@ metrics:
 	}
 	if out := scrape(t, exp); !strings.Contains(out, `input_received{label="",path="root.input"} 5`) {
 		t.Fatalf("/metrics lacks the input's count:\n%s", out)
+	}
+}
+
+// Label values come from user data (a metric processor's `labels`, a stream id
+// in a streams-mode URL) and may be invalid UTF-8. client_golang panics on
+// them; the exporter must export the value with U+FFFD instead, for every
+// metric type, and keep serving /metrics.
+func TestExporterSurvivesInvalidUTF8LabelValues(t *testing.T) {
+	for _, histogram := range []bool{false, true} {
+		e := newTestExporter(t, fmt.Sprintf(`use_histogram_timing: %v
+add_process_metrics: false
+add_go_metrics: false`, histogram))
+		bad := "\xff\xfe"
+		noPanic := func(what string, f func()) {
+			t.Helper()
+			defer func() {
+				if r := recover(); r != nil {
+					t.Errorf("histogram=%v: %s with an invalid UTF-8 label value panicked: %v", histogram, what, r)
+				}
+			}()
+			f()
+		}
+		noPanic("counter", func() { e.NewCounterCtor("rows", "table")(bad).Incr(2) })
+		noPanic("gauge", func() { e.NewGaugeCtor("state", "table")(bad).Set(7) })
+		noPanic("timer", func() { e.NewTimerCtor("latency", "table")(bad).Timing(int64(time.Second)) })
+		out := scrape(t, e)
+		want := []string{"rows{table=\"\ufffd\"} 2", "state{table=\"\ufffd\"} 7", "latency_sum{table=\"\ufffd\"} 1"}
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				t.Errorf("histogram=%v: /metrics lacks %q:\n%s", histogram, w, out)
+			}
+		}
+	}
+}
+
+// As a user hits it in run mode: a metric processor labelling by message
+// content that is not UTF-8 must not crash the pipeline.
+func TestExporterMetricProcessorWithBinaryLabel(t *testing.T) {
+	sb := service.NewStreamBuilder()
+	if err := sb.SetYAML(`
+input:
+  generate: {count: 3, interval: "", mapping: 'root = "/w==".decode("base64")'}
+pipeline:
+  processors:
+    - metric: {type: counter, name: by_table, labels: {table: '${! content() }'}}
+output:
+  drop: {}
+metrics:
+  prometheus:
+    add_process_metrics: false
+    add_go_metrics: false
+`); err != nil {
+		t.Fatal(err)
+	}
+	var exp *Exporter
+	orig := newExporterHook
+	newExporterHook = func(e *Exporter) { exp = e }
+	defer func() { newExporterHook = orig }()
+	testutil.RunStream(t, sb, 10*time.Second)
+	if out := scrape(t, exp); !strings.Contains(out, "by_table{label=\"\",path=\"root.pipeline.processors.0\",table=\"\ufffd\"} 3") {
+		t.Fatalf("/metrics lacks the metric processor's count:\n%s", out)
 	}
 }
