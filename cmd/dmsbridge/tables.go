@@ -106,6 +106,47 @@ func fetchTableStats(base, prefix string) ([]TableStats, error) {
 
 type tableKey struct{ stream, schema, table string }
 
+// inputFigures are one component's per-table gauges: what one aws_s3_dms
+// input (one label and path) publishes for one table.
+type inputFigures struct {
+	label, path         string
+	input               bool // holds at least one input-only gauge
+	state               int64
+	rows                int64
+	bytesDone, bytesTot float64
+	start, end, last    float64
+}
+
+// freshness orders the inputs publishing one table: the newest of the times
+// it set. Series of an input that is gone (a stream updated with another
+// label, a broker's input renamed) are never removed from /metrics, so its
+// last figures stay next to the running input's.
+func (f *inputFigures) freshness() float64 { return maxf(f.last, maxf(f.start, f.end)) }
+
+// fresher reports whether a is to be shown rather than b: the freshest, then
+// the one furthest in the load, then (only to be deterministic) by label and
+// path.
+func fresher(a, b *inputFigures) bool {
+	if fa, fb := a.freshness(), b.freshness(); fa != fb {
+		return fa > fb
+	}
+	if a.state != b.state {
+		return a.state > b.state
+	}
+	if a.label != b.label {
+		return a.label > b.label
+	}
+	return a.path > b.path
+}
+
+// parseTableStats turns /metrics into one row per stream and table.
+//
+// The input's figures (dms_table_state, dms_full_load_*) are gauges of one
+// component: when several label/path combinations publish the same table,
+// the row shows the freshest one whole, never a sum. The processor's
+// dms_csv_to_json_rows and _errors are counters split by operation, reason
+// and processor: they add up. LastUpdate is the newest update of the shown
+// input and of any processor.
 func parseTableStats(r io.Reader, prefix string) ([]TableStats, error) {
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(r)
@@ -113,48 +154,57 @@ func parseTableStats(r io.Reader, prefix string) ([]TableStats, error) {
 		return nil, fmt.Errorf("tables: the metrics are not in the Prometheus text format: %w", err)
 	}
 	type acc struct {
-		s                   TableStats
-		bytesDone, bytesTot float64
-		start, end, last    float64
-		seen                bool
+		s     TableStats
+		comps map[[2]string]*inputFigures // by label, path
 	}
 	rows := map[tableKey]*acc{}
 	get := func(k tableKey) *acc {
 		a, ok := rows[k]
 		if !ok {
-			a = &acc{s: TableStats{Stream: k.stream, Schema: k.schema, Table: k.table, State: stateNames[0]}}
+			a = &acc{s: TableStats{Stream: k.stream, Schema: k.schema, Table: k.table}, comps: map[[2]string]*inputFigures{}}
 			rows[k] = a
 		}
 		return a
 	}
 	for name, fam := range families {
 		name = strings.TrimPrefix(name, prefix)
+		switch name {
+		case mState, mFullLoadRows, mBytesDone, mBytesTotal, mLoadStart, mLoadEnd, mLastUpdate, mRows, mErrors:
+		default:
+			continue
+		}
 		for _, m := range fam.GetMetric() {
 			labels := map[string]string{}
 			for _, lp := range m.GetLabel() {
 				labels[lp.GetName()] = lp.GetValue()
 			}
-			if labels["schema"] == "" && labels["table"] == "" {
+			k := tableKey{labels["stream"], labels["schema"], labels["table"]}
+			if k.schema == "" && k.table == "" {
 				continue
 			}
 			v := m.GetGauge().GetValue() + m.GetCounter().GetValue() + m.GetUntyped().GetValue()
-			a := get(tableKey{labels["stream"], labels["schema"], labels["table"]})
+			a := get(k)
+			ck := [2]string{labels["label"], labels["path"]}
+			c := a.comps[ck]
+			if c == nil {
+				c = &inputFigures{label: ck[0], path: ck[1]}
+				a.comps[ck] = c
+			}
 			switch name {
 			case mState:
-				a.s.State = stateNames[int64(v)]
-				a.seen = true
+				c.state, c.input = int64(v), true
 			case mFullLoadRows:
-				a.s.FullLoadRows += int64(v)
+				c.rows, c.input = int64(v), true
 			case mBytesDone:
-				a.bytesDone += v
+				c.bytesDone, c.input = v, true
 			case mBytesTotal:
-				a.bytesTot += v
+				c.bytesTot, c.input = v, true
 			case mLoadStart:
-				a.start = maxf(a.start, v)
+				c.start, c.input = v, true
 			case mLoadEnd:
-				a.end = maxf(a.end, v)
+				c.end, c.input = v, true
 			case mLastUpdate:
-				a.last = maxf(a.last, v)
+				c.last = maxf(c.last, v)
 			case mRows:
 				switch labels["operation"] {
 				case "insert":
@@ -171,10 +221,26 @@ func parseTableStats(r io.Reader, prefix string) ([]TableStats, error) {
 	}
 	out := make([]TableStats, 0, len(rows))
 	for _, a := range rows {
-		if a.bytesTot > 0 {
-			a.s.LoadPercent = 100 * a.bytesDone / a.bytesTot
+		var shown *inputFigures
+		var last float64
+		for _, c := range a.comps {
+			if !c.input {
+				last = maxf(last, c.last) // a processor's
+			} else if shown == nil || fresher(c, shown) {
+				shown = c
+			}
 		}
-		a.s.FullLoadStart, a.s.FullLoadEnd, a.s.LastUpdate = unixTime(a.start), unixTime(a.end), unixTime(a.last)
+		a.s.State = stateNames[0]
+		var start, end float64
+		if shown != nil {
+			a.s.State = stateNames[shown.state]
+			a.s.FullLoadRows = shown.rows
+			if shown.bytesTot > 0 {
+				a.s.LoadPercent = 100 * shown.bytesDone / shown.bytesTot
+			}
+			start, end, last = shown.start, shown.end, maxf(last, shown.last)
+		}
+		a.s.FullLoadStart, a.s.FullLoadEnd, a.s.LastUpdate = unixTime(start), unixTime(end), unixTime(last)
 		out = append(out, a.s)
 	}
 	sort.Slice(out, func(i, j int) bool {

@@ -13,11 +13,11 @@ dms_table_state{label="source",path="root.input",schema="schema01",stream="a",ta
 dms_full_load_rows{label="source",path="root.input",schema="hr",stream="a",table="employee"} 1
 dms_full_load_rows{label="source",path="root.input",schema="schema01",stream="a",table="table01"} 120
 # TYPE dms_full_load_bytes_done gauge
-dms_full_load_bytes_done{label="",path="root.input",schema="schema01",stream="a",table="table01"} 250
+dms_full_load_bytes_done{label="source",path="root.input",schema="schema01",stream="a",table="table01"} 250
 # TYPE dms_full_load_bytes_total gauge
-dms_full_load_bytes_total{label="",path="root.input",schema="schema01",stream="a",table="table01"} 1000
+dms_full_load_bytes_total{label="source",path="root.input",schema="schema01",stream="a",table="table01"} 1000
 # TYPE dms_full_load_start_unix gauge
-dms_full_load_start_unix{label="",path="root.input",schema="hr",stream="a",table="employee"} 1.7646336e+09
+dms_full_load_start_unix{label="source",path="root.input",schema="hr",stream="a",table="employee"} 1.7646336e+09
 # TYPE dms_csv_to_json_rows counter
 dms_csv_to_json_rows{label="p",operation="insert",path="root.pipeline.processors.0",schema="hr",stream="a",table="employee"} 3
 dms_csv_to_json_rows{label="p",operation="update",path="root.pipeline.processors.0",schema="hr",stream="a",table="employee"} 2
@@ -57,5 +57,63 @@ func TestTablesParsesDMSStatistics(t *testing.T) {
 	}
 	if _, err := parseTableStats(strings.NewReader("{not prometheus"), ""); err == nil {
 		t.Error("garbage accepted")
+	}
+}
+
+func TestReviewTablesDoesNotDoubleCountStaleSeries(t *testing.T) {
+	const m = `# TYPE dms_full_load_rows gauge
+dms_full_load_rows{label="s3_source",path="root.input",schema="schema01",stream="alpha",table="table01"} 5
+dms_full_load_rows{label="source",path="root.input",schema="schema01",stream="alpha",table="table01"} 5
+`
+	stats, _ := parseTableStats(strings.NewReader(m), "")
+	if len(stats) != 1 || stats[0].FullLoadRows != 5 {
+		t.Fatalf("tables shows %+v", stats)
+	}
+}
+
+// After PUT /streams/alpha changed the input's label, the old input's gauges
+// stay in /metrics next to the new one's: the row shows the input that
+// updated last, whole (not a mix of both), while the processor's counters,
+// split by processor label, operation and reason, add up.
+func TestTablesShowsTheFreshestInputAndSumsCounters(t *testing.T) {
+	const m = `# TYPE dms_table_state gauge
+dms_table_state{label="source",path="root.input",schema="schema01",stream="alpha",table="table01"} 1
+dms_table_state{label="s3_source",path="root.input",schema="schema01",stream="alpha",table="table01"} 2
+# TYPE dms_full_load_rows gauge
+dms_full_load_rows{label="source",path="root.input",schema="schema01",stream="alpha",table="table01"} 5
+dms_full_load_rows{label="s3_source",path="root.input",schema="schema01",stream="alpha",table="table01"} 8
+# TYPE dms_full_load_bytes_done gauge
+dms_full_load_bytes_done{label="source",path="root.input",schema="schema01",stream="alpha",table="table01"} 10
+dms_full_load_bytes_done{label="s3_source",path="root.input",schema="schema01",stream="alpha",table="table01"} 100
+# TYPE dms_full_load_bytes_total gauge
+dms_full_load_bytes_total{label="source",path="root.input",schema="schema01",stream="alpha",table="table01"} 100
+dms_full_load_bytes_total{label="s3_source",path="root.input",schema="schema01",stream="alpha",table="table01"} 100
+# TYPE dms_full_load_start_unix gauge
+dms_full_load_start_unix{label="source",path="root.input",schema="schema01",stream="alpha",table="table01"} 1.7646336e+09
+dms_full_load_start_unix{label="s3_source",path="root.input",schema="schema01",stream="alpha",table="table01"} 1.7646337e+09
+# TYPE dms_full_load_end_unix gauge
+dms_full_load_end_unix{label="s3_source",path="root.input",schema="schema01",stream="alpha",table="table01"} 1.7646338e+09
+# TYPE dms_table_last_update_unix gauge
+dms_table_last_update_unix{label="source",path="root.input",schema="schema01",stream="alpha",table="table01"} 1.76463365e+09
+dms_table_last_update_unix{label="s3_source",path="root.input",schema="schema01",stream="alpha",table="table01"} 1.7646338e+09
+dms_table_last_update_unix{label="p2",path="root.pipeline.processors.0",schema="schema01",stream="alpha",table="table01"} 1.7646339e+09
+# TYPE dms_csv_to_json_rows counter
+dms_csv_to_json_rows{label="p",operation="insert",path="root.pipeline.processors.0",schema="schema01",stream="alpha",table="table01"} 3
+dms_csv_to_json_rows{label="p2",operation="insert",path="root.pipeline.processors.0",schema="schema01",stream="alpha",table="table01"} 4
+dms_csv_to_json_rows{label="p2",operation="update",path="root.pipeline.processors.0",schema="schema01",stream="alpha",table="table01"} 2
+# TYPE dms_csv_to_json_errors counter
+dms_csv_to_json_errors{label="p",path="root.pipeline.processors.0",reason="bad_value",schema="schema01",stream="alpha",table="table01"} 1
+dms_csv_to_json_errors{label="p2",path="root.pipeline.processors.0",reason="bad_value",schema="schema01",stream="alpha",table="table01"} 2
+dms_csv_to_json_errors{label="p2",path="root.pipeline.processors.0",reason="field_count",schema="schema01",stream="alpha",table="table01"} 4
+`
+	stats, err := parseTableStats(strings.NewReader(m), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := TableStats{Stream: "alpha", Schema: "schema01", Table: "table01", State: "Table completed",
+		FullLoadRows: 8, Inserts: 7, Updates: 2, Errors: 7, LoadPercent: 100,
+		FullLoadStart: "2025-12-02T00:01:40Z", FullLoadEnd: "2025-12-02T00:03:20Z", LastUpdate: "2025-12-02T00:05:00Z"}
+	if len(stats) != 1 || stats[0] != want {
+		t.Fatalf("tables shows\n%+v\nwant\n%+v", stats, want)
 	}
 }
