@@ -56,7 +56,9 @@ func tablesCommand() *cli.Command {
 		Usage: "Print DMS-style table statistics of a running dmsbridge (run or streams mode)",
 		Description: `Reads /metrics (the prometheus metrics exporter) of a running instance and prints,
 per stream and schema.table: TableState, FullLoadRows, Inserts, Updates, Deletes, errors,
-full-load progress, full-load start and end, and LastUpdateTime.
+full-load progress, full-load start and end, and LastUpdateTime. Rows the processor
+could not attribute to a table (unknown table, malformed CDC row, missing metadata)
+are counted as errors on a "(no table)" row of their stream.
 
   dmsbridge tables --url http://localhost:4195
   dmsbridge tables --watch 2s
@@ -106,6 +108,14 @@ func fetchTableStats(base, prefix string) ([]TableStats, error) {
 
 type tableKey struct{ stream, schema, table string }
 
+// The "(no table)" row of a stream counts the processor errors that no table
+// can be blamed for (unknown table, malformed CDC row, missing metadata): the
+// series with schema="" and table="".
+const (
+	noTableSchema = "-"
+	noTableName   = "(no table)"
+)
+
 // inputFigures are one component's per-table gauges: what one aws_s3_dms
 // input (one label and path) publishes for one table.
 type inputFigures struct {
@@ -154,14 +164,20 @@ func parseTableStats(r io.Reader, prefix string) ([]TableStats, error) {
 		return nil, fmt.Errorf("tables: the metrics are not in the Prometheus text format: %w", err)
 	}
 	type acc struct {
-		s     TableStats
-		comps map[[2]string]*inputFigures // by label, path
+		s       TableStats
+		comps   map[[2]string]*inputFigures // by label, path
+		noTable bool
+		errSeen bool
 	}
 	rows := map[tableKey]*acc{}
 	get := func(k tableKey) *acc {
 		a, ok := rows[k]
 		if !ok {
 			a = &acc{s: TableStats{Stream: k.stream, Schema: k.schema, Table: k.table}, comps: map[[2]string]*inputFigures{}}
+			if k.schema == "" && k.table == "" {
+				a.noTable = true
+				a.s.Schema, a.s.Table = noTableSchema, noTableName
+			}
 			rows[k] = a
 		}
 		return a
@@ -179,7 +195,9 @@ func parseTableStats(r io.Reader, prefix string) ([]TableStats, error) {
 				labels[lp.GetName()] = lp.GetValue()
 			}
 			k := tableKey{labels["stream"], labels["schema"], labels["table"]}
-			if k.schema == "" && k.table == "" {
+			if k.schema == "" && k.table == "" && name != mErrors && name != mLastUpdate {
+				// Only the processor's errors are counted without a table (an
+				// empty label is the same as none in Prometheus).
 				continue
 			}
 			v := m.GetGauge().GetValue() + m.GetCounter().GetValue() + m.GetUntyped().GetValue()
@@ -216,11 +234,15 @@ func parseTableStats(r io.Reader, prefix string) ([]TableStats, error) {
 				}
 			case mErrors:
 				a.s.Errors += int64(v)
+				a.errSeen = true
 			}
 		}
 	}
 	out := make([]TableStats, 0, len(rows))
 	for _, a := range rows {
+		if a.noTable && !a.errSeen {
+			continue
+		}
 		var shown *inputFigures
 		var last float64
 		for _, c := range a.comps {
@@ -230,7 +252,9 @@ func parseTableStats(r io.Reader, prefix string) ([]TableStats, error) {
 				shown = c
 			}
 		}
-		a.s.State = stateNames[0]
+		if !a.noTable {
+			a.s.State = stateNames[0]
+		}
 		var start, end float64
 		if shown != nil {
 			a.s.State = stateNames[shown.state]
@@ -246,6 +270,9 @@ func parseTableStats(r io.Reader, prefix string) ([]TableStats, error) {
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Stream != out[j].Stream {
 			return out[i].Stream < out[j].Stream
+		}
+		if ni, nj := out[i].Table == noTableName && out[i].Schema == noTableSchema, out[j].Table == noTableName && out[j].Schema == noTableSchema; ni != nj {
+			return nj // a stream's "(no table)" row comes after its tables
 		}
 		if out[i].Schema != out[j].Schema {
 			return out[i].Schema < out[j].Schema
@@ -299,7 +326,7 @@ func printTableStats(w io.Writer, format string, stats []TableStats) error {
 		if withStream {
 			fmt.Fprintf(tw, "%s\t", s.Stream)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%.1f\t%s\t%s\t%s\n", s.Schema, s.Table, s.State,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%.1f\t%s\t%s\t%s\n", s.Schema, s.Table, dash(s.State),
 			s.FullLoadRows, s.Inserts, s.Updates, s.Deletes, s.Errors, s.LoadPercent,
 			dash(s.FullLoadStart), dash(s.FullLoadEnd), dash(s.LastUpdate))
 	}

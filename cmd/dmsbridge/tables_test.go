@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -115,5 +116,65 @@ dms_csv_to_json_errors{label="p2",path="root.pipeline.processors.0",reason="fiel
 		FullLoadStart: "2025-12-02T00:01:40Z", FullLoadEnd: "2025-12-02T00:03:20Z", LastUpdate: "2025-12-02T00:05:00Z"}
 	if len(stats) != 1 || stats[0] != want {
 		t.Fatalf("tables shows\n%+v\nwant\n%+v", stats, want)
+	}
+}
+
+func TestReviewTablesShowsUnattributedErrors(t *testing.T) {
+	const m = `# TYPE dms_csv_to_json_errors counter
+dms_csv_to_json_errors{label="p",path="root.pipeline.processors.0",reason="unknown_table",schema="",table=""} 3
+`
+	stats, _ := parseTableStats(strings.NewReader(m), "")
+	var total int64
+	for _, s := range stats {
+		total += s.Errors
+	}
+	if total != 3 {
+		t.Fatalf("tables reports %d (rows %+v)", total, stats)
+	}
+}
+
+// Rows the processor could not attribute to a table (unknown table, malformed
+// CDC row, missing metadata) are counted on a "(no table)" row of their
+// stream, after its tables, in text and JSON.
+func TestTablesNoTableRowPerStream(t *testing.T) {
+	const m = `# TYPE dms_table_state gauge
+dms_table_state{label="source",path="root.input",schema="hr",stream="a",table="employee"} 2
+dms_table_state{label="source",path="root.input",schema="hr",stream="b",table="employee"} 2
+# TYPE dms_csv_to_json_errors counter
+dms_csv_to_json_errors{label="p",path="root.pipeline.processors.0",reason="unknown_table",schema="",stream="a",table=""} 3
+dms_csv_to_json_errors{label="p",path="root.pipeline.processors.0",reason="malformed_row",schema="",stream="a",table=""} 2
+dms_csv_to_json_errors{label="p",path="root.pipeline.processors.0",reason="bad_value",schema="hr",stream="a",table="employee"} 1
+# TYPE dms_table_last_update_unix gauge
+dms_table_last_update_unix{label="p",path="root.pipeline.processors.0",schema="",stream="a",table=""} 1.7646336e+09
+`
+	stats, err := parseTableStats(strings.NewReader(m), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stats) != 3 {
+		t.Fatalf("got %d rows: %+v", len(stats), stats)
+	}
+	if s := stats[0]; s.Stream != "a" || s.Table != "employee" || s.Errors != 1 {
+		t.Errorf("a hr.employee: %+v", s)
+	}
+	if s := stats[1]; s.Stream != "a" || s.Schema != "-" || s.Table != "(no table)" || s.Errors != 5 || s.LastUpdate != "2025-12-02T00:00:00Z" {
+		t.Errorf("a (no table): %+v", s)
+	}
+	if s := stats[2]; s.Stream != "b" || s.Table != "employee" || s.Errors != 0 {
+		t.Errorf("b hr.employee: %+v", s)
+	}
+	var text, js bytes.Buffer
+	if err := printTableStats(&text, "text", stats); err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(text.String(), "\n"); len(lines) < 3 || !strings.Contains(lines[2], "(no table)") || !strings.Contains(lines[2], " 5 ") {
+		t.Errorf("text output:\n%s", text.String())
+	}
+	if err := printTableStats(&js, "json", stats); err != nil {
+		t.Fatal(err)
+	}
+	var back []TableStats
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil || len(back) != 3 || back[1].Table != "(no table)" || back[1].Errors != 5 {
+		t.Errorf("json output (%v):\n%s", err, js.String())
 	}
 }
