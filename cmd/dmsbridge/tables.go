@@ -56,7 +56,8 @@ func tablesCommand() *cli.Command {
 		Usage: "Print DMS-style table statistics of a running dmsbridge (run or streams mode)",
 		Description: `Reads /metrics (the prometheus metrics exporter) of a running instance and prints,
 per stream and schema.table: TableState, FullLoadRows, Inserts, Updates, Deletes, errors,
-full-load progress, full-load start and end, and LastUpdateTime. Rows the processor
+full-load progress, full-load start and end, and LastUpdateTime. In streams mode only
+the streams GET /streams lists are shown (a deleted stream's metrics stay in /metrics). Rows the processor
 could not attribute to a table (unknown table, malformed CDC row, missing metadata)
 are counted as errors on a "(no table)" row of their stream.
 
@@ -103,7 +104,46 @@ func fetchTableStats(base, prefix string) ([]TableStats, error) {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return nil, fmt.Errorf("tables: GET %s: %s: %s (is the prometheus metrics exporter enabled?)", url, resp.Status, strings.TrimSpace(string(b)))
 	}
-	return parseTableStats(resp.Body, prefix)
+	stats, err := parseTableStats(resp.Body, prefix)
+	if err != nil {
+		return nil, err
+	}
+	if live, ok := liveStreams(client, base); ok {
+		kept := stats[:0]
+		for _, s := range stats {
+			if s.Stream == "" || live[s.Stream] {
+				kept = append(kept, s)
+			}
+		}
+		stats = kept
+	}
+	return stats, nil
+}
+
+// liveStreams returns the streams of a streams-mode instance (GET /streams)
+// and true; false when the instance does not list streams (run mode answers
+// 404) or the list cannot be had, and then no row is dropped. A deleted
+// stream's series stay in /metrics (Prometheus series are never removed):
+// without this its tables would show their last state, e.g. "Full load",
+// forever.
+func liveStreams(client *http.Client, base string) (map[string]bool, bool) {
+	resp, err := client.Get(strings.TrimRight(base, "/") + "/streams")
+	if err != nil {
+		return nil, false
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, false
+	}
+	var list map[string]json.RawMessage
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&list); err != nil || list == nil {
+		return nil, false
+	}
+	live := make(map[string]bool, len(list))
+	for id := range list {
+		live[id] = true
+	}
+	return live, true
 }
 
 type tableKey struct{ stream, schema, table string }

@@ -2,9 +2,19 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/urfave/cli/v2"
 )
 
 const sampleMetrics = `# TYPE dms_table_state gauge
@@ -177,4 +187,104 @@ dms_table_last_update_unix{label="p",path="root.pipeline.processors.0",schema=""
 	if err := json.Unmarshal(js.Bytes(), &back); err != nil || len(back) != 3 || back[1].Table != "(no table)" || back[1].Errors != 5 {
 		t.Errorf("json output (%v):\n%s", err, js.String())
 	}
+}
+
+// fakeInstance serves /metrics (metrics) and, when streams is not nil,
+// /streams as Benthos' streams mode does; otherwise /streams is 404 as in run
+// mode. fail makes the first fail /metrics requests answer 500. cancel, when
+// set, is called at the (after)th /metrics request.
+func fakeInstance(t *testing.T, metrics string, streams map[string]any, fail int, after int, cancel func()) *httptest.Server {
+	t.Helper()
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/metrics":
+			i := n.Add(1)
+			if cancel != nil && int(i) >= after {
+				cancel()
+			}
+			if int(i) <= fail {
+				http.Error(w, "boom", http.StatusInternalServerError)
+				return
+			}
+			io.WriteString(w, metrics)
+		case "/streams":
+			if streams == nil {
+				http.NotFound(w, r)
+				return
+			}
+			json.NewEncoder(w).Encode(streams)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// runTables runs `dmsbridge tables args...` as the binary does and returns
+// its stdout, stderr and exit code.
+func runTables(ctx context.Context, args ...string) (stdout, stderr string, code int) {
+	var out, errb syncBuffer
+	app := &cli.App{Name: "dmsbridge", Commands: []*cli.Command{tablesCommand()}, Writer: &out, ErrWriter: &errb,
+		ExitErrHandler: func(*cli.Context, error) {}}
+	done := make(chan error, 1)
+	go func() { done <- app.RunContext(ctx, append([]string{"dmsbridge", "tables"}, args...)) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		return out.String(), errb.String() + "tables did not return within 10s\n", -1
+	}
+	if err != nil {
+		code = 1
+		if ec, ok := err.(cli.ExitCoder); ok {
+			code = ec.ExitCode()
+		}
+		fmt.Fprintln(&errb, err)
+	}
+	return out.String(), errb.String(), code
+}
+
+const twoStreams = `# TYPE dms_table_state gauge
+dms_table_state{label="source",path="root.input",schema="schema01",stream="alpha",table="table01"} 1
+dms_table_state{label="source",path="root.input",schema="schema01",stream="beta",table="table01"} 2
+`
+
+// A stream deleted in streams mode leaves its gauges in /metrics; tables only
+// shows the streams /streams lists. In run mode (/streams 404) nothing is
+// dropped.
+func TestTablesDropsDeletedStreams(t *testing.T) {
+	srv := fakeInstance(t, twoStreams, map[string]any{"beta": map[string]any{"active": true}}, 0, 0, nil)
+	out, errs, code := runTables(context.Background(), "--url", srv.URL, "--format", "json")
+	var stats []TableStats
+	if code != 0 || json.Unmarshal([]byte(out), &stats) != nil {
+		t.Fatalf("exit %d: %s%s", code, out, errs)
+	}
+	if len(stats) != 1 || stats[0].Stream != "beta" {
+		t.Errorf("streams mode with alpha deleted shows %+v", stats)
+	}
+	srv = fakeInstance(t, twoStreams, nil, 0, 0, nil)
+	out, errs, code = runTables(context.Background(), "--url", srv.URL, "--format", "json")
+	stats = nil
+	if code != 0 || json.Unmarshal([]byte(out), &stats) != nil || len(stats) != 2 {
+		t.Errorf("run mode (exit %d) shows %s%s", code, out, errs)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
