@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -50,52 +53,152 @@ const (
 
 var stateNames = map[int64]string{0: "Before load", 1: "Full load", 2: "Table completed"}
 
+// defaultWatch is the refresh interval of a bare --watch.
+const defaultWatch = 2 * time.Second
+
 func tablesCommand() *cli.Command {
+	flags := []cli.Flag{
+		&cli.StringFlag{Name: "url", Value: "http://localhost:4195", Usage: "base URL of the instance's HTTP server"},
+		&cli.StringFlag{Name: "prefix", Value: "", EnvVars: []string{statePrefixEnv}, Usage: "metric name prefix set in the prometheus exporter"},
+		&cli.StringFlag{Name: "format", Value: "text", Usage: "text or json"},
+		&cli.DurationFlag{Name: "watch", Usage: "refresh at this interval (" + defaultWatch.String() + " when given alone) until interrupted"},
+	}
 	return &cli.Command{
 		Name:  "tables",
 		Usage: "Print DMS-style table statistics of a running dmsbridge (run or streams mode)",
 		Description: `Reads /metrics (the prometheus metrics exporter) of a running instance and prints,
 per stream and schema.table: TableState, FullLoadRows, Inserts, Updates, Deletes, errors,
 full-load progress, full-load start and end, and LastUpdateTime. In streams mode only
-the streams GET /streams lists are shown (a deleted stream's metrics stay in /metrics). Rows the processor
-could not attribute to a table (unknown table, malformed CDC row, missing metadata)
-are counted as errors on a "(no table)" row of their stream.
+the streams GET /streams lists are shown (a deleted stream's metrics stay in /metrics). Rows
+the processor could not attribute to a table (unknown table, malformed CDC row, missing
+metadata) are counted as errors on a "(no table)" row of their stream.
+
+With --watch it refreshes until interrupted; a failed refresh is reported and the next one
+tried.
 
   dmsbridge tables --url http://localhost:4195
-  dmsbridge tables --watch 2s
+  dmsbridge tables --watch
+  dmsbridge tables --watch 5s
   dmsbridge tables --format json`,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "url", Value: "http://localhost:4195", Usage: "base URL of the instance's HTTP server"},
-			&cli.StringFlag{Name: "prefix", Value: "", EnvVars: []string{statePrefixEnv}, Usage: "metric name prefix set in the prometheus exporter"},
-			&cli.StringFlag{Name: "format", Value: "text", Usage: "text or json"},
-			&cli.DurationFlag{Name: "watch", Usage: "refresh at this interval until interrupted"},
-		},
+		Flags: flags,
+		// --watch takes an optional interval, which urfave/cli's flags cannot
+		// express: the arguments are parsed here, with the same flags.
+		SkipFlagParsing: true,
 		Action: func(c *cli.Context) error {
-			for {
-				stats, err := fetchTableStats(c.String("url"), c.String("prefix"))
-				if err != nil {
-					return cli.Exit(err.Error(), 1)
-				}
-				if c.Duration("watch") > 0 && c.String("format") == "text" {
-					fmt.Fprint(c.App.Writer, "\033[H\033[2J")
-					fmt.Fprintf(c.App.Writer, "%s  %s\n\n", time.Now().UTC().Format(time.RFC3339), c.String("url"))
-				}
-				if err := printTableStats(c.App.Writer, c.String("format"), stats); err != nil {
-					return err
-				}
-				if c.Duration("watch") <= 0 {
-					return nil
-				}
-				time.Sleep(c.Duration("watch"))
+			opts, err := parseTablesArgs(flags, c.Args().Slice())
+			if errors.Is(err, flag.ErrHelp) {
+				cli.HelpPrinter(c.App.Writer, cli.CommandHelpTemplate, c.Command)
+				return nil
 			}
+			if err != nil {
+				return cli.Exit("tables: "+err.Error(), 2)
+			}
+			ctx := c.Context
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			return runTables(ctx, c.App.Writer, c.App.ErrWriter, opts)
 		},
 	}
 }
 
-func fetchTableStats(base, prefix string) ([]TableStats, error) {
+type tablesOpts struct {
+	url, prefix, format string
+	watch               time.Duration
+}
+
+// parseTablesArgs parses the tables command's arguments with its flags; a
+// --watch not followed by an interval means defaultWatch.
+func parseTablesArgs(flags []cli.Flag, args []string) (tablesOpts, error) {
+	set := flag.NewFlagSet("tables", flag.ContinueOnError)
+	set.SetOutput(io.Discard)
+	for _, f := range flags {
+		if err := f.Apply(set); err != nil {
+			return tablesOpts{}, err
+		}
+	}
+	var norm []string
+	for i, a := range args {
+		if a == "--" {
+			norm = append(norm, args[i:]...)
+			break
+		}
+		if a == "--watch" || a == "-watch" {
+			if i+1 >= len(args) || !isDuration(args[i+1]) {
+				a += "=" + defaultWatch.String()
+			}
+		}
+		norm = append(norm, a)
+	}
+	if err := set.Parse(norm); err != nil {
+		return tablesOpts{}, err
+	}
+	if set.NArg() > 0 {
+		return tablesOpts{}, fmt.Errorf("unexpected argument %q", set.Arg(0))
+	}
+	o := tablesOpts{
+		url:    set.Lookup("url").Value.String(),
+		prefix: set.Lookup("prefix").Value.String(),
+		format: set.Lookup("format").Value.String(),
+	}
+	o.watch, _ = set.Lookup("watch").Value.(flag.Getter).Get().(time.Duration)
+	if o.format != "text" && o.format != "json" {
+		return tablesOpts{}, fmt.Errorf("--format must be text or json, not %q", o.format)
+	}
+	if o.watch < 0 {
+		return tablesOpts{}, fmt.Errorf("--watch must not be negative, not %s", o.watch)
+	}
+	return o, nil
+}
+
+func isDuration(s string) bool {
+	_, err := time.ParseDuration(s)
+	return err == nil
+}
+
+// runTables prints the table statistics once or, with a watch interval, at
+// that interval until ctx ends; in watch mode a failed fetch is reported on
+// w (with its time) and the next refresh tried.
+func runTables(ctx context.Context, w, errW io.Writer, o tablesOpts) error {
+	for {
+		stats, err := fetchTableStats(ctx, o.url, o.prefix)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if o.watch <= 0 {
+			if err != nil {
+				return cli.Exit(err.Error(), 1)
+			}
+			return printTableStats(w, o.format, stats)
+		}
+		now := time.Now().UTC().Format(time.RFC3339)
+		if o.format == "text" {
+			fmt.Fprint(w, "\033[H\033[2J")
+			fmt.Fprintf(w, "%s  %s\n\n", now, o.url)
+		}
+		if err != nil {
+			fmt.Fprintf(errW, "%s  %v (retrying every %s)\n", now, err, o.watch)
+		} else if err := printTableStats(w, o.format, stats); err != nil {
+			return err
+		}
+		t := time.NewTimer(o.watch)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func fetchTableStats(ctx context.Context, base, prefix string) ([]TableStats, error) {
 	client := &http.Client{Timeout: 10 * time.Second}
 	url := strings.TrimRight(base, "/") + "/metrics"
-	resp, err := client.Get(url)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("tables: %w", err)
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("tables: %w", err)
 	}
@@ -108,7 +211,7 @@ func fetchTableStats(base, prefix string) ([]TableStats, error) {
 	if err != nil {
 		return nil, err
 	}
-	if live, ok := liveStreams(client, base); ok {
+	if live, ok := liveStreams(ctx, client, base); ok {
 		kept := stats[:0]
 		for _, s := range stats {
 			if s.Stream == "" || live[s.Stream] {
@@ -126,8 +229,12 @@ func fetchTableStats(base, prefix string) ([]TableStats, error) {
 // stream's series stay in /metrics (Prometheus series are never removed):
 // without this its tables would show their last state, e.g. "Full load",
 // forever.
-func liveStreams(client *http.Client, base string) (map[string]bool, bool) {
-	resp, err := client.Get(strings.TrimRight(base, "/") + "/streams")
+func liveStreams(ctx context.Context, client *http.Client, base string) (map[string]bool, bool) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/streams", nil)
+	if err != nil {
+		return nil, false
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, false
 	}

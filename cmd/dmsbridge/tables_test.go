@@ -222,9 +222,9 @@ func fakeInstance(t *testing.T, metrics string, streams map[string]any, fail int
 	return srv
 }
 
-// runTables runs `dmsbridge tables args...` as the binary does and returns
+// runTablesCmd runs `dmsbridge tables args...` as the binary does and returns
 // its stdout, stderr and exit code.
-func runTables(ctx context.Context, args ...string) (stdout, stderr string, code int) {
+func runTablesCmd(ctx context.Context, args ...string) (stdout, stderr string, code int) {
 	var out, errb syncBuffer
 	app := &cli.App{Name: "dmsbridge", Commands: []*cli.Command{tablesCommand()}, Writer: &out, ErrWriter: &errb,
 		ExitErrHandler: func(*cli.Context, error) {}}
@@ -256,7 +256,7 @@ dms_table_state{label="source",path="root.input",schema="schema01",stream="beta"
 // dropped.
 func TestTablesDropsDeletedStreams(t *testing.T) {
 	srv := fakeInstance(t, twoStreams, map[string]any{"beta": map[string]any{"active": true}}, 0, 0, nil)
-	out, errs, code := runTables(context.Background(), "--url", srv.URL, "--format", "json")
+	out, errs, code := runTablesCmd(context.Background(), "--url", srv.URL, "--format", "json")
 	var stats []TableStats
 	if code != 0 || json.Unmarshal([]byte(out), &stats) != nil {
 		t.Fatalf("exit %d: %s%s", code, out, errs)
@@ -265,10 +265,60 @@ func TestTablesDropsDeletedStreams(t *testing.T) {
 		t.Errorf("streams mode with alpha deleted shows %+v", stats)
 	}
 	srv = fakeInstance(t, twoStreams, nil, 0, 0, nil)
-	out, errs, code = runTables(context.Background(), "--url", srv.URL, "--format", "json")
+	out, errs, code = runTablesCmd(context.Background(), "--url", srv.URL, "--format", "json")
 	stats = nil
 	if code != 0 || json.Unmarshal([]byte(out), &stats) != nil || len(stats) != 2 {
 		t.Errorf("run mode (exit %d) shows %s%s", code, out, errs)
+	}
+}
+
+// `--watch` alone (default interval), `--watch 5s` and `--watch=5s` all work.
+func TestTablesWatchFlagForms(t *testing.T) {
+	for _, args := range [][]string{
+		{"--watch", "--url", "URL", "--format", "json"},
+		{"--url", "URL", "--format", "json", "--watch"},
+		{"--watch", "10ms", "--url", "URL", "--format", "json"},
+		{"--watch=10ms", "--url", "URL", "--format", "json"},
+		{"-watch", "10ms", "--url", "URL", "--format", "json"},
+	} {
+		ctx, cancel := context.WithCancel(context.Background())
+		srv := fakeInstance(t, twoStreams, nil, 0, 2, cancel)
+		for i := range args {
+			if args[i] == "URL" {
+				args[i] = srv.URL
+			}
+		}
+		out, errs, code := runTablesCmd(ctx, args...)
+		cancel()
+		if code != 0 || strings.Count(out, `"stream": "alpha"`) < 1 {
+			t.Errorf("tables %v: exit %d\nstdout: %s\nstderr: %s", args, code, out, errs)
+		}
+	}
+}
+
+// In watch mode a failed fetch is reported, with its time, and the next
+// refresh shows the tables again.
+func TestTablesWatchKeepsGoingAfterAFailedFetch(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv := fakeInstance(t, twoStreams, nil, 1, 3, cancel)
+	out, errs, code := runTablesCmd(ctx, "--url", srv.URL, "--watch", "10ms")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	if !strings.Contains(errs, "500 Internal Server Error") || !strings.Contains(errs, time.Now().UTC().Format("2006-01-02T")) {
+		t.Errorf("the failed fetch is not reported with its time: %q", errs)
+	}
+	if !strings.Contains(out, "Table completed") {
+		t.Errorf("no tables after the failed fetch:\n%s", out)
+	}
+}
+
+// A bad --format is a usage error (exit 2), found before any fetch.
+func TestTablesBadFormatBeforeFetching(t *testing.T) {
+	_, errs, code := runTablesCmd(context.Background(), "--url", "http://127.0.0.1:1", "--format", "xml")
+	if code != 2 || !strings.Contains(errs, "--format must be text or json") {
+		t.Errorf("exit %d: %s", code, errs)
 	}
 }
 
@@ -287,4 +337,15 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// The arguments are parsed by tables itself (for the optional --watch
+// interval): the prefix still comes from its environment variable.
+func TestTablesPrefixFromEnvironment(t *testing.T) {
+	t.Setenv(statePrefixEnv, "dmsb_")
+	srv := fakeInstance(t, strings.ReplaceAll(twoStreams, "dms_table_state", "dmsb_dms_table_state"), nil, 0, 0, nil)
+	out, errs, code := runTablesCmd(context.Background(), "--url", srv.URL)
+	if code != 0 || !strings.Contains(out, "Table completed") {
+		t.Errorf("exit %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
 }
