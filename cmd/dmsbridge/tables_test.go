@@ -193,12 +193,16 @@ dms_table_last_update_unix{label="p",path="root.pipeline.processors.0",schema=""
 // /streams as Benthos' streams mode does; otherwise /streams is 404 as in run
 // mode. fail makes the first fail /metrics requests answer 500. cancel, when
 // set, is called at the (after)th /metrics request.
-func fakeInstance(t *testing.T, metrics string, streams map[string]any, fail int, after int, cancel func()) *httptest.Server {
+func fakeInstance(t *testing.T, metrics string, streams map[string]any, fail int, after int, cancel func()) *fakeSrv {
 	t.Helper()
 	var n atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	f := &fakeSrv{}
+	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/metrics":
+			f.mu.Lock()
+			f.fetches = append(f.fetches, time.Now())
+			f.mu.Unlock()
 			i := n.Add(1)
 			if cancel != nil && int(i) >= after {
 				cancel()
@@ -218,8 +222,21 @@ func fakeInstance(t *testing.T, metrics string, streams map[string]any, fail int
 			http.NotFound(w, r)
 		}
 	}))
-	t.Cleanup(srv.Close)
-	return srv
+	t.Cleanup(f.Close)
+	return f
+}
+
+// fakeSrv is a fake instance that records when /metrics was fetched.
+type fakeSrv struct {
+	*httptest.Server
+	mu      sync.Mutex
+	fetches []time.Time
+}
+
+func (f *fakeSrv) fetchTimes() []time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]time.Time(nil), f.fetches...)
 }
 
 // runTablesCmd runs `dmsbridge tables args...` as the binary does and returns
@@ -292,6 +309,17 @@ func TestTablesWatchFlagForms(t *testing.T) {
 		cancel()
 		if code != 0 || strings.Count(out, `"stream": "alpha"`) < 1 {
 			t.Errorf("tables %v: exit %d\nstdout: %s\nstderr: %s", args, code, out, errs)
+		}
+		// watching: fetched again (the fake ends the run at the second
+		// fetch), after the interval given, or 2 s by default
+		f := srv.fetchTimes()
+		if len(f) < 2 {
+			t.Errorf("tables %v: %d fetch, want a refresh", args, len(f))
+			continue
+		}
+		gap := f[1].Sub(f[0])
+		if bare := !strings.Contains(strings.Join(args, " "), "10ms"); bare != (gap >= 1500*time.Millisecond) {
+			t.Errorf("tables %v: refreshed after %s, want 2s for a bare --watch, 10ms otherwise", args, gap)
 		}
 	}
 }
