@@ -152,7 +152,7 @@ still must be.
 			"`kinesis_records_throttled` (label `shard`), `kinesis_retries` (records re-sent), `kinesis_duplicates_ordering`, "+
 			"`kinesis_resends_unknown_outcome`, `kinesis_records_failed`, `kinesis_dead_lettered`, `kinesis_request_records`, `kinesis_request_bytes`, "+
 			"`kinesis_record_bytes_max` (gauges of the last request / batch), `kinesis_shard_rate_percent` (label `shard`), "+
-			"`kinesis_put_records_latency_ns`."+`
+			"`kinesis_put_records_latency_ns`. The counters are exported at 0 from the start (an absent series is not a zero)."+`
 
 `+service.OutputPerformanceDocs(false, true)).
 		Fields(
@@ -454,7 +454,7 @@ type metrics struct {
 }
 
 func newMetrics(m *service.Metrics) metrics {
-	return metrics{
+	ms := metrics{
 		written:        m.NewCounter("kinesis_records_written"),
 		bytes:          m.NewCounter("kinesis_bytes_written"),
 		requests:       m.NewCounter("kinesis_requests", "outcome"),
@@ -470,6 +470,15 @@ func newMetrics(m *service.Metrics) metrics {
 		rateFactor:     m.NewGauge("kinesis_shard_rate_percent", "shard"),
 		latency:        m.NewTimer("kinesis_put_records_latency_ns"),
 	}
+	// Exported at 0 from the start: an absent series reads as "no data",
+	// not as "none happened", in dashboards and alerts.
+	for _, c := range []*service.MetricCounter{ms.written, ms.bytes, ms.retries, ms.dupOrdering, ms.unknownResends, ms.failed, ms.deadLettered} {
+		c.Incr(0)
+	}
+	for _, outcome := range []string{"ok", "partial", "error"} {
+		ms.requests.Incr(0, outcome)
+	}
+	return ms
 }
 
 // shardState is what the output keeps per shard across batches.

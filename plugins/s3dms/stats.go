@@ -126,6 +126,14 @@ func newStats(label string, m *service.Metrics, tables [][2]string) *stats {
 		mBadFiles:     m.NewCounter("dms_bad_files"),
 		mLongRows:     m.NewCounter("dms_rows_too_long"),
 	}
+	// Exported at 0 from the start: an absent series reads as "no data",
+	// not as "none happened", in dashboards and alerts.
+	for _, c := range []*service.MetricCounter{s.mLists, s.mBadFiles, s.mLongRows} {
+		c.Incr(0)
+	}
+	for _, g := range []*service.MetricGauge{s.mCDCProcessed, s.mCDCPending, s.mCDCLate, s.mCDCRows} {
+		g.Set(0)
+	}
 	for _, t := range tables {
 		s.tables = append(s.tables, &TableStats{Schema: t[0], Table: t[1], StateName: StateName(StateBeforeLoad)})
 		s.mState.Set(StateBeforeLoad, t[0], t[1])
