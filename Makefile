@@ -32,7 +32,8 @@ test: build
 # Each fuzz target for FUZZTIME executions (seed corpora under testdata/fuzz are also run by `go test`).
 fuzz:
 	@set -e; for pkg in $$($(GO) list ./plugins/...); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	  list=$$($(GO) test -list '^Fuzz' $$pkg); \
+	  for f in $$(echo "$$list" | grep '^Fuzz' || true); do \
 	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
 	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; \

@@ -162,7 +162,7 @@ func TestBadRowsGoToDeadLetter(t *testing.T) {
 	}
 	time.Sleep(time.Second) // anything more would show up now
 	dl := lines(t, deadPath)
-	if written, _ := p.Metric("kinesis_records_written"); int(written) != len(manifest) {
+	if written := p.MustMetric(t, "kinesis_records_written", ""); int(written) != len(manifest) {
 		t.Errorf("%.0f records written, want the %d good rows", written, len(manifest))
 	}
 
@@ -216,15 +216,15 @@ func TestBadRowsGoToDeadLetter(t *testing.T) {
 		t.Errorf("%d dead letters, want %d (one per bad row)", len(dl), len(wants))
 	}
 	// The processor counts the rows it refused; the input the long one.
-	if errs, _ := p.Metric("dms_csv_to_json_errors"); int(errs) != len(wants)-1 {
+	if errs := p.MustMetric(t, "dms_csv_to_json_errors", ""); int(errs) != len(wants)-1 {
 		t.Errorf("dms_csv_to_json_errors %.0f, want %d", errs, len(wants)-1)
 	}
-	if long, _ := p.Metric("dms_rows_too_long"); long != 1 {
+	if long := p.MustMetric(t, "dms_rows_too_long", ""); long != 1 {
 		t.Errorf("dms_rows_too_long %.0f, want 1", long)
 	}
 
 	// The unterminated quote: no bad object, a warning saying where it is.
-	if bad, _ := p.Metric("dms_bad_files"); bad != 0 {
+	if bad := p.MustMetric(t, "dms_bad_files", ""); bad != 0 {
 		t.Errorf("dms_bad_files %.0f, want 0: the open-quote tail is a row, not a bad object", bad)
 	}
 	wantLog := fmt.Sprintf("s3://%s/%s (etag ", bucket, fullKey)

@@ -213,19 +213,42 @@ func (p *Proc) MetricWhere(name, label string) (float64, error) {
 	return sumMetricWhere(body, name, label), nil
 }
 
+// MustMetric is Metric for a metric that must be exported (a missing or
+// renamed one, or /metrics not answering, fails the test instead of
+// reading as 0), matching label when it is not empty.
+func (p *Proc) MustMetric(t testing.TB, name, label string) float64 {
+	t.Helper()
+	code, body, err := p.Get("/metrics")
+	if err != nil || code != 200 {
+		t.Fatalf("/metrics: %d %v", code, err)
+	}
+	v, n := countMetricWhere(body, name, label)
+	if n == 0 {
+		t.Fatalf("/metrics has no series %s{%s}", name, label)
+	}
+	return v
+}
+
 func sumMetric(body, name string) float64 { return sumMetricWhere(body, name, "") }
 
 func sumMetricWhere(body, name, label string) float64 {
+	v, _ := countMetricWhere(body, name, label)
+	return v
+}
+
+// countMetricWhere sums the series of a metric matching label, and counts
+// them.
+func countMetricWhere(body, name, label string) (sum float64, series int) {
 	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `(\{[^}]*\})? ([0-9.eE+-]+)$`)
-	var sum float64
 	for _, m := range re.FindAllStringSubmatch(body, -1) {
 		if label != "" && !strings.Contains(m[1], label) {
 			continue
 		}
 		v, _ := strconv.ParseFloat(m[2], 64)
 		sum += v
+		series++
 	}
-	return sum
+	return sum, series
 }
 
 // upload puts the files under the bucket.

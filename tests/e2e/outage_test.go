@@ -58,10 +58,10 @@ func TestOutageRecovery(t *testing.T) {
 	kp.Pause()
 	// A PutRecords already past the proxy may still complete.
 	time.Sleep(2 * time.Second)
-	before, _ := p.Metric("kinesis_records_written")
+	before := p.MustMetric(t, "kinesis_records_written", "")
 	time.Sleep(outage - 2*time.Second)
-	during, _ := p.Metric("kinesis_records_written")
-	kErrors, _ := p.MetricWhere("kinesis_requests", `outcome="error"`)
+	during := p.MustMetric(t, "kinesis_records_written", "")
+	kErrors := p.MustMetric(t, "kinesis_requests", `outcome="error"`)
 	kReady, kReadyBody, _ := p.Get("/ready")
 	kp.Resume()
 	// /ready told the Kinesis outage (after 5 s without an answer the output
@@ -107,6 +107,11 @@ func TestOutageRecovery(t *testing.T) {
 	if sst.Cut == 0 || sst.Refused == 0 {
 		t.Errorf("the S3 outage cut no open connection or refused no new one: %+v", sst)
 	}
+	// an object's body was flowing when S3 went: the input tells the cut
+	// download (and later reopens it at its last complete row)
+	if strings.Count(duringS3, ": reading row at line ") == 0 {
+		t.Errorf("no object body was cut by the S3 outage (the test means to cut one mid-download):\n%s", tail(duringS3, 2000))
+	}
 	if !strings.Contains(duringS3, "level=error") || !strings.Contains(duringS3, "operation error S3") {
 		t.Errorf("no S3 error logged during the S3 outage:\n%s", tail(duringS3, 2000))
 	}
@@ -136,7 +141,7 @@ func TestOutageRecovery(t *testing.T) {
 	if exited, err := p.Exited(); exited {
 		t.Fatalf("dmsbridge exited: %v", err)
 	}
-	resends, _ := p.Metric("kinesis_resends_unknown_outcome")
+	resends := p.MustMetric(t, "kinesis_resends_unknown_outcome", "")
 	t.Logf("%s; Kinesis proxy %+v; S3 proxy %+v; kinesis errors %.0f, unknown-outcome resends %.0f; /ready at the end of the S3 outage: %d %s; S3 errors logged: %d (GetObject %d, ListObjectsV2 %d), object bodies cut: %d",
 		rep, kp.Stats(), sst, kErrors, resends, ready, strings.TrimSpace(readyBody),
 		strings.Count(duringS3, "operation error S3"), strings.Count(duringS3, "S3: GetObject"), strings.Count(duringS3, "S3: ListObjectsV2"), strings.Count(duringS3, ": reading row at line "))
