@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/dmsbridge/dmsbridge/plugins/checkpoint"
 )
 
 // Two tables whose definition order is not their lexical order.
@@ -368,7 +370,27 @@ func TestCDCStartNow(t *testing.T) {
 	ckdir := t.TempDir()
 	yaml := baseYAML(b, "mode: cdc\ncdc_start: now\npoll_interval: 50ms\ncheckpoint:\n  directory: "+ckdir+"\n  interval: 10ms\n")
 	r := startStream(t, yaml, nil)
-	time.Sleep(300 * time.Millisecond)
+	// CDC3 is uploaded only once "now" is decided: Connect saves the
+	// checkpoint with the start point before the input reads.
+	files := func() []string { f, _ := filepath.Glob(filepath.Join(ckdir, "aws_s3_dms-*.json")); return f }
+	var st *checkpoint.State
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if f := files(); len(f) == 1 {
+			var err error
+			if st, err = (&checkpoint.File{Path: f[0]}).Load(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if st != nil && st.CDCStartSet {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint with the CDC start point after 20s (files %v)\nlogs:\n%s", files(), r.logText())
+		}
+	}
+	if st.CDCStartAfter != "dms/changes/CDC2.csv" {
+		t.Fatalf("cdc_start: now decided to start after %q, want the newest key at the start, dms/changes/CDC2.csv", st.CDCStartAfter)
+	}
 	b.put(t, "dms/changes/CDC3.csv", []byte("I,zeta,hr,3,new\n"))
 	r.waitFor(t, 1, 5*time.Second)
 	r.stop(t)
