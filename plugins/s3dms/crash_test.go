@@ -2,6 +2,7 @@ package s3dms
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -140,14 +142,29 @@ output:
 }
 
 // TestCrashSafety runs the dmsbridge binary (this input, a mapping that
-// appends dms_position, a file output), kills it with SIGKILL at random
-// moments across the full load and CDC, restarts it, and checks the union of
-// the outputs: every row, per-file order within each run, and few duplicates.
+// appends dms_position, a file output), kills it with SIGKILL at points of
+// observed progress spread over the full load and CDC, restarts it, and
+// checks the union of the outputs: every row, per-file order within each
+// run, and few duplicates. Each kill waits until the distinct rows output so
+// far reach a target (one random target in each of equal slices of the rows)
+// and the run has output rows of its own, plus a random delay, so that the
+// kills land after progress however slow the machine is; the killed runs'
+// outputs must show that most kills came after output, in both phases. The
+// schedule's seed is logged; S3DMS_CRASH_SEED reruns one.
 func TestCrashSafety(t *testing.T) {
+	seed := uint64(20260517)
+	if s := os.Getenv("S3DMS_CRASH_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("S3DMS_CRASH_SEED: %v", err)
+		}
+		seed = v
+	}
+	t.Logf("kill schedule seed %d (rerun with S3DMS_CRASH_SEED=%d)", seed, seed)
 	eachBackend(t, func(t *testing.T, b backend) {
 		bin := buildBinary(t)
 		work := t.TempDir()
-		rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+		rnd := rand.New(rand.NewPCG(seed, 7))
 		expected := map[string]bool{}
 		file := func(key string, rows int, gzipped bool) {
 			var sb strings.Builder
@@ -162,18 +179,25 @@ func TestCrashSafety(t *testing.T) {
 			}
 			b.put(t, key, body)
 		}
+		const (
+			loadRows = 6000
+			cdcRows  = 3000
+		)
 		for i := 0; i < 4; i++ {
-			file(fmt.Sprintf("dms/hr/zeta/LOAD%03d.csv", i), 6000, i == 2)
-			file(fmt.Sprintf("dms/hr/alpha/LOAD%03d.csv", i), 6000, i == 1)
+			file(fmt.Sprintf("dms/hr/zeta/LOAD%03d.csv", i), loadRows, i == 2)
+			file(fmt.Sprintf("dms/hr/alpha/LOAD%03d.csv", i), loadRows, i == 1)
 		}
 		cdcN := 0
 		addCDC := func(n int) {
 			for i := 0; i < n; i++ {
 				cdcN++
-				file(fmt.Sprintf("dms/changes/CDC%05d.csv", cdcN), 3000, false)
+				file(fmt.Sprintf("dms/changes/CDC%05d.csv", cdcN), cdcRows, false)
 			}
 		}
 		addCDC(3)
+		// CDC files appear between crashes: 2 after these kills.
+		addAfterKill := map[int]bool{6: true, 10: true}
+		total := len(expected) + len(addAfterKill)*2*cdcRows
 		conf := fmt.Sprintf(`
 http:
   enabled: false
@@ -202,36 +226,118 @@ output:
 		if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		run := func(i int) (*exec.Cmd, string) {
-			out := filepath.Join(work, fmt.Sprintf("out-%02d.txt", i))
-			cmd := exec.Command(bin, "-c", cfg)
-			cmd.Env = append(os.Environ(), "OUT="+out)
-			var stderr strings.Builder
-			cmd.Stderr = &stderr
-			if err := cmd.Start(); err != nil {
+		type proc struct {
+			cmd    *exec.Cmd
+			out    string
+			stderr *lockedBuf
+			exited chan struct{}
+			err    error
+		}
+		run := func(i int) *proc {
+			p := &proc{out: filepath.Join(work, fmt.Sprintf("out-%02d.txt", i)), stderr: &lockedBuf{buf: &bytes.Buffer{}}, exited: make(chan struct{})}
+			p.cmd = exec.Command(bin, "-c", cfg)
+			p.cmd.Env = append(os.Environ(), "OUT="+p.out)
+			p.cmd.Stderr = p.stderr
+			if err := p.cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-			return cmd, out
+			go func() { p.err = p.cmd.Wait(); close(p.exited) }()
+			t.Cleanup(func() { p.cmd.Process.Kill(); <-p.exited })
+			return p
+		}
+		kill := func(p *proc) {
+			if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			<-p.exited
+		}
+
+		// Progress: the distinct rows output by all runs so far, read from
+		// the outputs as they grow (complete lines only).
+		progress := map[string]bool{}
+		var offset int64
+		runLines := 0 // complete lines of the current run
+		follow := func(p *proc) {
+			f, err := os.Open(p.out)
+			if err != nil {
+				return // not created yet
+			}
+			defer f.Close()
+			data, err := io.ReadAll(io.NewSectionReader(f, offset, 1<<40))
+			if err != nil {
+				t.Fatal(err)
+			}
+			end := bytes.LastIndexByte(data, '\n')
+			if end < 0 {
+				return
+			}
+			for _, line := range strings.Split(string(data[:end]), "\n") {
+				if i := strings.LastIndex(line, " "); i > 0 {
+					if j := strings.LastIndex(line[:i], " "); j >= 0 {
+						progress[line[:j]] = true
+					}
+				}
+				runLines++
+			}
+			offset += int64(end) + 1
+		}
+
+		// One kill target in each of `kills` equal slices of the rows but
+		// the last CDC file's worth (so that the last runs have rows left to
+		// output), and a short delay after reaching it (the input does tens
+		// of thousands of rows a second) so that the kill lands anywhere in
+		// a batch's life.
+		const kills = 14
+		type killPoint struct {
+			at    int
+			delay time.Duration
+		}
+		var points []killPoint
+		span := total - cdcRows
+		for i := 0; i < kills; i++ {
+			lo, hi := span*i/kills, span*(i+1)/kills
+			points = append(points, killPoint{at: lo + rnd.IntN(hi-lo), delay: time.Duration(rnd.IntN(25000)) * time.Microsecond})
 		}
 		var outs []string
-		kills := 0
-		for i := 0; i < 14; i++ {
-			cmd, out := run(i)
-			outs = append(outs, out)
-			time.Sleep(time.Duration(150+rnd.IntN(500)) * time.Millisecond)
-			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatal(err)
+		var targets, killedAt []int
+		for _, k := range points {
+			targets = append(targets, k.at)
+		}
+		start := time.Now()
+		for i, k := range points {
+			p := run(i)
+			outs = append(outs, p.out)
+			offset, runLines = 0, 0
+			// Until the target is reached and this run has output rows (or
+			// has none left to output: an earlier run overshot).
+			for deadline := time.Now().Add(60 * time.Second); ; {
+				follow(p)
+				if len(progress) >= k.at && (runLines > 0 || len(progress) >= len(expected)) {
+					break
+				}
+				select {
+				case <-p.exited:
+					t.Fatalf("run %d exited by itself (%v) at %d of %d rows\n%s", i, p.err, len(progress), total, p.stderr.String())
+				case <-time.After(5 * time.Millisecond):
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("run %d: %d lines, %d of %d rows, waiting for %d\n%s", i, runLines, len(progress), total, k.at, p.stderr.String())
+				}
 			}
-			cmd.Wait()
-			kills++
-			if i == 6 || i == 10 {
-				addCDC(2) // CDC files appear between crashes
+			time.Sleep(k.delay)
+			kill(p)
+			follow(p)
+			killedAt = append(killedAt, len(progress))
+			if addAfterKill[i] {
+				addCDC(2)
 			}
 		}
+		if len(expected) != total {
+			t.Fatalf("%d rows uploaded, planned %d", len(expected), total)
+		}
 		// final run: until every row is there
-		cmd, out := run(99)
-		outs = append(outs, out)
+		p := run(99)
+		outs = append(outs, p.out)
 		deadline := time.Now().Add(60 * time.Second)
 		for {
 			seen, _ := readOutputs(t, outs)
@@ -249,8 +355,7 @@ output:
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
+		kill(p)
 		seen, perRun := readOutputs(t, outs)
 		dups := 0
 		for k, n := range seen {
@@ -261,7 +366,6 @@ output:
 		}
 		// within each run, positions strictly increase (order per file and
 		// across files is kept)
-		phases := map[string]bool{}
 		for i, lines := range perRun {
 			prev := ""
 			for _, pos := range lines {
@@ -269,11 +373,23 @@ output:
 					t.Fatalf("run %d: position %q after %q", i, pos, prev)
 				}
 				prev = pos
-				phases[pos[:1]] = true
 			}
 		}
-		if !phases["1"] || !phases["2"] {
-			t.Fatalf("kills did not cover both phases: %v", phases)
+		// The kills, from the killed runs only (not the final one, which
+		// outputs both phases whatever the kills did): at least half after
+		// their run had output rows, and at least 2 of those in each phase
+		// (the phase of the run's last row before the kill).
+		afterOutput, inPhase := 0, map[string]int{}
+		for _, lines := range perRun[:kills] {
+			if len(lines) > 0 {
+				afterOutput++
+				inPhase[lines[len(lines)-1][:1]]++
+			}
+		}
+		t.Logf("%s: %d kills in %s, targets %v, rows output at the kills %v; %d after their run's output, by phase %v",
+			b.name(), kills, time.Since(start).Round(time.Millisecond), targets, killedAt, afterOutput, inPhase)
+		if afterOutput < kills/2 || inPhase["1"] < 2 || inPhase["2"] < 2 {
+			t.Fatalf("the kills did not land after progress in both phases: %d of %d after the run's output, by phase (1 full load, 2 CDC) %v", afterOutput, kills, inPhase)
 		}
 		// Duplicates come only from rows emitted but not yet in a saved
 		// checkpoint at each kill, which interval 0s caps at maxUnsaved
