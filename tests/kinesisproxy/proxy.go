@@ -59,7 +59,8 @@
 // {"__type":"ProvisionedThroughputExceededException","message":...} or HTTP 500 {"__type":"InternalFailure",...}.
 // If the upstream cannot be reached the proxy answers HTTP 502 {"__type":"InternalFailure"}.
 //
-// Stats counts requests, entries and every kind of rejection; PerShardThrottled is keyed "streamName/shardId-...".
+// Stats counts requests, entries and every kind of rejection; PerShardThrottled is keyed "streamName/shardId-...";
+// MaxPutRecordsEntries and MaxPutRecordsBytes hold the largest PutRecords call received.
 // ShardFor exposes the proxy's routing decision for a key, for tests.
 //
 // # Client note
@@ -145,6 +146,11 @@ type Stats struct {
 	InternalFailures   int64 // entries answered InternalFailure (injected)
 	HTTP500            int64 // requests answered HTTP 500 by HTTP500Rate
 	Dropped            int64 // requests whose connection was closed without answer (DropRate or Pause)
+	// MaxPutRecordsEntries and MaxPutRecordsBytes are the most entries, and the most bytes (decoded data plus
+	// partition key, what Kinesis counts against its 5 MiB request limit), of one JSON PutRecords call received,
+	// valid or not: a producer's request splitting can be checked against them.
+	MaxPutRecordsEntries int64
+	MaxPutRecordsBytes   int64
 	// PerShardThrottled counts throttled entries (rate limit and injected) per "streamName/shardId".
 	PerShardThrottled map[string]int64
 }
@@ -556,6 +562,19 @@ func (e *entry) size() (int, bool) {
 	return n + d, true
 }
 
+// rawSize is len(decoded data)+len(partition key) without any validation (0 for what is missing).
+func (e *entry) rawSize() int {
+	n := 0
+	if e.PartitionKey != nil {
+		n = len(*e.PartitionKey)
+	}
+	if e.Data != nil {
+		s := *e.Data
+		n += base64.StdEncoding.DecodedLen(len(s)) - (len(s) - len(strings.TrimRight(s, "=")))
+	}
+	return n
+}
+
 func streamOf(name, arn string) string {
 	if name != "" {
 		return name
@@ -663,21 +682,30 @@ func (p *Proxy) putRecords(w http.ResponseWriter, r *http.Request, body []byte, 
 	var req map[string]json.RawMessage
 	var raw []json.RawMessage
 	var name, arn string
-	if json.Unmarshal(body, &req) != nil || json.Unmarshal(req["Records"], &raw) != nil ||
-		len(raw) == 0 || len(raw) > maxRecords {
+	if json.Unmarshal(body, &req) != nil || json.Unmarshal(req["Records"], &raw) != nil {
+		p.forwardAndAnswer(w, r, body, cfg)
+		return
+	}
+	entries := make([]entry, len(raw))
+	decoded, nbytes := true, 0
+	for i, e := range raw {
+		if json.Unmarshal(e, &entries[i]) != nil {
+			decoded = false
+			break
+		}
+		nbytes += entries[i].rawSize()
+	}
+	p.add(func(s *Stats) {
+		s.MaxPutRecordsEntries = max(s.MaxPutRecordsEntries, int64(len(raw)))
+		s.MaxPutRecordsBytes = max(s.MaxPutRecordsBytes, int64(nbytes))
+	})
+	if !decoded || len(raw) == 0 || len(raw) > maxRecords {
 		p.forwardAndAnswer(w, r, body, cfg)
 		return
 	}
 	_ = json.Unmarshal(req["StreamName"], &name)
 	_ = json.Unmarshal(req["StreamARN"], &arn)
 	stream := streamOf(name, arn)
-	entries := make([]entry, len(raw))
-	for i, e := range raw {
-		if json.Unmarshal(e, &entries[i]) != nil {
-			p.forwardAndAnswer(w, r, body, cfg)
-			return
-		}
-	}
 	set, hashes, sizes, ok := p.prepare(r, stream, entries)
 	if !ok {
 		p.forwardAndAnswer(w, r, body, cfg)

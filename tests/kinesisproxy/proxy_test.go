@@ -714,3 +714,30 @@ func TestClientGoneUpstreamCompletes(t *testing.T) {
 		t.Fatal("the upstream call never finished")
 	}
 }
+
+// The largest PutRecords call is recorded, entries and bytes (decoded data plus partition key), also for a call
+// the stand-in rejects as a whole.
+func TestMaxPutRecordsSize(t *testing.T) {
+	stream := testutil.NewStream(t, 1)
+	p := startProxy(t, Config{RecordsPerSecond: -1, BytesPerSecond: -1})
+	c := client(t, p.URL(), false)
+	in := entries(3, "m", 1000)
+	want := 0
+	for _, e := range in {
+		want += len(e.Data) + len(*e.PartitionKey)
+	}
+	if _, err := c.PutRecords(context.Background(), &kinesis.PutRecordsInput{StreamName: &stream, Records: in}); err != nil {
+		t.Fatalf("PutRecords: %v", err)
+	}
+	if st := p.Stats(); st.MaxPutRecordsEntries != 3 || st.MaxPutRecordsBytes != int64(want) {
+		t.Fatalf("after 3 entries of %d bytes: max entries %d, max bytes %d", want, st.MaxPutRecordsEntries, st.MaxPutRecordsBytes)
+	}
+	_, err := c.PutRecords(context.Background(), &kinesis.PutRecordsInput{StreamName: &stream, Records: entries(501, "n", 10)})
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "ValidationException" {
+		t.Fatalf("501 entries: %v, want the stand-in's ValidationException", err)
+	}
+	if st := p.Stats(); st.MaxPutRecordsEntries != 501 || st.MaxPutRecordsBytes < 501*10 {
+		t.Fatalf("after 501 entries: max entries %d, max bytes %d", st.MaxPutRecordsEntries, st.MaxPutRecordsBytes)
+	}
+}
