@@ -245,7 +245,9 @@ func TestKinesaliteSplitsLargeBatches(t *testing.T) {
 	if len(recs) != 501+7+1 {
 		t.Fatalf("read back %d records, want 509", len(recs))
 	}
-	checkOrder(t, byKey(recs), next, true)
+	if dup := checkOrder(t, byKey(recs), next, true); dup != 0 {
+		t.Fatalf("%d copies without any fault", dup)
+	}
 	if o.st.requests.Load() < 2+2+1 {
 		t.Fatalf("only %d requests: batches were not split", o.st.requests.Load())
 	}
