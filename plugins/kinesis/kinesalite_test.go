@@ -92,20 +92,7 @@ func readStream(t testing.TB, name string) []streamRecord {
 	t.Helper()
 	c := kinesaliteClient(t)
 	ctx := context.Background()
-	var shards []types.Shard
-	in := &kinesis.ListShardsInput{StreamName: aws.String(name)}
-	for {
-		out, err := c.ListShards(ctx, in)
-		if err != nil {
-			t.Fatalf("list shards: %v", err)
-		}
-		shards = append(shards, out.Shards...)
-		if out.NextToken == nil {
-			break
-		}
-		in = &kinesis.ListShardsInput{NextToken: out.NextToken}
-	}
-	sort.Slice(shards, func(i, j int) bool { return *shards[i].ShardId < *shards[j].ShardId })
+	shards := listShards(t, name)
 	var recs []streamRecord
 	for _, s := range shards {
 		it, err := c.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String(name),
@@ -129,6 +116,70 @@ func readStream(t testing.TB, name string) []streamRecord {
 		}
 	}
 	return recs
+}
+
+// listShards lists every shard of the stream (open and closed) as the
+// server reports it, by shard id.
+func listShards(t testing.TB, name string) []types.Shard {
+	t.Helper()
+	c := kinesaliteClient(t)
+	var shards []types.Shard
+	in := &kinesis.ListShardsInput{StreamName: aws.String(name)}
+	for {
+		out, err := c.ListShards(context.Background(), in)
+		if err != nil {
+			t.Fatalf("list shards: %v", err)
+		}
+		shards = append(shards, out.Shards...)
+		if out.NextToken == nil {
+			break
+		}
+		in = &kinesis.ListShardsInput{NextToken: out.NextToken}
+	}
+	sort.Slice(shards, func(i, j int) bool { return *shards[i].ShardId < *shards[j].ShardId })
+	return shards
+}
+
+// openShardOwning returns the id of the open shard whose hash key range, as
+// ListShards reports it, holds the decimal hash key h.
+func openShardOwning(t testing.TB, shards []types.Shard, h string) string {
+	t.Helper()
+	v, ok := new(big.Int).SetString(h, 10)
+	if !ok {
+		t.Fatalf("hash key %q", h)
+	}
+	for _, s := range shards {
+		lo, _ := new(big.Int).SetString(*s.HashKeyRange.StartingHashKey, 10)
+		hi, _ := new(big.Int).SetString(*s.HashKeyRange.EndingHashKey, 10)
+		if s.SequenceNumberRange.EndingSequenceNumber == nil && lo.Cmp(v) <= 0 && hi.Cmp(v) >= 0 {
+			return *s.ShardId
+		}
+	}
+	t.Fatalf("no open shard holds hash key %s", h)
+	return ""
+}
+
+// checkSentOnce fails unless every record of the batches is in recs
+// exactly once, byte for byte, and recs holds nothing else.
+func checkSentOnce(t testing.TB, recs []streamRecord, batches ...service.MessageBatch) {
+	t.Helper()
+	seen := map[string]int{}
+	for _, r := range recs {
+		seen[string(r.data)]++
+	}
+	n := 0
+	for _, b := range batches {
+		for _, m := range b {
+			d, _ := m.AsBytes()
+			if seen[string(d)] != 1 {
+				t.Fatalf("record %.40q read back %d times", d, seen[string(d)])
+			}
+			n++
+		}
+	}
+	if len(recs) != n {
+		t.Fatalf("stream holds %d records, %d were sent", len(recs), n)
+	}
 }
 
 func kinesaliteYAML(t testing.TB, stream, extra string) string {
@@ -266,13 +317,32 @@ func TestKinesaliteReshardWhileWriting(t *testing.T) {
 	stream := newStream(t, 2)
 	o := newKinesaliteOutput(t, kinesaliteYAML(t, stream, "shard_rate: {records_per_second: 0, bytes_per_second: 0}\n"))
 	c := kinesaliteClient(t)
+	var parent string // the shard split
 	keys := keysN(40)
 	next := map[string]int{}
+	// After each refresh, the records written with the new map (from, to)
+	// must land on the shards that map routes them to.
+	type phase struct {
+		m        *shardMap
+		from, to map[string]int
+	}
+	var phases []*phase
+	snapshot := func() map[string]int {
+		c := map[string]int{}
+		for k, v := range next {
+			c[k] = v
+		}
+		return c
+	}
 	for i := 0; i < 8; i++ {
+		if i == 5 {
+			phases[0].to = snapshot()
+		}
 		if i == 2 {
 			// Split shard 0 at the middle of its range.
 			m := o.smap.Load()
 			s0 := m.shards[0]
+			parent = s0.id
 			lo, _ := new(big.Int).SetString(s0.start.String(), 10)
 			hi, _ := new(big.Int).SetString(s0.end.String(), 10)
 			mid := new(big.Int).Rsh(new(big.Int).Add(lo, hi), 1)
@@ -285,8 +355,8 @@ func TestKinesaliteReshardWhileWriting(t *testing.T) {
 		if i == 5 {
 			// Merge the two children back.
 			m := o.smap.Load()
-			if len(m.shards) != 3 {
-				t.Fatalf("shard map not refreshed after the split: %v", m.ids())
+			if len(m.shards) != 3 || m.has(parent) {
+				t.Fatalf("shard map not refreshed after the split of %s: %v", parent, m.ids())
 			}
 			t.Logf("after split: %v", m.ids())
 			if _, err := c.MergeShards(context.Background(), &kinesis.MergeShardsInput{StreamName: aws.String(stream),
@@ -305,12 +375,30 @@ func TestKinesaliteReshardWhileWriting(t *testing.T) {
 			for len(o.smap.Load().shards) != want && time.Now().Before(deadline) {
 				time.Sleep(20 * time.Millisecond)
 			}
+			m := o.smap.Load()
+			if len(m.shards) != want || m.has(parent) {
+				t.Fatalf("shard map after write %d: %v, want %d shards without %s", i, m.ids(), want, parent)
+			}
+			phases = append(phases, &phase{m: m, from: snapshot()})
 		}
 	}
 	if ids := o.smap.Load().ids(); len(ids) != 2 {
 		t.Fatalf("shard map after split and merge: %v", ids)
 	}
+	phases[1].to = snapshot()
 	recs := readStream(t, stream)
+	// The refreshed maps route like kinesalite: every record written with
+	// one went to the shard it routed the record to.
+	for _, r := range recs {
+		_, seq := parseTestRecord(t, r.data)
+		for _, ph := range phases {
+			if seq >= ph.from[r.key] && seq < ph.to[r.key] {
+				if want := ph.m.route(hashPartitionKey(r.key)); want != r.shard {
+					t.Fatalf("key %s record %d: routed to %s (map %v), stored on %s", r.key, seq, want, ph.m.ids(), r.shard)
+				}
+			}
+		}
+	}
 	if len(recs) != 8*400 {
 		t.Fatalf("read back %d of %d records", len(recs), 8*400)
 	}

@@ -16,6 +16,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/dmsbridge/dmsbridge/tests/kinesisproxy"
 )
 
 // newTestOutput parses yaml with the real spec and connects an output to
@@ -214,39 +216,44 @@ func TestWritesAllRecordsInOrderOverShards(t *testing.T) {
 	}
 }
 
+// TestSplitsRequestsByCountAndBytes: a batch goes out in PutRecords
+// requests of at most 500 records and 5 MiB (partition keys counted), as
+// the proxy in front of kinesalite sees them.
 func TestSplitsRequestsByCountAndBytes(t *testing.T) {
-	f := newFakeKinesis(t, "dms-target", 1)
-	o := newTestOutput(t, fakeYAML+"shard_rate: {records_per_second: 0, bytes_per_second: 0}\n", f.client())
+	stream := newStream(t, 1)
+	p := startProxy(t, kinesisproxy.Config{RecordsPerSecond: -1, BytesPerSecond: -1})
+	o := connectOutput(t, proxyYAML(t, stream, p.URL(), "shard_rate: {records_per_second: 0, bytes_per_second: 0}\n"))
 	next := map[string]int{}
-	if err := o.WriteBatch(context.Background(), makeBatch(keysN(7), 501, 10, next)); err != nil {
+	small := makeBatch(keysN(7), 501, 10, next)
+	if err := o.WriteBatch(context.Background(), small); err != nil {
 		t.Fatal(err)
 	}
-	if len(f.requests) != 2 || len(f.requests[0].entries) != 500 || len(f.requests[1].entries) != 1 {
-		t.Fatalf("501 records went out as %d requests", len(f.requests))
+	st := p.Stats()
+	if st.PutRecordsRequests != 2 || st.EntriesIn != 501 || st.MaxPutRecordsEntries != 500 {
+		t.Fatalf("501 records went out as %d requests (%d records, at most %d in one)", st.PutRecordsRequests, st.EntriesIn, st.MaxPutRecordsEntries)
 	}
-	// 12 records of 1000 KiB = ~11.7 MiB: requests must stay <= 5 MiB
-	// counting partition keys.
-	f.requests = nil
+	// 12 records of 1000 KiB = ~11.7 MiB: 5 fit in 5 MiB with their keys.
 	big := makeBatch(keysN(3), 12, 1000<<10, next)
 	if err := o.WriteBatch(context.Background(), big); err != nil {
 		t.Fatal(err)
 	}
-	total := 0
-	for _, r := range f.requests {
-		if r.bytes > 5<<20 {
-			t.Fatalf("request of %d bytes", r.bytes)
-		}
-		total += len(r.entries)
+	st2 := p.Stats()
+	if n, recs := st2.PutRecordsRequests-st.PutRecordsRequests, st2.EntriesIn-st.EntriesIn; n != 3 || recs != 12 {
+		t.Fatalf("12 big records went out in %d requests (%d records)", n, recs)
 	}
-	if total != 12 || len(f.requests) != 3 {
-		t.Fatalf("12 big records went out in %d requests (%d records)", len(f.requests), total)
+	if st2.MaxPutRecordsBytes > 5<<20 {
+		t.Fatalf("a request of %d bytes (data + partition keys)", st2.MaxPutRecordsBytes)
 	}
-	checkOrder(t, f.byKey(), next, true)
+	recs := readStream(t, stream)
+	checkSentOnce(t, recs, small, big)
+	if dup := checkOrder(t, byKey(recs), next, true); dup != 0 {
+		t.Fatalf("%d copies without any fault", dup)
+	}
 }
 
 func TestOversizedRecordAndBadKeysFailAlone(t *testing.T) {
-	f := newFakeKinesis(t, "dms-target", 2)
-	o := newTestOutput(t, fakeYAML+"shard_rate: {records_per_second: 0, bytes_per_second: 0}\n", f.client())
+	stream := newStream(t, 2)
+	o := newKinesaliteOutput(t, kinesaliteYAML(t, stream, "shard_rate: {records_per_second: 0, bytes_per_second: 0}\n"))
 	b := service.MessageBatch{}
 	add := func(key string, data []byte) {
 		m := service.NewMessage(data)
@@ -275,9 +282,14 @@ func TestOversizedRecordAndBadKeysFailAlone(t *testing.T) {
 			t.Errorf("index %d: error %v, want %q", i, failed[i], want)
 		}
 	}
-	got := f.byKey()
+	recs := readStream(t, stream)
+	checkSentOnce(t, recs, service.MessageBatch{b[0], b[2], b[5], b[6]})
+	got := byKey(recs)
 	if len(got["k"]) != 2 || len(got[strings.Repeat("é", 256)]) != 1 || len(got["k3"]) != 1 || len(got["k2"]) != 0 {
 		t.Fatalf("stored %d/%d/%d/%d", len(got["k"]), len(got[strings.Repeat("é", 256)]), len(got["k3"]), len(got["k2"]))
+	}
+	if extra := checkOrder(t, map[string][][]byte{"k": got["k"]}, map[string]int{"k": 2}, true); extra != 0 {
+		t.Fatalf("%d copies", extra)
 	}
 }
 
@@ -664,16 +676,6 @@ func TestRequestTimeoutMustBePositive(t *testing.T) {
 	}
 }
 
-func TestMissingStreamIsAConnectError(t *testing.T) {
-	f := newFakeKinesis(t, "other", 1)
-	o := newTestOutput(t, fakeYAML, nil)
-	o.newClient = func(context.Context) (kinesisAPI, error) { return f.client(), nil }
-	err := o.Connect(context.Background())
-	if err == nil || !strings.Contains(err.Error(), `kinesis stream "dms-target" does not exist`) {
-		t.Fatalf("connect to a missing stream: %v", err)
-	}
-}
-
 func TestARNIsSentAsStreamARN(t *testing.T) {
 	f := newFakeKinesis(t, "dms-target", 2)
 	arn := "arn:aws:kinesis:us-east-1:000000000000:stream/dms-target"
@@ -762,43 +764,6 @@ backoff: {initial_interval: 30s, max_interval: 60s, max_elapsed_time: 0s}
 	}
 }
 
-func TestReshardingRefreshesTheShardMap(t *testing.T) {
-	f := newFakeKinesis(t, "dms-target", 2)
-	o := newTestOutput(t, fakeYAML+"shard_rate: {records_per_second: 0, bytes_per_second: 0}\n", f.client())
-	keys := keysN(30)
-	next := map[string]int{}
-	if err := o.WriteBatch(context.Background(), makeBatch(keys, 300, 20, next)); err != nil {
-		t.Fatal(err)
-	}
-	f.split(0)
-	for i := 0; i < 5; i++ {
-		if err := o.WriteBatch(context.Background(), makeBatch(keys, 300, 20, next)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	deadline := time.Now().Add(3 * time.Second)
-	for len(o.smap.Load().shards) != 3 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if ids := o.smap.Load().ids(); len(ids) != 3 || o.smap.Load().has("shardId-000000000000") {
-		t.Fatalf("shard map after split: %v", ids)
-	}
-	// The new map routes like the server: a new batch's requests each hit
-	// one shard.
-	f.requests = nil
-	if err := o.WriteBatch(context.Background(), makeBatch(keys, 300, 20, next)); err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range f.requests {
-		for _, e := range r.entries {
-			if f.shardFor(e).id != f.shardFor(r.entries[0]).id {
-				t.Fatal("after the refresh a request still spans shards")
-			}
-		}
-	}
-	checkOrder(t, f.byKey(), next, true)
-}
-
 func TestConfigErrorsNameTheField(t *testing.T) {
 	for yaml, want := range map[string]string{
 		"stream: ''":                                      "stream: stream must not be empty",
@@ -842,37 +807,60 @@ func TestLintAcceptsExamples(t *testing.T) {
 	}
 }
 
+// TestExplicitHashKeyRoutesAndInvalidOnesFailAlone: records land on the
+// shard whose hash key range (as kinesalite lists it) holds their
+// explicit hash key, not where their partition key would send them; the
+// output groups them by that shard (one request per shard, seen by the
+// proxy); an invalid hash key fails its record alone.
 func TestExplicitHashKeyRoutesAndInvalidOnesFailAlone(t *testing.T) {
-	f := newFakeKinesis(t, "dms-target", 4)
-	o := newTestOutput(t, fakeYAML+"hash_key: ${! @hk }\nshard_rate: {records_per_second: 0, bytes_per_second: 0}\n", f.client())
-	b := service.MessageBatch{}
-	for i, hk := range []string{"0", "340282366920938463463374607431768211455", "12x", "85070591730234615865843651857942052864", "0"} {
-		m := service.NewMessage(testRecord("k", i, 10))
-		m.MetaSetMut("dms_partition_key", "k")
-		m.MetaSetMut("hk", hk)
-		b = append(b, m)
-	}
-	idx := b.Index()
-	err := o.WriteBatch(context.Background(), b)
-	failed := batchErrIndexes(t, err, idx)
-	if len(failed) != 1 || failed[2] == nil || !strings.Contains(failed[2].Error(), "hash_key: explicit hash key must be a decimal integer") {
-		t.Fatalf("failed: %v", failed)
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	counts := map[string]int{}
-	for _, s := range f.shards {
-		counts[s.id] = len(s.records)
-		for _, e := range s.records {
-			if e.ExplicitHashKey == "" {
-				t.Fatal("ExplicitHashKey not sent")
+	forEachClient(t, func(t *testing.T, clientYAML string) {
+		stream := newStream(t, 4)
+		p := startProxy(t, kinesisproxy.Config{RecordsPerSecond: -1, BytesPerSecond: -1})
+		o := connectOutput(t, proxyYAML(t, stream, p.URL(), clientYAML+"hash_key: ${! @hk }\nshard_rate: {records_per_second: 0, bytes_per_second: 0}\n"))
+		checkClientMode(t, o, clientYAML)
+		hks := []string{"0", "340282366920938463463374607431768211455", "12x", "85070591730234615865843651857942052864", "0"}
+		b := service.MessageBatch{}
+		for i, hk := range hks {
+			m := service.NewMessage(testRecord("k", i, 10))
+			m.MetaSetMut("dms_partition_key", "k")
+			m.MetaSetMut("hk", hk)
+			b = append(b, m)
+		}
+		idx := b.Index()
+		err := o.WriteBatch(context.Background(), b)
+		failed := batchErrIndexes(t, err, idx)
+		if len(failed) != 1 || failed[2] == nil || !strings.Contains(failed[2].Error(), "hash_key: explicit hash key must be a decimal integer") {
+			t.Fatalf("failed: %v", failed)
+		}
+		shards := listShards(t, stream)
+		want := map[string]string{} // record -> shard owning its hash key
+		wantCount := map[string]int{}
+		for i, hk := range hks {
+			if i == 2 {
+				continue
+			}
+			sh := openShardOwning(t, shards, hk)
+			want[string(testRecord("k", i, 10))] = sh
+			wantCount[sh]++
+		}
+		// 0 twice -> the first shard, 2^128-1 -> the last, 2^126 -> the
+		// second: three shards, none of them chosen by the key "k".
+		if len(wantCount) != 3 {
+			t.Fatalf("hash keys fall in %d shards of %d: %v", len(wantCount), len(shards), wantCount)
+		}
+		recs := readStream(t, stream)
+		if len(recs) != 4 {
+			t.Fatalf("read back %d records, want 4", len(recs))
+		}
+		for _, r := range recs {
+			if want[string(r.data)] != r.shard {
+				t.Errorf("record %q stored on %s, its hash key is in %s", r.data, r.shard, want[string(r.data)])
 			}
 		}
-	}
-	// 0 twice -> shard 0; 2^128-1 -> shard 3; 2^126 -> shard 1.
-	if counts["shardId-000000000000"] != 2 || counts["shardId-000000000003"] != 1 || counts["shardId-000000000001"] != 1 {
-		t.Fatalf("per shard: %v", counts)
-	}
+		if st := p.Stats(); st.PutRecordsRequests != 3 || st.MaxPutRecordsEntries != 2 {
+			t.Fatalf("%d requests of at most %d records for 4 records on 3 shards: not grouped by the hash key's shard", st.PutRecordsRequests, st.MaxPutRecordsEntries)
+		}
+	})
 }
 
 // TestRequestErrorsBackOffWithJitter: a shard answering only HTTP 500 is
@@ -923,8 +911,9 @@ backoff: {initial_interval: 10ms, max_interval: 80ms, max_elapsed_time: 600ms}
 // merged into one.
 func TestInvalidUTF8PartitionKeysFailAlone(t *testing.T) {
 	forEachClient(t, func(t *testing.T, clientYAML string) {
-		f := newFakeKinesis(t, "dms-target", 4)
-		o := newTestOutput(t, fakeYAML+clientYAML+"shard_rate: {records_per_second: 0, bytes_per_second: 0}\n", f.client())
+		stream := newStream(t, 4)
+		o := newKinesaliteOutput(t, kinesaliteYAML(t, stream, clientYAML+"shard_rate: {records_per_second: 0, bytes_per_second: 0}\n"))
+		checkClientMode(t, o, clientYAML)
 		long := strings.Repeat("é", 200) + "\xff" // 401 bytes, 201 characters: the counting path
 		b := service.MessageBatch{
 			keyed("k", testRecord("k", 0, 20)),
@@ -936,7 +925,8 @@ func TestInvalidUTF8PartitionKeysFailAlone(t *testing.T) {
 		}
 		idx := b.Index()
 		err := o.WriteBatch(context.Background(), b)
-		got := f.byKey()
+		recs := readStream(t, stream)
+		got := byKey(recs)
 		for k := range got {
 			if strings.ContainsRune(k, utf8.RuneError) {
 				t.Errorf("%d records stored under partition key %q", len(got[k]), k)
@@ -957,8 +947,6 @@ func TestInvalidUTF8PartitionKeysFailAlone(t *testing.T) {
 		if extra := checkOrder(t, got, map[string]int{"k": 2, "café": 1}, true); extra != 0 {
 			t.Fatalf("%d copies", extra)
 		}
-		if n := f.total(); n != 3 {
-			t.Fatalf("%d records stored, want 3", n)
-		}
+		checkSentOnce(t, recs, service.MessageBatch{b[0], b[2], b[5]})
 	})
 }
