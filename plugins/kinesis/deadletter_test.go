@@ -67,9 +67,10 @@ func keyed(key string, data []byte) *service.Message {
 // record reaches Kinesis in order, and the batch is acknowledged whole.
 func TestDeadLetterTakesFlaggedAndFailedMessages(t *testing.T) {
 	forEachClient(t, func(t *testing.T, clientYAML string) {
-		f := newFakeKinesis(t, "dms-target", 2)
+		stream := newStream(t, 2)
 		path := filepath.Join(t.TempDir(), "dlq.jsonl")
-		o := newTestOutput(t, fakeYAML+clientYAML+"shard_rate: {records_per_second: 0, bytes_per_second: 0}\n"+dlqYAML(path), f.client())
+		o := newKinesaliteOutput(t, kinesaliteYAML(t, stream, clientYAML+"shard_rate: {records_per_second: 0, bytes_per_second: 0}\n"+dlqYAML(path)))
+		checkClientMode(t, o, clientYAML)
 		flagged := keyed("k", []byte("1,not-a-number"))
 		flagged.SetError(errorString("row 2 column id: not an INT8"))
 		b := service.MessageBatch{
@@ -82,9 +83,11 @@ func TestDeadLetterTakesFlaggedAndFailedMessages(t *testing.T) {
 		if err := o.WriteBatch(context.Background(), b); err != nil {
 			t.Fatalf("WriteBatch: %v, want the batch acknowledged", err)
 		}
-		if extra := checkOrder(t, f.byKey(), map[string]int{"k": 3}, true); extra != 0 {
+		recs := readStream(t, stream)
+		if extra := checkOrder(t, byKey(recs), map[string]int{"k": 3}, true); extra != 0 {
 			t.Fatalf("%d copies", extra)
 		}
+		checkSentOnce(t, recs, service.MessageBatch{b[0], b[2], b[4]})
 		got := readDLQ(t, path)
 		if len(got) != 2 {
 			t.Fatalf("dead letter holds %d messages, want 2: %+v", len(got), got)
@@ -108,8 +111,8 @@ func TestDeadLetterTakesFlaggedAndFailedMessages(t *testing.T) {
 // A dead letter that fails leaves its messages failed (batch error naming
 // both errors), so the engine retries them; the good records are written.
 func TestDeadLetterFailureFailsTheMessages(t *testing.T) {
-	f := newFakeKinesis(t, "dms-target", 1)
-	o := newTestOutput(t, fakeYAML+"dead_letter:\n  reject: dead letter is down\n", f.client())
+	stream := newStream(t, 1)
+	o := newKinesaliteOutput(t, kinesaliteYAML(t, stream, "dead_letter:\n  reject: dead letter is down\n"))
 	flagged := keyed("k", []byte("bad row"))
 	flagged.SetError(errorString("malformed CSV row"))
 	b := service.MessageBatch{keyed("k", testRecord("k", 0, 20)), flagged, keyed("k", testRecord("k", 1, 20))}
@@ -121,9 +124,11 @@ func TestDeadLetterFailureFailsTheMessages(t *testing.T) {
 	if msg := failed[1].Error(); !strings.Contains(msg, "malformed CSV row") || !strings.Contains(msg, "dead_letter: dead letter is down") {
 		t.Errorf("error %q, want the row's error and the dead letter's", msg)
 	}
-	if extra := checkOrder(t, f.byKey(), map[string]int{"k": 2}, true); extra != 0 {
+	recs := readStream(t, stream)
+	if extra := checkOrder(t, byKey(recs), map[string]int{"k": 2}, true); extra != 0 {
 		t.Fatalf("%d copies", extra)
 	}
+	checkSentOnce(t, recs, service.MessageBatch{b[0], b[2]})
 	if n := o.st.deadLettered.Load(); n != 0 {
 		t.Errorf("dead-lettered %d, want 0", n)
 	}
@@ -132,14 +137,18 @@ func TestDeadLetterFailureFailsTheMessages(t *testing.T) {
 // Without a dead letter, a flagged message is written like any other (the
 // engine's fallback/reject_errored route it, when configured).
 func TestWithoutDeadLetterFlaggedMessagesAreWritten(t *testing.T) {
-	f := newFakeKinesis(t, "dms-target", 1)
-	o := newTestOutput(t, fakeYAML, f.client())
+	stream := newStream(t, 1)
+	o := newKinesaliteOutput(t, kinesaliteYAML(t, stream, ""))
 	m := keyed("k", testRecord("k", 0, 20))
 	m.SetError(errorString("flagged"))
 	if err := o.WriteBatch(context.Background(), service.MessageBatch{m}); err != nil {
 		t.Fatal(err)
 	}
-	checkOrder(t, f.byKey(), map[string]int{"k": 1}, true)
+	recs := readStream(t, stream)
+	if extra := checkOrder(t, byKey(recs), map[string]int{"k": 1}, true); extra != 0 {
+		t.Fatalf("%d copies", extra)
+	}
+	checkSentOnce(t, recs, service.MessageBatch{m})
 }
 
 func TestDeadLetterConfigErrorNamesTheField(t *testing.T) {
@@ -159,8 +168,7 @@ func (e errorString) Error() string { return string(e) }
 // Closing the output closes its dead letter promptly, also when nothing was
 // ever written to it.
 func TestCloseWithUnusedDeadLetterIsPrompt(t *testing.T) {
-	f := newFakeKinesis(t, "dms-target", 1)
-	o := newTestOutput(t, fakeYAML+dlqYAML(filepath.Join(t.TempDir(), "dlq.jsonl")), f.client())
+	o := newKinesaliteOutput(t, kinesaliteYAML(t, newStream(t, 1), dlqYAML(filepath.Join(t.TempDir(), "dlq.jsonl"))))
 	if err := o.WriteBatch(context.Background(), service.MessageBatch{keyed("k", testRecord("k", 0, 20))}); err != nil {
 		t.Fatal(err)
 	}

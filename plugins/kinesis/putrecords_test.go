@@ -624,8 +624,8 @@ func TestDecodeEntriesOfAnyShape(t *testing.T) {
 // metadata is read directly, anything else goes through the interpolation
 // (a number becomes its decimal text), exactly as before.
 func TestPartitionKeyFromMetadata(t *testing.T) {
-	f := newFakeKinesis(t, "dms-target", 2)
-	o := newTestOutput(t, fakeYAML+"partition_key: '${! @pk }'\n", f.client())
+	stream := newStream(t, 2)
+	o := newKinesaliteOutput(t, kinesaliteYAML(t, stream, "partition_key: '${! @pk }'\n"))
 	if o.conf.keyMeta != "pk" {
 		t.Fatalf("keyMeta %q", o.conf.keyMeta)
 	}
@@ -638,11 +638,13 @@ func TestPartitionKeyFromMetadata(t *testing.T) {
 	if err := o.WriteBatch(context.Background(), batch); err != nil {
 		t.Fatal(err)
 	}
+	recs := readStream(t, stream)
 	got := map[string]string{}
-	for _, r := range f.requests {
-		for _, e := range r.entries {
-			got[string(e.Data)] = e.PartitionKey
-		}
+	for _, r := range recs {
+		got[string(r.data)] = r.key
+	}
+	if len(recs) != 4 {
+		t.Fatalf("read back %d records, want 4", len(recs))
 	}
 	if want := map[string]string{"0": "a.b.1", "1": "42", "2": "日本", "3": "raw"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("keys %v, want %v", got, want)
