@@ -459,16 +459,21 @@ func (f recordingHTTP) Do(r *http.Request) (*http.Response, error) {
 	return nil, errors.New("not sent")
 }
 
-// expiringCreds hands out a new key each time, valid for ttl.
+// expiringCreds hands out a new key each time: valid for an hour, or
+// already expired while the test sets expired (no wall-clock race).
 type expiringCreds struct {
-	n   atomic.Int32
-	ttl time.Duration
+	n       atomic.Int32
+	expired atomic.Bool
 }
 
 func (e *expiringCreds) Retrieve(context.Context) (aws.Credentials, error) {
 	n := e.n.Add(1)
+	exp := time.Now().Add(time.Hour)
+	if e.expired.Load() {
+		exp = time.Now().Add(-time.Minute)
+	}
 	return aws.Credentials{AccessKeyID: fmt.Sprintf("AKID%d", n), SecretAccessKey: "secret", SessionToken: fmt.Sprintf("token%d", n),
-		CanExpire: true, Expires: time.Now().Add(e.ttl)}, nil
+		CanExpire: true, Expires: exp}, nil
 }
 
 type failingCreds struct{}
@@ -484,7 +489,7 @@ func TestFastCredentialsRefreshAndFailures(t *testing.T) {
 	srv, got := captureServer(t, func(w http.ResponseWriter, _ []byte) {
 		_, _ = io.WriteString(w, `{"FailedRecordCount":0,"Records":[{"SequenceNumber":"1","ShardId":"shardId-000000000000"}]}`)
 	})
-	prov := &expiringCreds{ttl: 300 * time.Millisecond}
+	prov := &expiringCreds{}
 	fast := newFastClient(sdkTestClient(srv.URL, prov), streamRef{name: "s"})
 	recs := []*record{{key: "k", data: []byte("v")}}
 	put := func() {
@@ -492,9 +497,13 @@ func TestFastCredentialsRefreshAndFailures(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Keys handed out expired are used once, then fetched again; a valid
+	// key is reused.
+	prov.expired.Store(true)
 	put()
 	put()
-	time.Sleep(400 * time.Millisecond)
+	prov.expired.Store(false)
+	put()
 	put()
 	reqs := got()
 	keys := []string{}
@@ -503,7 +512,7 @@ func TestFastCredentialsRefreshAndFailures(t *testing.T) {
 		id, _, _ := strings.Cut(cred, "/")
 		keys = append(keys, id+" "+r.header.Get("X-Amz-Security-Token"))
 	}
-	if want := []string{"AKID1 token1", "AKID1 token1", "AKID2 token2"}; !reflect.DeepEqual(keys, want) {
+	if want := []string{"AKID1 token1", "AKID2 token2", "AKID3 token3", "AKID3 token3"}; !reflect.DeepEqual(keys, want) {
 		t.Fatalf("credentials used %v, want %v", keys, want)
 	}
 
