@@ -44,6 +44,12 @@ type fakeKinesis struct {
 	onPut func(call int)
 	// latency delays each PutRecords (set it under mu while requests run).
 	latency time.Duration
+	// hold, while set (under mu), keeps each PutRecords unanswered until
+	// it is closed: a Kinesis that stops answering. A held request is
+	// carried out on release even if its client gave up (counted in
+	// abandoned), as Kinesis does.
+	hold      chan struct{}
+	abandoned int
 	// inflight tracks concurrent PutRecords per shard of the first entry.
 	inflight    map[string]int
 	maxInflight int
@@ -143,6 +149,18 @@ func (f *fakeKinesis) total() int {
 	return n
 }
 
+// idle reports whether no PutRecords is being handled.
+func (f *fakeKinesis) idle() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, n := range f.inflight {
+		if n > 0 {
+			return false
+		}
+	}
+	return true
+}
+
 func (f *fakeKinesis) writeErr(w http.ResponseWriter, status int, typ, msg string) {
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	w.WriteHeader(status)
@@ -219,13 +237,13 @@ func (f *fakeKinesis) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		_ = json.NewEncoder(w).Encode(map[string]any{"Shards": shards})
 	case "Kinesis_20131202.PutRecords":
-		f.putRecords(w, req.Records)
+		f.putRecords(r.Context(), w, req.Records)
 	default:
 		f.writeErr(w, 400, "UnknownOperationException", target)
 	}
 }
 
-func (f *fakeKinesis) putRecords(w http.ResponseWriter, in []struct {
+func (f *fakeKinesis) putRecords(ctx context.Context, w http.ResponseWriter, in []struct {
 	Data            string
 	PartitionKey    string
 	ExplicitHashKey string
@@ -261,7 +279,7 @@ func (f *fakeKinesis) putRecords(w http.ResponseWriter, in []struct {
 	if f.inflight[sh] > f.maxInflight {
 		f.maxInflight = f.inflight[sh]
 	}
-	latency := f.latency
+	latency, hold := f.latency, f.hold
 	f.mu.Unlock()
 	defer func() {
 		f.mu.Lock()
@@ -273,6 +291,16 @@ func (f *fakeKinesis) putRecords(w http.ResponseWriter, in []struct {
 	}()
 	if latency > 0 {
 		time.Sleep(latency)
+	}
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-ctx.Done():
+			f.mu.Lock()
+			f.abandoned++
+			f.mu.Unlock()
+			<-hold
+		}
 	}
 	status, typ, apply := 0, "", false
 	if f.requestFault != nil {

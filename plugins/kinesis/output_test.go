@@ -623,6 +623,7 @@ backoff: {initial_interval: 5ms, max_interval: 20ms, max_elapsed_time: 0s}
 // A Kinesis that stops answering on an open connection (a network
 // partition) makes each request time out after request_timeout, and the
 // batch then stops as in an outage, instead of hanging until TCP gives up.
+// The fake holds the requests unanswered: a fault kinesalite cannot make.
 func TestHungConnectionTimesOutAndStops(t *testing.T) {
 	f := newFakeKinesis(t, "dms-target", 1)
 	o := newTestOutput(t, `
@@ -636,30 +637,68 @@ backoff: {initial_interval: 5ms, max_interval: 20ms, max_elapsed_time: 0s}
 	if err := o.WriteBatch(context.Background(), makeBatch(keysN(3), 300, 10, next)); err != nil {
 		t.Fatal(err)
 	}
+	// From now on Kinesis takes requests and never answers, until release.
+	hold := make(chan struct{})
 	f.mu.Lock()
-	f.latency = 2 * time.Second
+	f.hold = hold
+	calls0 := f.calls
 	f.mu.Unlock()
+	var releaseOnce sync.Once
+	release := func() {
+		releaseOnce.Do(func() {
+			f.mu.Lock()
+			f.hold = nil
+			f.mu.Unlock()
+			close(hold)
+		})
+	}
+	t.Cleanup(release) // before the fake's server closes
 	b := makeBatch(keysN(3), 300, 10, next)
 	start := time.Now()
-	err := o.WriteBatch(context.Background(), b)
+	done := make(chan error, 1)
+	go func() { done <- o.WriteBatch(context.Background(), b) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("WriteBatch still waiting 15 s on a Kinesis that never answers: request_timeout (200ms) did not cut the requests")
+	}
 	if !errors.Is(err, service.ErrNotConnected) {
 		t.Fatalf("Kinesis not answering: %v, want ErrNotConnected", err)
 	}
-	if el := time.Since(start); el > 1500*time.Millisecond {
-		t.Fatalf("stopped after %v: the requests did not time out after request_timeout (200ms)", el)
+	if el := time.Since(start); el < o.outageAfter {
+		t.Fatalf("stopped after %v, before outageAfter (%v)", el, o.outageAfter)
 	}
-	f.mu.Lock()
-	f.latency = 0
-	f.mu.Unlock()
+	// Every request sent meanwhile was given up by the output (timed out):
+	// the fake sees its client go away while it holds the request.
+	var calls, abandoned int
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		f.mu.Lock()
+		calls, abandoned = f.calls-calls0, f.abandoned
+		f.mu.Unlock()
+		if (calls > 0 && abandoned == calls) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if calls == 0 || abandoned != calls {
+		t.Fatalf("%d requests sent to the hung Kinesis, %d of them given up by the output", calls, abandoned)
+	}
+	// The held requests are carried out now, after the output gave up on
+	// them: copies, in order, and counted.
+	release()
+	for deadline := time.Now().Add(10 * time.Second); !f.idle(); {
+		if time.Now().After(deadline) {
+			t.Fatal("the released requests are still being handled after 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if err := o.Connect(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if err := o.WriteBatch(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
-	// The timed-out requests may have been stored by the server after the
-	// output gave up on them: copies, in order, and counted.
-	time.Sleep(2500 * time.Millisecond) // let the slow handlers finish
 	extra := checkOrder(t, f.byKey(), next, true)
 	if unk := int(o.st.unknownResends.Load()); extra > unk {
 		t.Fatalf("%d copies but %d counted unknown-outcome re-sends", extra, unk)
@@ -691,55 +730,67 @@ func TestARNIsSentAsStreamARN(t *testing.T) {
 	}
 }
 
+// On the fake: it fails every request after the first with HTTP 500 (fault injection).
 func TestShutdownDuringBackoffReturnsPromptly(t *testing.T) {
 	f := newFakeKinesis(t, "dms-target", 2)
+	// A backoff of 60 s, jittered to at least 30 s: a shutdown that waits
+	// it out cannot pass for a prompt one.
 	o := newTestOutput(t, `
 stream: dms-target
 region: us-east-1
-backoff: {initial_interval: 30s, max_interval: 60s, max_elapsed_time: 0s}
+backoff: {initial_interval: 60s, max_interval: 120s, max_elapsed_time: 0s}
 `, f.client())
-	var calls atomic.Int64
 	f.requestFault = func(call int) (int, string, bool) {
-		calls.Store(int64(call))
 		if call > 1 {
 			return 500, "InternalFailure", false
 		}
 		return 0, "", false
 	}
+	var mu sync.Mutex
+	var waits []time.Duration
+	o.sleepHook = func(d time.Duration) { mu.Lock(); waits = append(waits, d); mu.Unlock() }
 	keys := keysN(2)
 	b := makeBatch(keys, 1200, 10, map[string]int{})
 	idx := b.Index()
 	done := make(chan error, 1)
 	go func() { done <- o.WriteBatch(context.Background(), b) }()
-	// Both shards have been tried (the second one failed and is in a 30 s
-	// backoff) and the first one's records are stored; then a moment for its
-	// answer to be taken in. Waiting on these, not on a fixed sleep, keeps the
-	// test true on a loaded machine.
+	// The shard (both keys hash to the same one) is in its backoff after
+	// its second request failed, and the first request's 500 records are
+	// taken in as written. Waiting on these, not on a fixed sleep, keeps
+	// the test true on a loaded machine.
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		by := f.byKey()
-		if calls.Load() >= 2 && len(by[keys[0]])+len(by[keys[1]]) >= 500 {
+		mu.Lock()
+		n := len(waits)
+		mu.Unlock()
+		if n >= 1 && o.st.written.Load() >= 500 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after 10 s: %d requests, %d records stored", calls.Load(), len(by[keys[0]])+len(by[keys[1]]))
+			t.Fatalf("after 10 s: %d backoff waits, %d records written", n, o.st.written.Load())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	time.Sleep(200 * time.Millisecond)
+	mu.Lock()
+	for _, w := range waits {
+		if w < 30*time.Second {
+			t.Fatalf("backoff wait of %v, want at least 30 s", w)
+		}
+	}
+	mu.Unlock()
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := o.Close(ctx); err != nil {
-		t.Fatal(err)
+		t.Fatalf("Close: %v after %v", err, time.Since(start))
 	}
 	var err error
 	select {
 	case err = <-done:
-	case <-time.After(2 * time.Second):
-		t.Fatal("WriteBatch still waiting 2 s after Close")
+	case <-time.After(10 * time.Second):
+		t.Fatal("WriteBatch still in its backoff 10 s after Close")
 	}
-	if el := time.Since(start); el > time.Second {
-		t.Fatalf("shutdown took %v", el)
+	if el := time.Since(start); el > 10*time.Second {
+		t.Fatalf("shutdown took %v: the backoff wait was not interrupted", el)
 	}
 	// Nothing unwritten is acknowledged: exactly the records the fake did
 	// not store are failed.
