@@ -281,9 +281,9 @@ func TestDeadLetterTakesRecordsOutOfRetryBudget(t *testing.T) {
 // neither panics (a send on the dead letter's closed channel) nor loses a
 // message: each is dead-lettered or reported failed.
 func TestCloseWhileDeadLettering(t *testing.T) {
+	stream := newStream(t, 1)
 	for i := 0; i < 200; i++ {
-		f := newFakeKinesis(t, "dms-target", 1)
-		o := newTestOutput(t, fakeYAML+"dead_letter:\n  drop: {}\n", f.client())
+		o := newKinesaliteOutput(t, kinesaliteYAML(t, stream, "dead_letter:\n  drop: {}\n"))
 		var wg sync.WaitGroup
 		var taken, failed atomic.Int64
 		for w := 0; w < 4; w++ {
@@ -308,5 +308,10 @@ func TestCloseWhileDeadLettering(t *testing.T) {
 		if taken.Load() != o.st.deadLettered.Load() || taken.Load()+failed.Load() != 4 {
 			t.Fatalf("%d acknowledged, %d failed, %d dead-lettered", taken.Load(), failed.Load(), o.st.deadLettered.Load())
 		}
+	}
+	// Flagged messages go to the dead letter or back to the engine, never
+	// to Kinesis.
+	if recs := readStream(t, stream); len(recs) != 0 {
+		t.Fatalf("%d flagged messages reached the stream", len(recs))
 	}
 }

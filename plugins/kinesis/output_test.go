@@ -185,6 +185,8 @@ backoff:
   max_elapsed_time: 10s
 `
 
+// On the fake: it delays requests and counts PutRecords in flight per shard,
+// which neither kinesalite nor the proxy can (kinesalite: TestKinesaliteWritesEveryShardInOrder).
 func TestWritesAllRecordsInOrderOverShards(t *testing.T) {
 	f := newFakeKinesis(t, "dms-target", 4)
 	f.latency = 2 * time.Millisecond
@@ -715,6 +717,7 @@ func TestRequestTimeoutMustBePositive(t *testing.T) {
 	}
 }
 
+// On the fake: kinesalite 3.3.3 requires StreamName and knows no StreamARN.
 func TestARNIsSentAsStreamARN(t *testing.T) {
 	f := newFakeKinesis(t, "dms-target", 2)
 	arn := "arn:aws:kinesis:us-east-1:000000000000:stream/dms-target"
