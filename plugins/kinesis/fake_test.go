@@ -113,19 +113,6 @@ func (f *fakeKinesis) shardFor(e fakeEntry) *fakeShard {
 	return f.shards[0]
 }
 
-// split closes shard i and opens two children covering its range.
-func (f *fakeKinesis) split(i int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	p := f.shards[i]
-	p.closed = true
-	mid := new(big.Int).Rsh(new(big.Int).Add(p.start, p.end), 1)
-	n := len(f.shards)
-	f.shards = append(f.shards,
-		&fakeShard{id: fmt.Sprintf("shardId-%012d", n), start: new(big.Int).Set(p.start), end: mid},
-		&fakeShard{id: fmt.Sprintf("shardId-%012d", n+1), start: new(big.Int).Add(mid, big.NewInt(1)), end: new(big.Int).Set(p.end)})
-}
-
 // stored returns all records in write order per partition key.
 func (f *fakeKinesis) byKey() map[string][][]byte {
 	f.mu.Lock()
