@@ -253,6 +253,31 @@ func TestSplitsRequestsByCountAndBytes(t *testing.T) {
 	}
 }
 
+// The 5 MiB request limit counts partition keys: 500 records whose data
+// alone fits (500 x 10,485 bytes = 5,242,500) but not with their
+// 256-character keys go out in two requests.
+func TestRequestSizeCountsPartitionKeys(t *testing.T) {
+	stream := newStream(t, 1)
+	p := startProxy(t, kinesisproxy.Config{RecordsPerSecond: -1, BytesPerSecond: -1})
+	o := connectOutput(t, proxyYAML(t, stream, p.URL(), "shard_rate: {records_per_second: 0, bytes_per_second: 0}\n"))
+	var b service.MessageBatch
+	for i := 0; i < 500; i++ {
+		m := service.NewMessage(bytes.Repeat([]byte{'a' + byte(i%26)}, 10485))
+		m.MetaSetMut("dms_partition_key", fmt.Sprintf("%0256d", i))
+		b = append(b, m)
+	}
+	if err := o.WriteBatch(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	st := p.Stats()
+	if st.PutRecordsRequests < 2 || st.MaxPutRecordsBytes > 5<<20 || st.EntriesIn != 500 {
+		t.Fatalf("%d requests, the largest %d bytes with keys (limit %d), %d records", st.PutRecordsRequests, st.MaxPutRecordsBytes, 5<<20, st.EntriesIn)
+	}
+	if n := len(readStream(t, stream)); n != 500 {
+		t.Fatalf("stream holds %d records, want 500", n)
+	}
+}
+
 func TestOversizedRecordAndBadKeysFailAlone(t *testing.T) {
 	stream := newStream(t, 2)
 	o := newKinesaliteOutput(t, kinesaliteYAML(t, stream, "shard_rate: {records_per_second: 0, bytes_per_second: 0}\n"))
