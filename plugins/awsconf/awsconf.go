@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -21,7 +22,7 @@ import (
 // Config holds the settings. Zero values mean "use the SDK default".
 type Config struct {
 	Region         string
-	Endpoint       string // custom endpoint URL (e.g. a local S3 stand-in)
+	Endpoint       string // custom endpoint URL of the S3 or Kinesis service (e.g. a local stand-in); not used for STS
 	ForcePathStyle bool   // S3 only: applied by the S3 client builder
 	ID             string // static access key id
 	Secret         string // static secret access key (secret)
@@ -46,6 +47,12 @@ func (c Config) Validate() error {
 		return errors.New("credentials.profile cannot be combined with static credentials.id/secret")
 	case c.RoleExternalID != "" && c.Role == "":
 		return errors.New("credentials.role_external_id needs credentials.role")
+	}
+	if c.Endpoint != "" {
+		u, err := url.Parse(c.Endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("endpoint: must be an absolute http(s) URL such as https://host:port, got %q", c.Endpoint)
+		}
 	}
 	return nil
 }
@@ -81,7 +88,13 @@ func Load(ctx context.Context, c Config) (aws.Config, error) {
 		conf.BaseEndpoint = aws.String(c.Endpoint)
 	}
 	if c.Role != "" {
-		stsClient := sts.NewFromConfig(conf)
+		// STS at its own endpoint, not at the S3 or Kinesis one (endpoint is
+		// that service's, e.g. a VPC endpoint). A stand-in serving STS too
+		// is named by AWS_ENDPOINT_URL_STS (or the shared config's services
+		// section), which the SDK resolves when BaseEndpoint is unset.
+		stsConf := conf.Copy()
+		stsConf.BaseEndpoint = nil
+		stsClient := sts.NewFromConfig(stsConf)
 		conf.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(stsClient, c.Role, func(o *stscreds.AssumeRoleOptions) {
 			if c.RoleExternalID != "" {
 				o.ExternalID = aws.String(c.RoleExternalID)

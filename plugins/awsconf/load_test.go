@@ -2,10 +2,16 @@ package awsconf
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
@@ -71,5 +77,67 @@ func TestLoadAssumeRoleAndErrors(t *testing.T) {
 	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
 	if _, err := Load(context.Background(), Config{ID: "a", Secret: "b"}); err == nil || !strings.Contains(err.Error(), "no AWS region") {
 		t.Fatalf("missing region: %v", err)
+	}
+}
+
+// credentials.role assumes the role at STS's own endpoint, not at the
+// component's endpoint (an S3 or Kinesis endpoint, e.g. a VPC endpoint,
+// that does not serve STS); AWS_ENDPOINT_URL_STS names a stand-in STS.
+func TestAssumeRoleGoesToSTSNotTheServiceEndpoint(t *testing.T) {
+	var mu sync.Mutex
+	hits := map[string]int{}
+	serve := func(name string) *httptest.Server {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			if strings.Contains(string(b), "Action=AssumeRole") {
+				mu.Lock()
+				hits[name]++
+				mu.Unlock()
+			}
+			w.WriteHeader(http.StatusForbidden)
+		}))
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	service, sts := serve("service"), serve("sts")
+	for _, standIn := range []bool{false, true} {
+		if standIn {
+			t.Setenv("AWS_ENDPOINT_URL_STS", sts.URL)
+		} else {
+			// the regional STS endpoint, unreachable here: the call fails
+			// without reaching the service endpoint
+			t.Setenv("AWS_ENDPOINT_URL_STS", "")
+		}
+		cfg, err := Load(context.Background(), Config{Region: "us-east-1", Endpoint: service.URL, ID: "a", Secret: "b",
+			Role: "arn:aws:iam::123456789012:role/dms", NoSDKRetries: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err = cfg.Credentials.Retrieve(ctx)
+		cancel()
+		if err == nil {
+			t.Fatal("no STS grants the role here, yet credentials were retrieved")
+		}
+		mu.Lock()
+		got := fmt.Sprint(hits)
+		bad := hits["service"] != 0 || (standIn && hits["sts"] == 0)
+		mu.Unlock()
+		if bad {
+			t.Fatalf("AWS_ENDPOINT_URL_STS set %v: AssumeRole calls %s, want none at the service endpoint", standIn, got)
+		}
+	}
+}
+
+// endpoint must be an absolute http(s) URL: caught at start, naming the
+// field, not at the first request.
+func TestEndpointValidated(t *testing.T) {
+	for _, ep := range []string{"localhost:4566", "127.0.0.1:4566", "ftp://host", "http://", "https:///path"} {
+		if _, err := Load(context.Background(), Config{Region: "us-east-1", Endpoint: ep, ID: "a", Secret: "b"}); err == nil || !strings.Contains(err.Error(), "endpoint: must be an absolute http(s) URL") {
+			t.Errorf("endpoint %q: %v", ep, err)
+		}
+	}
+	if _, err := Load(context.Background(), Config{Region: "us-east-1", Endpoint: "http://127.0.0.1:4566", ID: "a", Secret: "b"}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -95,6 +95,7 @@ func TestAssumeRoleRefusedIsNotConnected(t *testing.T) {
 		f := newFakeKinesis(t, "dms-target", 1)
 		var refuse atomic.Bool
 		srv := stsAndKinesis(t, f, &refuse)
+		t.Setenv("AWS_ENDPOINT_URL_STS", srv.URL) // STS is not reached at endpoint
 		o := newTestOutput(t, `
 stream: dms-target
 region: us-east-1
