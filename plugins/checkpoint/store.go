@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -118,6 +119,39 @@ func (f *File) Save(_ context.Context, st *State) error {
 		return fmt.Errorf("syncing checkpoint directory %s: %w", dir, err)
 	}
 	return nil
+}
+
+// claims are the checkpoints (file paths, S3 objects) in use by inputs of
+// this process, e.g. several streams of one streams-mode process.
+var claims sync.Map // id -> *claim
+
+type claim struct{ holder string }
+
+// Claim marks the checkpoint id (see ClaimID) as used by holder (a
+// description for the error), or fails naming the holder that uses it: two
+// inputs saving one position overwrite each other's, and the one restarted
+// later resumes where the other stopped, skipping rows it never delivered.
+// release ends the claim (more calls do nothing).
+func Claim(id, holder string) (release func(), err error) {
+	c := &claim{holder: holder}
+	if prev, loaded := claims.LoadOrStore(id, c); loaded {
+		return nil, fmt.Errorf("checkpoint %s is already used by %s in this process: two inputs on one checkpoint overwrite each other's position; give each its own checkpoint.key", id, prev.(*claim).holder)
+	}
+	var once sync.Once
+	return func() { once.Do(func() { claims.CompareAndDelete(id, c) }) }, nil
+}
+
+// ClaimID names the checkpoint file a store writes, for Claim, or "" for
+// the other stores: s3 fences other holders itself, in this process or any
+// other, and a cache or none holds no file.
+func ClaimID(st Store) string {
+	if s, ok := st.(*File); ok {
+		if abs, err := filepath.Abs(s.Path); err == nil {
+			return "file " + abs
+		}
+		return "file " + s.Path
+	}
+	return ""
 }
 
 // S3API is the part of the S3 client the S3 store uses.

@@ -91,7 +91,9 @@ directory), ` + "`s3`" + ` (one object written with If-None-Match/If-Match; a se
 same key is refused while the first one's lease (` + "`checkpoint.lease`" + `, refreshed at every interval) runs,
 and an instance whose checkpoint was taken over stops emitting, so two instances never double-process;
 a write whose answer was lost, and that therefore fails its own condition when sent again, is told from a takeover
-by reading the object back: it still names this instance; after a crash a restart waits up to the lease), ` + "`cache`" + ` (any cache resource; no fencing) and ` + "`none`" + `.
+by reading the object back: it still names this instance; after a crash a restart waits up to the lease), ` + "`cache`" + ` (any cache resource; no fencing) and ` + "`none`" + `. Two inputs of one
+process (e.g. two streams in streams mode) on the same checkpoint file are refused: the second's Connect fails naming
+the first, since each would overwrite the other's position; give each its own ` + "`checkpoint.key`" + `.
 
 ### CDC tailing and late files
 
@@ -457,33 +459,36 @@ type input struct {
 	tracker *checkpoint.Tracker[ackPoint]
 
 	// reading state (ReadBatch goroutine only)
-	phase       checkpoint.Phase
-	tableIdx    int
-	tableReady  bool // the current table has been listed
-	queue       []item
-	cur         *fileReader
-	curItem     item
-	curMeta     *fileMeta
-	lastPos     checkpoint.Position
-	hwm         string
-	lateSeq     int
-	lateDone    []string
-	known       map[string]bool     // CDC keys <= hwm seen by the last late check
-	seen        *checkpoint.SeenSet // listed CDC keys, bounded, stored with the checkpoint
-	prevSeen    *checkpoint.Seen    // the record of the run before, to find files that came while stopped
-	seenSnap    atomic.Pointer[checkpoint.Seen]
-	nextPoll    time.Time
-	nextLate    time.Time
-	nextProg    time.Time
-	cdcStarted  bool
-	finished    bool // full-load mode: nothing more to read
-	cdcAfter    string
-	cdcSet      bool
-	listAfter   string
-	skipHeader  bool
-	resumeFL    *checkpoint.Position
-	rowsPending int64
-	lastArena   int
+	phase      checkpoint.Phase
+	tableIdx   int
+	tableReady bool // the current table has been listed
+	queue      []item
+	cur        *fileReader
+	curItem    item
+	curMeta    *fileMeta
+	lastPos    checkpoint.Position
+	hwm        string
+	lateSeq    int
+	lateDone   []string
+	// releaseClaim ends this input's claim on its checkpoint (see
+	// checkpoint.Claim), taken at the first Connect, released at Close.
+	releaseClaim func()
+	known        map[string]bool     // CDC keys <= hwm seen by the last late check
+	seen         *checkpoint.SeenSet // listed CDC keys, bounded, stored with the checkpoint
+	prevSeen     *checkpoint.Seen    // the record of the run before, to find files that came while stopped
+	seenSnap     atomic.Pointer[checkpoint.Seen]
+	nextPoll     time.Time
+	nextLate     time.Time
+	nextProg     time.Time
+	cdcStarted   bool
+	finished     bool // full-load mode: nothing more to read
+	cdcAfter     string
+	cdcSet       bool
+	listAfter    string
+	skipHeader   bool
+	resumeFL     *checkpoint.Position
+	rowsPending  int64
+	lastArena    int
 
 	// shared with ack goroutines and the saver
 	mu        sync.Mutex
@@ -612,6 +617,13 @@ func (in *input) Connect(ctx context.Context) error {
 		in.store = &cacheStore{res: in.res, name: c.ckCache, key: c.ckKey}
 	default:
 		in.store = checkpoint.None{}
+	}
+	if id := checkpoint.ClaimID(in.store); id != "" && in.releaseClaim == nil {
+		release, err := checkpoint.Claim(id, fmt.Sprintf("the aws_s3_dms input %q reading %s", in.res.Label(), in.describeSource()))
+		if err != nil {
+			return err
+		}
+		in.releaseClaim = release
 	}
 	st, err := in.store.Load(ctx)
 	if err != nil {

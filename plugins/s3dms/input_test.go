@@ -792,6 +792,7 @@ func TestLateFileReadToItsEndSurvivesCrash(t *testing.T) {
 			t.Fatalf("the case this test is about: the checkpoint at the crash is inside the late file, got %s", st)
 		}
 
+		a.releaseClaim() // a is killed: its process no longer holds the checkpoint file
 		c, _ := directInput(t, yaml) // a new process on the same checkpoint
 		if err := c.Connect(context.Background()); err != nil {
 			t.Fatal(err)
@@ -951,4 +952,36 @@ func TestStatsSurviveRestart(t *testing.T) {
 			t.Fatalf("CDC after a restart: %+v", third.CDC)
 		}
 	})
+}
+
+// Two inputs of one process (e.g. two streams in streams mode) on the same
+// checkpoint file would overwrite each other's position, and the one
+// restarted later would resume where the other stopped: the second is
+// refused at Connect, naming the first; once the first is closed, the
+// checkpoint is free again.
+func TestSharedCheckpointFileRefused(t *testing.T) {
+	b := &dirBackend{root: t.TempDir()}
+	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("1,a\n2,b\n"))
+	yaml := baseYAML(b, "mode: full-load\ncheckpoint:\n  directory: "+t.TempDir()+"\n")
+	ctx := context.Background()
+	first, _ := directInput(t, yaml)
+	if err := first.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	second, _ := directInput(t, yaml)
+	err := second.Connect(ctx)
+	if err == nil || !strings.Contains(err.Error(), "is already used by the aws_s3_dms input") || !strings.Contains(err.Error(), "give each its own checkpoint.key") {
+		t.Fatalf("second input on the same checkpoint file: %v", err)
+	}
+	// another key is fine
+	other, _ := directInput(t, yaml+"  key: other\n")
+	if err := other.Connect(ctx); err != nil {
+		t.Fatalf("another checkpoint.key: %v", err)
+	}
+	if err := first.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Connect(ctx); err != nil {
+		t.Fatalf("after the first input closed: %v", err)
+	}
 }

@@ -392,6 +392,9 @@ func (in *input) Close(ctx context.Context) error {
 			}
 		}
 		in.closeCur(false)
+		if in.releaseClaim != nil {
+			in.releaseClaim()
+		}
 		in.stats.unregister()
 		if in.bgCancel != nil {
 			in.bgCancel()
