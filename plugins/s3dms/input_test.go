@@ -792,7 +792,7 @@ func TestLateFileReadToItsEndSurvivesCrash(t *testing.T) {
 			t.Fatalf("the case this test is about: the checkpoint at the crash is inside the late file, got %s", st)
 		}
 
-		a.releaseClaim() // a is killed: its process no longer holds the checkpoint file
+		a.releaseClaim()             // a is killed: its process no longer holds the checkpoint file
 		c, _ := directInput(t, yaml) // a new process on the same checkpoint
 		if err := c.Connect(context.Background()); err != nil {
 			t.Fatal(err)
