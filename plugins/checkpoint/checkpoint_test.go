@@ -73,6 +73,28 @@ func TestTrackerNackHoldsBack(t *testing.T) {
 	}
 }
 
+// A reopened entry (re-sent after an earlier batch's nack) holds the
+// position back again until it is acknowledged again; an entry already
+// passed cannot be reopened.
+func TestTrackerReopen(t *testing.T) {
+	tr := NewTracker[string]()
+	a, b, c := tr.Track("a"), tr.Track("b"), tr.Track("c")
+	tr.Ack(a)
+	tr.Ack(c)
+	if tr.Reopen(a) {
+		t.Fatal("reopened an entry already passed")
+	}
+	if !tr.Reopen(c) || !tr.Reopen(b) {
+		t.Fatal("could not reopen pending entries")
+	}
+	if hi, moved := tr.Ack(b); !moved || hi != "b" {
+		t.Fatalf("highest %q moved %v, want b (c reopened)", hi, moved)
+	}
+	if hi, moved := tr.Ack(c); !moved || hi != "c" {
+		t.Fatalf("highest %q moved %v, want c", hi, moved)
+	}
+}
+
 func TestTrackerConcurrent(t *testing.T) {
 	tr := NewTracker[int]()
 	ids := make(chan uint64, 10000)

@@ -71,6 +71,22 @@ func (t *Tracker[T]) AckCount(id uint64) (hi T, contiguous uint64, moved bool) {
 	return t.highest, t.base, moved
 }
 
+// Reopen marks id, acknowledged or not, as not acknowledged again: the
+// batch will be delivered again (an earlier batch was nacked and every
+// batch after it is re-sent), and the position must wait for that
+// delivery's acknowledgement. It reports whether id is still tracked (not
+// yet passed by the contiguous point); an id already passed cannot be
+// reopened.
+func (t *Tracker[T]) Reopen(id uint64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if id < t.base || id >= t.base+uint64(len(t.entries)) {
+		return false
+	}
+	t.entries[id-t.base].done = false
+	return true
+}
+
 // Tracked is the number of entries ever tracked.
 func (t *Tracker[T]) Tracked() uint64 {
 	t.mu.Lock()
