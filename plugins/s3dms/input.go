@@ -71,12 +71,19 @@ writes create-table control records when a CDC task starts, and the processor tu
 
 At-least-once. Acknowledgements may arrive out of order: the input tracks every emitted batch and advances
 the checkpoint only to the highest position whose predecessors are all acknowledged (key, ETag, byte offset
-and line of the next row), saving it every ` + "`checkpoint.interval`" + ` and on close. A nacked batch is
-redelivered with the same rows in the same order (after a short backoff) before anything newer is read; the
-checkpoint never passes it (the input does its own redelivery; it does not use Benthos's nack auto-replay,
-which reorders). The redelivered messages are made anew from the rows as read, body and metadata, so a
-processor that rewrote the first delivery's messages in place (as ` + "`dms_csv_to_json`" + ` does) sees the CSV rows
-again. For strict end-to-end order also use ` + "`pipeline.threads: 1`" + ` and an output with ` + "`max_in_flight: 1`" + `.
+and line of the next row), saving it every ` + "`checkpoint.interval`" + ` and on close. A nacked batch (wholly or
+partly failed) is redelivered with the same rows in the same order (after a short backoff) before anything newer
+is read, followed by every batch emitted after it, acknowledged or not, again in emission order (go-back-N: those
+batches were already in the pipeline and were or will be written after the rejected delivery, so they are
+written again after the redelivery). Rows of those later batches may thus be written twice, but the last copy of
+every row is in order, so a consumer that keeps the last value of a key ends with the newest one; the copies
+are counted in the warning logged for each nack. The checkpoint never passes the nacked batch, nor a re-sent one,
+until its redelivery is acknowledged (the input does its own redelivery; it does not use Benthos's nack
+auto-replay, which reorders). Batches are kept for redelivery until the checkpoint passes them (at most 1024
+batches or 256 MiB; reading waits past that). The redelivered messages are made anew from the rows as read, body
+and metadata, so a processor that rewrote the first delivery's messages in place (as ` + "`dms_csv_to_json`" + ` does)
+sees the CSV rows again. For strict end-to-end order (of the last copies) also use ` + "`pipeline.threads: 1`" + ` and an
+output with ` + "`max_in_flight: 1`" + `.
 On restart the object at the checkpoint is reopened with a ranged GET at the offset (gzip objects are
 re-read and the decompressed prefix skipped). If its ETag changed the input fails with an error naming the
 object, or with ` + "`restart_changed_files`" + ` re-reads that object from its start. Duplicates after a crash
@@ -426,14 +433,20 @@ type ackPoint struct {
 	figs *checkpoint.Figures // the statistics once this batch is done
 }
 
-// pendingBatch is an emitted batch kept for redelivery.
+// pendingBatch is an emitted batch kept for redelivery until the
+// contiguous acknowledgement point passes it (go-back-N: a nack of an
+// earlier batch re-sends it even when it was acknowledged).
 type pendingBatch struct {
-	id       uint64
-	recipe   batchRecipe // to make the batch again for a redelivery
-	rows     int
-	first    string // the first row's dms_position, for the log
+	id     uint64
+	recipe batchRecipe // to make the batch again for a redelivery
+	rows   int
+	size   int    // bytes retained by recipe, for the bound on retained batches
+	first  string // the first row's dms_position, for the log
+	// Under input.mu:
 	attempts int
 	due      time.Time
+	gen      uint64 // the current delivery; acks of earlier ones are ignored
+	queued   bool   // in input.redeliver, waiting to be delivered again
 }
 
 // item is the next thing to read: a file, or a table-start control.
@@ -491,13 +504,20 @@ type input struct {
 	lastArena    int
 
 	// shared with ack goroutines and the saver
-	mu        sync.Mutex
-	redeliver []*pendingBatch
-	wake      chan struct{}
-	acked     *checkpoint.State
-	dirty     bool
-	fatal     error
-	saverStop chan struct{}
+	mu sync.Mutex
+	// emitted holds every batch emitted and not yet passed by the
+	// contiguous acknowledgement point, in emission order (ids contiguous);
+	// redeliver, the ones queued for delivery again, in emission order.
+	emitted      []*pendingBatch
+	emittedBytes int
+	redeliver    []*pendingBatch
+	resentCopies uint64        // batches re-sent after an earlier batch's nack (copies), for the log
+	progress     chan struct{} // signalled when the contiguous point moves (retained-batch bound)
+	wake         chan struct{}
+	acked        *checkpoint.State
+	dirty        bool
+	fatal        error
+	saverStop    chan struct{}
 	// Batches contiguously acknowledged (covered by acked) and covered by
 	// the last saved checkpoint (interval 0s: ReadBatch waits when
 	// maxUnsaved emitted batches are not saved); savedSig is closed at each
@@ -553,7 +573,7 @@ func newInput(pc *service.ParsedConfig, res *service.Resources) (*input, error) 
 	if err != nil {
 		return nil, err
 	}
-	in := &input{conf: c, res: res, log: res.Logger(), wake: make(chan struct{}, 1), ackNotify: make(chan struct{}, 1)}
+	in := &input{conf: c, res: res, log: res.Logger(), wake: make(chan struct{}, 1), ackNotify: make(chan struct{}, 1), progress: make(chan struct{}, 1)}
 	var names [][2]string
 	for _, t := range c.def.Tables {
 		names = append(names, [2]string{t.Owner, t.Name})
@@ -885,36 +905,117 @@ func (in *input) waitWindow(ctx context.Context) error {
 	}
 }
 
-func (in *input) ackFunc(pb *pendingBatch) service.AckFunc {
+// maxRetained and maxRetainedBytes bound the batches kept for redelivery
+// (emitted, not yet passed by the contiguous acknowledgement point): with
+// go-back-N an acknowledged batch is kept while an earlier one is not
+// acknowledged. ReadBatch waits before reading new rows past either bound
+// (at least one batch is always allowed).
+const (
+	maxRetained      = 1024
+	maxRetainedBytes = 256 << 20
+)
+
+// waitRetained blocks while the retained batches are at their bound.
+func (in *input) waitRetained(ctx context.Context) error {
+	for {
+		in.mu.Lock()
+		n, size := len(in.emitted), in.emittedBytes
+		queued := len(in.redeliver) > 0
+		in.mu.Unlock()
+		if n == 0 || queued || (n < maxRetained && size < maxRetainedBytes) {
+			return nil
+		}
+		select {
+		case <-in.progress:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// ackFunc acknowledges delivery gen of pb.
+func (in *input) ackFunc(pb *pendingBatch, gen uint64) service.AckFunc {
 	var once sync.Once
 	return func(ctx context.Context, err error) error {
-		once.Do(func() {
-			if err == nil {
-				if hi, contig, moved := in.tracker.AckCount(pb.id); moved {
-					in.setAcked(in.stateFor(hi), contig)
-				}
-				return
-			}
-			pb.attempts++
-			backoff := time.Duration(1<<min(pb.attempts, 6)) * 50 * time.Millisecond
-			pb.due = time.Now().Add(backoff)
-			in.log.Warnf("batch of %d rows (from %s) was rejected downstream (%v): redelivering it in %s, before newer rows", pb.rows, pb.first, err, backoff)
-			in.mu.Lock()
-			// keep the queue in emission order
-			i := len(in.redeliver)
-			for i > 0 && in.redeliver[i-1].id > pb.id {
-				i--
-			}
-			in.redeliver = append(in.redeliver, nil)
-			copy(in.redeliver[i+1:], in.redeliver[i:])
-			in.redeliver[i] = pb
-			in.mu.Unlock()
+		once.Do(func() { in.settle(pb, gen, err) })
+		return nil
+	}
+}
+
+// settle applies the acknowledgement of delivery gen of pb.
+//
+// A nack of batch k queues k and every batch emitted after it, acknowledged
+// or not (go-back-N): those were or will be written after k's rejected
+// delivery, so they are written again after k's redelivery, and the last
+// copy of every row is in order. Their current deliveries are superseded:
+// an acknowledgement or nack of them is ignored, and the checkpoint waits
+// for the acknowledgement of the redeliveries (the tracker entries are
+// reopened).
+func (in *input) settle(pb *pendingBatch, gen uint64, err error) {
+	in.mu.Lock()
+	if gen != pb.gen {
+		in.mu.Unlock() // a superseded delivery: the batch is or was queued again
+		return
+	}
+	if err == nil {
+		hi, contig, moved := in.tracker.AckCount(pb.id)
+		if moved {
+			in.dropEmittedLocked(contig)
+		}
+		in.mu.Unlock()
+		if moved {
+			in.setAcked(in.stateFor(hi), contig)
 			select {
-			case in.wake <- struct{}{}:
+			case in.progress <- struct{}{}:
 			default:
 			}
-		})
-		return nil
+		}
+		return
+	}
+	if len(in.emitted) == 0 || pb.id < in.emitted[0].id || pb.id-in.emitted[0].id >= uint64(len(in.emitted)) {
+		in.mu.Unlock() // cannot happen: a batch not acknowledged is never dropped
+		in.log.Errorf("batch %d (from %s) rejected but no longer tracked: not redelivered", pb.id, pb.first)
+		return
+	}
+	pb.attempts++
+	backoff := time.Duration(1<<min(pb.attempts, 6)) * 50 * time.Millisecond
+	pb.due = time.Now().Add(backoff)
+	later := in.emitted[pb.id-in.emitted[0].id:]
+	for _, e := range later {
+		e.gen++ // supersede the current delivery (if any)
+		in.tracker.Reopen(e.id)
+		e.queued = true
+	}
+	copies := uint64(len(later) - 1)
+	in.resentCopies += copies
+	total := in.resentCopies
+	in.redeliver = in.redeliver[:0:0]
+	for _, e := range in.emitted {
+		if e.queued {
+			in.redeliver = append(in.redeliver, e)
+		}
+	}
+	in.mu.Unlock()
+	in.log.Warnf("batch of %d rows (from %s) was rejected downstream (%v): redelivering it in %s, before newer rows, followed by the %d batches emitted after it (copies of the ones already written, so that the last copy of every row is in order; %d such copies so far)", pb.rows, pb.first, err, backoff, copies, total)
+	select {
+	case in.wake <- struct{}{}:
+	default:
+	}
+}
+
+// dropEmittedLocked forgets the batches passed by the contiguous point
+// (ids below contig). in.mu held.
+func (in *input) dropEmittedLocked(contig uint64) {
+	n := 0
+	for n < len(in.emitted) && in.emitted[n].id < contig {
+		in.emittedBytes -= in.emitted[n].size
+		in.emitted[n] = nil
+		n++
+	}
+	in.emitted = in.emitted[n:]
+	if len(in.emitted) == 0 {
+		in.emitted = nil
 	}
 }
 
@@ -943,18 +1044,32 @@ func (in *input) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 	if !connected {
 		return nil, nil, service.ErrNotConnected
 	}
-	// Nacked batches first, in emission order.
+	for {
+		batch, ack, err := in.readOnce(ctx)
+		if batch == nil && ack == nil && err == nil {
+			continue // a nack came while reading: redeliveries first
+		}
+		return batch, ack, err
+	}
+}
+
+// readOnce is one ReadBatch attempt. It returns nothing at all when the
+// batch read was queued behind redeliveries (a nack came while reading).
+func (in *input) readOnce(ctx context.Context) (service.MessageBatch, service.AckFunc, error) {
+	// Nacked batches (and those emitted after them) first, in emission order.
 	for {
 		in.mu.Lock()
 		var pb *pendingBatch
+		var due time.Time
 		if len(in.redeliver) > 0 {
 			pb = in.redeliver[0]
+			due = pb.due
 		}
 		in.mu.Unlock()
 		if pb == nil {
 			break
 		}
-		if wait := time.Until(pb.due); wait > 0 {
+		if wait := time.Until(due); wait > 0 {
 			select {
 			case <-ctx.Done():
 				return nil, nil, ctx.Err()
@@ -964,11 +1079,20 @@ func (in *input) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 			continue
 		}
 		in.mu.Lock()
+		if len(in.redeliver) == 0 || in.redeliver[0] != pb {
+			in.mu.Unlock() // a nack changed the queue meanwhile
+			continue
+		}
 		in.redeliver = in.redeliver[1:]
+		pb.queued = false
+		gen := pb.gen
 		in.mu.Unlock()
 		// Made anew from the rows as read: processors may have rewritten
 		// the messages given out before.
-		return in.build(pb.recipe), in.ackFunc(pb), nil
+		return in.build(pb.recipe), in.ackFunc(pb, gen), nil
+	}
+	if err := in.waitRetained(ctx); err != nil {
+		return nil, nil, err
 	}
 	if in.conf.ckInterval == 0 {
 		if err := in.waitWindow(ctx); err != nil {
@@ -1013,9 +1137,21 @@ func (in *input) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 	if err != nil {
 		in.log.Errorf("%v", err)
 	}
-	pb := &pendingBatch{rows: len(batch), first: firstPosition(batch), recipe: rec}
+	pb := &pendingBatch{rows: len(batch), first: firstPosition(batch), recipe: rec, size: cap(rec.arena) + len(rec.refs)*int(unsafe.Sizeof(rowRef{})+unsafe.Sizeof((*fileMeta)(nil)))}
+	in.mu.Lock()
 	pb.id = in.tracker.Track(pos)
-	return batch, in.ackFunc(pb), nil
+	in.emitted = append(in.emitted, pb)
+	in.emittedBytes += pb.size
+	if len(in.redeliver) > 0 {
+		// A nack arrived while these rows were read: they are newer than
+		// every batch queued, so they go after the redeliveries.
+		pb.queued = true
+		in.redeliver = append(in.redeliver, pb)
+		in.mu.Unlock()
+		return nil, nil, nil
+	}
+	in.mu.Unlock()
+	return batch, in.ackFunc(pb, 0), nil
 }
 
 // settleIdle makes the position reached without emitting rows (a file read
