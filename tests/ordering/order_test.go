@@ -1,6 +1,7 @@
-// Package review holds end-to-end checks found in review: the real input,
-// processor and Kinesis output on kinesalite (source /work/main/.cache/services.env).
-package review
+// Package ordering checks per-key order end to end across a partial failure:
+// the real input, processor and Kinesis output in one stream, on kinesalite
+// (the test services: tests/services.sh).
+package ordering
 
 import (
 	"context"
@@ -16,8 +17,9 @@ import (
 // good CDC row and a bad row; the dead letter refuses its first write, so the
 // output reports the bad row failed (BatchError) and the input redelivers
 // batch 1. Batch 2 (later updates of the same key) is already in the pipeline
-// and is written first, so the stream ends with the OLDER value of the key.
-func TestReviewPartialFailureReordersAcrossBatches(t *testing.T) {
+// and is written first; the input then re-sends batch 2 after batch 1 (go-back-N),
+// so the last record of the key is its newest value.
+func TestPartialFailureKeepsLastCopyInOrder(t *testing.T) {
 	root := t.TempDir()
 	writeFile(t, root, "changes/cdc_001.csv",
 		"U,zeta,hr,1,v1\nU,zeta,hr,notanint,bad\nU,zeta,hr,1,v2\nU,zeta,hr,1,v3\n")

@@ -1,4 +1,4 @@
-package review
+package ordering
 
 import (
 	"context"
@@ -77,7 +77,7 @@ func mustEnv(t testing.TB, name string) string {
 	t.Helper()
 	v := os.Getenv(name)
 	if v == "" {
-		t.Fatalf("%s not set: source /work/main/.cache/services.env", name)
+		t.Fatalf("%s not set: start the test services (tests/services.sh start) and source .cache/services.env", name)
 	}
 	return v
 }
