@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -193,5 +194,24 @@ func TestIndexByteFromMatchesIndexByte(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// A csv_null_value that holds the delimiter or a row delimiter can never
+// arrive as one field: refused at start, naming the setting, instead of
+// every NULL silently reading as text.
+func TestNullValueThatCannotMatchIsRefused(t *testing.T) {
+	for _, c := range []struct{ delim, null string }{{",", "N,A"}, {"||", "a||b"}, {",", "\\N\n"}, {"\t", "x\r"}} {
+		s := DefaultSettings()
+		s.Delimiter = c.delim
+		s.NullValue, s.NullValueSet = c.null, true
+		if err := s.Validate(); err == nil || !strings.Contains(err.Error(), "csv_null_value") {
+			t.Errorf("csv_null_value %q with csv_delimiter %q: %v", c.null, c.delim, err)
+		}
+	}
+	s := DefaultSettings()
+	s.NullValue, s.NullValueSet = `\N`, true
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
 	}
 }

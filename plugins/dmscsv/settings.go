@@ -61,5 +61,10 @@ func (s Settings) Validate() error {
 	if s.RFC4180 && strings.Contains(s.Delimiter, `"`) {
 		return fmt.Errorf("csv_delimiter %q must not contain a double quote when rfc4180 is true", s.Delimiter)
 	}
+	// A marker holding the delimiter or a row delimiter never arrives as one
+	// unquoted field: every NULL would silently read as text.
+	if s.NullValueSet && (strings.Contains(s.NullValue, s.Delimiter) || strings.ContainsAny(s.NullValue, "\r\n")) {
+		return fmt.Errorf("csv_null_value %q can never match a field: it contains csv_delimiter %q or a row delimiter", s.NullValue, s.Delimiter)
+	}
 	return nil
 }
