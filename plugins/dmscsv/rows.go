@@ -113,6 +113,14 @@ type RowReader struct {
 	line     int64 // line of the row starting at buf[r]
 	inQuote  bool
 	closeQ   bool // just saw a closing quote (a following quote escapes it)
+	// overlap: the delimiter can overlap itself ("||", "aba"), so whether a
+	// quote starts a field depends on how the splitter pairs delimiter
+	// matches from the field before (leftmost first), not on the bytes just
+	// before it. fs is where that pairing resumes (absolute index): the row
+	// start, or just after a closing quote (fsQuote: a delimiter must follow).
+	overlap bool
+	fs      int
+	fsQuote bool
 	nlAt     int  // index of the next '\n' at or after scan, or -1 (cache)
 	eof      bool
 	err      error
@@ -143,6 +151,7 @@ func NewRowReader(src io.Reader, s Settings, opt RowOptions) *RowReader {
 		keep:     opt.KeepEmpty,
 		buf:      make([]byte, opt.BufferSize),
 		nlAt:     -1,
+		overlap:  selfOverlapping(delim),
 		off:      opt.StartOffset,
 		line:     opt.StartLine,
 		bomCheck: opt.StartOffset == 0,
@@ -164,6 +173,7 @@ func (rr *RowReader) fill() bool {
 	if rr.r > 0 && (rr.w == len(rr.buf) || rr.r > len(rr.buf)/2) {
 		n := copy(rr.buf, rr.buf[rr.r:rr.w])
 		rr.scan -= rr.r
+		rr.fs -= rr.r
 		rr.nlAt = -1
 		rr.w = n
 		rr.r = 0
@@ -367,6 +377,7 @@ func (rr *RowReader) scanRow() (int, bool) {
 			i += j + 1
 			rr.inQuote = false
 			rr.closeQ = true
+			rr.fs, rr.fsQuote = i, true
 			continue
 		}
 		// Outside quotes: the next newline ends the row unless a quote that
@@ -415,7 +426,39 @@ func (rr *RowReader) scanRow() (int, bool) {
 }
 
 // fieldStart reports whether index i (absolute) begins a field of the row
-// that starts at rr.r.
+// that starts at rr.r, as the Splitter sees it.
 func (rr *RowReader) fieldStart(i int) bool {
-	return i == rr.r || bytes.HasSuffix(rr.buf[rr.r:i], rr.delim)
+	if !rr.overlap {
+		return i == rr.r || bytes.HasSuffix(rr.buf[rr.r:i], rr.delim)
+	}
+	if rr.fs < rr.r || rr.fs > i {
+		// a new row (or, in a row too long to keep, its dropped start)
+		rr.fs, rr.fsQuote = rr.r, false
+	}
+	p := rr.fs
+	if rr.fsQuote {
+		if !bytes.HasPrefix(rr.buf[p:i], rr.delim) {
+			return false // text after a closing quote: the splitter flags the row
+		}
+		p += len(rr.delim)
+	}
+	for p < i {
+		m := bytes.Index(rr.buf[p:i], rr.delim)
+		if m < 0 {
+			return false
+		}
+		p += m + len(rr.delim)
+	}
+	return p == i
+}
+
+// selfOverlapping reports whether d has a border: a proper prefix that is
+// also a suffix ("||", "aba"), so that two of its matches can overlap.
+func selfOverlapping(d string) bool {
+	for k := 1; k < len(d); k++ {
+		if d[:k] == d[len(d)-k:] {
+			return true
+		}
+	}
+	return false
 }

@@ -330,6 +330,11 @@ func refSplit(data []byte, s Settings) ([]gotRow, error) {
 	}
 	inQ, closeQ := false, false
 	delim := []byte(s.Delimiter)
+	// Fields as the Splitter pairs them: field is where the current field
+	// begins (a quote there opens it), afterQ where a delimiter must follow a
+	// closing quote; -1 when neither applies (inside an unquoted field, or
+	// after text following a closing quote, which the splitter flags).
+	field, afterQ := start, -1
 	flush := func(end, next int) {
 		d := data[start:end]
 		if next > end && len(d) > 0 && d[len(d)-1] == '\r' {
@@ -341,7 +346,10 @@ func refSplit(data []byte, s Settings) ([]gotRow, error) {
 		line += int64(bytes.Count(data[start:next], []byte("\n")))
 		start = next
 		inQ, closeQ = false, false
+		field, afterQ = next, -1
 	}
+	unquoted := false // inside an unquoted field
+	overlap := selfOverlapping(s.Delimiter)
 	for i := start; i < len(data); i++ {
 		c := data[i]
 		if s.RFC4180 {
@@ -355,16 +363,36 @@ func refSplit(data []byte, s Settings) ([]gotRow, error) {
 			if inQ {
 				if c == '"' {
 					inQ, closeQ = false, true
+					afterQ, field, unquoted = i+1, -1, false
 				}
 				continue
 			}
-			if c == '"' && (i == start || bytes.HasSuffix(data[start:i], delim)) {
+			opens := i == field
+			if !overlap { // the reader's rule: the bytes before the quote
+				opens = i == start || bytes.HasSuffix(data[start:i], delim)
+			}
+			if c == '"' && opens {
 				inQ = true
 				continue
 			}
 		}
 		if c == '\n' && (s.RowDelimiter == "\n" || (i > start && data[i-1] == '\r')) {
 			flush(i, i+1)
+			unquoted = false
+			continue
+		}
+		switch {
+		case i == afterQ || i == field || unquoted:
+			if bytes.HasPrefix(data[i:], delim) {
+				field, afterQ, unquoted = i+len(delim), -1, false
+				i += len(delim) - 1
+				continue
+			}
+			if i == afterQ {
+				afterQ = -1 // text after a closing quote: no field starts after it
+				continue
+			}
+			field, unquoted = -1, true
 		}
 	}
 	if start < len(data) {
@@ -430,6 +458,58 @@ func TestRowReaderMatchesReference(t *testing.T) {
 		got, err := readAll(t, iotest.HalfReader(bytes.NewReader(data)), s, RowOptions{BufferSize: rnd.IntN(8) + 1})
 		if !errors.Is(err, wantErr) || (wantErr == nil && fmt.Sprint(got) != fmt.Sprint(want)) {
 			t.Fatalf("input %q settings %+v\n got %+v %v\nwant %+v %v", data, s, got, err, want, wantErr)
+		}
+	}
+}
+
+// With a delimiter that overlaps itself ("||"), the row reader decides
+// whether a quote opens a field the way the Splitter pairs delimiters
+// (leftmost first): "1|||\"x" is the fields 1 and |"x, so the quote is data
+// and the newline after it ends the row. Random rows: no unquoted field the
+// splitter returns holds the row delimiter, whatever the reader's buffer.
+func TestRowReaderAgreesWithSplitterOnOverlappingDelimiter(t *testing.T) {
+	s := DefaultSettings()
+	s.Delimiter = "||"
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	sp := NewSplitter(s)
+	rows := func(in string, buf int) []Row {
+		rr := NewRowReader(iotest.OneByteReader(strings.NewReader(in)), s, RowOptions{BufferSize: buf})
+		var out []Row
+		for {
+			row, err := rr.Next()
+			if err == io.EOF {
+				return out
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			row.Data = append([]byte(nil), row.Data...)
+			out = append(out, row)
+		}
+	}
+	if got := rows("1|||\"x\n2||y\n3||z\n", 4); len(got) != 3 {
+		t.Fatalf("%d rows, want 3: %+v", len(got), got)
+	}
+	rnd := rand.New(rand.NewPCG(3, 5))
+	alpha := []string{"|", "||", "|||", `"`, `""`, "\n", "a", "b"}
+	for n := 0; n < 20000; n++ {
+		var b strings.Builder
+		for k := rnd.IntN(12); k > 0; k-- {
+			b.WriteString(alpha[rnd.IntN(len(alpha))])
+		}
+		in := b.String()
+		for _, row := range rows(in, rnd.IntN(6)+1) {
+			fields, err := sp.Split(row.Data)
+			if err != nil || row.Unterminated {
+				continue // flagged by the processor
+			}
+			for i, f := range fields {
+				if !f.Quoted && bytes.Contains(f.Value, []byte("\n")) {
+					t.Fatalf("input %q: row %q: unquoted field %d %q holds the row delimiter", in, row.Data, i+1, f.Value)
+				}
+			}
 		}
 	}
 }
