@@ -100,28 +100,28 @@ func (e *RowError) Unwrap() error { return e.Err }
 // the input one row marked Unterminated; a row longer than MaxRowSize is
 // skipped and returned marked TooLong (see Row).
 type RowReader struct {
-	src      io.Reader
-	delim    []byte // field delimiter
-	crlf     bool   // row delimiter is "\r\n"
-	rfc      bool
-	max      int
-	keep     bool
-	buf      []byte
-	r, w     int   // unread data is buf[r:w]; the current row starts at r
-	scan     int   // next byte of the current row to examine (absolute index)
-	off      int64 // stream offset of buf[r]
-	line     int64 // line of the row starting at buf[r]
-	inQuote  bool
-	closeQ   bool // just saw a closing quote (a following quote escapes it)
+	src     io.Reader
+	delim   []byte // field delimiter
+	crlf    bool   // row delimiter is "\r\n"
+	rfc     bool
+	max     int
+	keep    bool
+	buf     []byte
+	r, w    int   // unread data is buf[r:w]; the current row starts at r
+	scan    int   // next byte of the current row to examine (absolute index)
+	off     int64 // stream offset of buf[r]
+	line    int64 // line of the row starting at buf[r]
+	inQuote bool
+	closeQ  bool // just saw a closing quote (a following quote escapes it)
 	// overlap: the delimiter can overlap itself ("||", "aba"), so whether a
 	// quote starts a field depends on how the splitter pairs delimiter
 	// matches from the field before (leftmost first), not on the bytes just
 	// before it. fs is where that pairing resumes (absolute index): the row
 	// start, or just after a closing quote (fsQuote: a delimiter must follow).
-	overlap bool
-	fs      int
-	fsQuote bool
-	nlAt     int  // index of the next '\n' at or after scan, or -1 (cache)
+	overlap  bool
+	fs       int
+	fsQuote  bool
+	nlAt     int // index of the next '\n' at or after scan, or -1 (cache)
 	eof      bool
 	err      error
 	bomCheck bool
