@@ -122,6 +122,7 @@ type RowReader struct {
 	fs       int
 	fsQuote  bool
 	nlAt     int // index of the next '\n' at or after scan, or -1 (cache)
+	nlNone   int // no '\n' in buf[scan:nlNone] (searched already; cache)
 	eof      bool
 	err      error
 	bomCheck bool
@@ -174,6 +175,7 @@ func (rr *RowReader) fill() bool {
 		n := copy(rr.buf, rr.buf[rr.r:rr.w])
 		rr.scan -= rr.r
 		rr.fs -= rr.r
+		rr.nlNone = 0
 		rr.nlAt = -1
 		rr.w = n
 		rr.r = 0
@@ -384,10 +386,16 @@ func (rr *RowReader) scanRow() (int, bool) {
 		// opens a field comes first.
 		// rr.nlAt caches the next newline so that rows with many quoted
 		// fields are not rescanned for it after every field.
+		// When there is none yet, rr.nlNone remembers how far the buffer
+		// was searched, so a long row of many quoted fields is not searched
+		// to its end again after each of them.
 		if rr.nlAt < i {
 			rr.nlAt = -1
-			if j := bytes.IndexByte(buf[i:], '\n'); j >= 0 {
-				rr.nlAt = i + j
+			from := max(i, rr.nlNone)
+			if j := bytes.IndexByte(buf[from:], '\n'); j >= 0 {
+				rr.nlAt = from + j
+			} else {
+				rr.nlNone = len(buf)
 			}
 		}
 		seg := buf[i:]
