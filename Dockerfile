@@ -36,9 +36,11 @@ RUN CGO_ENABLED=0 go build -trimpath -tags timetzdata \
 #   /config.yaml                        config/local.yaml, the default pipeline (the embedded demo)
 #   /app                                the working directory, writable by the non-root user, so
 #                                       the shipped configs' relative paths (config/..., ./checkpoints,
-#                                       ./dead-letter.jsonl) work unchanged; mount a volume there to
-#                                       keep checkpoints across containers
-RUN mkdir -p /out/etc/ssl/certs /out/app/config \
+#                                       ./dead-letter.jsonl) work unchanged
+#   /app/checkpoints                    the reference pipeline's checkpoint directory, owned by the
+#                                       non-root user, so a named volume mounted there starts writable
+#                                       and keeps checkpoints across containers
+RUN mkdir -p /out/etc/ssl/certs /out/app/config /out/app/checkpoints \
  && cp /etc/ssl/certs/ca-certificates.crt /out/etc/ssl/certs/ca-certificates.crt \
  && if [ -d config ]; then cp -R config/. /out/app/config/; fi \
  && if [ -f config/local.yaml ]; then cp config/local.yaml /out/config.yaml; fi \

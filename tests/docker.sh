@@ -232,11 +232,14 @@ SIZE=$(inspect '{{.Size}}')
 log "    user $user, entrypoint /dmsbridge, cmd run /config.yaml, expose 4195/tcp"
 log "    image size: $SIZE bytes ($(( (SIZE + 524288) / 1048576 )) MiB)"
 
-step "files in the image: /dmsbridge, CA bundle"
+step "files in the image: /dmsbridge, CA bundle, /app/checkpoints"
 CID=$("$DOCKER" create --network none "$IMAGE")
 "$DOCKER" cp "$CID:/etc/ssl/certs/ca-certificates.crt" - | tar -xOf - >"$W/ca.crt" || fail "no /etc/ssl/certs/ca-certificates.crt in the image"
 "$DOCKER" cp "$CID:/dmsbridge" - | tar -tvf - >"$W/bin.lst" || fail "no /dmsbridge in the image"
+"$DOCKER" cp "$CID:/app/checkpoints" - | tar -tvf - >"$W/ck.lst" || fail "no /app/checkpoints in the image"
 "$DOCKER" rm "$CID" >/dev/null
+# a named volume mounted on /app/checkpoints starts with this owner: the non-root user
+grep -Eq '^d[rwx-]+ 65532/65532 .* checkpoints/?$' "$W/ck.lst" || fail "/app/checkpoints is not a directory of 65532: $(head -1 "$W/ck.lst")"
 n=$(grep -c 'BEGIN CERTIFICATE' "$W/ca.crt" || true)
 [ "$n" -gt 10 ] || fail "CA bundle in the image has $n certificates"
 log "    CA bundle: $n certificates; binary: $(awk '{print $1, $3, $NF}' "$W/bin.lst")"

@@ -186,7 +186,7 @@ still must be.
 			service.NewStringAnnotatedEnumField(fOrdering, map[string]string{
 				"strict":  "No record of a partition key is written after an earlier unwritten record of that key; later records of the key are re-sent after a failed one (counted duplicates).",
 				"relaxed": "Only failed records are re-sent: no ordering duplicates, but a retried record may land after later records of its key.",
-			}).Default("strict"),
+			}).Description("How records are retried when a request partly fails: keeping per-partition-key order (see Ordering and duplicates) or not.").Default("strict"),
 			service.NewBackOffField(fBackoff, true, &backoff.ExponentialBackOff{
 				InitialInterval: 100 * time.Millisecond,
 				MaxInterval:     5 * time.Second,
