@@ -236,7 +236,7 @@ step "files in the image: /dmsbridge, CA bundle, /app/checkpoints"
 CID=$("$DOCKER" create --network none "$IMAGE")
 "$DOCKER" cp "$CID:/etc/ssl/certs/ca-certificates.crt" - | tar -xOf - >"$W/ca.crt" || fail "no /etc/ssl/certs/ca-certificates.crt in the image"
 "$DOCKER" cp "$CID:/dmsbridge" - | tar -tvf - >"$W/bin.lst" || fail "no /dmsbridge in the image"
-"$DOCKER" cp "$CID:/app/checkpoints" - | tar -tvf - >"$W/ck.lst" || fail "no /app/checkpoints in the image"
+"$DOCKER" cp "$CID:/app/checkpoints" - | tar --numeric-owner -tvf - >"$W/ck.lst" || fail "no /app/checkpoints in the image"
 "$DOCKER" rm "$CID" >/dev/null
 # a named volume mounted on /app/checkpoints starts with this owner: the non-root user
 grep -Eq '^d[rwx-]+ 65532/65532 .* checkpoints/?$' "$W/ck.lst" || fail "/app/checkpoints is not a directory of 65532: $(head -1 "$W/ck.lst")"
