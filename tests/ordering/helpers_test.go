@@ -7,21 +7,15 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	_ "github.com/dmsbridge/dmsbridge/plugins/all"
+	"github.com/dmsbridge/dmsbridge/tests/testutil"
 )
 
 const twoTables = `{"TableCount":"2","Tables":[
@@ -73,77 +67,6 @@ func (d *dlOut) snapshot() []string {
 	return append([]string(nil), d.got...)
 }
 
-func mustEnv(t testing.TB, name string) string {
-	t.Helper()
-	v := os.Getenv(name)
-	if v == "" {
-		t.Fatalf("%s not set: start the test services (tests/services.sh start) and source .cache/services.env", name)
-	}
-	return v
-}
-
-func kc(t testing.TB) *kinesis.Client {
-	return kinesis.New(kinesis.Options{Region: mustEnv(t, "AWS_REGION"), BaseEndpoint: aws.String(mustEnv(t, "KINESIS_ENDPOINT")),
-		Credentials: credentials.NewStaticCredentialsProvider(mustEnv(t, "AWS_ACCESS_KEY_ID"), mustEnv(t, "AWS_SECRET_ACCESS_KEY"), "")})
-}
-
-var seq atomic.Int64
-
-func newKStream(t testing.TB, n int) string {
-	t.Helper()
-	c := kc(t)
-	name := fmt.Sprintf("review-%d-%d", time.Now().UnixNano()%1e9, seq.Add(1))
-	if _, err := c.CreateStream(context.Background(), &kinesis.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(int32(n))}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.DeleteStream(context.Background(), &kinesis.DeleteStreamInput{StreamName: aws.String(name)}) })
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		out, err := c.DescribeStreamSummary(context.Background(), &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(name)})
-		if err == nil && out.StreamDescriptionSummary.StreamStatus == types.StreamStatusActive {
-			return name
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("stream not active")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-type rec struct{ key, data string }
-
-func readK(t testing.TB, name string) []rec {
-	t.Helper()
-	c := kc(t)
-	ctx := context.Background()
-	ls, err := c.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String(name)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sort.Slice(ls.Shards, func(i, j int) bool { return *ls.Shards[i].ShardId < *ls.Shards[j].ShardId })
-	var out []rec
-	for _, s := range ls.Shards {
-		it, err := c.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String(name), ShardId: s.ShardId, ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
-		if err != nil {
-			t.Fatal(err)
-		}
-		iter := it.ShardIterator
-		for iter != nil {
-			r, err := c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(10000)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, x := range r.Records {
-				out = append(out, rec{*x.PartitionKey, string(x.Data)})
-			}
-			if len(r.Records) == 0 {
-				break
-			}
-			iter = r.NextShardIterator
-		}
-	}
-	return out
-}
-
 func writeFile(t testing.TB, root, key, body string) {
 	t.Helper()
 	p := filepath.Join(root, filepath.FromSlash(key))
@@ -168,7 +91,7 @@ func kinesisOutYAML(t testing.TB, stream, extra string) string {
   ordering: strict
   shard_rate: {records_per_second: 0, bytes_per_second: 0}
   backoff: {max_elapsed_time: 0s}
-%s`, stream, mustEnv(t, "AWS_REGION"), mustEnv(t, "KINESIS_ENDPOINT"), mustEnv(t, "AWS_ACCESS_KEY_ID"), mustEnv(t, "AWS_SECRET_ACCESS_KEY"), extra)
+%s`, stream, testutil.MustEnv(t, "AWS_REGION"), testutil.MustEnv(t, "KINESIS_ENDPOINT"), testutil.MustEnv(t, "AWS_ACCESS_KEY_ID"), testutil.MustEnv(t, "AWS_SECRET_ACCESS_KEY"), extra)
 }
 
 func buildStream(t testing.TB, input, proc, output string) (*service.Stream, *strings.Builder) {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dmsbridge/dmsbridge/tests/testutil"
 )
 
 // The reference pipeline (aws_s3_dms -> dms_csv_to_json -> aws_kinesis_streams
@@ -23,7 +25,7 @@ func TestPartialFailureKeepsLastCopyInOrder(t *testing.T) {
 	root := t.TempDir()
 	writeFile(t, root, "changes/cdc_001.csv",
 		"U,zeta,hr,1,v1\nU,zeta,hr,notanint,bad\nU,zeta,hr,1,v2\nU,zeta,hr,1,v3\n")
-	stream := newKStream(t, 1)
+	stream := testutil.NewStream(t, 1)
 	in := fmt.Sprintf(`aws_s3_dms:
   directory: %q
   cdc_path: changes
@@ -40,9 +42,9 @@ func TestPartialFailureKeepsLastCopyInOrder(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- s.Run(context.Background()) }()
 	deadline := time.Now().Add(20 * time.Second)
-	var recs []rec
+	var recs []testutil.Record
 	for time.Now().Before(deadline) {
-		recs = readK(t, stream)
+		recs = testutil.ReadStream(t, stream)
 		v, _ := dlRegistry.Load(dlName)
 		if len(recs) >= 4 && v != nil && len(v.(*dlOut).snapshot()) >= 1 {
 			break
@@ -50,7 +52,7 @@ func TestPartialFailureKeepsLastCopyInOrder(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	time.Sleep(500 * time.Millisecond)
-	recs = readK(t, stream)
+	recs = testutil.ReadStream(t, stream)
 	if err := s.StopWithin(10 * time.Second); err != nil {
 		t.Log(err)
 	}
@@ -59,8 +61,8 @@ func TestPartialFailureKeepsLastCopyInOrder(t *testing.T) {
 		var j struct {
 			Data struct{ V string } `json:"data"`
 		}
-		json.Unmarshal([]byte(r.data), &j)
-		vals = append(vals, r.key+"="+j.Data.V)
+		json.Unmarshal(r.Data, &j)
+		vals = append(vals, r.PartitionKey+"="+j.Data.V)
 	}
 	t.Logf("stream (one shard, in order): %v", vals)
 	if len(vals) == 0 || !strings.HasSuffix(vals[len(vals)-1], "=v3") {
