@@ -476,19 +476,7 @@ func TestRowReaderAgreesWithSplitterOnOverlappingDelimiter(t *testing.T) {
 	}
 	sp := NewSplitter(s)
 	rows := func(in string, buf int) []Row {
-		rr := NewRowReader(iotest.OneByteReader(strings.NewReader(in)), s, RowOptions{BufferSize: buf})
-		var out []Row
-		for {
-			row, err := rr.Next()
-			if err == io.EOF {
-				return out
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			row.Data = append([]byte(nil), row.Data...)
-			out = append(out, row)
-		}
+		return readRows(t, iotest.OneByteReader(strings.NewReader(in)), s, RowOptions{BufferSize: buf})
 	}
 	if got := rows("1|||\"x\n2||y\n3||z\n", 4); len(got) != 3 {
 		t.Fatalf("%d rows, want 3: %+v", len(got), got)

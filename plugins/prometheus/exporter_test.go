@@ -92,11 +92,7 @@ metrics:
 `); err != nil {
 		t.Fatal(err)
 	}
-	var exp *Exporter
-	orig := newExporterHook
-	newExporterHook = func(e *Exporter) { exp = e }
-	defer func() { newExporterHook = orig }()
-	testutil.RunStream(t, sb, 10*time.Second)
+	exp := runCapturing(t, sb)
 	if exp == nil {
 		t.Fatal("the prometheus exporter was not built for the pipeline")
 	}
@@ -156,12 +152,19 @@ metrics:
 `); err != nil {
 		t.Fatal(err)
 	}
+	exp := runCapturing(t, sb)
+	if out := scrape(t, exp); !strings.Contains(out, "by_table{label=\"\",path=\"root.pipeline.processors.0\",table=\"\ufffd\"} 3") {
+		t.Fatalf("/metrics lacks the metric processor's count:\n%s", out)
+	}
+}
+
+// runCapturing runs the stream to its end and returns the exporter it made.
+func runCapturing(t *testing.T, sb *service.StreamBuilder) *Exporter {
+	t.Helper()
 	var exp *Exporter
 	orig := newExporterHook
 	newExporterHook = func(e *Exporter) { exp = e }
 	defer func() { newExporterHook = orig }()
 	testutil.RunStream(t, sb, 10*time.Second)
-	if out := scrape(t, exp); !strings.Contains(out, "by_table{label=\"\",path=\"root.pipeline.processors.0\",table=\"\ufffd\"} 3") {
-		t.Fatalf("/metrics lacks the metric processor's count:\n%s", out)
-	}
+	return exp
 }
