@@ -40,7 +40,8 @@ once the full load is done).
 
 Full-load files of a table are every object under ` + "`[bucket_folder/]TablePath/`" + ` (recursively; keys that end
 in "/" are directory markers and are ignored), listed with pagination. CDC files are every object under
-` + "`[bucket_folder/]cdc_path/`" + `. Objects ending in ` + "`.gz`" + ` or served with ` + "`Content-Encoding: gzip`" + ` are
+` + "`[bucket_folder/]cdc_path/`" + ` (directory markers aside: they are neither read nor moved past, so a folder made in
+the S3 console there does not turn later CDC files into late ones). Objects ending in ` + "`.gz`" + ` or served with ` + "`Content-Encoding: gzip`" + ` are
 decompressed on the fly. A UTF-8 BOM is skipped. Rows end at ` + "`csv_row_delimiter`" + ` ("\n" also accepts "\r\n");
 with ` + "`rfc4180`" + ` a quoted field may hold delimiters and newlines. Blank lines are skipped (they still count in
 ` + "`dms_line`" + `). Objects are streamed: memory holds one read buffer and one batch, never an object.
@@ -791,8 +792,10 @@ func (in *input) newestCDCKey(ctx context.Context) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		if len(objs) > 0 {
-			newest = objs[len(objs)-1].Key
+		for _, o := range objs {
+			if !strings.HasSuffix(o.Key, "/") { // directory markers are no CDC files
+				newest = o.Key
+			}
 		}
 		if next == "" {
 			return newest, nil

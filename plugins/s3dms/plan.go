@@ -257,15 +257,13 @@ func (in *input) poll(ctx context.Context) error {
 		}
 		for _, o := range page {
 			if strings.HasSuffix(o.Key, "/") || o.Key <= in.listAfter {
-				continue
+				continue // a directory marker is no CDC file: it never moves the mark
 			}
 			in.queue = append(in.queue, item{obj: o})
 			in.known[o.Key] = true
 			in.seen.Add(o.Key, o.LastModified.UnixMilli())
-		}
-		if len(page) > 0 && page[len(page)-1].Key > in.listAfter {
 			// the mark moves with what is queued, not only with what is done
-			in.listAfter = page[len(page)-1].Key
+			in.listAfter = o.Key
 		}
 		if next == "" {
 			break
