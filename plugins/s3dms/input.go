@@ -93,6 +93,11 @@ With ` + "`checkpoint.interval: 0s`" + ` the bound is strict: the input never ha
 the saved checkpoint (it waits for a save before emitting more), so a crash repeats at most 4 × ` + "`batch_size`" + `
 rows; a checkpoint store that fails lifts the wait (the errors are logged) rather than stopping the pipeline.
 The first write, at connect, must succeed: until it does, Connect fails (the engine retries it) and nothing is read.
+A checkpoint written for another layout (possible with an explicit ` + "`checkpoint.key`" + `; the default key changes
+with the bucket, folders and table paths) is refused at Connect with an error naming it: CDC keys not under
+` + "`[bucket_folder/]cdc_path/`" + `, or a full-load position whose table (by index, schema and name, up to the one
+being loaded) or key prefix differs from the definition's. Tables added after the one being loaded, or once the
+full load is done, are accepted.
 
 Checkpoint stores: ` + "`file`" + ` (one JSON file, replaced atomically: temp file, fsync, rename, fsync of the
 directory), ` + "`s3`" + ` (one object written with If-None-Match/If-Match; a second instance started with the
@@ -700,6 +705,9 @@ func (in *input) restore(ctx context.Context, st *checkpoint.State) error {
 		in.phase = checkpoint.PhaseCDC
 	}
 	if st != nil {
+		if err := in.checkLayout(st); err != nil {
+			return err
+		}
 		in.cdcAfter, in.cdcSet = st.CDCStartAfter, st.CDCStartSet
 		in.hwm = st.CDCHighWater
 		in.lateDone = append([]string(nil), st.LateDone...)
@@ -761,6 +769,55 @@ func (in *input) restore(ctx context.Context, st *checkpoint.State) error {
 		}
 	case p.Phase == checkpoint.PhaseCDC && c.mode == "full-load":
 		in.finished = true
+	}
+	return nil
+}
+
+// checkLayout refuses a checkpoint written for another layout (possible with
+// an explicit checkpoint.key; the default key changes with it): its keys are
+// compared with the listed ones and its table index picks the table to
+// resume, so a checkpoint of another bucket_folder, cdc_path or table list
+// would skip files (taken as read, or as late) or tables, or read tables
+// again. Tables added after the one being loaded, or at any point once the
+// full load is done, are no change to the position and are accepted.
+func (in *input) checkLayout(st *checkpoint.State) error {
+	c := in.conf
+	mismatch := func(format string, args ...any) error {
+		return fmt.Errorf("checkpoint %s does not match the configuration: %s; resuming from it would skip or repeat files. Restore the previous bucket_folder, cdc_path and table definition, or start over with another checkpoint.key (or remove the checkpoint)",
+			in.store, fmt.Sprintf(format, args...))
+	}
+	p := st.Position
+	if c.mode != "full-load" {
+		prefix := in.cdcPrefix()
+		keys := []string{st.CDCHighWater, st.CDCStartAfter}
+		if p.Phase == checkpoint.PhaseCDC {
+			keys = append(keys, p.Key)
+		}
+		for _, k := range keys {
+			if k != "" && !strings.HasPrefix(k, prefix) {
+				return mismatch("it holds the CDC key %q, which is not under %q (bucket_folder %q, cdc_path %q)", k, prefix, c.folder, c.cdcPath)
+			}
+		}
+	}
+	if p.Phase != checkpoint.PhaseFullLoad || c.mode == "cdc" {
+		return nil
+	}
+	if p.Seq < 0 || p.Seq >= len(c.def.Tables) {
+		return mismatch("it is in the full load of table %d, but the definition has %d tables", p.Seq+1, len(c.def.Tables))
+	}
+	if f := st.Figures; f != nil && len(f.Tables) > 0 {
+		for i := 0; i <= p.Seq; i++ {
+			d := c.def.Tables[i]
+			if i >= len(f.Tables) {
+				return mismatch("it is in the full load of table %d, but it knew %d tables", p.Seq+1, len(f.Tables))
+			}
+			if ft := f.Tables[i]; ft.Schema != d.Owner || ft.Table != d.Name {
+				return mismatch("table %d of its full load was %s.%s, the definition's is %s", i+1, ft.Schema, ft.Table, d.QualifiedName())
+			}
+		}
+	}
+	if prefix := joinPrefix(c.folder, c.def.Tables[p.Seq].Path); p.Key != "" && !strings.HasPrefix(p.Key, prefix) {
+		return mismatch("it is at %q in the full load of table %s, which is not under %q (bucket_folder %q, TablePath %q)", p.Key, c.def.Tables[p.Seq].QualifiedName(), prefix, c.folder, c.def.Tables[p.Seq].Path)
 	}
 	return nil
 }

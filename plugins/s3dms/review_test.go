@@ -52,3 +52,80 @@ func TestCDCFolderMarkerDoesNotMoveTheMark(t *testing.T) {
 		})
 	}
 }
+
+// threeTables puts a table in front of twoTables' two.
+const threeTables = `{"TableCount":"3","Tables":[
+ {"TableName":"beta","TablePath":"hr/beta/","TableOwner":"hr","TableColumns":[{"ColumnName":"id","ColumnType":"INT4"},{"ColumnName":"v","ColumnType":"STRING","ColumnLength":"50"}],"TableColumnsTotal":"2"},
+ {"TableName":"zeta","TablePath":"hr/zeta/","TableOwner":"hr","TableColumns":[{"ColumnName":"id","ColumnType":"INT4"},{"ColumnName":"v","ColumnType":"STRING","ColumnLength":"50"}],"TableColumnsTotal":"2"},
+ {"TableName":"alpha","TablePath":"hr/alpha/","TableOwner":"hr","TableColumns":[{"ColumnName":"id","ColumnType":"INT4"},{"ColumnName":"v","ColumnType":"STRING","ColumnLength":"50"}],"TableColumnsTotal":"2"}]}`
+
+// waitLog waits until the logs hold s.
+func (r *runner) waitLog(t testing.TB, s string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !strings.Contains(r.logText(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in the logs within %s:\n%s", s, within, r.logText())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestCheckpointFromAnotherConfiguration: with an explicit checkpoint.key,
+// a restart after bucket_folder, cdc_path or the table list changed finds a
+// checkpoint whose keys and table indexes belong to the old layout. Resuming
+// from it compares keys of one folder with keys of another and table
+// indexes of one list with another: files are skipped (taken as read, or as
+// late) or tables read again. The input must refuse it, naming the
+// checkpoint, instead of resuming wrongly.
+func TestCheckpointFromAnotherConfiguration(t *testing.T) {
+	t.Run("bucket_folder", func(t *testing.T) {
+		b := &dirBackend{root: t.TempDir()}
+		ckdir := t.TempDir()
+		conf := func(folder string) string {
+			return b.yaml() + "bucket_folder: " + folder + "\ncdc_path: changes\nmode: cdc\ntable_definition: '" + twoTables + "'\n" +
+				"poll_interval: 50ms\ncheckpoint:\n  directory: " + ckdir + "\n  key: job.json\n  interval: 0s\n"
+		}
+		b.put(t, "old/changes/CDC1.csv", []byte("I,zeta,hr,1,a\n"))
+		r := startStream(t, conf("old"), nil)
+		r.waitFor(t, 1, 5*time.Second)
+		r.stop(t)
+		// the data moves to another folder, and a new file comes
+		b.put(t, "new/changes/CDC1.csv", []byte("I,zeta,hr,1,a\n"))
+		b.put(t, "new/changes/CDC2.csv", []byte("I,zeta,hr,2,b\n"))
+		r2 := startStream(t, conf("new"), nil)
+		defer r2.stop(t)
+		r2.waitLog(t, "does not match", 5*time.Second)
+		logs := r2.logText()
+		if !strings.Contains(logs, "job.json") || !strings.Contains(logs, "old/changes/CDC1.csv") {
+			t.Fatalf("the error should name the checkpoint and the key it holds:\n%s", logs)
+		}
+		if m := r2.snapshot(); len(m) != 0 {
+			t.Fatalf("rows read from a checkpoint of another folder: %v", m)
+		}
+	})
+	t.Run("tables", func(t *testing.T) {
+		b := &dirBackend{root: t.TempDir()}
+		ckdir := t.TempDir()
+		conf := func(def string) string {
+			return b.yaml() + "bucket_folder: dms\nmode: full-load\ntable_definition: '" + def + "'\n" +
+				"checkpoint:\n  directory: " + ckdir + "\n  key: job.json\n  interval: 0s\n"
+		}
+		b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("1,z\n"))
+		b.put(t, "dms/hr/alpha/LOAD1.csv", []byte("2,a\n"))
+		r := startStream(t, conf(twoTables), nil)
+		r.waitDone(t, 5*time.Second)
+		// a table is added in front of the definition
+		b.put(t, "dms/hr/beta/LOAD1.csv", []byte("3,b\n"))
+		r2 := startStream(t, conf(threeTables), nil)
+		defer r2.stop(t)
+		r2.waitLog(t, "does not match", 5*time.Second)
+		logs := r2.logText()
+		if !strings.Contains(logs, "job.json") || !strings.Contains(logs, "hr.beta") {
+			t.Fatalf("the error should name the checkpoint and the table that differs:\n%s", logs)
+		}
+		if m := r2.snapshot(); len(m) != 0 {
+			t.Fatalf("rows read from a checkpoint of another table list: %v", keyBody(m))
+		}
+	})
+}
