@@ -835,9 +835,9 @@ func (in *input) resumeItem(o object, p checkpoint.Position) (item, bool, error)
 		in.log.Warnf("%s changed since it was checkpointed (ETag %s, now %s): re-reading it from the start", in.src.describe(o.Key), p.ETag, o.ETag)
 		return item{obj: o, resumed: true}, true, nil
 	}
-	if !isGzipKey(o.Key) && p.Offset >= o.Size && in.conf.bucket != "" {
-		return item{}, false, nil // fully read (a ranged GET there would be unsatisfiable)
-	}
+	// An offset at or past the listed size is not necessarily the end: an
+	// object stored with Content-Encoding: gzip lists its compressed size,
+	// the offset counts decompressed bytes. openRows tells them apart.
 	return item{obj: o, offset: p.Offset, line: p.Line, resumed: true}, true, nil
 }
 

@@ -46,9 +46,12 @@ type opened struct {
 
 // errETagChanged is returned by open when the object no longer has the
 // expected ETag; errGone when it no longer exists.
+// errBeyondEnd (which is also an errETagChanged) when a ranged GET starts
+// past the end of the object.
 var (
 	errETagChanged = errors.New("object changed since it was checkpointed (ETag differs)")
 	errGone        = errors.New("object no longer exists")
+	errBeyondEnd   = errors.New("offset beyond the end of the object")
 )
 
 // source is a bucket, or a local directory laid out like one.
@@ -172,7 +175,7 @@ func (s *s3Source) open(ctx context.Context, key string, offset int64, etag stri
 		case apiCode(err) == "NoSuchKey":
 			return nil, fmt.Errorf("%s: %w (deleted between listing and reading?)", s.describe(key), errGone)
 		case apiCode(err) == "InvalidRange":
-			return nil, fmt.Errorf("%s: offset %d is beyond the end of the object: %w", s.describe(key), offset, errETagChanged)
+			return nil, fmt.Errorf("%s: offset %d is beyond the end of the object: %w (%w)", s.describe(key), offset, errETagChanged, errBeyondEnd)
 		}
 		return nil, fmt.Errorf("reading %s at offset %d: %w", s.describe(key), offset, explainS3(err))
 	}

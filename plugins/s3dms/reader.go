@@ -54,6 +54,24 @@ func openRows(ctx context.Context, src source, key, etag string, offset, line in
 		at = 0
 	}
 	o, err := src.open(ctx, key, at, etag)
+	if errors.Is(err, errBeyondEnd) {
+		// The offset is past the stored bytes: the object was read to its
+		// end (a checkpoint saved before it was marked done), or it is
+		// stored with Content-Encoding: gzip and the offset counts
+		// decompressed bytes, which the listed size cannot tell. Look at it
+		// from its start.
+		if o, err = src.open(ctx, key, 0, etag); err != nil {
+			return nil, err
+		}
+		if !strings.Contains(strings.ToLower(o.ContentEncoding), "gzip") {
+			o.Body.Close()
+			if o.Size != offset {
+				return nil, fmt.Errorf("%s: offset %d is beyond the end of the object (%d bytes): %w", src.describe(key), offset, o.Size, errETagChanged)
+			}
+			// read to its end: nothing more
+			o.Body, o.Ranged = io.NopCloser(strings.NewReader("")), true
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

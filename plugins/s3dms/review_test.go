@@ -1,9 +1,20 @@
 package s3dms
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/dmsbridge/dmsbridge/plugins/checkpoint"
 )
 
 // TestCDCFolderMarkerDoesNotMoveTheMark: a "folder" created in the S3
@@ -128,4 +139,68 @@ func TestCheckpointFromAnotherConfiguration(t *testing.T) {
 			t.Fatalf("rows read from a checkpoint of another table list: %v", keyBody(m))
 		}
 	})
+}
+
+// TestContentEncodingGzipResumePastStoredSize: an object without a .gz
+// suffix, stored with Content-Encoding: gzip, checkpointed at a
+// (decompressed) offset beyond its stored, compressed size, is resumed
+// there, not taken as read to its end.
+func TestContentEncodingGzipResumePastStoredSize(t *testing.T) {
+	b := newS3Backend(t)
+	var sb strings.Builder
+	for i := 0; i < 200; i++ {
+		fmt.Fprintf(&sb, "%d,%s\n", i, strings.Repeat("z", 100))
+	}
+	body := gz(t, sb.String())
+	key := "dms/hr/zeta/LOAD1.csv"
+	if _, err := b.client.PutObject(context.Background(), &s3.PutObjectInput{Bucket: &b.bucket, Key: &key, Body: bytes.NewReader(body), ContentEncoding: aws.String("gzip")}); err != nil {
+		t.Fatal(err)
+	}
+	ckdir := t.TempDir()
+	yaml := baseYAML(b, "mode: full-load\nbatch_size: 10\ncheckpoint:\n  directory: "+ckdir+"\n  interval: 0s\n")
+	var n atomic.Int64
+	r := startStream(t, yaml, func([]got) error {
+		if n.Add(1) > 3 {
+			return errors.New("later") // the first 30 rows are acknowledged
+		}
+		return nil
+	})
+	m := r.waitFor(t, 30, 10*time.Second)
+	r.stop(t)
+	if m[29].Offset <= int64(len(body)) {
+		t.Fatalf("test setup: the checkpoint (after offset %d) should lie beyond the stored size %d", m[29].Offset, len(body))
+	}
+	r2 := startStream(t, yaml, nil)
+	r2.waitDone(t, 10*time.Second)
+	got := append(bodies(r.snapshot()), bodies(r2.snapshot())...)
+	want := strings.Split(strings.TrimSuffix(sb.String(), "\n"), "\n")
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("got %d rows, want %d (second run: %d rows)", len(got), len(want), len(r2.snapshot()))
+	}
+}
+
+// TestResumeAtTheEndOfAPlainObject: a checkpoint at the end of a plain object
+// (saved before it was marked done) goes on with the next file, without
+// reading it again or failing on the unsatisfiable range.
+func TestResumeAtTheEndOfAPlainObject(t *testing.T) {
+	b := newS3Backend(t)
+	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("1,a\n2,b\n"))
+	b.put(t, "dms/hr/zeta/LOAD2.csv", []byte("3,c\n"))
+	h, err := b.client.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: &b.bucket, Key: aws.String("dms/hr/zeta/LOAD1.csv")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ckdir := t.TempDir()
+	st := &checkpoint.State{Position: checkpoint.Position{Phase: checkpoint.PhaseFullLoad, Key: "dms/hr/zeta/LOAD1.csv", ETag: aws.ToString(h.ETag), Offset: 8, Line: 3}}
+	if err := (&checkpoint.File{Path: filepath.Join(ckdir, "job.json")}).Save(context.Background(), st); err != nil {
+		t.Fatal(err)
+	}
+	r := startStream(t, baseYAML(b, "mode: full-load\ncheckpoint:\n  directory: "+ckdir+"\n  key: job.json\n"), nil)
+	r.waitDone(t, 10*time.Second)
+	if got := strings.Join(keyBody(r.snapshot()), " "); got != "dms/hr/zeta/LOAD2.csv|3,c" {
+		t.Fatalf("got %q\n%s", got, r.logText())
+	}
+	if strings.Contains(r.logText(), "level=ERROR") {
+		t.Fatalf("errors logged:\n%s", r.logText())
+	}
 }
