@@ -459,3 +459,17 @@ func TestS3StoreLostAnswerIsNotFencing(t *testing.T) {
 		})
 	}
 }
+
+// TestSeenCoversKeysBelowTheRecord: a record that kept every key listed
+// (Since 0) covers any key; once it dropped older ones, a key sorting before
+// every key it kept is beyond it (an old file modified again looks new).
+func TestSeenCoversKeysBelowTheRecord(t *testing.T) {
+	whole := &Seen{Keys: []string{"c/5", "c/7"}}
+	if !whole.Covers("c/1", 10) || !whole.Covers("c/6", 10) {
+		t.Fatal("a whole record covers every key")
+	}
+	capped := &Seen{Since: 5, Keys: []string{"c/5", "c/7"}}
+	if capped.Covers("c/1", 10) || !capped.Covers("c/6", 10) || capped.Covers("c/6", 4) {
+		t.Fatal("a capped record covers keys after its first one, modified since Since")
+	}
+}

@@ -188,6 +188,18 @@ func (s *SeenSet) Snapshot() *Seen {
 	return s.snap
 }
 
+// Covers reports whether an object (key, modified at mod, Unix ms) lies
+// within the record, so that Contains tells whether it had been listed: it
+// was modified at or after Since and, once the record has dropped older
+// objects (Since > 0), its key does not sort before every key it kept. The
+// record then holds the newest objects by modification time; a key sorting
+// before all of them is most likely one of the dropped ones (CDC names grow
+// with time) modified again, e.g. copied onto itself to be re-encrypted,
+// which the record cannot tell from a new one.
+func (s *Seen) Covers(key string, mod int64) bool {
+	return mod >= s.Since && (s.Since == 0 || len(s.Keys) == 0 || key > s.Keys[0])
+}
+
 // Contains reports whether a stored record holds key.
 func (s *Seen) Contains(key string) bool {
 	i := sort.SearchStrings(s.Keys, key)

@@ -204,7 +204,7 @@ func (in *input) startCDC(ctx context.Context) error {
 			return
 		}
 		prev := in.prevSeen
-		if prev != nil && !done[o.Key] && o.Key < in.listAfter && o.LastModified.UnixMilli() >= prev.Since && !prev.Contains(o.Key) {
+		if prev != nil && !done[o.Key] && o.Key < in.listAfter && prev.Covers(o.Key, o.LastModified.UnixMilli()) && !prev.Contains(o.Key) {
 			whileStopped = append(whileStopped, o)
 			return
 		}
