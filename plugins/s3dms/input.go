@@ -1546,7 +1546,7 @@ func (in *input) closeCur(done bool) {
 		return
 	}
 	in.flushRowStats()
-	raw := in.cur.raw.n
+	raw := in.cur.rawStart + in.cur.raw.n // a ranged read starts at rawStart
 	in.cur.close()
 	in.cur = nil
 	if done {
@@ -1559,7 +1559,11 @@ func (in *input) fileDone(it item, rawBytes int64) {
 	if in.phase == checkpoint.PhaseFullLoad {
 		b := it.obj.Size
 		if it.offset > 0 {
-			b = rawBytes // resumed: only count what this run read
+			// resumed: the stored bytes up to the end of the version read
+			// (the bytes before the offset were read before; rawBytes
+			// counts them), not the listed size of a version that may
+			// have been replaced since
+			b = rawBytes
 		}
 		in.stats.tableProgress(in.tableIdx, 0, b, 1)
 		return
