@@ -735,7 +735,9 @@ func (w *worker) convert(m *service.Message, p *tablePlan, op int, data []dmscsv
 	dst = append(dst, w.tsHead...)
 	keyText, keyConst := w.partitionKey(m, p, phase)
 	withValue := w.c.o.includePartitionValue && p.keyType[phase] != keySchemaTable
-	withTxn := phase == phaseCDC && w.c.o.includeTxn
+	// transaction-id is on every CDC record, as DMS writes it; the other
+	// transaction details only with include_transaction_details.
+	withTxn := phase == phaseCDC
 	if !withValue && !withTxn {
 		dst = append(dst, p.metaAB[op]...)
 	} else {
@@ -853,7 +855,8 @@ func (w *worker) colText(p *tablePlan, i int) []byte {
 	return v
 }
 
-// appendTxn writes the synthesised transaction details of a CDC record.
+// appendTxn writes the synthesised transaction-id of a CDC record and, with
+// include_transaction_details, the other transaction details.
 func (w *worker) appendTxn(dst []byte, m *service.Message) []byte {
 	bucket, _ := metaString(m, metaBucket)
 	key, _ := metaString(m, metaKey)
@@ -861,9 +864,12 @@ func (w *worker) appendTxn(dst []byte, m *service.Message) []byte {
 		w.txBucket, w.txKey = bucket, key
 		w.txID = txID(bucket, key)
 	}
-	line, hasLine := metaInt(m, metaLine)
 	dst = append(dst, `,"transaction-id":`...)
 	dst = strconv.AppendUint(dst, w.txID, 10)
+	if !w.c.o.includeTxn {
+		return dst
+	}
+	line, hasLine := metaInt(m, metaLine)
 	if hasLine {
 		dst = append(dst, `,"transaction-record-id":`...)
 		dst = strconv.AppendInt(dst, line, 10)

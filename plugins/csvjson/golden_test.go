@@ -34,6 +34,10 @@ func TestGoldenEmployeeFullLoad(t *testing.T) {
 }
 
 // The employee CDC example (CDC00001.csv), in the default pretty json format.
+// Every CDC record carries transaction-id even without
+// include_transaction_details, as DMS writes it (spec 3.2: captures without
+// commit-timestamp/stream-position still carry it; not on load records):
+// 7665247598283861 is the 53-bit FNV-1a of s3://bkt/changedata/CDC00001.csv.
 func TestGoldenEmployeeCDC(t *testing.T) {
 	p := newTestProc(t, "table_definition: ./testdata/employee.json\n")
 	out := process(t, p,
@@ -52,7 +56,7 @@ func TestGoldenEmployeeCDC(t *testing.T) {
 	for i, m := range out {
 		mustOK(t, m)
 		w := "{\n\t\"data\": {\n\t\t\"Id\": 101,\n\t\t\"LastName\": \"Smith\",\n\t\t\"FirstName\": \"Bob\",\n\t\t\"HireDate\": \"" + want[i].date + "T00:00:00Z\",\n\t\t\"OfficeLocation\": \"" + want[i].office + "\"\n\t},\n" +
-			"\t\"metadata\": {\n\t\t\"timestamp\": \"" + fixedTS + "\",\n\t\t\"record-type\": \"data\",\n\t\t\"operation\": \"" + want[i].op + "\",\n\t\t\"partition-key-type\": \"schema-table\",\n\t\t\"schema-name\": \"hr\",\n\t\t\"table-name\": \"employee\"\n\t}\n}"
+			"\t\"metadata\": {\n\t\t\"timestamp\": \"" + fixedTS + "\",\n\t\t\"record-type\": \"data\",\n\t\t\"operation\": \"" + want[i].op + "\",\n\t\t\"partition-key-type\": \"schema-table\",\n\t\t\"schema-name\": \"hr\",\n\t\t\"table-name\": \"employee\",\n\t\t\"transaction-id\": 7665247598283861\n\t}\n}"
 		if got := body(t, m); got != w {
 			t.Fatalf("row %d: got\n%s\nwant\n%s", i+1, got, w)
 		}

@@ -82,7 +82,8 @@ The body is one CSV row without its row delimiter. Metadata read: ` + "`dms_phas
 ` + "`metadata`" + ` holds, in this order, ` + "`timestamp`" + `, ` + "`record-type`" + ` (` + "`data`" + `), ` + "`operation`" + ` (` + "`load`" + `,
 ` + "`insert`" + `, ` + "`update`" + `, ` + "`delete`" + `), ` + "`partition-key-type`" + `, ` + "`partition-key-value`" + ` (with
 ` + "`include_partition_value`" + `, not for schema-table keys), ` + "`schema-name`" + `, ` + "`table-name`" + ` and, on CDC
-records with ` + "`include_transaction_details`" + `, ` + "`transaction-id`" + `, ` + "`transaction-record-id`" + `,
+records, ` + "`transaction-id`" + ` (always, as DMS writes it on CDC records even without IncludeTransactionDetails)
+followed, with ` + "`include_transaction_details`" + `, by ` + "`transaction-record-id`" + `,
 ` + "`prev-transaction-id`" + `, ` + "`prev-transaction-record-id`" + `, ` + "`commit-timestamp`" + `, ` + "`stream-position`" + `.
 
 Metadata set on the message: ` + "`dms_partition_key`" + ` (the Kinesis partition key, used by the
@@ -98,7 +99,9 @@ input did not set them (CDC).
   ` + "`transaction-record-id`" + ` is the row's 1-based line in the file; ` + "`prev-transaction-id`" + ` and
   ` + "`prev-transaction-record-id`" + ` name the previous line of the same file (absent on line 1);
   ` + "`commit-timestamp`" + ` is the object's S3 LastModified (absent when unknown); ` + "`stream-position`" + ` is
-  ` + "`dms_position`" + ` or, without it, ` + "`s3://bucket/key:line`" + `. Load records carry no transaction details.
+  ` + "`dms_position`" + ` or, without it, ` + "`s3://bucket/key:line`" + `. ` + "`transaction-id`" + ` is on every CDC
+  record (real DMS captures carry it without the other details); the rest needs
+  ` + "`include_transaction_details`" + `. Load records carry no transaction details.
 - Partition keys: full load uses the primary key; CDC uses ` + "`schema.table`" + ` (no task id prefix),
   or the primary key with ` + "`cdc_partition_key: primary-key`" + ` (DMS's ParallelApply behaviour). A
   composite primary key joins its values, in column order, with ` + "`.`" + `; with
@@ -186,7 +189,7 @@ func processorSpec() *service.ConfigSpec {
 			service.NewBoolField(fPartInclSchema).Default(false).
 				Description("PartitionIncludeSchemaTable: prefix primary-key partition values with `schema.table.`."),
 			service.NewBoolField(fIncludeTxn).Default(false).
-				Description("IncludeTransactionDetails: add the synthesised transaction details to CDC records."),
+				Description("IncludeTransactionDetails: add the synthesised transaction details (transaction-record-id, prev-transaction-id, prev-transaction-record-id, commit-timestamp, stream-position) to CDC records. `transaction-id` is on every CDC record either way, as in DMS."),
 			service.NewBoolField(fIncludeControl).Default(false).
 				Description("IncludeControlDetails: add `control.table-def` to create-table control records."),
 			service.NewBoolField(fNoHexPrefix).Default(false).

@@ -76,7 +76,7 @@ func TestDemoLocalDirectory(t *testing.T) {
 	if err := os.Rename(tmp, filepath.Join(dir, "sample", "cdcfile", "cdc_001")); err != nil {
 		t.Fatal(err)
 	}
-	wantNew := `{"data":{"Id":103,"LastName":"Lee","FirstName":"Kim","HireDate":"2026-11-28T00:00:00Z","OfficeLocation":"Austin"},"metadata":{"timestamp":"T","record-type":"data","operation":"insert","partition-key-type":"schema-table","schema-name":"hr","table-name":"employee"}}`
+	wantNew := `{"data":{"Id":103,"LastName":"Lee","FirstName":"Kim","HireDate":"2026-11-28T00:00:00Z","OfficeLocation":"Austin"},"metadata":{"timestamp":"T","record-type":"data","operation":"insert","partition-key-type":"schema-table","schema-name":"hr","table-name":"employee","transaction-id":1506339527138403}}`
 	shown := false
 	// How fast (under a second: poll_interval 500ms) is measured by
 	// BenchmarkCDCPickupLatency, not timed here on a shared machine.
@@ -105,7 +105,7 @@ func TestDemoLocalDirectory(t *testing.T) {
 	if err := os.Rename(tmp, filepath.Join(dir, "sample", "cdcfile", "cdc_002")); err != nil {
 		t.Fatal(err)
 	}
-	wantGood := `{"data":{"Id":105,"LastName":"Roe","FirstName":"Max","HireDate":"2026-11-29T00:00:00Z","OfficeLocation":"Waco"},"metadata":{"timestamp":"T","record-type":"data","operation":"insert","partition-key-type":"schema-table","schema-name":"hr","table-name":"employee"}}`
+	wantGood := `{"data":{"Id":105,"LastName":"Roe","FirstName":"Max","HireDate":"2026-11-29T00:00:00Z","OfficeLocation":"Waco"},"metadata":{"timestamp":"T","record-type":"data","operation":"insert","partition-key-type":"schema-table","schema-name":"hr","table-name":"employee","transaction-id":1507439038766614}}`
 	wantDead := `msg="dead letter: cdcfile/cdc_002 line 1 table hr.employee column HireDate: \"2026-13-01\" is not a DATETIME`
 	wantWarn := "1 row flagged as bad (hr.employee bad_value 1), the first at cdcfile/cdc_002 line 1"
 	deadline = time.Now().Add(5 * time.Second)
