@@ -57,6 +57,9 @@ func TestNullAndEmpty(t *testing.T) {
 		{"csv_null_value: '\\N'\n", `4,eu,\N,\N,\N,\N,\N,\N,\N,\N,\N,\N,\N,\N,\N,,\N,\N,\N,`, `{"id":4,"region":"eu","name":"","wname":""}`, ""},
 		{"csv_null_value: '\\N'\n", `4,eu,,\N,\N,\N,\N,\N,\N,\N,\N,\N,\N,\N,\N,,\N,\N,\N,`, "", `column i1: "" is not a INT1: not a whole number`},
 		{"csv_null_value: 'NULL'\n", `5,NULL` + strings.Repeat(",NULL", 18), "", "column region: NULL in a column that is not nullable"},
+		// ... and a zero-length binary value for BYTE/BLOB (hex of no bytes), not an error
+		{"csv_null_value: '\\N'\n", `4,eu,\N,\N,\N,\N,\N,\N,\N,\N,\N,\N,\N,\N,\N,\N,\N,,,\N`, `{"id":4,"region":"eu","sig":"0x","blob":"0x"}`, ""},
+		{"csv_null_value: '\\N'\nno_hex_prefix: true\n", `4,eu,\N,\N,\N,\N,\N,\N,\N,\N,\N,\N,\N,\N,\N,\N,\N,,,\N`, `{"id":4,"region":"eu","sig":"","blob":""}`, ""},
 	} {
 		p := newTestProc(t, "table_definition: ./testdata/mixed.json\nmessage_format: json-unformatted\n"+c.conf)
 		out := process(t, p, fullLoad("app", "mixed", "k", 1, c.row))

@@ -112,7 +112,8 @@ input did not set them (CDC).
   ` + "`task_id.schema.table`" + ` (partition-key-type ` + "`task-id`" + `, partition-key-value ` + "`task_id`" + `).
 - ` + "`include_null_and_empty: false`" + ` omits NULL columns only; an empty string is data and is kept.
 - A quoted empty field (` + "`\"\"`" + `) is an empty string, never NULL; a quoted field is never NULL. With
-  ` + "`csv_null_value`" + ` set, an empty field in a non-string column is an error (it is an empty string).
+  ` + "`csv_null_value`" + ` set, an empty field is an empty string: a zero-length value in a BYTE/BLOB
+  column (` + "`\"0x\"`" + `), an error in a column of any other non-string type.
 - A NULL in a column that is not ColumnNullable is an error (ColumnNullable defaults to false as
   in DMS; mark nullable columns in the definition). ColumnLength 0 means no length limit.
 - Value rendering: integers exact; NUMERIC exact with exactly ColumnScale fractional digits, too

@@ -191,3 +191,28 @@ func TestKeysAreCaseSensitive(t *testing.T) {
 		t.Fatalf("tablename for TableName: %v", err)
 	}
 }
+
+// The boolean spellings the docs list for ColumnNullable/ColumnIsPk, and a
+// definition without TableCount (only a TableCount that disagrees with
+// Tables is an error).
+func TestBooleanSpellingsAndOptionalTableCount(t *testing.T) {
+	for _, c := range []struct {
+		v    string
+		want bool
+	}{{`"true"`, true}, {`"T"`, true}, {`"y"`, true}, {`"YES"`, true}, {`"1"`, true}, {`true`, true},
+		{`"false"`, false}, {`"f"`, false}, {`"N"`, false}, {`"no"`, false}, {`"0"`, false}, {`false`, false}} {
+		doc := `{"Tables":[{"TableName":"t","TablePath":"s/t/","TableOwner":"s","TableColumnsTotal":"1",
+		  "TableColumns":[{"ColumnName":"a","ColumnType":"INT4","ColumnNullable":` + c.v + `,"ColumnIsPk":` + c.v + `}]}]}`
+		d, err := Load(doc)
+		if err != nil {
+			t.Fatalf("%s: %v", c.v, err)
+		}
+		if col := d.Table("s", "t").Columns[0]; col.Nullable != c.want || col.IsPK != c.want {
+			t.Fatalf("%s: nullable %v pk %v, want %v", c.v, col.Nullable, col.IsPK, c.want)
+		}
+	}
+	_, err := Load(`{"Tables":[{"TableName":"t","TablePath":"s/t/","TableOwner":"s","TableColumnsTotal":"1","TableColumns":[{"ColumnName":"a","ColumnType":"INT4","ColumnNullable":"maybe"}]}]}`)
+	if err == nil || !strings.Contains(err.Error(), `ColumnNullable: "maybe" is not a boolean`) {
+		t.Fatalf("ColumnNullable maybe: %v", err)
+	}
+}
