@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -298,4 +299,98 @@ func TestBytesDoneAfterMidFileResume(t *testing.T) {
 			t.Fatalf("want %q in the logs:\n%s", want, r2.logText())
 		}
 	})
+}
+
+// TestResumeWithHeaderAndCRLF: files with a BOM, a header row, CRLF row
+// delimiters and quoted fields holding CRLF, read over several restarts,
+// give every row once, in order, without the headers.
+func TestResumeWithHeaderAndCRLF(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		var want []string
+		mk := func(prefix string, n int) []byte {
+			var sb strings.Builder
+			sb.WriteString("\xEF\xBB\xBFid,v\r\n")
+			for i := 0; i < n; i++ {
+				row := fmt.Sprintf("%s%d,\"a\r\nb,%d\"", prefix, i, i)
+				sb.WriteString(row + "\r\n")
+				want = append(want, row)
+			}
+			return []byte(sb.String())
+		}
+		b.put(t, "dms/hr/zeta/LOAD1.csv", mk("", 25))
+		b.put(t, "dms/hr/zeta/LOAD2.csv", mk("", 3))
+		b.put(t, "dms/changes/CDC1.csv", mk("I,zeta,hr,", 25))
+		ckdir := t.TempDir()
+		yaml := baseYAML(b, "csv_row_delimiter: '\\r\\n'\nignore_header_rows: 1\ncdc_ignore_header_rows: true\nbatch_size: 4\npoll_interval: 50ms\ncheckpoint:\n  directory: "+ckdir+"\n  interval: 0s\n")
+		var all []string
+		for run := 0; len(all) < len(want); run++ {
+			if run > 30 {
+				t.Fatalf("%d of %d rows after %d runs", len(all), len(want), run)
+			}
+			var n atomic.Int64
+			r := startStream(t, yaml, func([]got) error {
+				if n.Add(1) > 2 {
+					return errors.New("later") // two batches per run
+				}
+				return nil
+			})
+			r.waitFor(t, min(8, len(want)-len(all)), 10*time.Second)
+			r.stop(t)
+			all = append(all, bodies(r.snapshot())...)
+		}
+		if strings.Join(all, "|") != strings.Join(want, "|") {
+			t.Fatalf("got %d rows, want %d:\n%q\n%q", len(all), len(want), all, want)
+		}
+	})
+}
+
+// TestCDCPagination: CDC files spread over many listing pages, present at
+// the start and arriving in a burst while running, are all read once, in
+// order, with no late file reported.
+func TestCDCPagination(t *testing.T) {
+	b := newS3Backend(t)
+	yaml := baseYAML(b, "mode: cdc\nlist_page_size: 7\npoll_interval: 50ms\nlate_file_check_interval: 100ms\ncheckpoint:\n  store: none\n")
+	var want []string
+	put := func(from, to int) {
+		for i := from; i < to; i++ {
+			row := fmt.Sprintf("I,zeta,hr,%d,a", i)
+			b.put(t, fmt.Sprintf("dms/changes/CDC%04d.csv", i), []byte(row+"\n"))
+			if i%5 == 0 {
+				b.put(t, fmt.Sprintf("dms/changes/CDC%04d/", i), nil) // markers in between
+			}
+			want = append(want, row)
+		}
+	}
+	put(0, 30)
+	r := startStream(t, yaml, nil)
+	defer r.stop(t)
+	r.waitFor(t, 30, 10*time.Second)
+	put(30, 75)
+	r.waitFor(t, 75, 10*time.Second)
+	time.Sleep(300 * time.Millisecond) // polls and late checks: nothing more
+	if got := bodies(r.snapshot()); strings.Join(got, "|") != strings.Join(want, "|") || strings.Contains(r.logText(), "late CDC") {
+		t.Fatalf("got %d rows, want %d\n%s", len(got), len(want), r.logText())
+	}
+}
+
+// TestCorruptCheckpointRefused: a truncated or empty checkpoint file stops
+// the input with an error naming it; it never starts over silently.
+func TestCorruptCheckpointRefused(t *testing.T) {
+	for name, content := range map[string]string{"empty": "", "truncated": `{"version":1,"position":{"phase":2,"seq":0,"key":"dms/chan`} {
+		t.Run(name, func(t *testing.T) {
+			b := &dirBackend{root: t.TempDir()}
+			b.put(t, "dms/changes/CDC1.csv", []byte("I,zeta,hr,1,a\n"))
+			ckdir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(ckdir, "job.json"), []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			r := startStream(t, baseYAML(b, "mode: cdc\npoll_interval: 50ms\ncheckpoint:\n  directory: "+ckdir+"\n  key: job.json\n"), nil)
+			defer r.stop(t)
+			r.waitLog(t, "is corrupt", 5*time.Second)
+			time.Sleep(200 * time.Millisecond)
+			if m := r.snapshot(); len(m) != 0 || !strings.Contains(r.logText(), filepath.Join(ckdir, "job.json")) {
+				t.Fatalf("%d rows; logs:\n%s", len(m), r.logText())
+			}
+		})
+	}
 }
