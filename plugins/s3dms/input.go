@@ -154,7 +154,8 @@ and a dead-letter route keeps it. A row longer than ` + "`max_row_size`" + ` is 
 memory: its message carries the row's first 4096 bytes and an error naming the object, line, offset and size
 (logged as a warning, counted in ` + "`dms_rows_too_long`" + `), so a dead-letter route (` + "`reject_errored`" + ` in a
 ` + "`fallback`" + `) records it, the processor leaves it untouched, and the rows after it go on. A bad object (a
-truncated gzip, an object deleted between listing and reading) is, with ` + "`bad_files: skip`" + ` (default, like DMS's LOG_ERROR),
+truncated gzip, an object deleted between listing and reading, or the object the checkpoint is in the middle of,
+deleted while the input was stopped) is, with ` + "`bad_files: skip`" + ` (default, like DMS's LOG_ERROR),
 logged as an error and counted in ` + "`dms_bad_files`" + `, and the input goes on with the next object (rows
 before the fault were emitted); with ` + "`bad_files: stop`" + ` the input stops reading and keeps reporting the error.
 
@@ -750,7 +751,12 @@ func (in *input) restore(ctx context.Context, st *checkpoint.State) error {
 			if err != nil {
 				return err
 			}
-			if len(objs) > 0 && objs[0].Key == p.Key {
+			if len(objs) == 0 || objs[0].Key != p.Key {
+				// deleted since: reported as a bad file when opened
+				it := goneItem(p)
+				it.late = p.Key < in.hwm
+				in.queue = append(in.queue, it)
+			} else {
 				it, ok, err := in.resumeItem(objs[0], p)
 				if err != nil {
 					return err

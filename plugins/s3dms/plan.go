@@ -143,7 +143,22 @@ func (in *input) listTable(ctx context.Context) error {
 	if resume == nil && c.emitTableStart {
 		in.queue = append(in.queue, item{tableStart: true})
 	}
+	// The object the checkpoint is in the middle of, deleted since: queued
+	// where it sorts, so that opening it reports it as a bad file (gone)
+	// like one deleted between listing and reading, instead of passing over
+	// the rest of its rows in silence.
+	gone := resume != nil && resume.Key != "" && !resume.Done
 	for _, o := range objs {
+		if gone && o.Key == resume.Key {
+			gone = false
+		}
+	}
+	for _, o := range objs {
+		if gone && o.Key > resume.Key {
+			in.queue = append(in.queue, goneItem(*resume))
+			filesTotal++ // counted done once reported
+			gone = false
+		}
 		filesTotal++
 		bytesTotal += o.Size
 		switch {
@@ -165,12 +180,22 @@ func (in *input) listTable(ctx context.Context) error {
 			in.queue = append(in.queue, item{obj: o})
 		}
 	}
+	if gone {
+		in.queue = append(in.queue, goneItem(*resume))
+		filesTotal++
+	}
 	in.stats.tableTotals(idx, filesTotal, bytesTotal, filesDone, bytesDone)
 	in.stats.tableState(idx, StateFullLoad)
 	in.stats.setPhase("full-load")
 	in.nextProg = time.Now().Add(c.progressEvery)
 	in.log.Infof("table %s: full load of %d files (%d bytes) under %q", t.QualifiedName(), filesTotal, bytesTotal, prefix)
 	return nil
+}
+
+// goneItem is the object at checkpoint p, no longer listed: opening it
+// fails as gone, and the input handles it as a bad file.
+func goneItem(p checkpoint.Position) item {
+	return item{obj: object{Key: p.Key, ETag: p.ETag}, offset: p.Offset, line: p.Line, resumed: true}
 }
 
 func (in *input) cdcPrefix() string { return joinPrefix(in.conf.folder, in.conf.cdcPath) }

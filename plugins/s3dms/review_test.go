@@ -394,3 +394,50 @@ func TestCorruptCheckpointRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckpointedFileDeletedWhileStopped: the object the checkpoint is in
+// the middle of is deleted while the input is stopped. The rest of its rows
+// cannot be read, but that is a bad file like one deleted between listing
+// and reading (logged as an error naming it, counted; bad_files decides),
+// not a silent skip.
+func TestCheckpointedFileDeletedWhileStopped(t *testing.T) {
+	for _, phase := range []string{"full-load", "cdc"} {
+		t.Run(phase, func(t *testing.T) {
+			b := &dirBackend{root: t.TempDir()}
+			var sb strings.Builder
+			for i := 0; i < 30; i++ {
+				fmt.Fprintf(&sb, "I,zeta,hr,%d,a\n", i)
+			}
+			key := "dms/hr/zeta/LOAD1.csv"
+			mode := "full-load"
+			if phase == "cdc" {
+				key, mode = "dms/changes/CDC1.csv", "cdc"
+			}
+			b.put(t, key, []byte(sb.String()))
+			next := strings.Replace(key, "1.csv", "2.csv", 1)
+			b.put(t, next, []byte("I,zeta,hr,99,z\n"))
+			ckdir := t.TempDir()
+			yaml := baseYAML(b, "mode: "+mode+"\nbatch_size: 5\npoll_interval: 50ms\ncheckpoint:\n  directory: "+ckdir+"\n  interval: 0s\n")
+			var n atomic.Int64
+			r := startStream(t, yaml, func([]got) error {
+				if n.Add(1) > 1 {
+					return errors.New("later")
+				}
+				return nil
+			})
+			r.waitFor(t, 5, 10*time.Second)
+			r.stop(t)
+			b.del(t, key)
+			r2 := startStream(t, yaml, nil)
+			defer r2.stop(t)
+			r2.waitLog(t, "bad object", 5*time.Second)
+			if !strings.Contains(r2.logText(), key) {
+				t.Fatalf("the error should name the object:\n%s", r2.logText())
+			}
+			// and the input goes on with the next file (bad_files: skip)
+			if m := r2.waitFor(t, 1, 5*time.Second); m[0].Key != next || len(r2.snapshot()) != 1 {
+				t.Fatalf("after the deleted file: %v", keyBody(r2.snapshot()))
+			}
+		})
+	}
+}
