@@ -219,7 +219,7 @@ func inputSpec() *service.ConfigSpec {
 			).Description("Explicit credentials; by default the AWS default chain is used.").Advanced(),
 			service.NewObjectField("checkpoint",
 				service.NewStringEnumField("store", "file", "s3", "cache", "none").Description("Where the position is kept.").Default("file"),
-				service.NewStringField("key").Description("Checkpoint name (file name, object key or cache key). Default: derived from the bucket or directory, the folders and the table paths.").Default(""),
+				service.NewStringField("key").Description("Checkpoint name (file name, object key or cache key). Default: derived from the bucket or directory, the folders and the table paths, as the listing uses them (`dms` and `/dms/`, `hr/employee` and `hr/employee/` name the same checkpoint).").Default(""),
 				service.NewStringField("directory").Description("Directory of the file store.").Default("checkpoints"),
 				service.NewStringField("bucket").Description("Bucket of the s3 store (default: `bucket`).").Default(""),
 				service.NewStringField("cache").Description("Cache resource of the cache store.").Default(""),
@@ -390,13 +390,24 @@ func parseConf(pc *service.ParsedConfig) (*inputConf, error) {
 		return nil, errors.New("checkpoint.cache: required for the cache store")
 	}
 	if c.ckKey == "" {
-		parts := []string{c.bucket, c.directory, c.folder, c.cdcPath}
+		// Spelled as the listing uses them, so that "dms" and "/dms/",
+		// "hr/zeta" and "hr/zeta/" or "./data" and "data" name the same
+		// checkpoint (forms other than these hash as before).
+		dir := c.directory
+		if dir != "" {
+			dir = filepath.Clean(dir)
+		}
+		parts := []string{c.bucket, dir, strings.Trim(c.folder, "/"), strings.Trim(c.cdcPath, "/")}
 		for _, t := range c.def.Tables {
-			parts = append(parts, t.Owner, t.Name, t.Path)
+			tp := strings.Trim(t.Path, "/")
+			if tp != "" {
+				tp += "/"
+			}
+			parts = append(parts, t.Owner, t.Name, tp)
 		}
 		name := c.bucket
 		if name == "" {
-			name = filepath.Base(c.directory)
+			name = filepath.Base(dir)
 		}
 		c.ckKey = fmt.Sprintf("aws_s3_dms-%s-%s.json", sanitize(name), shortHash(parts...))
 		if c.ckStore == "s3" {
