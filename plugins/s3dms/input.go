@@ -121,8 +121,10 @@ moment, the newest 256 at most), and a file below the mark, modified within the 
 not hold, is late; one modified before that span (an upload that took longer than the newest 256 files to appear)
 is beyond the record and not reported. Once the folder holds more files than the record, so is a file whose key
 sorts before every key the record holds: that is most likely an old, processed file modified again while the input
-was stopped (e.g. copied onto itself to re-encrypt it), which must not be read again. A late file being processed is only recorded once it is done, so a crash
-in between finds it late again.
+was stopped (e.g. copied onto itself to re-encrypt it), which must not be read again; the price is that a file that
+late, arriving while the input is stopped, is neither reported nor processed. A late file being processed is only
+recorded once it is done, so a crash in between finds it late again, unless (as above) its key sorts before every
+key the record holds.
 ` + "`cdc_start: now`" + ` starts CDC after the newest CDC key present at the first start (recorded in the checkpoint).
 
 ### Decisions on behaviour DMS leaves unspecified
