@@ -66,7 +66,8 @@ input replays, or the `+"`fallback`/dead-letter"+` path receives, only the recor
 ### Requests and limits
 Every incoming batch, whatever its size, is split into PutRecords requests of at most 500 records and at most
 `+"`max_request_size`"+` bytes, counting data plus partition key of each record. A record whose data plus partition
-key exceeds `+"`max_record_size`"+`, or whose partition key is empty, longer than 256 characters or not valid
+key exceeds `+"`max_record_size`"+`, or whose partition key is empty, longer than 256 characters (counted as Kinesis
+counts them, in UTF-16 code units: a character outside the Basic Multilingual Plane, e.g. an emoji, counts two) or not valid
 UTF-8 (Kinesis takes Unicode characters; e.g. Latin-1 bytes of a CSV in another encoding), or whose `+"`hash_key`"+`
 is not a decimal number below 2^128, fails alone before anything is sent; the rest of the batch is written.
 
@@ -159,7 +160,7 @@ still must be.
 			service.NewStringField(fStream).
 				Description("The stream name, or its ARN (`arn:aws:kinesis:<region>:<account>:stream/<name>`; then requests carry StreamARN and the region defaults to the ARN's)."),
 			service.NewInterpolatedStringField(fPartitionKey).
-				Description("The partition key of each record (1 to 256 Unicode characters, valid UTF-8). The default is the key the `dms_csv_to_json` processor computes the DMS way.").
+				Description("The partition key of each record (valid UTF-8, 1 to 256 characters as Kinesis counts them: UTF-16 code units, so an emoji counts two). The default is the key the `dms_csv_to_json` processor computes the DMS way.").
 				Default("${! @dms_partition_key }"),
 			service.NewInterpolatedStringField(fHashKey).
 				Description("Optional explicit hash key (decimal, 0 to 2^128-1) overriding the MD5 of the partition key for shard routing.").
@@ -431,15 +432,30 @@ func checkPartitionKey(k string) error {
 		}
 		return fmt.Errorf("partition key %q is not valid UTF-8: Kinesis takes Unicode characters (convert the source's encoding, e.g. Latin-1, to UTF-8)", q)
 	}
-	// A key of at most 256 bytes has at most 256 characters: only longer
+	// Kinesis measures the length in UTF-16 code units (Java's
+	// String.length; kinesalite does the same): a character outside the
+	// Basic Multilingual Plane (4 bytes of UTF-8: emoji, rare CJK) counts
+	// twice. A key of at most 256 bytes has at most 256 units: only longer
 	// ones are counted (counting every key cost 1.4 % of the pipeline).
 	if len(k) <= maxPartitionKeyChars {
 		return nil
 	}
-	if n := utf8.RuneCountInString(k); n > maxPartitionKeyChars {
-		return fmt.Errorf("partition key has %d characters, Kinesis allows at most %d", n, maxPartitionKeyChars)
+	chars, units := 0, 0
+	for _, r := range k {
+		chars++
+		units++
+		if r > 0xFFFF {
+			units++
+		}
 	}
-	return nil
+	if units <= maxPartitionKeyChars {
+		return nil
+	}
+	if units == chars {
+		return fmt.Errorf("partition key has %d characters, Kinesis allows at most %d", chars, maxPartitionKeyChars)
+	}
+	return fmt.Errorf("partition key has %d UTF-16 code units (%d characters; those outside the Basic Multilingual Plane, e.g. emoji, count twice), Kinesis allows at most %d",
+		units, chars, maxPartitionKeyChars)
 }
 
 // stats are the output's counters, mirrored into Benthos metrics.
