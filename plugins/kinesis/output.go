@@ -93,7 +93,9 @@ landing on a shard other than the one it was routed to (a split or merge happene
 ### Failures and retries
 Records rejected with `+"`ProvisionedThroughputExceededException`"+`, `+"`InternalFailure`"+` or
 `+"`KMSThrottlingException`"+` are re-sent, alone (records already written are never re-sent, except as below for
-ordering). Request-level failures (throttling, HTTP 5xx, dropped connections, timeouts) re-send the request. A
+ordering). Request-level failures (throttling, HTTP 5xx, dropped connections, timeouts, and refusals an operator
+fixes: `+"`AccessDeniedException`"+`, a KMS key disabled, missing or not accessible, logged at error level) re-send
+the request. A
 request that made progress is retried at once (pacing still applies); one that made none waits a jittered exponential
 `+"`backoff`"+`; every wait honours shutdown. A write the engine cancels (e.g. a stream stop timing out) or that the
 output's shutdown cuts short reports the records it has not written failed (batch error), so the input replays them.
@@ -1284,7 +1286,7 @@ const (
 	errThrottle                     // re-send after slowing down
 	errInvalid                      // the request is invalid: do not re-send as is
 	errConnection                   // credentials or stream: reconnect
-	errFatal                        // cannot be written by retrying (access denied, KMS key state)
+	errFatal                        // refused until an operator acts (access denied, KMS key state): retried with backoff
 	errCanceled
 )
 
@@ -1535,8 +1537,11 @@ func (o *output) writeShard(ctx context.Context, client kinesisAPI, run *batchRu
 				failRest(fmt.Errorf("kinesis connection lost: %w", err))
 				return
 			case errFatal:
-				failRest(fmt.Errorf("PutRecords failed: %w", err))
-				return
+				// Access denied, a KMS key disabled or missing: the stream
+				// cannot be written until an operator acts, the records
+				// are not at fault. Retried like any request-level error,
+				// within the retry budget, and said loudly.
+				o.log.Errorf("Kinesis refuses writes to stream %s (shard %s): %v; retrying", o.streamLabel(), sh.id, err)
 			case errInvalid:
 				if n > 1 {
 					// Isolate the record Kinesis refuses: halve until it is

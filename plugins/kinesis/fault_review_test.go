@@ -1,0 +1,66 @@
+package kinesis
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// AccessDenied and the KMS key states are stream-level conditions an
+// operator fixes (an IAM policy being deployed, a KMS key disabled and
+// re-enabled), not properties of the records: the request is retried with
+// backoff within the retry budget like any other request-level error. Before,
+// the first AccessDeniedException failed every record of the shard for good,
+// so with a dead letter the whole stream drained into it at full speed, even
+// with max_elapsed_time: 0 (retry forever).
+func TestAccessDeniedAndKMSStatesAreRetried(t *testing.T) {
+	for _, code := range []string{"AccessDeniedException", "KMSDisabledException", "KMSInvalidStateException", "KMSAccessDeniedException", "KMSNotFoundException", "KMSOptInRequired"} {
+		t.Run(code, func(t *testing.T) {
+			f := newFakeKinesis(t, "dms-target", 2)
+			var faults atomic.Int64
+			f.requestFault = func(int) (int, string, bool) {
+				if faults.Add(1) <= 6 {
+					return 400, code, false
+				}
+				return 0, "", false
+			}
+			path := filepath.Join(t.TempDir(), "dlq.jsonl")
+			o := newTestOutput(t, fakeYAML+dlqYAML(path), f.client())
+			next := map[string]int{}
+			b := makeBatch(keysN(10), 100, 30, next)
+			if err := o.WriteBatch(context.Background(), b); err != nil {
+				t.Fatalf("WriteBatch: %v", err)
+			}
+			if extra := checkOrder(t, f.byKey(), next, true); extra != 0 {
+				t.Fatalf("%d copies", extra)
+			}
+			if d, _ := os.ReadFile(path); len(d) > 0 || o.st.deadLettered.Load() != 0 || o.st.failed.Load() != 0 {
+				t.Fatalf("%d dead-lettered, %d failed: %s", o.st.deadLettered.Load(), o.st.failed.Load(), d)
+			}
+		})
+	}
+}
+
+// When the budget runs out, the records fail naming the error.
+func TestAccessDeniedFailsAfterRetryBudget(t *testing.T) {
+	f := newFakeKinesis(t, "dms-target", 1)
+	f.requestFault = func(int) (int, string, bool) { return 400, "AccessDeniedException", false }
+	o := newTestOutput(t, strings.Replace(fakeYAML, "max_elapsed_time: 10s", "max_elapsed_time: 200ms", 1), f.client())
+	b := makeBatch(keysN(2), 4, 10, map[string]int{})
+	idx := b.Index()
+	failed := batchErrIndexes(t, o.WriteBatch(context.Background(), b), idx)
+	if len(failed) != 4 {
+		t.Fatalf("%d of 4 failed", len(failed))
+	}
+	for i, err := range failed {
+		if !strings.Contains(err.Error(), "retry budget") || !strings.Contains(err.Error(), "AccessDeniedException") {
+			t.Fatalf("record %d: %v", i, err)
+		}
+	}
+	if f.calls < 2 {
+		t.Fatalf("%d PutRecords calls: not retried", f.calls)
+	}
+}
