@@ -2,8 +2,14 @@ package kinesis
 
 import (
 	"context"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"math/big"
+	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 )
@@ -48,5 +54,123 @@ func TestPartitionKeyLengthCountsUTF16Units(t *testing.T) {
 	// Nothing was sent for Kinesis to reject: one request per shard used.
 	if n := o.st.requests.Load(); n > 2 {
 		t.Fatalf("%d PutRecords requests for 21 valid records on 2 shards: a request was rejected", n)
+	}
+}
+
+// openShards lists the open shards of the stream as kinesalite reports them.
+func openShards(t testing.TB, stream string) []types.Shard {
+	var open []types.Shard
+	for _, s := range listShards(t, stream) {
+		if s.SequenceNumberRange.EndingSequenceNumber == nil {
+			open = append(open, s)
+		}
+	}
+	sort.Slice(open, func(i, j int) bool {
+		a, _ := new(big.Int).SetString(*open[i].HashKeyRange.StartingHashKey, 10)
+		b, _ := new(big.Int).SetString(*open[j].HashKeyRange.StartingHashKey, 10)
+		return a.Cmp(b) < 0
+	})
+	return open
+}
+
+// TestKinesaliteReshardDuringWrites splits and merges shards while batches
+// are being written (not between them): 2 -> 3 -> 4 -> 3 -> 2 -> 3 open
+// shards, the way UpdateShardCount works through splits and merges. A
+// consumer reading parents before children (as KCL does) sees every record
+// once, in order per key, and the output's map ends up like the stream's.
+func TestKinesaliteReshardDuringWrites(t *testing.T) {
+	stream := newStream(t, 2)
+	o := newKinesaliteOutput(t, kinesaliteYAML(t, stream, "shard_rate: {records_per_second: 0, bytes_per_second: 0}\n"))
+	c := kinesaliteClient(t)
+	keys := keysN(40)
+	next := map[string]int{}
+	written := make(chan int, 1000)
+	stop := make(chan struct{})
+	errc := make(chan error, 1)
+	go func() {
+		defer close(errc)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := o.WriteBatch(context.Background(), makeBatch(keys, 200, 80, next)); err != nil {
+				errc <- err
+				return
+			}
+			written <- i
+		}
+	}()
+	waitBatches := func(n int) {
+		for k := 0; k < n; k++ {
+			select {
+			case <-written:
+			case err := <-errc:
+				t.Fatalf("write: %v", err)
+			case <-time.After(30 * time.Second):
+				t.Fatal("writer stuck")
+			}
+		}
+	}
+	split := func(s types.Shard) {
+		lo, _ := new(big.Int).SetString(*s.HashKeyRange.StartingHashKey, 10)
+		hi, _ := new(big.Int).SetString(*s.HashKeyRange.EndingHashKey, 10)
+		mid := new(big.Int).Rsh(new(big.Int).Add(lo, hi), 1)
+		if _, err := c.SplitShard(context.Background(), &kinesis.SplitShardInput{StreamName: aws.String(stream),
+			ShardToSplit: s.ShardId, NewStartingHashKey: aws.String(mid.String())}); err != nil {
+			t.Fatalf("split: %v", err)
+		}
+		waitActive(t, c, stream)
+	}
+	merge := func(a, b types.Shard) {
+		if _, err := c.MergeShards(context.Background(), &kinesis.MergeShardsInput{StreamName: aws.String(stream),
+			ShardToMerge: a.ShardId, AdjacentShardToMerge: b.ShardId}); err != nil {
+			t.Fatalf("merge: %v", err)
+		}
+		waitActive(t, c, stream)
+	}
+	waitBatches(3)
+	split(openShards(t, stream)[0])
+	waitBatches(3)
+	split(openShards(t, stream)[2])
+	waitBatches(3)
+	s := openShards(t, stream)
+	merge(s[1], s[2])
+	waitBatches(3)
+	s = openShards(t, stream)
+	merge(s[0], s[1])
+	waitBatches(3)
+	split(openShards(t, stream)[1])
+	waitBatches(3)
+	close(stop)
+	for err := range errc {
+		t.Fatalf("write: %v", err)
+	}
+	// The map catches up with the stream (refresh on unexpected shards).
+	want := []string{}
+	for _, s := range openShards(t, stream) {
+		want = append(want, *s.ShardId)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for strings.Join(o.smap.Load().ids(), ",") != strings.Join(want, ",") {
+		if time.Now().After(deadline) {
+			t.Fatalf("output's shard map %v, stream's open shards %v", o.smap.Load().ids(), want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	recs := readStream(t, stream)
+	total := 0
+	for _, n := range next {
+		total += n
+	}
+	if len(recs) != total {
+		t.Fatalf("read back %d of %d records", len(recs), total)
+	}
+	if dup := checkOrder(t, byKey(recs), next, true); dup != 0 {
+		t.Fatalf("%d copies", dup)
+	}
+	if got := o.st.written.Load(); got != int64(total) {
+		t.Fatalf("kinesis_records_written %d, %d records in the stream", got, total)
 	}
 }
