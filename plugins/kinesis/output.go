@@ -84,10 +84,13 @@ the SDK too.
 At connect the output checks the stream exists (DescribeStreamSummary; a missing stream is a connect error naming
 it) and lists its open shards and hash-key ranges (ListShards). Each record is routed like Kinesis does, by
 MD5(partition key) or by its explicit hash key. The shards of a batch are written in parallel with at most one
-PutRecords in flight per shard (also across concurrent batches when `+"`max_in_flight`"+` > 1). Each shard has
-a token bucket at `+"`shard_rate`"+` (default the Kinesis limits: 1000 records/s and 1 MiB/s); the rate drops by 30 %
-whenever Kinesis throttles the shard and climbs back 5 % per unthrottled request, so throttling is rare and capacity
-used. The shard map is refreshed every `+"`shard_refresh_interval`"+` and as soon as a response shows a record
+PutRecords in flight per shard (also across concurrent batches when `+"`max_in_flight`"+` > 1). Each shard is
+paced at `+"`shard_rate`"+` (default the Kinesis limits: 1000 records/s and 1 MiB/s) over a sliding one-second
+window: a request is counted from its answer for a second, and goes only when it fits with the requests still
+counted (it is cut to what fits), so no second at Kinesis holds more than the rate, also when writes resume after an
+idle spell (a record larger than a second's bytes goes alone and counts for as many seconds as it is worth). The
+rate drops by 30 % whenever Kinesis throttles the shard and climbs back 5 % per unthrottled request, so throttling is
+rare and capacity used (a shard sustains the rate times 1 s / (1 s + request latency)). The shard map is refreshed every `+"`shard_refresh_interval`"+` and as soon as a response shows a record
 landing on a shard other than the one it was routed to (a split or merge happened).
 
 ### Failures and retries
@@ -1440,10 +1443,23 @@ func (o *output) writeShard(ctx context.Context, client kinesisAPI, run *batchRu
 			return
 		}
 
-		// Take the next request: count, bytes, the shard's current pace and,
-		// in strict mode, the per-key cap.
-		maxN := min(split, sh.pacer.maxRecords(maxRecordsPerRequest))
-		maxB := sh.pacer.maxBytes(o.conf.maxRequestSize)
+		// One request in flight per shard; then wait until the shard's
+		// pace lets at least the first record go, and take the next
+		// request: count, bytes, what the pace lets through now and, in
+		// strict mode, the per-key cap. (The first record of the queue
+		// is always the request's first.)
+		select {
+		case sh.inflight <- struct{}{}:
+		case <-ctx.Done():
+			continue
+		}
+		roomN, roomB, err := sh.pacer.room(ctx, 1, queue[0].size)
+		if err != nil {
+			<-sh.inflight
+			continue
+		}
+		maxN := min(split, maxRecordsPerRequest, roomN)
+		maxB := min(o.conf.maxRequestSize, roomB)
 		keyCap := int(sh.keyCap.Load())
 		limitKeys := strict && keyCap < maxRecordsPerRequest
 		if limitKeys {
@@ -1485,18 +1501,9 @@ func (o *output) writeShard(ctx context.Context, client kinesisAPI, run *batchRu
 			}
 		}
 
-		select {
-		case sh.inflight <- struct{}{}:
-		case <-ctx.Done():
-			continue
-		}
-		if err := sh.pacer.wait(ctx, n, nbytes); err != nil {
-			<-sh.inflight
-			continue
-		}
+		sh.pacer.take(n, nbytes)
 		start := time.Now()
 		var out *kinesis.PutRecordsOutput
-		var err error
 		rctx, rcancel := context.WithTimeout(ctx, o.conf.reqTimeout)
 		if fast != nil {
 			out, err = fast.putRecordsFast(rctx, pc, req)
@@ -1506,6 +1513,7 @@ func (o *output) writeShard(ctx context.Context, client kinesisAPI, run *batchRu
 			})
 		}
 		rcancel()
+		sh.pacer.landed()
 		<-sh.inflight
 		o.m.latency.Timing(time.Since(start).Nanoseconds())
 		o.st.requests.Add(1)

@@ -3,131 +3,194 @@ package kinesis
 import (
 	"context"
 	"math"
+	"sort"
 	"sync"
 	"time"
 )
 
-// pacer paces the writes to one shard with two token buckets (records/s and
-// bytes/s) whose rates are the shard limits multiplied by an adaptive factor:
-// the factor drops multiplicatively when Kinesis throttles the shard and grows
-// back additively on every request that is not throttled. A bucket holds at
-// most one second of tokens; a request larger than that waits for a full
-// bucket and then borrows, so a record bigger than a second's worth still goes
-// out (and the next request waits the debt off).
+// pacer paces the writes to one shard so that Kinesis never receives more
+// than the shard limits (records/s and bytes/s, each multiplied by an adaptive
+// factor) within any one second. The factor drops multiplicatively when
+// Kinesis throttles the shard and grows back additively on every request that
+// is not throttled.
 //
-// A zero rate disables that bucket.
+// It is a sliding window, not a token bucket: a bucket holding a second of
+// tokens lets a burst of a full second through on top of the refill, so a
+// shard idle for a second then got twice its limit within one second (and
+// was throttled by Kinesis) whenever writes resumed. The window counts each
+// request from when its answer came back (the latest moment Kinesis can have
+// received it) until one window later, and a request goes only when the
+// requests still counted plus itself fit the limit; as the next request
+// cannot reach Kinesis before it is sent, no second of arrivals at Kinesis
+// holds more than the limit, whatever the network delays. A request larger
+// than the limit (one record bigger than a second's bytes) goes when nothing
+// is counted and is counted for as many seconds as it is worth.
+//
+// A zero rate disables that limit. The pacer expects one request at a time
+// (the output holds the shard's in-flight slot from room to landed).
 type pacer struct {
-	mu         sync.Mutex
-	recRate    float64 // nominal records/s
-	byteRate   float64 // nominal bytes/s
-	factor     float64 // 0 < factor <= 1
-	recTokens  float64
-	byteTokens float64
-	last       time.Time
-	lastCut    time.Time // last decrease: at most one per pacerCutEvery
-	now        func() time.Time
+	mu       sync.Mutex
+	recRate  float64 // nominal records/s
+	byteRate float64 // nominal bytes/s
+	factor   float64 // 0 < factor <= 1
+	window   []paced // requests still counted, oldest first
+	lastCut  time.Time
+	now      func() time.Time
+}
+
+// paced is one request counted in the window: from at (its answer, or its
+// sending while unanswered) until until.
+type paced struct {
+	at, until time.Time
+	n, b      float64
+	pending   bool // sent, not answered yet
 }
 
 const (
-	pacerMinFactor  = 0.05
-	pacerDecrease   = 0.7
-	pacerIncrease   = 0.05
-	pacerBurstSecs  = 1.0
-	pacerCutEvery   = 250 * time.Millisecond
-	pacerStartRatio = 1.0
+	pacerMinFactor = 0.05
+	pacerDecrease  = 0.7
+	pacerIncrease  = 0.05
+	pacerCutEvery  = 250 * time.Millisecond
+	// pacerWindow is the second the limits apply to, plus a margin for
+	// the clock granularity of the arrival times Kinesis keeps.
+	pacerWindow = time.Second + 5*time.Millisecond
 )
 
 func newPacer(recordsPerSec, bytesPerSec float64, now func() time.Time) *pacer {
 	if now == nil {
 		now = time.Now
 	}
-	return &pacer{
-		recRate:    recordsPerSec,
-		byteRate:   bytesPerSec,
-		factor:     1,
-		recTokens:  recordsPerSec * pacerBurstSecs * pacerStartRatio,
-		byteTokens: bytesPerSec * pacerBurstSecs * pacerStartRatio,
-		last:       now(),
-		now:        now,
-	}
+	return &pacer{recRate: recordsPerSec, byteRate: bytesPerSec, factor: 1, now: now}
 }
 
-// refill adds the tokens earned since the last call. Caller holds mu.
-func (p *pacer) refill() {
+// hold is how long a request of n records and b bytes stays counted: one
+// window, or longer for a request worth more than a window at the current
+// rates. Caller holds mu.
+func (p *pacer) hold(n, b float64) time.Duration {
+	secs := 1.0
+	if p.recRate > 0 {
+		secs = math.Max(secs, n/(p.recRate*p.factor))
+	}
+	if p.byteRate > 0 {
+		secs = math.Max(secs, b/(p.byteRate*p.factor))
+	}
+	return time.Duration(secs * float64(pacerWindow))
+}
+
+// roomNow returns the records and bytes a request may carry now (at least n
+// records and b bytes; math.MaxInt for a disabled limit) when a request of n
+// records and b bytes fits, or else how long to wait for it. Caller holds mu.
+func (p *pacer) roomNow(n, b int) (int, int, time.Duration) {
+	if p.recRate <= 0 && p.byteRate <= 0 {
+		return math.MaxInt, math.MaxInt, 0
+	}
 	t := p.now()
-	dt := t.Sub(p.last).Seconds()
-	p.last = t
-	if dt <= 0 {
-		return
+	// Forget the requests no longer counted (answered ones only: an
+	// unanswered one may still be on its way).
+	k := 0
+	var sumN, sumB float64
+	for _, e := range p.window {
+		if e.pending || e.until.After(t) {
+			p.window[k] = e
+			k++
+			sumN += e.n
+			sumB += e.b
+		}
 	}
-	if p.recRate > 0 {
-		c := p.recRate * p.factor * pacerBurstSecs
-		p.recTokens = math.Min(c, p.recTokens+dt*p.recRate*p.factor)
+	clear(p.window[k:])
+	p.window = p.window[:k]
+	capN, capB := p.recRate*p.factor, p.byteRate*p.factor
+	room := func(sumN, sumB float64) (int, int, bool) {
+		rn, rb := math.MaxInt, math.MaxInt
+		if p.recRate > 0 {
+			rn = int(capN - sumN)
+		}
+		if p.byteRate > 0 {
+			rb = int(capB - sumB)
+		}
+		if sumN <= 0 && sumB <= 0 {
+			// Alone: a request larger than the limit goes too.
+			return max(rn, n), max(rb, b), true
+		}
+		return rn, rb, rn >= n && rb >= b
 	}
-	if p.byteRate > 0 {
-		c := p.byteRate * p.factor * pacerBurstSecs
-		p.byteTokens = math.Min(c, p.byteTokens+dt*p.byteRate*p.factor)
+	if rn, rb, ok := room(sumN, sumB); ok {
+		return rn, rb, 0
 	}
+	// Wait until enough counted requests have expired, earliest first.
+	// An unanswered one (none while the output holds the shard's slot)
+	// is waited for a window.
+	exp := make([]paced, len(p.window))
+	copy(exp, p.window)
+	sort.Slice(exp, func(i, j int) bool { return exp[i].until.Before(exp[j].until) })
+	for _, e := range exp {
+		sumN -= e.n
+		sumB -= e.b
+		if _, _, ok := room(math.Max(sumN, 0), math.Max(sumB, 0)); ok {
+			until := e.until
+			if e.pending {
+				until = t.Add(pacerWindow)
+			}
+			return 0, 0, max(time.Millisecond, until.Sub(t))
+		}
+	}
+	return 0, 0, pacerWindow
 }
 
-// delay returns how long a request of n records and b bytes must wait, or 0
-// after taking its tokens. Caller holds mu.
-func (p *pacer) delay(n, b int) time.Duration {
-	p.refill()
-	var wait float64
-	if p.recRate > 0 {
-		need := math.Min(float64(n), p.recRate*p.factor*pacerBurstSecs)
-		if p.recTokens < need {
-			wait = math.Max(wait, (need-p.recTokens)/(p.recRate*p.factor))
-		}
-	}
-	if p.byteRate > 0 {
-		need := math.Min(float64(b), p.byteRate*p.factor*pacerBurstSecs)
-		if p.byteTokens < need {
-			wait = math.Max(wait, (need-p.byteTokens)/(p.byteRate*p.factor))
-		}
-	}
-	if wait > 0 {
-		d := time.Duration(wait * float64(time.Second))
-		if d < time.Millisecond {
-			d = time.Millisecond
-		}
-		return d
-	}
-	if p.recRate > 0 {
-		p.recTokens -= float64(n)
-	}
-	if p.byteRate > 0 {
-		p.byteTokens -= float64(b)
-	}
-	return 0
-}
-
-// wait blocks until a request of n records and b bytes may be sent, honouring
-// ctx, and takes its tokens.
-func (p *pacer) wait(ctx context.Context, n, b int) error {
+// room blocks until a request of n records and b bytes may be sent,
+// honouring ctx, and returns how many records and bytes a request may carry
+// now (see roomNow). The request sent is then counted with take.
+func (p *pacer) room(ctx context.Context, n, b int) (int, int, error) {
 	for {
 		p.mu.Lock()
-		d := p.delay(n, b)
+		rn, rb, d := p.roomNow(n, b)
 		p.mu.Unlock()
 		if d == 0 {
-			return nil
+			return rn, rb, nil
 		}
 		if err := sleepCtx(ctx, d); err != nil {
-			return err
+			return 0, 0, err
+		}
+	}
+}
+
+// take counts a request of n records and b bytes, sent now.
+func (p *pacer) take(n, b int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.recRate <= 0 && p.byteRate <= 0 {
+		return
+	}
+	t := p.now()
+	p.window = append(p.window, paced{at: t, until: t.Add(p.hold(float64(n), float64(b))), n: float64(n), b: float64(b), pending: true})
+}
+
+// landed records that the answer to the request counted by the last take
+// came back (or that the request ended without one): it stays counted for a
+// window from now.
+func (p *pacer) landed() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t := p.now()
+	for i := len(p.window) - 1; i >= 0; i-- {
+		if e := &p.window[i]; e.pending {
+			e.pending = false
+			e.until = t.Add(e.until.Sub(e.at))
+			e.at = t
+			return
 		}
 	}
 }
 
 // maxRecords is the most records one request should carry at the current rate
-// (a full bucket), at least 1 and at most limit.
+// (a full window), at least 1 and at most limit.
 func (p *pacer) maxRecords(limit int) int { return p.perRequest(p.recRate, limit) }
 
 // maxBytes is the most bytes one request should carry at the current rate, at
 // most limit. A single record is always allowed whatever its size.
 func (p *pacer) maxBytes(limit int) int { return p.perRequest(p.byteRate, limit) }
 
-// perRequest is one full bucket at rate (records or bytes per second, 0 for
+// perRequest is one full window at rate (records or bytes per second, 0 for
 // no limit) scaled by the current factor, between 1 and limit.
 func (p *pacer) perRequest(rate float64, limit int) int {
 	p.mu.Lock()
@@ -135,24 +198,19 @@ func (p *pacer) perRequest(rate float64, limit int) int {
 	if rate <= 0 {
 		return limit
 	}
-	n := int(rate * p.factor * pacerBurstSecs)
+	n := int(rate * p.factor)
 	return max(1, min(limit, n))
 }
 
-// throttled records that Kinesis throttled this shard: slow down (at most
-// once per pacerCutEvery) and forget the tokens saved up (the shard has no
-// headroom right now).
+// throttled records that Kinesis throttled this shard: slow down, at most
+// once per pacerCutEvery (the responses of one burst are one signal).
 func (p *pacer) throttled() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.refill()
 	if t := p.now(); t.Sub(p.lastCut) >= pacerCutEvery {
-		// One cut per window: the responses of one burst are one signal.
 		p.factor = math.Max(pacerMinFactor, p.factor*pacerDecrease)
 		p.lastCut = t
 	}
-	p.recTokens = math.Min(p.recTokens, 0)
-	p.byteTokens = math.Min(p.byteTokens, 0)
 }
 
 // accepted records a request that saw no throttling: speed back up.
@@ -160,7 +218,6 @@ func (p *pacer) accepted() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.factor < 1 {
-		p.refill()
 		p.factor = math.Min(1, p.factor+pacerIncrease)
 	}
 }

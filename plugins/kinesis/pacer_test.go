@@ -11,35 +11,68 @@ type fakeClock struct{ t time.Time }
 func (c *fakeClock) now() time.Time          { return c.t }
 func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
+// send simulates the output's use of the pacer: wait (on the fake clock),
+// then the answer after latency. It returns the sending time.
+func pacedSend(clk *fakeClock, p *pacer, n, b int, latency time.Duration) time.Time {
+	for {
+		_, _, d := p.roomNow(n, b)
+		if d == 0 {
+			break
+		}
+		clk.advance(d)
+	}
+	p.take(n, b)
+	at := clk.t
+	clk.advance(latency)
+	p.landed()
+	return at
+}
+
+// delay is how long a request of n records and b bytes waits now.
+func (p *pacer) delay(n, b int) time.Duration {
+	_, _, d := p.roomNow(n, b)
+	if d == 0 {
+		p.take(n, b)
+	}
+	return d
+}
+
 func TestPacerKeepsShardRate(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1000, 0)}
 	p := newPacer(1000, 1<<20, clk.now)
-	// A full bucket lets one second of records through at once.
+	// An idle shard takes one second of records at once, and not one
+	// more record within that second (a bucket holding a second of tokens
+	// let a second's worth more through as it refilled).
 	if d := p.delay(1000, 1000); d != 0 {
-		t.Fatalf("full bucket made 1000 records wait %v", d)
+		t.Fatalf("idle shard made 1000 records wait %v", d)
 	}
-	// Then 500 more need half a second.
-	d := p.delay(500, 500)
-	if d < 490*time.Millisecond || d > 510*time.Millisecond {
-		t.Fatalf("500 records after an empty bucket wait %v, want ~500ms", d)
+	clk.advance(30 * time.Millisecond)
+	p.landed()
+	d := p.delay(1, 1)
+	if d < time.Second || d > time.Second+50*time.Millisecond {
+		t.Fatalf("a record after a full second's worth waits %v, want one window from the answer", d)
 	}
-	clk.advance(d)
-	if d := p.delay(500, 500); d != 0 {
-		t.Fatalf("after waiting, still %v", d)
-	}
-	// Simulated 10 s of sending 100-record requests as fast as allowed:
-	// the rate must be 1000 records/s.
-	sent := 0
-	start := clk.t
+	// Simulated 10 s of sending 100-record requests as fast as allowed,
+	// 20 ms of latency: never more than 1000 records sent within a
+	// second, and close to 1000 records/s.
+	sends := []time.Time{pacedSend(clk, p, 100, 100, 20*time.Millisecond)}
+	start := sends[0]
 	for clk.t.Sub(start) < 10*time.Second {
-		if d := p.delay(100, 100); d > 0 {
-			clk.advance(d)
-			continue
-		}
-		sent += 100
+		sends = append(sends, pacedSend(clk, p, 100, 100, 20*time.Millisecond))
 	}
-	if sent < 9800 || sent > 10200 {
-		t.Fatalf("sent %d records in 10 s at 1000/s", sent)
+	j := 0
+	for i := range sends {
+		for sends[i].Sub(sends[j]) >= time.Second {
+			j++
+		}
+		if n := (i - j + 1) * 100; n > 1000 {
+			t.Fatalf("%d records sent within one second at %v", n, sends[i].Sub(start))
+		}
+	}
+	// Each request is counted from its answer: 1000 records per window
+	// plus latency (1.025 s).
+	if sent := 100 * len(sends); sent < 9500 || sent > 10100 {
+		t.Fatalf("sent %d records in 10 s at 1000/s, 20 ms latency", sent)
 	}
 }
 
@@ -49,10 +82,11 @@ func TestPacerBytesLimitAndLargeRecord(t *testing.T) {
 	if got := p.maxBytes(5 << 20); got != 1<<20 {
 		t.Fatalf("maxBytes = %d, want 1 MiB (one second of a shard)", got)
 	}
-	// A 3 MiB record goes out on a full bucket, then the debt is paid.
+	// A 3 MiB record goes out alone, and counts for three seconds.
 	if d := p.delay(1, 3<<20); d != 0 {
-		t.Fatalf("big record on a full bucket waits %v", d)
+		t.Fatalf("big record on an idle shard waits %v", d)
 	}
+	p.landed()
 	d := p.delay(1, 1<<20)
 	if d < 2900*time.Millisecond || d > 3100*time.Millisecond {
 		t.Fatalf("after a 3 MiB record the next 1 MiB waits %v, want ~3s", d)
@@ -93,16 +127,48 @@ func TestPacerAdaptsToThrottling(t *testing.T) {
 
 func TestPacerWaitHonoursContext(t *testing.T) {
 	p := newPacer(1, 0, nil)
-	if err := p.wait(context.Background(), 1, 0); err != nil {
+	if _, _, err := p.room(context.Background(), 1, 0); err != nil {
 		t.Fatal(err)
 	}
+	p.take(1, 0)
+	p.landed()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	if err := p.wait(ctx, 1, 0); err == nil {
+	if _, _, err := p.room(ctx, 1, 0); err == nil {
 		t.Fatal("wait for an empty 1/s bucket returned no error at a 50ms deadline")
 	}
 	if el := time.Since(start); el > 500*time.Millisecond {
 		t.Fatalf("wait ignored the context for %v", el)
+	}
+}
+
+// The room a request may take is what the window has left, so a request
+// that does not fit whole is cut to what fits rather than waiting a window.
+func TestPacerRoomIsWhatTheWindowLeaves(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1000, 0)}
+	p := newPacer(1000, 1<<20, clk.now)
+	n, b, err := p.room(context.Background(), 1, 100)
+	if err != nil || n != 1000 || b != 1<<20 {
+		t.Fatalf("idle shard: room %d records %d bytes (%v)", n, b, err)
+	}
+	p.take(600, 1000)
+	clk.advance(10 * time.Millisecond)
+	p.landed()
+	if n, b, d := p.roomNow(1, 100); d != 0 || n != 400 || b != 1<<20-1000 {
+		t.Fatalf("after 600 records: room %d records %d bytes, wait %v", n, b, d)
+	}
+	clk.advance(500 * time.Millisecond)
+	p.take(400, 1000)
+	p.landed()
+	if _, _, d := p.roomNow(1, 100); d < 500*time.Millisecond || d > 520*time.Millisecond {
+		t.Fatalf("full window: wait %v, want until the first request expires", d)
+	}
+	// A throttle lowers the limit: the window is over it until enough
+	// of it expires.
+	p.throttled()
+	clk.advance(520 * time.Millisecond)
+	if n, _, d := p.roomNow(1, 100); d != 0 || n != 700-400 {
+		t.Fatalf("after the first request expired, factor 0.7: room %d records, wait %v", n, d)
 	}
 }

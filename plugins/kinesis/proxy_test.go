@@ -149,7 +149,7 @@ backoff: {initial_interval: 20ms, max_interval: 500ms, max_elapsed_time: 1m}
 }
 
 // TestProxyPacingKeepsThrottlingRare: against real shard limits (1000
-// records/s per shard) the token buckets keep throttling rare and lose nothing.
+// records/s per shard) the pacing keeps throttling rare and lose nothing.
 func TestProxyPacingKeepsThrottlingRare(t *testing.T) {
 	stream := newStream(t, 2)
 	p := startProxy(t, kinesisproxy.Config{Seed: 3}) // default limits: 1000 records/s, 1 MiB/s per shard
