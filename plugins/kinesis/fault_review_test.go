@@ -64,3 +64,33 @@ func TestAccessDeniedFailsAfterRetryBudget(t *testing.T) {
 		t.Fatalf("%d PutRecords calls: not retried", f.calls)
 	}
 }
+
+// A stream ARN of one region with region set to another cannot work
+// (Kinesis streams are regional; the requests would go to the other
+// region's endpoint): a config error, not a connect error saying the stream
+// does not exist.
+func TestARNRegionMismatchIsAConfigError(t *testing.T) {
+	pc, err := outputSpec().ParseYAML("stream: arn:aws:kinesis:eu-west-1:123456789012:stream/s\nregion: us-east-1\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = parseOutputConfig(pc)
+	if err == nil || !strings.Contains(err.Error(), `stream ARN is in region eu-west-1 but region is us-east-1`) {
+		t.Fatalf("config error %v", err)
+	}
+	pc, _ = outputSpec().ParseYAML("stream: arn:aws:kinesis:eu-west-1:123456789012:stream/s\nregion: eu-west-1\n", nil)
+	if _, err := parseOutputConfig(pc); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A stream name that Kinesis does not know in the configured region: the
+// connect error names the region, the usual cause when the stream exists.
+func TestMissingStreamErrorNamesTheRegion(t *testing.T) {
+	f := newFakeKinesis(t, "dms-target", 1)
+	o := newTestOutput(t, "stream: other\nregion: eu-west-1\nendpoint: "+f.srv.URL+"\ncredentials: {id: a, secret: b}\n", nil)
+	err := o.Connect(context.Background())
+	if err == nil || !strings.Contains(err.Error(), `kinesis stream "other" does not exist in region eu-west-1`) {
+		t.Fatalf("connect: %v", err)
+	}
+}

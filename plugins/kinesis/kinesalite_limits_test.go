@@ -174,3 +174,56 @@ func TestKinesaliteReshardDuringWrites(t *testing.T) {
 		t.Fatalf("kinesis_records_written %d, %d records in the stream", got, total)
 	}
 }
+
+// A stream deleted under the output stops the batch with "not connected";
+// Connect fails naming the stream while it is missing, succeeds once it is
+// re-created, and the retried batch writes the records not written yet, in
+// order, to the new stream.
+func TestKinesaliteStreamDeletedAndRecreated(t *testing.T) {
+	stream := newStream(t, 2)
+	o := newKinesaliteOutput(t, kinesaliteYAML(t, stream, "shard_rate: {records_per_second: 0, bytes_per_second: 0}\n"))
+	c := kinesaliteClient(t)
+	next := map[string]int{}
+	if err := o.WriteBatch(context.Background(), makeBatch(keysN(10), 100, 50, next)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DeleteStream(context.Background(), &kinesis.DeleteStreamInput{StreamName: aws.String(stream)}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		out, err := c.DescribeStreamSummary(context.Background(), &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(stream)})
+		if err != nil {
+			break
+		}
+		t.Logf("stream %s", out.StreamDescriptionSummary.StreamStatus)
+		time.Sleep(20 * time.Millisecond)
+	}
+	second := map[string]int{}
+	b := makeBatch(keysN(10), 100, 50, second)
+	if err := o.WriteBatch(context.Background(), b); err != service.ErrNotConnected {
+		t.Fatalf("write to a deleted stream: %v, want ErrNotConnected", err)
+	}
+	if err := o.Connect(context.Background()); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("connect to a deleted stream: %v", err)
+	}
+	if _, err := c.CreateStream(context.Background(), &kinesis.CreateStreamInput{StreamName: aws.String(stream), ShardCount: aws.Int32(3)}); err != nil {
+		t.Fatal(err)
+	}
+	waitActive(t, c, stream)
+	if err := o.Connect(context.Background()); err != nil {
+		t.Fatalf("connect to the re-created stream: %v", err)
+	}
+	if err := o.WriteBatch(context.Background(), b); err != nil {
+		t.Fatalf("retried batch: %v", err)
+	}
+	if err := o.WriteBatch(context.Background(), makeBatch(keysN(10), 100, 50, second)); err != nil {
+		t.Fatal(err)
+	}
+	recs := readStream(t, stream)
+	if dup := checkOrder(t, byKey(recs), second, true); dup != 0 {
+		t.Fatalf("%d copies", dup)
+	}
+	if len(o.smap.Load().shards) != 3 {
+		t.Fatalf("shard map %v after re-creation with 3 shards", o.smap.Load().ids())
+	}
+}

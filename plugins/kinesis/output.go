@@ -163,7 +163,7 @@ still must be.
 `+service.OutputPerformanceDocs(false, true)).
 		Fields(
 			service.NewStringField(fStream).
-				Description("The stream name, or its ARN (`arn:aws:kinesis:<region>:<account>:stream/<name>`; then requests carry StreamARN and the region defaults to the ARN's)."),
+				Description("The stream name, or its ARN (`arn:aws:kinesis:<region>:<account>:stream/<name>`; then requests carry StreamARN and the region defaults to the ARN's; another `region` is a config error)."),
 			service.NewInterpolatedStringField(fPartitionKey).
 				Description("The partition key of each record (valid UTF-8, 1 to 256 characters as Kinesis counts them: UTF-16 code units, so an emoji counts two). The default is the key the `dms_csv_to_json` processor computes the DMS way.").
 				Default("${! @dms_partition_key }"),
@@ -349,6 +349,9 @@ func parseOutputConfig(conf *service.ParsedConfig) (outputConfig, error) {
 	}
 	if oc.conn.Region == "" {
 		oc.conn.Region = oc.stream.region()
+	} else if r := oc.stream.region(); r != "" && r != oc.conn.Region {
+		return oc, fmt.Errorf("%s: stream ARN is in region %s but region is %s: a Kinesis stream takes requests only in its own region (leave region empty to use the ARN's)",
+			fStream, r, oc.conn.Region)
 	}
 	if err := oc.conn.Validate(); err != nil {
 		return oc, err
@@ -769,7 +772,8 @@ func (o *output) Connect(ctx context.Context) error {
 	if err != nil {
 		var nf *types.ResourceNotFoundException
 		if errors.As(err, &nf) {
-			return fmt.Errorf("kinesis stream %q does not exist: create it or correct the stream field: %w", o.streamLabel(), err)
+			return fmt.Errorf("kinesis stream %q does not exist in region %s for these credentials: create it or correct the stream, region or credentials field: %w",
+				o.streamLabel(), clientRegion(client, o.conf.conn.Region), err)
 		}
 		return fmt.Errorf("describing kinesis stream %q: %w", o.streamLabel(), err)
 	}
@@ -793,6 +797,18 @@ func (o *output) Connect(ctx context.Context) error {
 	o.bgOnce.Do(func() { go o.refresher() })
 	o.log.Infof("Writing to kinesis stream %s with %d open shards", o.streamLabel(), len(m.shards))
 	return nil
+}
+
+// clientRegion is the region client sends to (resolved from the
+// environment or profile when the region field is empty).
+func clientRegion(client kinesisAPI, configured string) string {
+	if c, ok := client.(interface{ Options() kinesis.Options }); ok && c.Options().Region != "" {
+		return c.Options().Region
+	}
+	if configured == "" {
+		return "(none)"
+	}
+	return configured
 }
 
 func (o *output) streamLabel() string {
