@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 )
@@ -132,6 +133,26 @@ func TestPartitionKeys(t *testing.T) {
 	}
 	if got := string(cutKey([]byte(long))); len([]rune(got)) != 256 || got != kinesisKey(long, "x") {
 		t.Fatal("cutKey differs from kinesisKey")
+	}
+	// Kinesis counts UTF-16 code units (kinesalite and the output too): a
+	// character outside the BMP counts two, so a key of emoji is cut to
+	// 128 of them, never in the middle of one.
+	for _, long := range []string{strings.Repeat("😀", 200), "a" + strings.Repeat("😀", 200)} {
+		const want = 128 // 128 emoji, or "a" and 127 emoji (255 units; one more is 257)
+		got := kinesisKey(long, "x")
+		units := 0
+		for _, r := range got {
+			units++
+			if r > 0xFFFF {
+				units++
+			}
+		}
+		if units > 256 || len([]rune(got)) != want || !utf8.ValidString(got) {
+			t.Fatalf("key of %d characters cut to %d characters, %d UTF-16 units", len([]rune(long)), len([]rune(got)), units)
+		}
+		if got2 := string(cutKey([]byte(long))); got2 != got {
+			t.Fatal("cutKey differs from kinesisKey")
+		}
 	}
 }
 

@@ -51,11 +51,14 @@ func parseKeyKind(s string) (keyKind, bool) {
 	return keyDefault, false
 }
 
-// maxKeyChars is Kinesis's partition key limit (Unicode characters).
+// maxKeyChars is Kinesis's partition key limit: 256 characters as Kinesis
+// counts them, in UTF-16 code units (Java's String.length; a character
+// outside the Basic Multilingual Plane, e.g. an emoji, counts two).
 const maxKeyChars = 256
 
 // kinesisKey makes s a valid Kinesis partition key: an empty key becomes
-// fallback, a key longer than 256 characters is cut to 256 characters.
+// fallback, a key longer than 256 characters (UTF-16 code units) is cut to
+// its longest prefix of whole characters within 256.
 func kinesisKey(s, fallback string) string {
 	if s == "" {
 		s = fallback
@@ -63,29 +66,26 @@ func kinesisKey(s, fallback string) string {
 	if len(s) <= maxKeyChars {
 		return s
 	}
-	n := 0
-	for i := range s {
-		if n == maxKeyChars {
-			return s[:i]
-		}
-		n++
-	}
-	return s
+	return string(cutKey([]byte(s)))
 }
 
 // cutKey applies kinesisKey's rules to bytes in place.
 func cutKey(b []byte) []byte {
-	if len(b) <= maxKeyChars {
+	if len(b) <= maxKeyChars { // each UTF-16 unit is at least one byte
 		return b
 	}
-	n := 0
+	units := 0
 	for i := 0; i < len(b); {
-		if n == maxKeyChars {
+		r, size := utf8.DecodeRune(b[i:])
+		w := 1
+		if r > 0xFFFF {
+			w = 2
+		}
+		if units+w > maxKeyChars {
 			return b[:i]
 		}
-		_, size := utf8.DecodeRune(b[i:])
+		units += w
 		i += size
-		n++
 	}
 	return b
 }
