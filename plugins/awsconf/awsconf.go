@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -51,10 +52,36 @@ func (c Config) Validate() error {
 	if c.Endpoint != "" {
 		u, err := url.Parse(c.Endpoint)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("endpoint: must be an absolute http(s) URL such as https://host:port, got %q", c.Endpoint)
+			return fmt.Errorf("endpoint: must be an absolute http(s) URL such as https://host:port, got %s", showEndpoint(c.Endpoint))
+		}
+		if u.User != nil {
+			// Never used (requests are signed with the credentials), so
+			// almost certainly a secret put in the wrong place.
+			return fmt.Errorf("endpoint: must not hold user information (user:password@); give credentials in credentials.id/secret or the AWS default chain, got %s", showEndpoint(c.Endpoint))
 		}
 	}
 	return nil
+}
+
+// showEndpoint quotes an endpoint for an error message without what may be
+// a secret: user information and the query string are replaced by REDACTED, and
+// a value that is not a URL at all is not quoted. The message reaches logs,
+// the exit line and, in streams mode, the HTTP answer to the API client.
+func showEndpoint(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "a value that is not a URL"
+	}
+	if u.User != nil {
+		u.User = url.User("REDACTED")
+	}
+	if u.RawQuery != "" || u.ForceQuery {
+		u.RawQuery, u.ForceQuery = "REDACTED", false
+	}
+	if u.Fragment != "" {
+		u.Fragment, u.RawFragment = "REDACTED", ""
+	}
+	return strconv.Quote(u.String())
 }
 
 // Load resolves the configuration. Static keys win over the default chain; a

@@ -43,3 +43,41 @@ func TestLoadRoleWrapsCredentials(t *testing.T) {
 		t.Fatal("static credentials reported as assume-role: the check above cannot fail")
 	}
 }
+
+// An endpoint refused at start is quoted in the error, which reaches the log,
+// the exit line and, in streams mode, the HTTP answer to POST /streams/{id}:
+// a password (or a query string, e.g. a presigned token) in it must not.
+func TestValidateEndpointErrorHidesSecrets(t *testing.T) {
+	for _, ep := range []string{
+		"ftp://user:Pa55w0rdXYZ@kinesis.example.com",
+		"kinesis.example.com:443/?X-Amz-Security-Token=Pa55w0rdXYZ",
+		"//user:Pa55w0rdXYZ@kinesis.example.com",
+		"http://user:Pa55w0rdXYZ@",
+	} {
+		err := Config{Endpoint: ep}.Validate()
+		if err == nil {
+			t.Fatalf("endpoint %q accepted", ep)
+		}
+		if strings.Contains(err.Error(), "Pa55w0rdXYZ") {
+			t.Errorf("endpoint %q: the error shows the secret: %v", ep, err)
+		}
+		if !strings.HasPrefix(err.Error(), "endpoint: ") {
+			t.Errorf("endpoint %q: the error does not name the field: %v", ep, err)
+		}
+	}
+}
+
+// User information in an endpoint is never used (requests are signed), so it
+// is refused at start rather than carried silently in the configuration.
+func TestValidateEndpointRefusesUserInfo(t *testing.T) {
+	err := Config{Endpoint: "https://user:Pa55w0rdXYZ@kinesis.example.com:4567"}.Validate()
+	if err == nil || !strings.Contains(err.Error(), "endpoint: must not hold user information") {
+		t.Fatalf("error %v", err)
+	}
+	if strings.Contains(err.Error(), "Pa55w0rdXYZ") || !strings.Contains(err.Error(), `"https://REDACTED@kinesis.example.com:4567"`) {
+		t.Fatalf("error %v", err)
+	}
+	if err := (Config{Endpoint: "https://kinesis.example.com:4567/base"}).Validate(); err != nil {
+		t.Fatalf("a plain endpoint refused: %v", err)
+	}
+}
