@@ -7,6 +7,8 @@ package prometheus
 
 import (
 	"context"
+	"fmt"
+	"math"
 	"net/http"
 	"regexp"
 	"strings"
@@ -50,7 +52,7 @@ In streams mode every metric carries the `+"`stream`"+` label, so one
 		Fields(
 			service.NewStringField(fieldPrefix).Default("").Description("A prefix added to every metric name, e.g. `dmsbridge_`."),
 			service.NewBoolField(fieldUseHistogram).Default(false).Description("Export timings as histograms instead of summaries."),
-			service.NewFloatListField(fieldBuckets).Default([]any{}).Description("Histogram buckets in seconds; empty means the Prometheus defaults.").Advanced(),
+			service.NewFloatListField(fieldBuckets).Default([]any{}).Description("Histogram buckets in seconds, strictly increasing (refused at start otherwise); empty means the Prometheus defaults.").Advanced(),
 			service.NewBoolField(fieldProcessMetrics).Default(true).Description("Export process metrics (CPU seconds, RSS, open files)."),
 			service.NewBoolField(fieldGoMetrics).Default(true).Description("Export Go runtime metrics (goroutines, GC, heap)."),
 		)
@@ -98,6 +100,15 @@ func newExporter(conf *service.ParsedConfig, log *service.Logger) (*Exporter, er
 	}
 	if e.buckets, err = conf.FieldFloatList(fieldBuckets); err != nil {
 		return nil, err
+	}
+	for i, b := range e.buckets {
+		// client_golang panics on these at the first timing, mid-pipeline.
+		if math.IsNaN(b) {
+			return nil, fmt.Errorf("%s: bucket %d is NaN", fieldBuckets, i+1)
+		}
+		if i > 0 && b <= e.buckets[i-1] {
+			return nil, fmt.Errorf("%s: must be strictly increasing, got %v after %v", fieldBuckets, b, e.buckets[i-1])
+		}
 	}
 	if len(e.buckets) == 0 {
 		e.buckets = prometheus.DefBuckets

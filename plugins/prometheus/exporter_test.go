@@ -168,3 +168,31 @@ func runCapturing(t *testing.T, sb *service.StreamBuilder) *Exporter {
 	testutil.RunStream(t, sb, 10*time.Second)
 	return exp
 }
+
+// histogram_buckets that are not strictly increasing were accepted at start
+// and made client_golang panic at the first timing, killing the process
+// mid-pipeline (exit 2 with a goroutine dump): they are refused at start,
+// naming the field.
+func TestExporterRefusesUnorderedHistogramBuckets(t *testing.T) {
+	for _, buckets := range []string{"[1, 0.5]", "[0.1, 0.1]", "[0.5, .nan]"} {
+		conf, err := exporterSpec().ParseYAML("use_histogram_timing: true\nhistogram_buckets: "+buckets, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e *Exporter
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Fatalf("buckets %s: panic %v", buckets, r)
+				}
+			}()
+			e, err = newExporter(conf, service.MockResources().Logger())
+			if err == nil {
+				e.NewTimerCtor("latency")().Timing(int64(time.Millisecond))
+			}
+		}()
+		if err == nil || !strings.Contains(err.Error(), "histogram_buckets") {
+			t.Fatalf("buckets %s: error %v", buckets, err)
+		}
+	}
+}
