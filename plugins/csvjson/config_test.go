@@ -3,6 +3,7 @@ package csvjson
 import (
 	"context"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -42,5 +43,17 @@ func TestDeadLetterConfigLints(t *testing.T) {
 	code, err := service.RunCLIToCode(context.Background(), service.CLIOptSetArgs("dmsbridge", "lint", "../../config/dead-letter.yaml", "../../config/tests/dms_csv_to_json.yaml"))
 	if err != nil || code != 0 {
 		t.Fatalf("dmsbridge lint: code %d, %v", code, err)
+	}
+}
+
+// A negative max_workers was accepted and silently meant "one per CPU" (the
+// documented meaning of 0): refused at start, naming the field.
+func TestMaxWorkersNegativeRefused(t *testing.T) {
+	conf, err := processorSpec().ParseYAML("table_definition: ./testdata/employee.json\nmax_workers: -3\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newProcessor(conf, service.MockResources()); err == nil || !strings.Contains(err.Error(), "max_workers") {
+		t.Fatalf("max_workers -3: error %v", err)
 	}
 }

@@ -440,6 +440,9 @@ func optionsFromConfig(conf *service.ParsedConfig) (options, error) {
 	if o.maxWorkers, err = conf.FieldInt(fMaxWorkers); err != nil {
 		return o, err
 	}
+	if o.maxWorkers < 0 {
+		return o, fmt.Errorf("%s: must be 0 (one per CPU) or more, got %d", fMaxWorkers, o.maxWorkers)
+	}
 	return o, nil
 }
 
