@@ -360,7 +360,9 @@ func (in *input) maybeLogProgress() {
 		in.logCDCProgress()
 		return
 	}
-	if in.phase != checkpoint.PhaseFullLoad || in.tableIdx >= len(in.conf.def.Tables) {
+	if in.phase != checkpoint.PhaseFullLoad || in.tableIdx >= len(in.conf.def.Tables) || !in.tableReady {
+		// Before the table is listed its totals are 0 of 0 bytes, which
+		// would read as "100.0%" next to the listing's error.
 		return
 	}
 	in.nextProg = time.Now().Add(in.conf.progressEvery)
