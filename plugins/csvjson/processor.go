@@ -15,6 +15,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/dmsbridge/dmsbridge/plugins/dmscsv"
+	"github.com/dmsbridge/dmsbridge/plugins/internal/lintcheck"
 	"github.com/dmsbridge/dmsbridge/plugins/tabledef"
 )
 
@@ -133,6 +134,13 @@ input did not set them (CDC).
   the mapped attributes (an attribute named like a column replaces it); map-record-to-document
   writes the attributes then ` + "`_doc`" + ` holding the non-excluded columns. Other rule types are ignored.
 
+### Configuration checks
+
+Every setting is checked when the config is linted (` + "`dmsbridge lint`" + `, the lint ` + "`run`" + ` does before
+starting, and the streams API's POST/PUT), with the error the start would give, naming the field; the
+lint reads ` + "`table_definition`" + ` and ` + "`table_mappings`" + ` files relative to the working directory, as the
+start does.
+
 ### Errors
 
 A bad row (wrong field count, bad value for its type, overflow, unknown table, unknown operation,
@@ -169,6 +177,7 @@ func processorSpec() *service.ConfigSpec {
 		Categories("Parsing").
 		Summary("Turns a DMS CSV row into the JSON record AWS DMS writes to Kinesis.").
 		Description(description).
+		LintRule(lintcheck.Rule("dms_csv_to_json", processorSpec, lintConf)).
 		Fields(
 			service.NewAnyField(fTableDef).
 				Description("The DMS external table definition: a file path, inline JSON, or the definition's object (TableCount, Tables, ...)."),
@@ -322,7 +331,13 @@ func (b *badRows) take() string {
 	return msg
 }
 
-func newProcessor(conf *service.ParsedConfig, res *service.Resources) (*Processor, error) {
+// lintConf is the processor's lint rule: the checks of newProcessor.
+func lintConf(conf *service.ParsedConfig) error {
+	_, err := converterFromConfig(conf)
+	return err
+}
+
+func converterFromConfig(conf *service.ParsedConfig) (*converter, error) {
 	o, err := optionsFromConfig(conf)
 	if err != nil {
 		return nil, err
@@ -331,6 +346,15 @@ func newProcessor(conf *service.ParsedConfig, res *service.Resources) (*Processo
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", fTableMappings, err) // only object-mapping rules can fail here
 	}
+	return c, nil
+}
+
+func newProcessor(conf *service.ParsedConfig, res *service.Resources) (*Processor, error) {
+	c, err := converterFromConfig(conf)
+	if err != nil {
+		return nil, err
+	}
+	o := c.o
 	p := &Processor{c: c, log: res.Logger(), workers: o.maxWorkers}
 	if p.workers <= 0 {
 		p.workers = runtime.GOMAXPROCS(0)

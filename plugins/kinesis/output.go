@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/dmsbridge/dmsbridge/plugins/awsconf"
+	"github.com/dmsbridge/dmsbridge/plugins/internal/lintcheck"
 	"net"
 	"regexp"
 	"slices"
@@ -93,6 +94,13 @@ rate drops by 30 % whenever Kinesis throttles the shard and climbs back 5 % per 
 rare and capacity used (a shard sustains the rate times 1 s / (1 s + request latency)). The shard map is refreshed every `+"`shard_refresh_interval`"+` and as soon as a response shows a record
 landing on a shard other than the one it was routed to (a split or merge happened).
 
+### Configuration checks
+Every setting is checked when the config is linted (`+"`dmsbridge lint`"+`, the lint `+"`run`"+` does before
+starting, and the streams API's POST/PUT), with the error the start would give, naming the field (the
+`+"`dead_letter`"+` output is linted as an output of its own). An empty `+"`stream`"+` (an unset `+"`${STREAM}`"+` under
+`+"`lint --skip-env-var-check`"+`) is left to the start. An `+"`endpoint`"+` quoted in an error never shows its
+user information or query string.
+
 ### Failures and retries
 Records rejected with `+"`ProvisionedThroughputExceededException`"+`, `+"`InternalFailure`"+` or
 `+"`KMSThrottlingException`"+` are re-sent, alone (records already written are never re-sent, except as below for
@@ -161,6 +169,7 @@ still must be.
 			"`kinesis_put_records_latency_ns`. The counters are exported at 0 from the start (an absent series is not a zero)."+`
 
 `+service.OutputPerformanceDocs(false, true)).
+		LintRule(lintcheck.Rule("aws_kinesis_streams", outputSpec, lintConf)).
 		Fields(
 			service.NewStringField(fStream).
 				Description("The stream name, or its ARN (`arn:aws:kinesis:<region>:<account>:stream/<name>`; then requests carry StreamARN and the region defaults to the ARN's; another `region` is a config error)."),
@@ -247,12 +256,9 @@ func init() {
 			if err != nil {
 				return nil, pol, 0, err
 			}
-			mif, err := conf.FieldMaxInFlight()
+			mif, err := maxInFlight(conf)
 			if err != nil {
 				return nil, pol, 0, err
-			}
-			if mif < 1 {
-				return nil, pol, 0, fmt.Errorf("max_in_flight must be at least 1, got %d", mif)
 			}
 			oc, err := parseOutputConfig(conf)
 			if err != nil {
@@ -293,11 +299,41 @@ type outputConfig struct {
 
 var metaRefPattern = regexp.MustCompile(`^\$\{!\s*@([A-Za-z0-9_.\-]+)\s*\}$`)
 
+func maxInFlight(conf *service.ParsedConfig) (int, error) {
+	mif, err := conf.FieldMaxInFlight()
+	if err != nil {
+		return 0, err
+	}
+	if mif < 1 {
+		return 0, fmt.Errorf("max_in_flight must be at least 1, got %d", mif)
+	}
+	return mif, nil
+}
+
+// lintConf is the output's lint rule: the checks of its constructor, except
+// building the dead-letter output (linted by Benthos as an output of its
+// own) and with an empty stream (an unset ${STREAM} under lint
+// --skip-env-var-check) left to the start.
+func lintConf(conf *service.ParsedConfig) error {
+	if _, err := maxInFlight(conf); err != nil {
+		return err
+	}
+	_, err := parseConfig(conf, true)
+	return err
+}
+
 func parseOutputConfig(conf *service.ParsedConfig) (outputConfig, error) {
+	return parseConfig(conf, false)
+}
+
+func parseConfig(conf *service.ParsedConfig, lint bool) (outputConfig, error) {
 	var oc outputConfig
 	s, err := conf.FieldString(fStream)
 	if err != nil {
 		return oc, err
+	}
+	if lint && s == "" {
+		s = "stream-from-the-environment"
 	}
 	if oc.stream, err = parseStream(s); err != nil {
 		return oc, fmt.Errorf("%s: %w", fStream, err)
@@ -417,7 +453,7 @@ func parseOutputConfig(conf *service.ParsedConfig) (outputConfig, error) {
 	if oc.sdkClient, err = conf.FieldBool(fSDKClient); err != nil {
 		return oc, err
 	}
-	if conf.Contains(fDeadLetter) {
+	if conf.Contains(fDeadLetter) && !lint {
 		if oc.deadLetter, err = conf.FieldOutput(fDeadLetter); err != nil {
 			return oc, fmt.Errorf("%s: %w", fDeadLetter, err)
 		}

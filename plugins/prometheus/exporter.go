@@ -20,6 +20,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/dmsbridge/dmsbridge/plugins/internal/lintcheck"
 )
 
 const (
@@ -34,6 +36,7 @@ func exporterSpec() *service.ConfigSpec {
 	return service.NewConfigSpec().
 		Stable().
 		Summary("Serves metrics in the Prometheus text format on the service's HTTP server at /metrics.").
+		LintRule(lintcheck.Rule("prometheus", exporterSpec, lintConf)).
 		Description(`
 The exporter registers each Benthos metric once per label set. Timings are
 exported in seconds, as summaries (p50, p90, p99) or, with `+"`use_histogram_timing`"+`,
@@ -46,6 +49,9 @@ logged once at WARN and its values are dropped, never crashing the pipeline.
 Label values that are not valid UTF-8 (e.g. a `+"`metric`"+` processor labelling by
 message content, or a stream id from a URL) are exported with each run of
 invalid bytes replaced by U+FFFD.
+
+`+"`histogram_buckets`"+` that are not strictly increasing are refused when the config is linted and at
+start, naming the field.
 
 In streams mode every metric carries the `+"`stream`"+` label, so one
 `+"`/metrics`"+` endpoint serves all streams.`).
@@ -101,14 +107,8 @@ func newExporter(conf *service.ParsedConfig, log *service.Logger) (*Exporter, er
 	if e.buckets, err = conf.FieldFloatList(fieldBuckets); err != nil {
 		return nil, err
 	}
-	for i, b := range e.buckets {
-		// client_golang panics on these at the first timing, mid-pipeline.
-		if math.IsNaN(b) {
-			return nil, fmt.Errorf("%s: bucket %d is NaN", fieldBuckets, i+1)
-		}
-		if i > 0 && b <= e.buckets[i-1] {
-			return nil, fmt.Errorf("%s: must be strictly increasing, got %v after %v", fieldBuckets, b, e.buckets[i-1])
-		}
+	if err := checkBuckets(e.buckets); err != nil {
+		return nil, err
 	}
 	if len(e.buckets) == 0 {
 		e.buckets = prometheus.DefBuckets
@@ -124,6 +124,29 @@ func newExporter(conf *service.ParsedConfig, log *service.Logger) (*Exporter, er
 		e.reg.MustRegister(collectors.NewGoCollector())
 	}
 	return e, nil
+}
+
+// checkBuckets refuses what client_golang panics on at the first timing,
+// mid-pipeline.
+func checkBuckets(buckets []float64) error {
+	for i, b := range buckets {
+		if math.IsNaN(b) {
+			return fmt.Errorf("%s: bucket %d is NaN", fieldBuckets, i+1)
+		}
+		if i > 0 && b <= buckets[i-1] {
+			return fmt.Errorf("%s: must be strictly increasing, got %v after %v", fieldBuckets, b, buckets[i-1])
+		}
+	}
+	return nil
+}
+
+// lintConf is the exporter's lint rule: the checks of newExporter.
+func lintConf(conf *service.ParsedConfig) error {
+	buckets, err := conf.FieldFloatList(fieldBuckets)
+	if err != nil {
+		return err
+	}
+	return checkBuckets(buckets)
 }
 
 var invalidChars = regexp.MustCompile(`[^a-zA-Z0-9_:]`)

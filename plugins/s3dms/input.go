@@ -25,6 +25,7 @@ import (
 	"github.com/dmsbridge/dmsbridge/plugins/checkpoint"
 	"github.com/dmsbridge/dmsbridge/plugins/dmscsv"
 	"github.com/dmsbridge/dmsbridge/plugins/internal/box"
+	"github.com/dmsbridge/dmsbridge/plugins/internal/lintcheck"
 	"github.com/dmsbridge/dmsbridge/plugins/internal/metamap"
 	"github.com/dmsbridge/dmsbridge/plugins/tabledef"
 )
@@ -141,6 +142,15 @@ key the record holds.
 - Table state: tables go Before load -> Full load -> Table completed; in a cdc-only run they stay Before load.
 - Blank lines are skipped. A final row without a row delimiter is a row.
 
+### Configuration checks
+
+Every setting is checked when the config is linted (` + "`dmsbridge lint`" + `, the lint ` + "`run`" + ` does before
+starting, and the streams API's POST/PUT, which lint before building), with the error the start would give,
+naming the field: a wrong size, duration or combination never gets as far as a running pipeline. Like the
+start, the lint reads ` + "`table_definition`" + ` files relative to the working directory. An empty ` + "`bucket`" + `
+and ` + "`directory`" + ` (an unset ` + "`${BUCKET}`" + ` under ` + "`lint --skip-env-var-check`" + `) is left to the start.
+An ` + "`endpoint`" + ` quoted in an error never shows its user information or query string.
+
 ### Errors
 
 When the source stops answering (network errors, a body cut short, 5xx, no answer or no body bytes within
@@ -181,6 +191,7 @@ func inputSpec() *service.ConfigSpec {
 		Categories("Services", "AWS").
 		Summary("Reads a bucket laid out as an AWS DMS S3 source: the full load, then CDC files in order, one message per CSV row, resumable at the exact row.").
 		Description(inputDescription).
+		LintRule(lintcheck.Rule("aws_s3_dms", inputSpec, lintConf)).
 		Fields(
 			service.NewStringField("bucket").Description("The bucket (DMS BucketName). Exactly one of `bucket` and `directory` must be set.").Default(""),
 			service.NewStringField("directory").Description("A local directory with the same layout, instead of a bucket.").Default(""),
@@ -262,7 +273,17 @@ type inputConf struct {
 	ckInterval, ckLease                time.Duration
 }
 
-func parseConf(pc *service.ParsedConfig) (*inputConf, error) {
+// lintConf is the input's lint rule: every check of parseConf, with an
+// empty bucket and directory (an unset ${BUCKET} under lint
+// --skip-env-var-check) left to the start.
+func lintConf(pc *service.ParsedConfig) error {
+	_, err := parseConfig(pc, true)
+	return err
+}
+
+func parseConf(pc *service.ParsedConfig) (*inputConf, error) { return parseConfig(pc, false) }
+
+func parseConfig(pc *service.ParsedConfig, lint bool) (*inputConf, error) {
 	c := &inputConf{}
 	var err error
 	str := func(dst *string, path ...string) {
@@ -343,8 +364,15 @@ func parseConf(pc *service.ParsedConfig) (*inputConf, error) {
 	c.cdcStartNow = cdcStart == "now"
 	c.lateProcess = late == "process"
 	c.badStop = bad == "stop"
+	if lint && c.bucket == "" && c.directory == "" {
+		c.bucket = "bucket-from-the-environment"
+	}
 	if (c.bucket == "") == (c.directory == "") {
 		return nil, errors.New("exactly one of bucket and directory must be set")
+	}
+	if err := c.aws.Validate(); err != nil {
+		// also with a directory: the s3 checkpoint store uses these
+		return nil, err
 	}
 	if !pc.Contains("table_definition") {
 		return nil, errors.New("table_definition: required")

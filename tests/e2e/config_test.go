@@ -33,7 +33,11 @@ func TestConfigFilesLint(t *testing.T) {
 		t.Fatalf("found only %d config files: %v", len(files), files)
 	}
 	for _, f := range files {
-		out, err := exec.Command(binPath, "lint", "--skip-env-var-check", f).CombinedOutput()
+		// From the repository root, where the configs are run: lint runs the
+		// components' start checks, which read table_definition files.
+		lint := exec.Command(binPath, "lint", "--skip-env-var-check", f)
+		lint.Dir = repoRoot()
+		out, err := lint.CombinedOutput()
 		if err != nil {
 			t.Errorf("dmsbridge lint %s: %v\n%s", f, err, out)
 		}
