@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -329,6 +330,7 @@ func parseTableStats(r io.Reader, prefix string) ([]TableStats, error) {
 		}
 		return a
 	}
+	prefix = metricPrefix(prefix)
 	for name, fam := range families {
 		name = strings.TrimPrefix(name, prefix)
 		switch name {
@@ -427,6 +429,19 @@ func parseTableStats(r io.Reader, prefix string) ([]TableStats, error) {
 		return out[i].Table < out[j].Table
 	})
 	return out, nil
+}
+
+var invalidMetricChars = regexp.MustCompile(`[^a-zA-Z0-9_:]`)
+
+// metricPrefix is prefix as the prometheus exporter writes it in metric
+// names: every character outside [a-zA-Z0-9_:] becomes "_", and a leading
+// digit gets a "_" before it.
+func metricPrefix(prefix string) string {
+	prefix = invalidMetricChars.ReplaceAllString(prefix, "_")
+	if prefix != "" && prefix[0] >= '0' && prefix[0] <= '9' {
+		prefix = "_" + prefix
+	}
+	return prefix
 }
 
 func maxf(a, b float64) float64 {

@@ -377,3 +377,20 @@ func TestTablesPrefixFromEnvironment(t *testing.T) {
 		t.Errorf("exit %d\nstdout: %s\nstderr: %s", code, out, errs)
 	}
 }
+
+// The exporter sanitises its prefix to the Prometheus character set
+// ("dmsbridge-" becomes "dmsbridge_"); `tables --prefix` given the prefix as
+// written in the exporter's config must still find the tables, not print
+// "no table statistics yet" next to a running load.
+func TestTablesPrefixAsWrittenInTheExporterConfig(t *testing.T) {
+	metrics := strings.ReplaceAll(sampleMetrics, "dms_", "dmsbridge_dms_")
+	for _, prefix := range []string{"dmsbridge_", "dmsbridge-", "dmsbridge."} {
+		stats, err := parseTableStats(strings.NewReader(metrics), prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(stats) != 2 || stats[1].FullLoadRows != 120 {
+			t.Errorf("prefix %q: got %+v", prefix, stats)
+		}
+	}
+}
