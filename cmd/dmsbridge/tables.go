@@ -74,6 +74,12 @@ the streams GET /streams lists are shown (a deleted stream's metrics stay in /me
 the processor could not attribute to a table (unknown table, malformed CDC row, missing
 metadata) are counted as errors on a "(no table)" row of their stream.
 
+The figures count rows as dmsbridge reads them (FullLoadRows, progress, TableState) and
+types them (Inserts, Updates, Deletes, errors): they run ahead of what Kinesis has
+acknowledged by the batches in flight, so a table can show "Table completed" while its
+last rows wait for Kinesis (an outage, throttling). kinesis_records_written in /metrics
+counts what Kinesis took; the figures stored with the checkpoint are acknowledged ones.
+
 With --watch it refreshes until interrupted; a failed refresh is reported and the next one
 tried.
 
