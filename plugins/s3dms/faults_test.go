@@ -107,7 +107,14 @@ func TestBadObjectsStop(t *testing.T) {
 	b.put(t, "dms/hr/zeta/LOAD1.csv.gz", full[:len(full)/2])
 	b.put(t, "dms/hr/zeta/LOAD2.csv", []byte("3,ok\n"))
 	r := startStream(t, baseYAML(b, "mode: full-load\nbad_files: stop\npoll_interval: 50ms\ncheckpoint:\n  store: none\n"), nil)
-	time.Sleep(500 * time.Millisecond)
+	// Stopped on the bad object: its error comes again and again. Wait for
+	// the second report rather than a fixed time, which a loaded machine
+	// may spend before the first one.
+	for deadline := time.Now().Add(20 * time.Second); strings.Count(r.logText(), "LOAD1.csv.gz") < 2; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			break // reported below
+		}
+	}
 	r.stop(t)
 	for _, m := range r.snapshot() {
 		if m.Body == "3,ok" {
