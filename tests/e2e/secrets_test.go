@@ -58,15 +58,21 @@ output:
 `
 	// Run without the secret in the environment, so only the config holds it.
 	env := map[string]string{"AWS_SECRET_ACCESS_KEY": "", "AWS_ACCESS_KEY_ID": ""}
-	run := func(conf string, wait time.Duration) string {
+	// run runs conf until the process exits or, with until, until at
+	// least minRun has passed and until holds on its output; 60s at most.
+	run := func(conf string, minRun time.Duration, until func(string) bool) string {
 		path := filepath.Join(t.TempDir(), "secrets.yaml")
 		if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		p := start(t, env, "run", path)
-		deadline := time.Now().Add(wait)
+		started := time.Now()
+		deadline := started.Add(60 * time.Second)
 		for time.Now().Before(deadline) {
 			if done, _ := p.Exited(); done {
+				break
+			}
+			if until != nil && time.Since(started) >= minRun && until(p.Stdout.String()+p.Stderr.String()) {
 				break
 			}
 			time.Sleep(100 * time.Millisecond)
@@ -74,8 +80,13 @@ output:
 		p.Kill()
 		return p.Stdout.String() + p.Stderr.String()
 	}
-	logs := run(good, 60*time.Second)
-	failing := run(bad, 4*time.Second)
+	logs := run(good, 0, nil)
+	// At least 4s of failing connection attempts, and at least until the
+	// first failure is logged: a fixed 4s can pass on a loaded machine
+	// before the process has even tried.
+	failing := run(bad, 4*time.Second, func(out string) bool {
+		return strings.Contains(out, "Failed to connect to aws_kinesis_streams")
+	})
 	if !strings.Contains(failing, "Failed to connect to aws_kinesis_streams") {
 		t.Fatalf("the failing output never logged its failure, so this test proves nothing:\n%s", tail(failing, 2000))
 	}
