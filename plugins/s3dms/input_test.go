@@ -844,20 +844,30 @@ func TestLateFileReadToItsEndSurvivesCrash(t *testing.T) {
 		if late := read(a, 5*time.Second); len(late) != 3 {
 			t.Fatalf("late file rows: %q", late)
 		}
-		time.Sleep(300 * time.Millisecond) // saved (interval 0s)
+		// The acknowledgement is saved by the saver goroutine (interval 0s):
+		// wait for the save itself, not for a time a loaded machine can
+		// overrun.
+		checkpointText := func() string {
+			t.Helper()
+			files, _ := filepath.Glob(filepath.Join(ckdir, "aws_s3_dms-*.json"))
+			if len(files) != 1 {
+				t.Fatalf("checkpoint files %v", files)
+			}
+			st, err := os.ReadFile(files[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(st)
+		}
+		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(checkpointText(), `"key":"dms/changes/CDC0003.csv"`) && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
 		actx, acancel := context.WithCancel(context.Background())
 		defer acancel()
 		go a.ReadBatch(actx) // the engine's next call, idle
 		time.Sleep(300 * time.Millisecond)
-		files, _ := filepath.Glob(filepath.Join(ckdir, "aws_s3_dms-*.json"))
-		if len(files) != 1 {
-			t.Fatalf("checkpoint files %v", files)
-		}
-		st, err := os.ReadFile(files[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(string(st), `"key":"dms/changes/CDC0003.csv"`) {
+		st := checkpointText()
+		if !strings.Contains(st, `"key":"dms/changes/CDC0003.csv"`) {
 			t.Fatalf("the case this test is about: the checkpoint at the crash is inside the late file, got %s", st)
 		}
 
