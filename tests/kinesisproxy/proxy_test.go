@@ -2,6 +2,7 @@ package kinesisproxy
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -261,51 +263,108 @@ func TestRejectedEntriesAreNotWritten(t *testing.T) {
 	}
 }
 
-// sendFor sends batches of 25 entries through c for d and returns the accepted entries and the elapsed time from
-// before the first request to after the last answer.
-func sendFor(t *testing.T, c *kinesis.Client, stream string, d time.Duration, dataLen int) (accepted int, el time.Duration) {
+// lastJudged is the time the proxy last judged an entry against the bucket of its only shard (the proxy of the
+// token bucket tests writes to one stream of one shard).
+func lastJudged(t *testing.T, p *Proxy) time.Time {
 	t.Helper()
-	start := time.Now()
-	for b := 0; time.Since(start) < d; b++ {
-		out, err := c.PutRecords(context.Background(), &kinesis.PutRecordsInput{StreamName: &stream,
-			Records: entries(25, fmt.Sprint("b", b), dataLen)})
-		if err != nil {
-			t.Fatalf("PutRecords: %v", err)
-		}
-		for _, r := range out.Records {
-			switch aws.ToString(r.ErrorCode) {
-			case "":
-				accepted++
-			case "ProvisionedThroughputExceededException":
-			default:
-				t.Fatalf("unexpected ErrorCode %q", *r.ErrorCode)
-			}
-		}
-		time.Sleep(2 * time.Millisecond)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.buckets) != 1 {
+		t.Fatalf("%d shard buckets, want the one of the test stream", len(p.buckets))
 	}
-	return accepted, time.Since(start)
+	for _, b := range p.buckets {
+		return b.last
+	}
+	return time.Time{}
 }
 
-// (2) The token buckets let through their rate (+ the initial burst): never
-// more than 10 % above it, and at least 80 % of it (a stalled client on a
-// loaded machine can leave tokens unused).
+// saturate measures what a bucket lets through. It sends one entry (batch(0, -1)'s first, which the full bucket
+// accepts), then PutRecords requests of the entries batch(sender, request) returns from 2 concurrent senders for d,
+// and returns the entries accepted after the first one and the time between the proxy's judging the first entry
+// and its judging the last: the window in which the bucket refilled, taken from the proxy itself. Measured from the
+// client, the window would include the answer to the last request (kinesalite storing the accepted entries, slow on
+// a loaded machine) during which no token can be taken, and the rate seen would fall below the bucket's.
+//
+// The load offered must also exceed the rate at every moment, or the test measures the client instead of the
+// bucket: each request offers more than the bucket's depth (1 s of the rate), so it takes every token that
+// accumulated since the one before as long as requests come less than a second apart, and a second sender keeps
+// them coming while one waits for kinesalite. With 25-entry requests (1/8 s of the rate), a round trip of more than
+// 125 ms left tokens unused.
+func saturate(t *testing.T, p *Proxy, stream string, d time.Duration,
+	batch func(sender, request int) []types.PutRecordsRequestEntry) (accepted int, window time.Duration) {
+	t.Helper()
+	c := client(t, p.URL(), false)
+	first := batch(0, -1)[:1]
+	out, err := c.PutRecords(context.Background(), &kinesis.PutRecordsInput{StreamName: &stream, Records: first})
+	if err != nil || aws.ToInt32(out.FailedRecordCount) != 0 {
+		t.Fatalf("first entry on a full bucket: %v (failed %d)", err, aws.ToInt32(out.FailedRecordCount))
+	}
+	t0 := lastJudged(t, p)
+	start := time.Now()
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
+	for s := 0; s < 2; s++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			acc := 0
+			defer func() { mu.Lock(); accepted += acc; mu.Unlock() }()
+			for b := 0; time.Since(start) < d; b++ {
+				out, err := c.PutRecords(context.Background(), &kinesis.PutRecordsInput{StreamName: &stream, Records: batch(s, b)})
+				if err != nil {
+					mu.Lock()
+					firstErr = cmp.Or(firstErr, fmt.Errorf("PutRecords: %w", err))
+					mu.Unlock()
+					return
+				}
+				for _, r := range out.Records {
+					switch aws.ToString(r.ErrorCode) {
+					case "":
+						acc++
+					case "ProvisionedThroughputExceededException":
+					default:
+						mu.Lock()
+						firstErr = cmp.Or(firstErr, fmt.Errorf("unexpected ErrorCode %q", *r.ErrorCode))
+						mu.Unlock()
+						return
+					}
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		t.Fatal(firstErr)
+	}
+	return accepted, lastJudged(t, p).Sub(t0)
+}
+
+// (2) The token buckets let through their rate (+ what was left of the
+// initial burst): never more than 10 % above it, and at least 80 % of it (a
+// client stalled for more than the burst on a loaded machine can leave tokens
+// unused).
 func TestTokenBucketRates(t *testing.T) {
 	t.Run("records", func(t *testing.T) {
 		stream := testutil.NewStream(t, 1)
 		const rate = 200.0
 		p := startProxy(t, Config{RecordsPerSecond: rate, BytesPerSecond: -1, Burst: time.Second})
-		acc, el := sendFor(t, client(t, p.URL(), false), stream, 3*time.Second, 0)
-		got := (float64(acc) - rate*1) / el.Seconds()
-		t.Logf("accepted %d records in %v: %.1f records/s after the %v burst", acc, el, got, rate)
+		// 250 entries a request: more than the bucket's depth (200).
+		acc, el := saturate(t, p, stream, 3*time.Second, func(s, b int) []types.PutRecordsRequestEntry {
+			return entries(250, fmt.Sprint("s", s, "b", b), 0)
+		})
+		got := (float64(acc) - (rate*1 - 1)) / el.Seconds()
+		t.Logf("accepted 1 + %d records in %v: %.1f records/s after the %v burst", acc, el, got, rate)
 		if got < rate*0.8 || got > rate*1.1 {
 			t.Errorf("rate %.1f records/s, want %v (-20 %%, +10 %%)", got, rate)
 		}
 		st := p.Stats()
-		if st.EntriesForwarded != int64(acc) || st.RateLimited != st.EntriesIn-int64(acc) || st.RateLimited == 0 {
-			t.Errorf("stats %+v do not match %d accepted", st, acc)
+		if st.EntriesForwarded != int64(acc+1) || st.RateLimited != st.EntriesIn-int64(acc+1) || st.RateLimited == 0 {
+			t.Errorf("stats %+v do not match 1 + %d accepted", st, acc)
 		}
-		if n := len(testutil.ReadStream(t, stream)); n != acc {
-			t.Errorf("stream holds %d records, %d were accepted", n, acc)
+		if n := len(testutil.ReadStream(t, stream)); n != acc+1 {
+			t.Errorf("stream holds %d records, 1 + %d were accepted", n, acc)
 		}
 	})
 
@@ -313,30 +372,22 @@ func TestTokenBucketRates(t *testing.T) {
 		stream := testutil.NewStream(t, 1)
 		const rate = 20000.0 // bytes/s; each entry is 92 data + 8 key bytes
 		p := startProxy(t, Config{RecordsPerSecond: -1, BytesPerSecond: rate, Burst: time.Second})
-		c := client(t, p.URL(), false)
-		// 92-byte data and fixed 8-byte keys: every entry costs exactly 100 bytes.
-		start := time.Now()
-		acc := 0
-		for b := 0; time.Since(start) < 3*time.Second; b++ {
-			recs := entries(25, fmt.Sprint("b", b), 92)
+		// 92-byte data and fixed 8-byte keys: every entry costs exactly 100 bytes; 250 entries a request are
+		// 25000 bytes, more than the bucket's depth (20000).
+		acc, el := saturate(t, p, stream, 3*time.Second, func(s, b int) []types.PutRecordsRequestEntry {
+			recs := entries(250, fmt.Sprint("s", s, "b", b), 92)
 			for i := range recs {
-				recs[i].PartitionKey = aws.String(fmt.Sprintf("k%07d", b*25+i))
+				recs[i].PartitionKey = aws.String(fmt.Sprintf("k%07d", (s*5000000+(b+1)*250+i)%10000000))
 			}
-			out, err := c.PutRecords(context.Background(), &kinesis.PutRecordsInput{StreamName: &stream, Records: recs})
-			if err != nil {
-				t.Fatalf("PutRecords: %v", err)
-			}
-			acc += len(recs) - int(aws.ToInt32(out.FailedRecordCount))
-			time.Sleep(2 * time.Millisecond)
-		}
-		el := time.Since(start)
-		got := (float64(acc*100) - rate*1) / el.Seconds()
-		t.Logf("accepted %d x 100 bytes in %v: %.0f bytes/s after the 1 s burst", acc, el, got)
+			return recs
+		})
+		got := (float64(acc*100) - (rate*1 - 100)) / el.Seconds()
+		t.Logf("accepted 1 + %d x 100 bytes in %v: %.0f bytes/s after the 1 s burst", acc, el, got)
 		if got < rate*0.8 || got > rate*1.1 {
 			t.Errorf("rate %.0f bytes/s, want %v (-20 %%, +10 %%)", got, rate)
 		}
-		if n := len(testutil.ReadStream(t, stream)); n != acc {
-			t.Errorf("stream holds %d records, %d were accepted", n, acc)
+		if n := len(testutil.ReadStream(t, stream)); n != acc+1 {
+			t.Errorf("stream holds %d records, 1 + %d were accepted", n, acc)
 		}
 	})
 }
