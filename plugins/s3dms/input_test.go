@@ -924,6 +924,11 @@ func TestLateFilesWhileStopped(t *testing.T) {
 				for !strings.Contains(r2.logText(), "late CDC file") && time.Now().Before(deadline) {
 					time.Sleep(20 * time.Millisecond)
 				}
+				if mode == "process" {
+					// reported first, then read: wait for its row rather
+					// than expect it within the settling time below
+					r2.waitFor(t, 1, 10*time.Second)
+				}
 				time.Sleep(300 * time.Millisecond) // anything more would show now
 				r2.stop(t)
 				logs := r2.logText()
