@@ -121,8 +121,9 @@ type RowReader struct {
 	overlap  bool
 	fs       int
 	fsQuote  bool
-	nlAt     int // index of the next '\n' at or after scan, or -1 (cache)
-	nlNone   int // no '\n' in buf[scan:nlNone] (searched already; cache)
+	fsNone   bool // text followed a closing quote: no later quote of the row opens a field
+	nlAt     int  // index of the next '\n' at or after scan, or -1 (cache)
+	nlNone   int  // no '\n' in buf[scan:nlNone] (searched already; cache)
 	eof      bool
 	err      error
 	bomCheck bool
@@ -284,8 +285,14 @@ func (rr *RowReader) skipLong(end int, found bool) (Row, error) {
 	atEOF := false
 	for !found {
 		// Drop the scanned bytes but the last len(delim), which tell
-		// whether a quote right after them starts a field.
-		if cut := rr.scan - len(rr.delim); cut > rr.r {
+		// whether a quote right after them starts a field; with a delimiter
+		// that overlaps itself, carry the pairing of its matches past what
+		// is dropped first, and keep the bytes it still needs.
+		cut := rr.scan - len(rr.delim)
+		if rr.overlap && !rr.inQuote {
+			cut = min(cut, rr.settlePairing())
+		}
+		if cut > rr.r {
 			take(rr.buf[rr.r:cut])
 			skipped += int64(cut - rr.r)
 			skippedNL += int64(bytes.Count(rr.buf[rr.r:cut], nlByte))
@@ -336,6 +343,7 @@ func (rr *RowReader) emit(end, next int) Row {
 	rr.nlAt = -1
 	rr.inQuote = false
 	rr.closeQ = false
+	rr.fsNone = false
 	return row
 }
 
@@ -440,8 +448,11 @@ func (rr *RowReader) fieldStart(i int) bool {
 		return i == rr.r || bytes.HasSuffix(rr.buf[rr.r:i], rr.delim)
 	}
 	if rr.fs < rr.r || rr.fs > i {
-		// a new row (or, in a row too long to keep, its dropped start)
-		rr.fs, rr.fsQuote = rr.r, false
+		// a new row
+		rr.fs, rr.fsQuote, rr.fsNone = rr.r, false, false
+	}
+	if rr.fsNone {
+		return false
 	}
 	p := rr.fs
 	if rr.fsQuote {
@@ -458,6 +469,45 @@ func (rr *RowReader) fieldStart(i int) bool {
 		p += m + len(rr.delim)
 	}
 	return p == i
+}
+
+// settlePairing moves the point where fieldStart resumes pairing delimiter
+// matches (rr.fs) as far towards rr.scan as the bytes scanned allow, so that
+// a row too long to keep can drop the bytes before it, and returns it: the
+// first byte still needed. Outside quotes only (in a quoted field the next
+// closing quote sets rr.fs anew).
+func (rr *RowReader) settlePairing() int {
+	if rr.fs < rr.r {
+		rr.fs, rr.fsQuote, rr.fsNone = rr.r, false, false
+	}
+	if rr.fsNone {
+		rr.fs = rr.scan // nothing before is needed; fs stays within the row
+		return rr.scan
+	}
+	d := len(rr.delim)
+	p := rr.fs
+	if rr.fsQuote {
+		if rr.scan-p < d {
+			return p // whether a delimiter follows the closing quote is not known yet
+		}
+		if !bytes.HasPrefix(rr.buf[p:rr.scan], rr.delim) {
+			rr.fs, rr.fsNone = rr.scan, true
+			return rr.scan
+		}
+		p += d
+	}
+	for {
+		m := bytes.Index(rr.buf[p:rr.scan], rr.delim)
+		if m < 0 {
+			break
+		}
+		p += m + d
+	}
+	// No match lies wholly in buf[p:scan]: the next one starts after
+	// scan-d, so pairing from there finds the same matches.
+	p = max(p, rr.scan-d+1)
+	rr.fs, rr.fsQuote = p, false
+	return p
 }
 
 // selfOverlapping reports whether d has a border: a proper prefix that is
