@@ -970,6 +970,9 @@ backoff: {initial_interval: 10ms, max_interval: 80ms, max_elapsed_time: 600ms}
 	if calls > 30 || calls != len(waits)+1 { // the last answer finds the budget spent
 		t.Fatalf("%d requests, %d waits in a 600ms budget", calls, len(waits))
 	}
+	if len(waits) < 3 {
+		t.Fatalf("%d requests, %d waits in a 600ms budget: too few to see the backoff (each request took %v on average)", calls, len(waits), 600*time.Millisecond/time.Duration(calls))
+	}
 	distinct := map[time.Duration]bool{}
 	for _, w := range waits {
 		if w < 5*time.Millisecond || w > 120*time.Millisecond {
