@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 // object is one listed object.
@@ -174,7 +175,9 @@ func (s *s3Source) open(ctx context.Context, key string, offset int64, etag stri
 			return nil, fmt.Errorf("%s: %w (expected %s)", s.describe(key), errETagChanged, etag)
 		case apiCode(err) == "NoSuchKey":
 			return nil, fmt.Errorf("%s: %w (deleted between listing and reading?)", s.describe(key), errGone)
-		case apiCode(err) == "InvalidRange":
+		case apiCode(err) == "InvalidRange" || httpStatus(err) == 416:
+			// 416 whatever the code: a server or proxy that sends no
+			// error body (the SDK then names the status) means the same.
 			return nil, fmt.Errorf("%s: offset %d is beyond the end of the object: %w (%w)", s.describe(key), offset, errETagChanged, errBeyondEnd)
 		}
 		return nil, fmt.Errorf("reading %s at offset %d: %w", s.describe(key), offset, explainS3(err))
@@ -211,6 +214,15 @@ func apiCode(err error) string {
 		return ae.ErrorCode()
 	}
 	return ""
+}
+
+// httpStatus is the HTTP status of an S3 error answer, 0 without one.
+func httpStatus(err error) int {
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	return 0
 }
 
 // explainS3 adds a hint to the S3 errors users meet most.

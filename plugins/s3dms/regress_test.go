@@ -1,0 +1,76 @@
+package s3dms
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/dmsbridge/dmsbridge/plugins/checkpoint"
+)
+
+// TestResumeAtTheEndThrough416Variants: a checkpoint at the end of a plain
+// object (saved before it was marked done) resumes with the next file also
+// when the S3 server (or a proxy in front of it) answers the unsatisfiable
+// range with a 416 whose body is empty or carries another code than
+// InvalidRange: the status is what HTTP defines for it (RFC 9110 15.5.17).
+func TestResumeAtTheEndThrough416Variants(t *testing.T) {
+	b := newS3Backend(t)
+	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("1,a\n2,b\n"))
+	b.put(t, "dms/hr/zeta/LOAD2.csv", []byte("3,c\n"))
+	h, err := b.client.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: &b.bucket, Key: aws.String("dms/hr/zeta/LOAD1.csv")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, _ := url.Parse(b.ep)
+	for name, body := range map[string]string{
+		"empty body": "",
+		"other code": `<?xml version="1.0" encoding="UTF-8"?><Error><Code>RequestedRangeNotSatisfiable</Code><Message>Requested Range Not Satisfiable</Message></Error>`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			rp := httputil.NewSingleHostReverseProxy(target)
+			rp.ModifyResponse = func(resp *http.Response) error {
+				if resp.StatusCode == http.StatusRequestedRangeNotSatisfiable {
+					resp.Body.Close()
+					resp.Body = io.NopCloser(strings.NewReader(body))
+					resp.ContentLength = int64(len(body))
+					resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
+				}
+				return nil
+			}
+			srv := httptest.NewServer(rp)
+			defer srv.Close()
+			ckdir := t.TempDir()
+			st := &checkpoint.State{Position: checkpoint.Position{Phase: checkpoint.PhaseFullLoad, Key: "dms/hr/zeta/LOAD1.csv", ETag: aws.ToString(h.ETag), Offset: 8, Line: 3}}
+			if err := (&checkpoint.File{Path: filepath.Join(ckdir, "job.json")}).Save(context.Background(), st); err != nil {
+				t.Fatal(err)
+			}
+			yaml := strings.Replace(baseYAML(b, "mode: full-load\ncheckpoint:\n  directory: "+ckdir+"\n  key: job.json\n"), b.ep, srv.URL, 1)
+			r := startStream(t, yaml, nil)
+			select {
+			case err := <-r.done:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatalf("not done after 20 s, with %q\n%s", keyBody(r.snapshot()), r.logText())
+			}
+			if got := strings.Join(keyBody(r.snapshot()), " "); got != "dms/hr/zeta/LOAD2.csv|3,c" {
+				t.Fatalf("got %q\n%s", got, r.logText())
+			}
+			if strings.Contains(r.logText(), "level=ERROR") {
+				t.Fatalf("errors logged:\n%s", r.logText())
+			}
+		})
+	}
+}
