@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -183,7 +184,16 @@ func (s *s3Source) open(ctx context.Context, key string, offset int64, etag stri
 		return nil, fmt.Errorf("reading %s at offset %d: %w", s.describe(key), offset, explainS3(err))
 	}
 	return &opened{Body: &cancelBody{ReadCloser: out.Body, cancel: cancel}, ETag: aws.ToString(out.ETag), LastModified: aws.ToTime(out.LastModified).UTC(),
-		ContentEncoding: aws.ToString(out.ContentEncoding), Size: objectSize(out, offset), Ranged: offset > 0}, nil
+		ContentEncoding: aws.ToString(out.ContentEncoding), Size: objectSize(out, offset), Ranged: offset > 0 && !rangeIgnored(out)}, nil
+}
+
+// rangeIgnored tells a 200 answer to a ranged GET: HTTP lets a server ignore
+// Range and send the whole object (RFC 9110 14.2), which then starts at 0.
+func rangeIgnored(out *s3.GetObjectOutput) bool {
+	if r, ok := awsmiddleware.GetRawResponse(out.ResultMetadata).(*smithyhttp.Response); ok {
+		return r.StatusCode == 200
+	}
+	return false
 }
 
 // objectSize is the size of the object a GET answered with: the total of
@@ -195,6 +205,9 @@ func objectSize(out *s3.GetObjectOutput, offset int64) int64 {
 			return *out.ContentLength
 		}
 		return -1
+	}
+	if rangeIgnored(out) && out.ContentLength != nil {
+		return *out.ContentLength // the whole object
 	}
 	cr := aws.ToString(out.ContentRange)
 	if i := strings.LastIndexByte(cr, '/'); i >= 0 {

@@ -109,6 +109,17 @@ func openRows(ctx context.Context, src source, key, etag string, offset, line in
 			}
 		}
 	}
+	if !gz && at > 0 && !o.Ranged {
+		// The server sent the whole object for the ranged GET: skip to
+		// the offset.
+		if n, err := io.CopyN(io.Discard, raw, offset); err != nil {
+			o.Body.Close()
+			if errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("%s: the object is %d bytes, shorter than the checkpointed offset %d: %w", src.describe(key), n, offset, errETagChanged)
+			}
+			return nil, fmt.Errorf("%s: skipping to offset %d: %w", src.describe(key), offset, err)
+		}
+	}
 	rawStart := int64(0)
 	if o.Ranged {
 		rawStart = offset

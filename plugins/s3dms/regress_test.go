@@ -74,3 +74,67 @@ func TestResumeAtTheEndThrough416Variants(t *testing.T) {
 		})
 	}
 }
+
+// TestResumeThroughAServerIgnoringRange: HTTP lets a server ignore Range
+// and answer 200 with the whole object (RFC 9110 14.2; some gateways and
+// caches do). A resumed file (mid-way, or at its end before it was marked
+// done) must go on after its checkpointed offset, not re-read the object
+// from its start as if it began there.
+func TestResumeThroughAServerIgnoringRange(t *testing.T) {
+	b := newS3Backend(t)
+	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("1,a\n2,b\n"))
+	b.put(t, "dms/hr/zeta/LOAD2.csv", []byte("3,c\n"))
+	h, err := b.client.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: &b.bucket, Key: aws.String("dms/hr/zeta/LOAD1.csv")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, _ := url.Parse(b.ep)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || r.Header.Get("Range") == "" {
+			rp.ServeHTTP(w, r)
+			return
+		}
+		// A server that ignores Range: 200 and the whole object.
+		key := strings.TrimPrefix(r.URL.Path, "/"+b.bucket+"/")
+		out, err := b.client.GetObject(r.Context(), &s3.GetObjectInput{Bucket: &b.bucket, Key: &key})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer out.Body.Close()
+		body, _ := io.ReadAll(out.Body)
+		w.Header().Set("ETag", aws.ToString(out.ETag))
+		w.Header().Set("Last-Modified", aws.ToTime(out.LastModified).UTC().Format(http.TimeFormat))
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(http.StatusOK)
+		w.Write(body)
+	}))
+	defer srv.Close()
+	for _, c := range []struct {
+		offset, line int64
+		want         string
+	}{
+		{4, 2, "dms/hr/zeta/LOAD1.csv|2,b dms/hr/zeta/LOAD2.csv|3,c"},
+		{8, 3, "dms/hr/zeta/LOAD2.csv|3,c"},
+	} {
+		ckdir := t.TempDir()
+		st := &checkpoint.State{Position: checkpoint.Position{Phase: checkpoint.PhaseFullLoad, Key: "dms/hr/zeta/LOAD1.csv", ETag: aws.ToString(h.ETag), Offset: c.offset, Line: c.line}}
+		if err := (&checkpoint.File{Path: filepath.Join(ckdir, "job.json")}).Save(context.Background(), st); err != nil {
+			t.Fatal(err)
+		}
+		yaml := strings.Replace(baseYAML(b, "mode: full-load\ncheckpoint:\n  directory: "+ckdir+"\n  key: job.json\n"), b.ep, srv.URL, 1)
+		r := startStream(t, yaml, nil)
+		select {
+		case err := <-r.done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("offset %d: not done after 20 s, with %q\n%s", c.offset, keyBody(r.snapshot()), r.logText())
+		}
+		if got := strings.Join(keyBody(r.snapshot()), " "); got != c.want {
+			t.Fatalf("offset %d: got %q, want %q\n%s", c.offset, got, c.want, r.logText())
+		}
+	}
+}
