@@ -98,7 +98,7 @@ A checkpoint written for another layout (possible with an explicit ` + "`checkpo
 with the bucket, folders and table paths) is refused at Connect with an error naming it: CDC keys not under
 ` + "`[bucket_folder/]cdc_path/`" + `, or a full-load position whose table (by index, schema and name, up to the one
 being loaded) or key prefix differs from the definition's. Tables added after the one being loaded, or once the
-full load is done, are accepted.
+full load is done, are accepted, and so are tables removed (or reordered) once the full load is done.
 
 Checkpoint stores: ` + "`file`" + ` (one JSON file, replaced atomically: temp file, fsync, rename, fsync of the
 directory), ` + "`s3`" + ` (one object written with If-None-Match/If-Match; a second instance started with the
@@ -748,8 +748,10 @@ func (in *input) restore(ctx context.Context, st *checkpoint.State) error {
 	if c.mode == "cdc" {
 		in.phase = checkpoint.PhaseCDC
 	}
+	flDone := false // a finished full load the definition no longer matches
 	if st != nil {
-		if err := in.checkLayout(st); err != nil {
+		var err error
+		if flDone, err = in.checkLayout(st); err != nil {
 			return err
 		}
 		in.cdcAfter, in.cdcSet = st.CDCStartAfter, st.CDCStartSet
@@ -775,6 +777,10 @@ func (in *input) restore(ctx context.Context, st *checkpoint.State) error {
 	p := st.Position
 	in.lastPos = p
 	switch {
+	case p.Phase == checkpoint.PhaseFullLoad && in.phase == checkpoint.PhaseFullLoad && flDone:
+		// Nothing of the full load is left: on to CDC (or the end).
+		in.tableIdx = len(c.def.Tables)
+		in.stats.seed(st.Figures, len(c.def.Tables))
 	case p.Phase == checkpoint.PhaseFullLoad && in.phase == checkpoint.PhaseFullLoad:
 		in.tableIdx = p.Seq
 		in.resumeFL = &p
@@ -828,8 +834,13 @@ func (in *input) restore(ctx context.Context, st *checkpoint.State) error {
 // resume, so a checkpoint of another bucket_folder, cdc_path or table list
 // would skip files (taken as read, or as late) or tables, or read tables
 // again. Tables added after the one being loaded, or at any point once the
-// full load is done, are no change to the position and are accepted.
-func (in *input) checkLayout(st *checkpoint.State) error {
+// full load is done, are no change to the position and are accepted. A
+// full-load position whose full load was finished (its figures show every
+// table it knew completed: CDC had not acknowledged a row yet) has nothing
+// left to resume when every table of the definition was part of it: tables
+// removed (or reordered) since are accepted then, and done tells restore to
+// go on after the full load.
+func (in *input) checkLayout(st *checkpoint.State) (done bool, err error) {
 	c := in.conf
 	mismatch := func(format string, args ...any) error {
 		return fmt.Errorf("checkpoint %s does not match the configuration: %s; resuming from it would skip or repeat files. Restore the previous bucket_folder, cdc_path and table definition, or start over with another checkpoint.key (or remove the checkpoint)",
@@ -844,31 +855,53 @@ func (in *input) checkLayout(st *checkpoint.State) error {
 		}
 		for _, k := range keys {
 			if k != "" && !strings.HasPrefix(k, prefix) {
-				return mismatch("it holds the CDC key %q, which is not under %q (bucket_folder %q, cdc_path %q)", k, prefix, c.folder, c.cdcPath)
+				return false, mismatch("it holds the CDC key %q, which is not under %q (bucket_folder %q, cdc_path %q)", k, prefix, c.folder, c.cdcPath)
 			}
 		}
 	}
 	if p.Phase != checkpoint.PhaseFullLoad || c.mode == "cdc" {
-		return nil
+		return false, nil
+	}
+	// finished: the full load it records is over and every table of the
+	// definition was part of it (tables removed or reordered since, none
+	// added): nothing is left to load.
+	finished := false
+	if f := st.Figures; f != nil && len(f.Tables) > 0 && p.Seq == len(f.Tables)-1 {
+		finished = true
+		loaded := map[[2]string]bool{}
+		for _, t := range f.Tables {
+			finished = finished && t.End != 0
+			loaded[[2]string{t.Schema, t.Table}] = true
+		}
+		for _, d := range c.def.Tables {
+			finished = finished && loaded[[2]string{d.Owner, d.Name}]
+		}
+	}
+	mismatchFL := func(format string, args ...any) (bool, error) {
+		if finished {
+			in.log.Infof("checkpoint %s: the full load it records is finished; the table list changed since (%s), but every table of it was loaded: going on after the full load", in.store, fmt.Sprintf(format, args...))
+			return true, nil
+		}
+		return false, mismatch(format, args...)
 	}
 	if p.Seq < 0 || p.Seq >= len(c.def.Tables) {
-		return mismatch("it is in the full load of table %d, but the definition has %d tables", p.Seq+1, len(c.def.Tables))
+		return mismatchFL("it is in the full load of table %d, but the definition has %d tables", p.Seq+1, len(c.def.Tables))
 	}
 	if f := st.Figures; f != nil && len(f.Tables) > 0 {
 		for i := 0; i <= p.Seq; i++ {
 			d := c.def.Tables[i]
 			if i >= len(f.Tables) {
-				return mismatch("it is in the full load of table %d, but it knew %d tables", p.Seq+1, len(f.Tables))
+				return mismatchFL("it is in the full load of table %d, but it knew %d tables", p.Seq+1, len(f.Tables))
 			}
 			if ft := f.Tables[i]; ft.Schema != d.Owner || ft.Table != d.Name {
-				return mismatch("table %d of its full load was %s.%s, the definition's is %s", i+1, ft.Schema, ft.Table, d.QualifiedName())
+				return mismatchFL("table %d of its full load was %s.%s, the definition's is %s", i+1, ft.Schema, ft.Table, d.QualifiedName())
 			}
 		}
 	}
 	if prefix := joinPrefix(c.folder, c.def.Tables[p.Seq].Path); p.Key != "" && !strings.HasPrefix(p.Key, prefix) {
-		return mismatch("it is at %q in the full load of table %s, which is not under %q (bucket_folder %q, TablePath %q)", p.Key, c.def.Tables[p.Seq].QualifiedName(), prefix, c.folder, c.def.Tables[p.Seq].Path)
+		return false, mismatch("it is at %q in the full load of table %s, which is not under %q (bucket_folder %q, TablePath %q)", p.Key, c.def.Tables[p.Seq].QualifiedName(), prefix, c.folder, c.def.Tables[p.Seq].Path)
 	}
-	return nil
+	return false, nil
 }
 
 // resumeItem decides how to go on with the object at the checkpoint.

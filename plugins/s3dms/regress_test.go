@@ -138,3 +138,36 @@ func TestResumeThroughAServerIgnoringRange(t *testing.T) {
 		}
 	}
 }
+
+// TestTableRemovedOnceTheFullLoadIsDone: the full load of both tables is
+// done and CDC is tailing (no CDC file yet); the operator drops the second
+// table from the definition and restarts with the same checkpoint.key. The
+// full load is over: nothing of it is to be resumed, so the checkpoint
+// matches the new definition and CDC goes on.
+func TestTableRemovedOnceTheFullLoadIsDone(t *testing.T) {
+	b := &dirBackend{root: t.TempDir()}
+	ckdir := t.TempDir()
+	conf := func(def string) string {
+		return b.yaml() + "bucket_folder: dms\ncdc_path: changes\ntable_definition: '" + def + "'\n" +
+			"poll_interval: 50ms\ncheckpoint:\n  directory: " + ckdir + "\n  key: job.json\n  interval: 0s\n"
+	}
+	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("1,z\n"))
+	b.put(t, "dms/hr/alpha/LOAD1.csv", []byte("2,a\n"))
+	r := startStream(t, conf(twoTables), nil)
+	r.waitFor(t, 2, 5*time.Second)
+	r.waitLog(t, "CDC: tailing", 5*time.Second)
+	r.stop(t)
+	zetaOnly := `{"TableCount":"1","Tables":[
+ {"TableName":"zeta","TablePath":"hr/zeta/","TableOwner":"hr","TableColumns":[{"ColumnName":"id","ColumnType":"INT4"},{"ColumnName":"v","ColumnType":"STRING","ColumnLength":"50"}],"TableColumnsTotal":"2"}]}`
+	b.put(t, "dms/changes/CDC1.csv", []byte("I,zeta,hr,3,c\n"))
+	r2 := startStream(t, conf(zetaOnly), nil)
+	defer r2.stop(t)
+	select {
+	case <-time.After(5 * time.Second):
+	case err := <-r2.done:
+		t.Fatalf("stopped: %v\n%s", err, r2.logText())
+	}
+	if got := strings.Join(keyBody(r2.snapshot()), " "); got != "dms/changes/CDC1.csv|I,zeta,hr,3,c" || strings.Contains(r2.logText(), "does not match") {
+		t.Fatalf("got %q\n%s", got, r2.logText())
+	}
+}
