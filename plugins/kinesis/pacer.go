@@ -3,7 +3,7 @@ package kinesis
 import (
 	"context"
 	"math"
-	"sort"
+	"slices"
 	"sync"
 	"time"
 )
@@ -33,9 +33,16 @@ type pacer struct {
 	recRate  float64 // nominal records/s
 	byteRate float64 // nominal bytes/s
 	factor   float64 // 0 < factor <= 1
-	window   []paced // requests still counted, oldest first
-	lastCut  time.Time
-	now      func() time.Time
+	// window holds the answered requests still counted, in the order they
+	// stop being counted (until), so that expiry only ever removes from the
+	// front; sumN and sumB are their totals. A request's cost is constant,
+	// whatever the number of requests of the last second.
+	window     []paced
+	sumN, sumB float64
+	inflight   paced // the request sent and not answered yet, if sent
+	sent       bool
+	lastCut    time.Time
+	now        func() time.Time
 }
 
 // paced is one request counted in the window: from at (its answer, or its
@@ -43,7 +50,6 @@ type pacer struct {
 type paced struct {
 	at, until time.Time
 	n, b      float64
-	pending   bool // sent, not answered yet
 }
 
 const (
@@ -77,6 +83,25 @@ func (p *pacer) hold(n, b float64) time.Duration {
 	return time.Duration(secs * float64(pacerWindow))
 }
 
+// expire forgets the answered requests no longer counted at t. Caller holds
+// mu.
+func (p *pacer) expire(t time.Time) {
+	k := 0
+	for k < len(p.window) && !p.window[k].until.After(t) {
+		p.sumN -= p.window[k].n
+		p.sumB -= p.window[k].b
+		k++
+	}
+	if k == 0 {
+		return
+	}
+	clear(p.window[:k])
+	p.window = p.window[k:]
+	if len(p.window) == 0 {
+		p.sumN, p.sumB = 0, 0 // no rounding drift carried on
+	}
+}
+
 // roomNow returns the records and bytes a request may carry now (at least n
 // records and b bytes; math.MaxInt for a disabled limit) when a request of n
 // records and b bytes fits, or else how long to wait for it. Caller holds mu.
@@ -85,20 +110,12 @@ func (p *pacer) roomNow(n, b int) (int, int, time.Duration) {
 		return math.MaxInt, math.MaxInt, 0
 	}
 	t := p.now()
-	// Forget the requests no longer counted (answered ones only: an
-	// unanswered one may still be on its way).
-	k := 0
-	var sumN, sumB float64
-	for _, e := range p.window {
-		if e.pending || e.until.After(t) {
-			p.window[k] = e
-			k++
-			sumN += e.n
-			sumB += e.b
-		}
+	p.expire(t)
+	sumN, sumB := p.sumN, p.sumB
+	if p.sent { // an unanswered request may still be on its way
+		sumN += p.inflight.n
+		sumB += p.inflight.b
 	}
-	clear(p.window[k:])
-	p.window = p.window[:k]
 	capN, capB := p.recRate*p.factor, p.byteRate*p.factor
 	room := func(sumN, sumB float64) (int, int, bool) {
 		rn, rb := math.MaxInt, math.MaxInt
@@ -118,20 +135,13 @@ func (p *pacer) roomNow(n, b int) (int, int, time.Duration) {
 		return rn, rb, 0
 	}
 	// Wait until enough counted requests have expired, earliest first.
-	// An unanswered one (none while the output holds the shard's slot)
-	// is waited for a window.
-	exp := make([]paced, len(p.window))
-	copy(exp, p.window)
-	sort.Slice(exp, func(i, j int) bool { return exp[i].until.Before(exp[j].until) })
-	for _, e := range exp {
+	// An unanswered one (none while the output holds the shard's slot) is
+	// waited for a window.
+	for _, e := range p.window {
 		sumN -= e.n
 		sumB -= e.b
 		if _, _, ok := room(math.Max(sumN, 0), math.Max(sumB, 0)); ok {
-			until := e.until
-			if e.pending {
-				until = t.Add(pacerWindow)
-			}
-			return 0, 0, max(time.Millisecond, until.Sub(t))
+			return 0, 0, max(time.Millisecond, e.until.Sub(t))
 		}
 	}
 	return 0, 0, pacerWindow
@@ -161,8 +171,12 @@ func (p *pacer) take(n, b int) {
 	if p.recRate <= 0 && p.byteRate <= 0 {
 		return
 	}
+	if p.sent { // not expected (one request at a time): count the earlier one as answered
+		p.landedLocked()
+	}
 	t := p.now()
-	p.window = append(p.window, paced{at: t, until: t.Add(p.hold(float64(n), float64(b))), n: float64(n), b: float64(b), pending: true})
+	p.inflight = paced{at: t, until: t.Add(p.hold(float64(n), float64(b))), n: float64(n), b: float64(b)}
+	p.sent = true
 }
 
 // landed records that the answer to the request counted by the last take
@@ -171,15 +185,27 @@ func (p *pacer) take(n, b int) {
 func (p *pacer) landed() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	t := p.now()
-	for i := len(p.window) - 1; i >= 0; i-- {
-		if e := &p.window[i]; e.pending {
-			e.pending = false
-			e.until = t.Add(e.until.Sub(e.at))
-			e.at = t
-			return
-		}
+	p.landedLocked()
+}
+
+func (p *pacer) landedLocked() {
+	if !p.sent {
+		return
 	}
+	p.sent = false
+	t := p.now()
+	e := p.inflight
+	e.until = t.Add(e.until.Sub(e.at))
+	e.at = t
+	// Usually the last to expire; a request held longer (one larger than
+	// the limit) may be passed.
+	i := len(p.window)
+	for i > 0 && p.window[i-1].until.After(e.until) {
+		i--
+	}
+	p.window = slices.Insert(p.window, i, e)
+	p.sumN += e.n
+	p.sumB += e.b
 }
 
 // maxRecords is the most records one request should carry at the current rate

@@ -172,3 +172,35 @@ func TestPacerRoomIsWhatTheWindowLeaves(t *testing.T) {
 		t.Fatalf("after the first request expired, factor 0.7: room %d records, wait %v", n, d)
 	}
 }
+
+// BenchmarkPacerRequest: the pacer's cost per request does not grow with the
+// number of requests of the last second (the window). 1-record requests
+// answered after 1 ms (1000 counted at a time) against requests answered
+// after 100 ms (10 counted), in the same run; x_small_window is the ratio of
+// the two costs (about 1: constant cost).
+func BenchmarkPacerRequest(b *testing.B) {
+	run := func(b *testing.B, latency time.Duration) float64 {
+		clock := time.Unix(0, 0)
+		p := newPacer(1e9, 0, func() time.Time { return clock })
+		ctx := context.Background()
+		b.ResetTimer()
+		start := time.Now()
+		for i := 0; i < b.N; i++ {
+			if _, _, err := p.room(ctx, 1, 100); err != nil {
+				b.Fatal(err)
+			}
+			p.take(1, 100)
+			clock = clock.Add(latency)
+			p.landed()
+		}
+		return float64(time.Since(start).Nanoseconds()) / float64(b.N)
+	}
+	var small float64
+	b.Run("window=10", func(b *testing.B) { small = run(b, 100*time.Millisecond) })
+	b.Run("window=1000", func(b *testing.B) {
+		large := run(b, time.Millisecond)
+		if small > 0 {
+			b.ReportMetric(large/small, "x_small_window")
+		}
+	})
+}
