@@ -133,6 +133,8 @@ key the record holds.
 - Which objects are full-load files: every object under the table path (not only LOAD*.csv), recursively, in
   lexical (S3 byte) order; keys ending in "/" are skipped.
 - ` + "`ignore_header_rows`" + ` applies to full-load files, and to CDC files only with ` + "`cdc_ignore_header_rows`" + `.
+  A header row whose quoted field never closes runs to the end of the file; it is passed on whole (for the
+  processor to flag), not skipped, so that no row is lost silently.
 - gzip sources (".gz" or Content-Encoding gzip) are read. Keys must be UTF-8; row bytes are passed on untouched.
 - CDC files present before the first start are processed (` + "`cdc_start: beginning`" + `); ` + "`now`" + ` skips them.
 - Changes captured during the full load: CDC starts after the full load, from the CDC start point, in lexical order.
@@ -1520,11 +1522,13 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, batchRecip
 			}
 			break
 		}
-		if in.skipHeader {
+		if in.skipHeader && !row.Unterminated {
 			in.skipHeader = false
 			in.lastPos.Offset, in.lastPos.Line = row.End, row.NextLine
 			continue
 		}
+		// A header row whose quote never closes is the rest of the file:
+		// it goes on whole like any unterminated row, not skipped.
 		in.skipHeader = false
 		if row.Unterminated {
 			// Nothing is dropped: the tail goes on as one row, which the
