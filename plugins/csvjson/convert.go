@@ -1,6 +1,7 @@
 package csvjson
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -524,12 +525,7 @@ func (w *worker) process(m *service.Message, rm *routeMeta) {
 	}
 	fields, err := w.sp.Split(body)
 	if err != nil {
-		var fe *dmscsv.FieldError
-		reason := "malformed_row"
-		if errors.As(err, &fe) {
-			reason = fe.Kind.Reason()
-		}
-		w.fail(m, nil, reason, ": malformed CSV row: "+err.Error())
+		w.malformed(m, rm, body, fields, err)
 		return
 	}
 	p, op, data, setNames := w.route(m, rm, fields)
@@ -537,6 +533,54 @@ func (w *worker) process(m *service.Message, rm *routeMeta) {
 		return
 	}
 	w.convert(m, p, op, data, setNames)
+}
+
+// malformed flags a row that is not well-formed CSV, naming its table when
+// it is known (from the metadata, or from the CDC fields read before the
+// bad one), the bad field, the line of the file it is on when that is not
+// the row's first line (a quoted field may span lines), its value
+// (truncated) and the rule.
+func (w *worker) malformed(m *service.Message, rm *routeMeta, body []byte, fields []dmscsv.Field, err error) {
+	var fe *dmscsv.FieldError
+	if !errors.As(err, &fe) {
+		w.fail(m, nil, "malformed_row", ": malformed CSV row: "+err.Error())
+		return
+	}
+	c := w.c
+	var p *tablePlan
+	var phase string
+	if rm.hasPhase {
+		phase, _ = anyString(rm.phase)
+	}
+	if phase != "cdc" && rm.hasSchema && rm.hasTable {
+		s, _ := anyString(rm.schema)
+		t, _ := anyString(rm.table)
+		p = c.bySchema[s][t]
+	}
+	if p == nil && phase != "full-load" && len(fields) >= 3 {
+		if _, ok := isOp(fields[0].Value); ok {
+			p = c.table(fields[2].Value, fields[1].Value)
+		}
+	}
+	if p == nil && phase != "cdc" && !(rm.hasSchema && rm.hasTable) {
+		p = c.single
+	}
+	var at string
+	if nl := bytes.Count(body[:fe.Offset], []byte{'\n'}); nl > 0 {
+		if line, ok := metaString(m, metaLine); ok {
+			if n, perr := strconv.ParseInt(line, 10, 64); perr == nil {
+				at = fmt.Sprintf(", line %d", n+int64(nl))
+			}
+		}
+	}
+	val := body[fe.Start:]
+	if fe.Kind == dmscsv.ErrTextAfterQuote {
+		// the field runs to the next delimiter
+		if i := bytes.Index(body[fe.Offset:], []byte(c.o.csv.Delimiter)); i >= 0 {
+			val = body[fe.Start : fe.Offset+i]
+		}
+	}
+	w.fail(m, p, fe.Kind.Reason(), fmt.Sprintf(": malformed CSV row: field %d (byte %d of the row%s): %s; value %s", fe.Column, fe.Offset, at, fe.Kind, quoteValue(val)))
 }
 
 // route finds the table and operation of a row and the fields holding the

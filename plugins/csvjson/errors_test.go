@@ -36,7 +36,7 @@ func TestBadRows(t *testing.T) {
 		{"too long", fullLoad("schema01", "table01", key, 19, "2023-10-01 12:00:00,d,1,1,12345678901"),
 			[]string{"column data_sig", "11 bytes, longer than ColumnLength 10"}},
 		{"unterminated quote", fullLoad("schema01", "table01", key, 20, `2023-10-01 12:00:00,"abc,1,1,s`),
-			[]string{"line 20: malformed CSV row: field 2 (byte 20 of the row): unterminated quoted field"}},
+			[]string{"line 20 table schema01.table01: malformed CSV row: field 2 (byte 20 of the row): unterminated quoted field", `; value "\"abc,1,1,s"`}},
 		{"bad datetime", fullLoad("schema01", "table01", key, 21, "2023-02-30 12:00:00,d,1,1,s"),
 			[]string{"column ingest_time", "is not a DATETIME: day out of range"}},
 		{"unknown table", fullLoad("schema01", "nope", key, 22, good),

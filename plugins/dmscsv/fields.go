@@ -55,11 +55,13 @@ func (k ErrorKind) String() string {
 	return "malformed row"
 }
 
-// FieldError reports a malformed row: the 1-based column (field number) and
-// the 0-based byte offset in the row where the problem was found.
+// FieldError reports a malformed row: the 1-based column (field number),
+// the 0-based byte offset in the row where the problem was found and the one
+// where the bad field starts (its opening quote).
 type FieldError struct {
 	Column int
 	Offset int
+	Start  int
 	Kind   ErrorKind
 }
 
@@ -215,7 +217,7 @@ func (s *Splitter) quoted(row []byte, pos, col int) ([]byte, int, error) {
 	for {
 		j := bytes.IndexByte(row[i:], '"')
 		if j < 0 {
-			s.err = FieldError{Column: col, Offset: pos, Kind: ErrUnterminatedQuote}
+			s.err = FieldError{Column: col, Offset: pos, Start: pos, Kind: ErrUnterminatedQuote}
 			return nil, 0, &s.err
 		}
 		j += i
@@ -242,7 +244,7 @@ func (s *Splitter) quoted(row []byte, pos, col int) ([]byte, int, error) {
 		}
 		next := j + 1
 		if next < len(row) && !bytes.HasPrefix(row[next:], s.delim) {
-			s.err = FieldError{Column: col, Offset: next, Kind: ErrTextAfterQuote}
+			s.err = FieldError{Column: col, Offset: next, Start: pos, Kind: ErrTextAfterQuote}
 			return nil, 0, &s.err
 		}
 		return val, next, nil
