@@ -186,7 +186,7 @@ func processorSpec() *service.ConfigSpec {
 			service.NewStringField(fRowDelimiter).Default("\\n").
 				Description("CsvRowDelimiter: `\\n` or `\\r\\n`. Rows arrive without it; it matters for quoted fields only."),
 			service.NewStringField(fNullValue).Optional().
-				Description("CsvNullValue. Unset: an empty field is NULL. Set: a field equal to this marker is NULL and an empty field is an empty string."),
+				Description("CsvNullValue. Unset: an empty field is NULL. Set: a field equal to this marker is NULL and an empty field is an empty string. Refused at start when it can never match an unquoted field (it holds csv_delimiter or a row delimiter, or, with rfc4180, starts with a double quote)."),
 			service.NewBoolField(fRFC4180).Default(true).
 				Description("Rfc4180. true: quoted fields may hold delimiters, row delimiters and doubled quotes. false: quotes are data."),
 			service.NewStringEnumField(fDefaultPhase, "auto", "full-load", "cdc").Default("auto").Advanced().

@@ -215,3 +215,23 @@ func TestNullValueThatCannotMatchIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// With rfc4180 on, a field that starts with a double quote is a quoted
+// field, and a quoted field is never NULL: a csv_null_value that starts with
+// a quote ('"NULL"') can never match, and every NULL would read as the text
+// NULL. Refused at start; with rfc4180 off quotes are data and it matches.
+func TestNullValueStartingWithQuoteIsRefusedUnderRFC4180(t *testing.T) {
+	s := DefaultSettings()
+	s.NullValue, s.NullValueSet = `"NULL"`, true
+	if err := s.Validate(); err == nil || !strings.Contains(err.Error(), "csv_null_value") {
+		t.Fatalf("rfc4180 on: %v", err)
+	}
+	s.RFC4180 = false
+	if err := s.Validate(); err != nil {
+		t.Fatalf("rfc4180 off: %v", err)
+	}
+	f, err := NewSplitter(s).Split([]byte(`1,"NULL"`))
+	if err != nil || !f[1].Null {
+		t.Fatalf("rfc4180 off: %+v %v", f, err)
+	}
+}

@@ -66,5 +66,10 @@ func (s Settings) Validate() error {
 	if s.NullValueSet && (strings.Contains(s.NullValue, s.Delimiter) || strings.ContainsAny(s.NullValue, "\r\n")) {
 		return fmt.Errorf("csv_null_value %q can never match a field: it contains csv_delimiter %q or a row delimiter", s.NullValue, s.Delimiter)
 	}
+	// With rfc4180 a field starting with a quote is quoted, and a quoted
+	// field is never NULL.
+	if s.NullValueSet && s.RFC4180 && strings.HasPrefix(s.NullValue, `"`) {
+		return fmt.Errorf("csv_null_value %q can never match a field: with rfc4180 true a field starting with a double quote is a quoted field, never NULL", s.NullValue)
+	}
 	return nil
 }
