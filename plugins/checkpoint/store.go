@@ -192,6 +192,21 @@ type S3 struct {
 
 	etag    *string
 	written int64
+
+	mu        sync.Mutex
+	heldUntil time.Time // local, monotonic: when the lease of the last write runs out
+}
+
+// HeldUntil is when this instance's claim runs out unless a write succeeds
+// before: the lease from the moment the last successful write was sent (the
+// object's Heartbeat and its LastModified are no earlier, so no other
+// instance can take over before). It is measured with this process's
+// monotonic clock, so a pause of the process or of S3 counts, and a wall
+// clock step does not. The zero time before the first write.
+func (s *S3) HeldUntil() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.heldUntil
 }
 
 func (s *S3) String() string { return fmt.Sprintf("s3://%s/%s", s.Bucket, s.Key) }
@@ -238,6 +253,7 @@ func (s *S3) Load(ctx context.Context) (*State, error) {
 }
 
 func (s *S3) Save(ctx context.Context, st *State) error {
+	sent := time.Now()
 	s.written++
 	st.Owner = s.Owner
 	st.Written = s.written
@@ -272,6 +288,7 @@ func (s *S3) Save(ctx context.Context, st *State) error {
 			}
 			s.etag = etag
 			if cur.Written == st.Written {
+				s.held(sent)
 				return nil // this write landed; its answer was lost
 			}
 			if !again {
@@ -282,8 +299,15 @@ func (s *S3) Save(ctx context.Context, st *State) error {
 			return fmt.Errorf("writing checkpoint %s: %w", s, err)
 		}
 		s.etag = out.ETag
+		s.held(sent)
 		return nil
 	}
+}
+
+func (s *S3) held(sent time.Time) {
+	s.mu.Lock()
+	s.heldUntil = sent.Add(s.Lease)
+	s.mu.Unlock()
 }
 
 // current reads the stored state and its ETag (nil, nil when there is none).

@@ -103,7 +103,9 @@ full load is done, are accepted, and so are tables removed (or reordered) once t
 Checkpoint stores: ` + "`file`" + ` (one JSON file, replaced atomically: temp file, fsync, rename, fsync of the
 directory), ` + "`s3`" + ` (one object written with If-None-Match/If-Match; a second instance started with the
 same key is refused while the first one's lease (` + "`checkpoint.lease`" + `, refreshed at every interval) runs,
-and an instance whose checkpoint was taken over stops emitting, so two instances never double-process;
+and an instance whose checkpoint was taken over stops emitting, so two instances never double-process:
+an instance whose lease ran out without a successful write (S3 slow or unreachable for it, a long pause) emits
+nothing more, its ` + "`ReadBatch`" + ` reporting the lapse, until a write confirms its claim or finds it taken over;
 a write whose answer was lost, and that therefore fails its own condition when sent again, is told from a takeover
 by reading the object back: it still names this instance; after a crash a restart waits up to the lease), ` + "`cache`" + ` (any cache resource; no fencing) and ` + "`none`" + `. Two inputs of one
 process (e.g. two streams in streams mode) on the same checkpoint file are refused: the second's Connect fails naming
@@ -1189,11 +1191,52 @@ func (in *input) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 		return nil, nil, service.ErrNotConnected
 	}
 	for {
+		if err := in.waitLease(ctx); err != nil {
+			return nil, nil, err
+		}
 		batch, ack, err := in.readOnce(ctx)
 		if batch == nil && ack == nil && err == nil {
 			continue // a nack came while reading: redeliveries first
 		}
 		return batch, ack, err
+	}
+}
+
+// leaseLapsed reports whether the s3 store's claim ran out without a
+// successful write (see checkpoint.S3.HeldUntil): a standby may have taken
+// over and be reading the same rows, so nothing may be emitted until a
+// write confirms the claim, or fails fenced and stops the input.
+func (in *input) leaseLapsed() bool {
+	s, ok := in.store.(*checkpoint.S3)
+	return ok && !time.Now().Before(s.HeldUntil())
+}
+
+// waitLease returns nil when the s3 claim holds (or another store is
+// used). Otherwise it waits for the next save, and returns the fence error
+// if the input was fenced, or an error naming the lapse if the claim is
+// still not confirmed (logged by the engine, which calls ReadBatch again).
+func (in *input) waitLease(ctx context.Context) error {
+	for first := true; ; first = false {
+		in.mu.Lock()
+		fatal, sig, stop := in.fatal, in.savedSig, in.saverStop
+		in.mu.Unlock()
+		if fatal != nil {
+			return fatal
+		}
+		if !in.leaseLapsed() {
+			return nil
+		}
+		if !first {
+			s := in.store.(*checkpoint.S3)
+			return fmt.Errorf("checkpoint %s: the lease of this instance (%s) ran out %s ago without a successful write; emitting nothing until a write confirms it, since another instance may have taken over", s, s.Lease, time.Since(s.HeldUntil()).Round(time.Millisecond))
+		}
+		select {
+		case <-sig: // a save ended
+		case <-stop:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(min(in.conf.ckLease/3, time.Second)):
+		}
 	}
 }
 
@@ -1221,6 +1264,9 @@ func (in *input) readOnce(ctx context.Context) (service.MessageBatch, service.Ac
 			case <-in.wake: // an older batch may have been nacked meanwhile
 			}
 			continue
+		}
+		if in.leaseLapsed() {
+			return nil, nil, nil // ReadBatch waits for the lease
 		}
 		in.mu.Lock()
 		if len(in.redeliver) == 0 || in.redeliver[0] != pb {
@@ -1282,13 +1328,16 @@ func (in *input) readOnce(ctx context.Context) (service.MessageBatch, service.Ac
 		in.log.Errorf("%v", err)
 	}
 	pb := &pendingBatch{rows: len(batch), first: firstPosition(batch), recipe: rec, size: cap(rec.arena) + len(rec.refs)*int(unsafe.Sizeof(rowRef{})+unsafe.Sizeof((*fileMeta)(nil)))}
+	lapsed := in.leaseLapsed()
 	in.mu.Lock()
 	pb.id = in.tracker.Track(pos)
 	in.emitted = append(in.emitted, pb)
 	in.emittedBytes += pb.size
-	if len(in.redeliver) > 0 {
+	if len(in.redeliver) > 0 || lapsed {
 		// A nack arrived while these rows were read: they are newer than
-		// every batch queued, so they go after the redeliveries.
+		// every batch queued, so they go after the redeliveries. Or the
+		// s3 lease ran out while they were read (a long CDC poll, a
+		// pause): they wait, queued, until a write confirms the claim.
 		pb.queued = true
 		in.redeliver = append(in.redeliver, pb)
 		in.mu.Unlock()
