@@ -281,6 +281,7 @@ func TestS3StoreFencing(t *testing.T) {
 	}
 	// Once the lease has expired (a is gone), b takes over and gets a's position...
 	now = now.Add(31 * time.Second)
+	b.later = 35 * time.Second // the lease is judged by the server's clock (whole seconds, conservatively)
 	got, err := b.Load(ctx)
 	if err != nil || got.Position != pos {
 		t.Fatalf("takeover: %+v %v", got, err)
@@ -449,7 +450,7 @@ func TestS3StoreLostAnswerIsNotFencing(t *testing.T) {
 			if err := a.Save(ctx, &State{Position: pos}); err != nil {
 				t.Fatalf("next save, no other instance: %v", err)
 			}
-			b := &S3{Client: s3Client(t), Bucket: bucket, Key: key, Owner: "instance-b", Lease: 30 * time.Second, Now: func() time.Time { return time.Now().Add(time.Hour) }}
+			b := &S3{Client: s3Client(t), Bucket: bucket, Key: key, Owner: "instance-b", Lease: 30 * time.Second, later: time.Hour}
 			if got, err := b.Load(ctx); err != nil || got.Position != pos {
 				t.Fatalf("takeover after the lease: %+v %v", got, err)
 			}
@@ -471,5 +472,43 @@ func TestSeenCoversKeysBelowTheRecord(t *testing.T) {
 	capped := &Seen{Since: 5, Keys: []string{"c/5", "c/7"}}
 	if capped.Covers("c/1", 10) || !capped.Covers("c/6", 10) || capped.Covers("c/6", 4) {
 		t.Fatal("a capped record covers keys after its first one, modified since Since")
+	}
+}
+
+// TestS3StoreLeaseIgnoresClockSkew: the lease is judged by the S3 server's
+// clock, not by comparing this host's clock with the holder's: a standby
+// whose clock runs an hour ahead (or a holder whose clock runs behind) is
+// still refused while the holder writes, and one whose clock runs behind
+// still takes over a dead holder's checkpoint once the lease has passed.
+func TestS3StoreLeaseIgnoresClockSkew(t *testing.T) {
+	ctx := context.Background()
+	c := s3Client(t)
+	bucket := newBucket(t, c)
+	a := &S3{Client: c, Bucket: bucket, Key: "ckpt/skew.json", Owner: "instance-a", Lease: 30 * time.Second}
+	if _, err := a.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pos := Position{Phase: PhaseCDC, Key: "cdc/CDC1.csv", Offset: 10, Line: 2}
+	if err := a.Save(ctx, &State{Position: pos}); err != nil {
+		t.Fatal(err)
+	}
+	ahead := &S3{Client: c, Bucket: bucket, Key: "ckpt/skew.json", Owner: "instance-b", Lease: 30 * time.Second, Now: func() time.Time { return time.Now().Add(time.Hour) }}
+	if got, err := ahead.Load(ctx); !errors.Is(err, ErrHeld) {
+		t.Fatalf("a standby whose clock is an hour ahead took over a live holder (written just now): %+v %v", got, err)
+	}
+	// A holder whose clock is behind writes heartbeats that look old.
+	slowA := &S3{Client: c, Bucket: bucket, Key: "ckpt/skew2.json", Owner: "instance-a", Lease: 30 * time.Second, Now: func() time.Time { return time.Now().Add(-time.Hour) }}
+	if _, err := slowA.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b := &S3{Client: c, Bucket: bucket, Key: "ckpt/skew2.json", Owner: "instance-b", Lease: 30 * time.Second}
+	if got, err := b.Load(ctx); !errors.Is(err, ErrHeld) {
+		t.Fatalf("a holder whose clock is an hour behind lost its checkpoint at once: %+v %v", got, err)
+	}
+	// A standby whose clock is behind still takes over once the lease has
+	// passed by the server's clock (simulated: the age is judged an hour on).
+	behind := &S3{Client: c, Bucket: bucket, Key: "ckpt/skew.json", Owner: "instance-c", Lease: 30 * time.Second, Now: func() time.Time { return time.Now().Add(-time.Hour) }, later: time.Hour}
+	if got, err := behind.Load(ctx); err != nil || got.Position != pos {
+		t.Fatalf("takeover of a dead holder by a standby whose clock is behind: %+v %v", got, err)
 	}
 }

@@ -7,14 +7,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 // Store persists a State. Load returns (nil, nil) when nothing is stored.
@@ -173,8 +176,8 @@ var (
 // with 412 PreconditionFailed.
 //
 // Load claims the checkpoint: it refuses (ErrHeld) when the stored state
-// names another Owner whose Heartbeat is younger than Lease and that did not
-// release it, then writes the state back under its own Owner. From then on
+// names another Owner that wrote it less than Lease ago (by the S3 server's
+// clock, see read) and did not release it, then writes the state back under its own Owner. From then on
 // every Save is conditional on the ETag of the previous write, so if a second
 // instance took over, the first fails with ErrFenced on its next write
 // instead of double-processing. Save refreshes Heartbeat; the input saves at
@@ -192,6 +195,7 @@ type S3 struct {
 
 	etag    *string
 	written int64
+	later   time.Duration // tests: judge the lease this much later
 
 	mu        sync.Mutex
 	heldUntil time.Time // local, monotonic: when the lease of the last write runs out
@@ -226,7 +230,7 @@ func (s *S3) owner() *string {
 }
 
 func (s *S3) Load(ctx context.Context) (*State, error) {
-	st, etag, err := s.current(ctx)
+	st, etag, age, err := s.read(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -234,7 +238,6 @@ func (s *S3) Load(ctx context.Context) (*State, error) {
 	if st != nil {
 		s.written = st.Written
 		if st.Owner != "" && st.Owner != s.Owner && !st.Released {
-			age := s.now().Sub(time.UnixMilli(st.Heartbeat))
 			if age < s.Lease {
 				return nil, fmt.Errorf("%w: %s is owned by %q, last written %s ago (lease %s); is another dmsbridge running with the same checkpoint.key? If that instance is gone, this one takes over once the lease expires", ErrHeld, s, st.Owner, age.Round(time.Millisecond), s.Lease)
 			}
@@ -312,23 +315,45 @@ func (s *S3) held(sent time.Time) {
 
 // current reads the stored state and its ETag (nil, nil when there is none).
 func (s *S3) current(ctx context.Context) (*State, *string, error) {
+	st, etag, _, err := s.read(ctx)
+	return st, etag, err
+}
+
+// read is current that also says how long ago the state was written. The
+// age is judged by the S3 server's clock (the Date of the answer minus the
+// object's Last-Modified), so the clocks of the instances, which may be
+// skewed by any amount, play no part: comparing this host's clock with the
+// Heartbeat the holder took from its own would let a standby whose clock
+// runs ahead take over a live holder. Both headers have whole seconds, so a
+// second is taken off: the age is never overstated, and a takeover comes at
+// most a second late, never early. Only a server that sends neither header
+// leaves the Heartbeat and this host's clock to judge by.
+func (s *S3) read(ctx context.Context) (*State, *string, time.Duration, error) {
 	out, err := s.Client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.Bucket, Key: &s.Key, ExpectedBucketOwner: s.owner()})
 	if isCode(err, "NoSuchKey", "NotFound") {
-		return nil, nil, nil
+		return nil, nil, 0, nil
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading checkpoint %s: %w", s, err)
+		return nil, nil, 0, fmt.Errorf("reading checkpoint %s: %w", s, err)
 	}
 	defer out.Body.Close()
 	b, err := io.ReadAll(out.Body)
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading checkpoint %s: %w", s, err)
+		return nil, nil, 0, fmt.Errorf("reading checkpoint %s: %w", s, err)
 	}
 	st, err := Decode(b, s.String())
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
-	return st, out.ETag, nil
+	age := s.now().Sub(time.UnixMilli(st.Heartbeat))
+	if out.LastModified != nil {
+		if raw, ok := awsmiddleware.GetRawResponse(out.ResultMetadata).(*smithyhttp.Response); ok {
+			if date, err := http.ParseTime(raw.Header.Get("Date")); err == nil {
+				age = date.Sub(*out.LastModified) - time.Second
+			}
+		}
+	}
+	return st, out.ETag, age + s.later, nil
 }
 
 func isCode(err error, codes ...string) bool {

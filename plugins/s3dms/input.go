@@ -107,7 +107,10 @@ and an instance whose checkpoint was taken over stops emitting, so two instances
 an instance whose lease ran out without a successful write (S3 slow or unreachable for it, a long pause) emits
 nothing more, its ` + "`ReadBatch`" + ` reporting the lapse, until a write confirms its claim or finds it taken over;
 a write whose answer was lost, and that therefore fails its own condition when sent again, is told from a takeover
-by reading the object back: it still names this instance; after a crash a restart waits up to the lease), ` + "`cache`" + ` (any cache resource; no fencing) and ` + "`none`" + `. Two inputs of one
+by reading the object back: it still names this instance; after a crash a restart waits up to the lease. The age of
+the last write is judged by the S3 server's clock (the Date of its answer minus the object's Last-Modified, whole
+seconds, rounded so as never to overstate it), so clocks skewed between the instances play no part; a takeover may
+come a second or two after the lease), ` + "`cache`" + ` (any cache resource; no fencing) and ` + "`none`" + `. Two inputs of one
 process (e.g. two streams in streams mode) on the same checkpoint file are refused: the second's Connect fails naming
 the first, since each would overwrite the other's position; give each its own ` + "`checkpoint.key`" + `.
 
