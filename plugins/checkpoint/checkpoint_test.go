@@ -512,3 +512,31 @@ func TestS3StoreLeaseIgnoresClockSkew(t *testing.T) {
 		t.Fatalf("takeover of a dead holder by a standby whose clock is behind: %+v %v", got, err)
 	}
 }
+
+// TestS3StoreDeletedCheckpointFences: the checkpoint object deleted under a
+// running instance (an operator, a lifecycle rule) must stop it like a
+// takeover, naming the deletion: S3 and versitygw answer a PUT with If-Match
+// on a missing key with 404 NoSuchKey, not 412, and the instance otherwise
+// failed every write without end, while a standby, after the lease, would
+// find no checkpoint and start over from the beginning.
+func TestS3StoreDeletedCheckpointFences(t *testing.T) {
+	ctx := context.Background()
+	c := s3Client(t)
+	bucket := newBucket(t, c)
+	key := "ckpt/deleted.json"
+	a := &S3{Client: c, Bucket: bucket, Key: key, Owner: "instance-a", Lease: 30 * time.Second}
+	if _, err := a.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pos := Position{Phase: PhaseCDC, Key: "cdc/CDC1.csv", Offset: 10, Line: 2}
+	if err := a.Save(ctx, &State{Position: pos}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &bucket, Key: &key}); err != nil {
+		t.Fatal(err)
+	}
+	err := a.Save(ctx, &State{Position: pos})
+	if !errors.Is(err, ErrFenced) || !strings.Contains(err.Error(), "it was deleted") {
+		t.Fatalf("save after the checkpoint was deleted: %v, want fenced naming the deletion", err)
+	}
+}

@@ -273,7 +273,10 @@ func (s *S3) Save(ctx context.Context, st *State) error {
 			in.IfMatch = s.etag
 		}
 		out, err := s.Client.PutObject(ctx, in)
-		if isCode(err, "PreconditionFailed", "ConditionalRequestConflict") {
+		// A PUT with If-Match on a key that no longer exists (deleted by an
+		// operator or a lifecycle rule) is answered 404 NoSuchKey, not 412:
+		// read back like a failed condition, it is found deleted and fenced.
+		if isCode(err, "PreconditionFailed", "ConditionalRequestConflict") || (in.IfMatch != nil && isCode(err, "NoSuchKey", "NotFound")) {
 			// Our own write fails the condition too when its answer was
 			// lost: the SDK's retry of it, or the write after one that
 			// landed unanswered. The object then still names this owner,
@@ -282,11 +285,11 @@ func (s *S3) Save(ctx context.Context, st *State) error {
 			if gerr != nil {
 				return fmt.Errorf("writing checkpoint %s: the conditional write failed (%v), and reading it back to see who wrote it failed: %w", s, err, gerr)
 			}
-			if cur == nil || cur.Owner != s.Owner {
-				by := "it was deleted"
-				if cur != nil {
-					by = fmt.Sprintf("now owned by %q", cur.Owner)
-				}
+			if cur == nil {
+				return fmt.Errorf("%w: %s was deleted while this instance (%q) held it: it was deleted by something other than dmsbridge (an operator, a lifecycle rule), so this one stops rather than guess; restore the object to go on from it, or restart to begin again from the start", ErrFenced, s, s.Owner)
+			}
+			if cur.Owner != s.Owner {
+				by := fmt.Sprintf("now owned by %q", cur.Owner)
 				return fmt.Errorf("%w: %s changed since this instance (%q) last wrote it (%s); another dmsbridge is running with the same checkpoint.key, so this one stops instead of double-processing", ErrFenced, s, s.Owner, by)
 			}
 			s.etag = etag

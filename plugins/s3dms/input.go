@@ -103,7 +103,7 @@ full load is done, are accepted, and so are tables removed (or reordered) once t
 Checkpoint stores: ` + "`file`" + ` (one JSON file, replaced atomically: temp file, fsync, rename, fsync of the
 directory), ` + "`s3`" + ` (one object written with If-None-Match/If-Match; a second instance started with the
 same key is refused while the first one's lease (` + "`checkpoint.lease`" + `, refreshed at every interval) runs,
-and an instance whose checkpoint was taken over stops emitting, so two instances never double-process:
+and an instance whose checkpoint was taken over (or deleted under it) stops emitting, so two instances never double-process:
 an instance whose lease ran out without a successful write (S3 slow or unreachable for it, a long pause) emits
 nothing more, its ` + "`ReadBatch`" + ` reporting the lapse, until a write confirms its claim or finds it taken over;
 a write whose answer was lost, and that therefore fails its own condition when sent again, is told from a takeover
