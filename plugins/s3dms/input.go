@@ -110,7 +110,7 @@ a write whose answer was lost, and that therefore fails its own condition when s
 by reading the object back: it still names this instance; after a crash a restart waits up to the lease. The age of
 the last write is judged by the S3 server's clock (the Date of its answer minus the object's Last-Modified, whole
 seconds, rounded so as never to overstate it), so clocks skewed between the instances play no part; a takeover may
-come a second or two after the lease), ` + "`cache`" + ` (any cache resource; no fencing) and ` + "`none`" + `. Two inputs of one
+come a second or two after the lease), ` + "`cache`" + ` (any cache resource; no fencing; as durable as the cache: with a ` + "`memory`" + ` cache a restart starts from the beginning) and ` + "`none`" + `. Two inputs of one
 process (e.g. two streams in streams mode) on the same checkpoint file are refused: the second's Connect fails naming
 the first, since each would overwrite the other's position; give each its own ` + "`checkpoint.key`" + `.
 
