@@ -168,3 +168,21 @@ func TestDeadLetterExampleRuns(t *testing.T) {
 		}
 	}
 }
+
+// config/local.yaml and the README tell the user to drop a CDC file into
+// config/sample/cdcfile/ to see it tailed. The directory input reads a file
+// as soon as it is listed and never again (its documented contract: files
+// must appear atomically), so a file created first and written after (`cat >
+// file`, an editor, a slow cp) is printed empty and its rows are lost without
+// a word. Both places must give the atomic way: write elsewhere, then mv.
+func TestLocalConfigSaysDropAtomically(t *testing.T) {
+	for _, f := range []string{"config/local.yaml", "README.md"} {
+		b, err := os.ReadFile(filepath.Join(repoRoot(), f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), "write it elsewhere, then `mv` it in") {
+			t.Errorf("%s tells the user to drop a CDC file without saying it must appear atomically (write it elsewhere, then `mv` it in)", f)
+		}
+	}
+}
