@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -8,6 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/dmsbridge/dmsbridge/tests/testutil"
 )
 
 // Every pipeline file shipped in config/ passes `dmsbridge lint` with the
@@ -184,5 +188,64 @@ func TestLocalConfigSaysDropAtomically(t *testing.T) {
 		if !strings.Contains(string(b), "write it elsewhere, then `mv` it in") {
 			t.Errorf("%s tells the user to drop a CDC file without saying it must appear atomically (write it elsewhere, then `mv` it in)", f)
 		}
+	}
+}
+
+// Every shipped pipeline that writes to Kinesis gives its dead-letter
+// records what the reference config's comment and the README promise: the
+// error, the stage that refused the row, the bucket, key, line and position
+// of the row, and its bytes. config/streams/table01.yaml says "see
+// config/s3-to-kinesis.yaml" for its dead letter: it must carry the same.
+func TestShippedDeadLettersCarryTheSameFields(t *testing.T) {
+	const key = "schema01/table01/full_000"
+	good := "2026-01-01 00:00:00,10.1000/dmsbridge.demo.1,1001,12.50,a1b2c3d4e5\n"
+	bad := "2026-01-01 00:00:09,10.1000/x,not-a-number,1.00,sig"
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"s3-to-kinesis.yaml", []string{"run", "config/s3-to-kinesis.yaml"}},
+		{"streams/table01.yaml", []string{"streams", "-o", "config/streams-root.yaml", "config/streams"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bucket := testutil.NewBucket(t)
+			stream := testutil.NewStream(t, 1)
+			testutil.PutObject(t, bucket, key, []byte(good+bad+"\n"+good))
+			dir := t.TempDir()
+			dead := filepath.Join(dir, "dead-letter.jsonl")
+			p := start(t, pipelineEnv(t, bucket, stream, dir), tc.args...)
+			p.WaitReady(t, 30*time.Second)
+			end := time.Now().Add(30 * time.Second)
+			for len(lines(t, dead)) < 1 && time.Now().Before(end) {
+				time.Sleep(100 * time.Millisecond)
+			}
+			dl := lines(t, dead)
+			if len(dl) != 1 {
+				t.Fatalf("dead letter: %q\n%s", dl, p.Stderr.String())
+			}
+			var d map[string]any
+			if err := json.Unmarshal([]byte(dl[0]), &d); err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]any{
+				"stage":      "dms_csv_to_json",
+				"s3_bucket":  bucket,
+				"s3_key":     key,
+				"line":       float64(2),
+				"row":        bad,
+				"row_base64": base64.StdEncoding.EncodeToString([]byte(bad)),
+			}
+			for k, v := range want {
+				if d[k] != v {
+					t.Errorf("%s = %v, want %v (record %s)", k, d[k], v, dl[0])
+				}
+			}
+			if e, _ := d["error"].(string); !strings.Contains(e, "not-a-number") {
+				t.Errorf("error %q", d["error"])
+			}
+			if pos, _ := d["position"].(string); pos == "" {
+				t.Errorf("no position: %s", dl[0])
+			}
+		})
 	}
 }
