@@ -3,6 +3,8 @@ package csvjson
 import (
 	"strings"
 	"testing"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
 )
 
 func tableStart(schema, table string) row {
@@ -158,12 +160,16 @@ func TestObjectMappingConfigErrors(t *testing.T) {
 		{`[{"rule-type":"object-mapping","rule-id":"1","rule-action":"map-record-to-record","object-locator":{"schema-name":"hr","table-name":"employee"},"mapping-parameters":{"partition-key-type":"attribute-name"}}]`, "partition-key-name"},
 		{`[{"rule-type":"object-mapping","rule-id":"1","rule-action":"map-record-to-record","object-locator":{"schema-name":"hr","table-name":"employee"},"mapping-parameters":{"attribute-mappings":[{"target-attribute-name":"x","value":"${nope}"}]}}]`, "${nope} names no column"},
 		{`[{"rule-type":"object-mapping","rule-id":"1","rule-action":"map-record-to-record","object-locator":{"schema-name":"hr","table-name":"employee"},"mapping-parameters":{"partition-key-type":"shard"}}]`, "partition-key-type"},
+		// Two attributes of one name, or an attribute named _doc next to the
+		// _doc map, would write a data object with a duplicate key.
+		{`[{"rule-type":"object-mapping","rule-id":"1","rule-action":"map-record-to-record","object-locator":{"schema-name":"hr","table-name":"employee"},"mapping-parameters":{"attribute-mappings":[{"target-attribute-name":"a","value":"x"},{"attribute-name":"a","value":"y"}]}}]`, `attribute "a" is mapped twice`},
+		{`[{"rule-type":"object-mapping","rule-id":"1","rule-action":"map-record-to-document","object-locator":{"schema-name":"hr","table-name":"employee"},"mapping-parameters":{"attribute-mappings":[{"target-attribute-name":"_doc","value":"x"}]}}]`, `attribute "_doc" collides with the _doc map`},
 	} {
 		conf, err := processorSpec().ParseYAML("table_definition: ./testdata/employee.json\ntable_mappings: '"+c.rules+"'\n", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = newProcessor(conf, nil)
+		_, err = newProcessor(conf, service.MockResources())
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "table_mappings") {
 			t.Fatalf("rules %s: error %v, want it to mention %q", c.rules, err, c.want)
 		}

@@ -192,6 +192,17 @@ func parseRule(i int, rm map[string]any) (*mappingRule, error) {
 			default:
 				return nil, fmt.Errorf("%s: attribute %s: value must be a string template or a document object", r.where(), name)
 			}
+			// data is a JSON object: a second attribute of one name, or an
+			// attribute named _doc next to the document's _doc map, would
+			// write a duplicate key (most readers keep only one of them)
+			for _, prev := range r.attrs {
+				if prev.name == name {
+					return nil, fmt.Errorf("%s: attribute %q is mapped twice", r.where(), name)
+				}
+			}
+			if r.document && name == "_doc" {
+				return nil, fmt.Errorf("%s: attribute %q collides with the _doc map of map-record-to-document", r.where(), name)
+			}
 			r.attrs = append(r.attrs, attrSpec{name: name, value: val})
 		}
 	}

@@ -132,7 +132,9 @@ input did not set them (CDC).
   wildcard) applies. Template column names (` + "`${col}`" + `) and ` + "`exclude-columns`" + ` match case-insensitively;
   a NULL renders as an empty string. map-record-to-record writes the non-excluded columns then
   the mapped attributes (an attribute named like a column replaces it); map-record-to-document
-  writes the attributes then ` + "`_doc`" + ` holding the non-excluded columns. Other rule types are ignored.
+  writes the attributes then ` + "`_doc`" + ` holding the non-excluded columns. A rule that maps one attribute
+  name twice, or (map-record-to-document) an attribute named ` + "`_doc`" + `, is a configuration error: it
+  would write a duplicate key. Other rule types are ignored.
 
 ### Configuration checks
 
