@@ -232,3 +232,25 @@ func TestCDCStartControlRecords(t *testing.T) {
 	out = process(t, p, row{"", map[string]any{"dms_control": "cdc-stop", "dms_phase": "cdc"}})
 	mustErr(t, out[0], `dms_control "cdc-stop" is neither table-start nor cdc-start`)
 }
+
+// DMS documents two forms of partition key, SchemaName.TableName and
+// ${AttributeName}: a partition-key-name written as ${LastName} names the
+// LastName column, it is not a column called "${LastName}".
+func TestObjectMappingKeyNameTemplateForm(t *testing.T) {
+	p := newTestProc(t, `
+table_definition: ./testdata/employee.json
+message_format: json-unformatted
+include_partition_value: true
+table_mappings: '[{"rule-type":"object-mapping","rule-id":"1","rule-action":"map-record-to-record","object-locator":{"schema-name":"hr","table-name":"employee"},"mapping-parameters":{"partition-key-type":"attribute-name","partition-key-name":"${lastname}"}}]'
+`)
+	m := process(t, p, fullLoad("hr", "employee", "k", 1, "101,Smith,Bob,2014-06-04,New York"))[0]
+	mustOK(t, m)
+	want := `{"data":{"Id":101,"LastName":"Smith","FirstName":"Bob","HireDate":"2014-06-04T00:00:00Z","OfficeLocation":"New York"},` +
+		`"metadata":{"timestamp":"` + fixedTS + `","record-type":"data","operation":"load","partition-key-type":"attribute-name","partition-key-value":"Smith","schema-name":"hr","table-name":"employee"}}` + "\n"
+	if got := body(t, m); got != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+	if k := meta(m, "dms_partition_key"); k != "Smith" {
+		t.Fatalf("key %q, want Smith", k)
+	}
+}

@@ -157,6 +157,11 @@ func parseRule(i int, rm map[string]any) (*mappingRule, error) {
 		r.keyType = k
 	}
 	r.keyName = str(mp["partition-key-name"])
+	// DMS documents the key forms SchemaName.TableName and ${AttributeName}:
+	// "${LastName}" names the attribute LastName.
+	if n := r.keyName; len(n) > 3 && strings.HasPrefix(n, "${") && strings.HasSuffix(n, "}") && !strings.ContainsAny(n[2:len(n)-1], "${}") {
+		r.keyName = n[2 : len(n)-1]
+	}
 	if pk, ok := mp["partition-key"].(map[string]any); ok {
 		r.keyValue = str(pk["value"])
 	}

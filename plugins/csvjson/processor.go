@@ -134,7 +134,8 @@ input did not set them (CDC).
   the mapped attributes (an attribute named like a column replaces it); map-record-to-document
   writes the attributes then ` + "`_doc`" + ` holding the non-excluded columns. A rule that maps one attribute
   name twice, or (map-record-to-document) an attribute named ` + "`_doc`" + `, is a configuration error: it
-  would write a duplicate key. Other rule types are ignored.
+  would write a duplicate key. ` + "`partition-key-name`" + ` may be written in DMS's ` + "`${AttributeName}`" + ` form
+  (` + "`${LastName}`" + ` names LastName). Other rule types are ignored.
 
 ### Configuration checks
 
