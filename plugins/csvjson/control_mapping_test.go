@@ -160,6 +160,12 @@ func TestObjectMappingConfigErrors(t *testing.T) {
 		{`[{"rule-type":"object-mapping","rule-id":"1","rule-action":"map-record-to-record","object-locator":{"schema-name":"hr","table-name":"employee"},"mapping-parameters":{"partition-key-type":"attribute-name"}}]`, "partition-key-name"},
 		{`[{"rule-type":"object-mapping","rule-id":"1","rule-action":"map-record-to-record","object-locator":{"schema-name":"hr","table-name":"employee"},"mapping-parameters":{"attribute-mappings":[{"target-attribute-name":"x","value":"${nope}"}]}}]`, "${nope} names no column"},
 		{`[{"rule-type":"object-mapping","rule-id":"1","rule-action":"map-record-to-record","object-locator":{"schema-name":"hr","table-name":"employee"},"mapping-parameters":{"partition-key-type":"shard"}}]`, "partition-key-type"},
+		// A mis-shaped parameter must not be ignored: exclude-columns given as
+		// one string would otherwise leak the column it meant to exclude.
+		{`[{"rule-type":"object-mapping","rule-id":"1","rule-action":"map-record-to-record","object-locator":{"schema-name":"hr","table-name":"employee"},"mapping-parameters":{"exclude-columns":"LastName"}}]`, "exclude-columns must be a list"},
+		{`[{"rule-type":"object-mapping","rule-id":"1","rule-action":"map-record-to-record","object-locator":{"schema-name":"hr","table-name":"employee"},"mapping-parameters":{"attribute-mappings":{"target-attribute-name":"a","value":"x"}}}]`, "attribute-mappings must be a list"},
+		{`[{"rule-type":"object-mapping","rule-id":"1","rule-action":"map-record-to-record","object-locator":{"schema-name":"hr","table-name":"employee"},"mapping-parameters":{"partition-key":"k"}}]`, "partition-key must be an object"},
+		{`[{"rule-type":"object-mapping","rule-id":"1","rule-action":"map-record-to-record","object-locator":{"schema-name":"hr","table-name":"employee"},"mapping-parameters":["exclude-columns"]}]`, "mapping-parameters must be an object"},
 		// Two attributes of one name, or an attribute named _doc next to the
 		// _doc map, would write a data object with a duplicate key.
 		{`[{"rule-type":"object-mapping","rule-id":"1","rule-action":"map-record-to-record","object-locator":{"schema-name":"hr","table-name":"employee"},"mapping-parameters":{"attribute-mappings":[{"target-attribute-name":"a","value":"x"},{"attribute-name":"a","value":"y"}]}}]`, `attribute "a" is mapped twice`},

@@ -148,7 +148,10 @@ func parseRule(i int, rm map[string]any) (*mappingRule, error) {
 	default:
 		return nil, fmt.Errorf("%s: rule-action %q is not map-record-to-record or map-record-to-document", r.where(), a)
 	}
-	mp, _ := rm["mapping-parameters"].(map[string]any)
+	mp, ok := rm["mapping-parameters"].(map[string]any)
+	if !ok && rm["mapping-parameters"] != nil {
+		return nil, fmt.Errorf("%s: mapping-parameters must be an object", r.where())
+	}
 	if kt := str(mp["partition-key-type"]); kt != "" {
 		k, ok := parseKeyKind(kt)
 		if !ok {
@@ -164,6 +167,8 @@ func parseRule(i int, rm map[string]any) (*mappingRule, error) {
 	}
 	if pk, ok := mp["partition-key"].(map[string]any); ok {
 		r.keyValue = str(pk["value"])
+	} else if mp["partition-key"] != nil {
+		return nil, fmt.Errorf("%s: partition-key must be an object ({value: ...})", r.where())
 	}
 	switch {
 	case r.keyType == keyAttribute && r.keyName == "":
@@ -173,12 +178,18 @@ func parseRule(i int, rm map[string]any) (*mappingRule, error) {
 	case r.keyType == keyDefault && r.keyValue != "":
 		r.keyType = keyConstant // DMS's constant-key example gives only partition-key.value
 	}
+	// a parameter of the wrong shape is refused, not ignored: an ignored
+	// exclude-columns would write the columns it meant to keep out
 	if ex, ok := mp["exclude-columns"].([]any); ok {
 		for _, c := range ex {
 			r.exclude[strings.ToLower(str(c))] = true
 		}
+	} else if mp["exclude-columns"] != nil {
+		return nil, fmt.Errorf("%s: exclude-columns must be a list of column names", r.where())
 	}
-	if am, ok := mp["attribute-mappings"].([]any); ok {
+	if am, ok := mp["attribute-mappings"].([]any); !ok && mp["attribute-mappings"] != nil {
+		return nil, fmt.Errorf("%s: attribute-mappings must be a list", r.where())
+	} else if ok {
 		for j, a := range am {
 			amm, ok := a.(map[string]any)
 			if !ok {

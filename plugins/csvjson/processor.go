@@ -135,7 +135,8 @@ input did not set them (CDC).
   writes the attributes then ` + "`_doc`" + ` holding the non-excluded columns. A rule that maps one attribute
   name twice, or (map-record-to-document) an attribute named ` + "`_doc`" + `, is a configuration error: it
   would write a duplicate key. ` + "`partition-key-name`" + ` may be written in DMS's ` + "`${AttributeName}`" + ` form
-  (` + "`${LastName}`" + ` names LastName). Other rule types are ignored.
+  (` + "`${LastName}`" + ` names LastName). A mapping parameter of the wrong shape (e.g. ` + "`exclude-columns`" + ` not
+  a list) is a configuration error, never ignored. Other rule types are ignored.
 
 ### Configuration checks
 
