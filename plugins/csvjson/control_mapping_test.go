@@ -166,6 +166,9 @@ func TestObjectMappingConfigErrors(t *testing.T) {
 		{`[{"rule-type":"object-mapping","rule-id":"1","rule-action":"map-record-to-record","object-locator":{"schema-name":"hr","table-name":"employee"},"mapping-parameters":{"attribute-mappings":{"target-attribute-name":"a","value":"x"}}}]`, "attribute-mappings must be a list"},
 		{`[{"rule-type":"object-mapping","rule-id":"1","rule-action":"map-record-to-record","object-locator":{"schema-name":"hr","table-name":"employee"},"mapping-parameters":{"partition-key":"k"}}]`, "partition-key must be an object"},
 		{`[{"rule-type":"object-mapping","rule-id":"1","rule-action":"map-record-to-record","object-locator":{"schema-name":"hr","table-name":"employee"},"mapping-parameters":["exclude-columns"]}]`, "mapping-parameters must be an object"},
+		// A constant key holding a ${col} template would send every row to the
+		// one shard of the literal key "${Id}".
+		{`[{"rule-type":"object-mapping","rule-id":"1","rule-action":"map-record-to-record","object-locator":{"schema-name":"hr","table-name":"employee"},"mapping-parameters":{"partition-key":{"value":"${Id}"}}}]`, `partition-key.value "${Id}" is a constant`},
 		// Two attributes of one name, or an attribute named _doc next to the
 		// _doc map, would write a data object with a duplicate key.
 		{`[{"rule-type":"object-mapping","rule-id":"1","rule-action":"map-record-to-record","object-locator":{"schema-name":"hr","table-name":"employee"},"mapping-parameters":{"attribute-mappings":[{"target-attribute-name":"a","value":"x"},{"attribute-name":"a","value":"y"}]}}]`, `attribute "a" is mapped twice`},

@@ -178,6 +178,10 @@ func parseRule(i int, rm map[string]any) (*mappingRule, error) {
 	case r.keyType == keyDefault && r.keyValue != "":
 		r.keyType = keyConstant // DMS's constant-key example gives only partition-key.value
 	}
+	if r.keyType == keyConstant && strings.Contains(r.keyValue, "${") {
+		// not expanded: every row would go to the one shard of that literal key
+		return nil, fmt.Errorf("%s: partition-key.value %q is a constant, ${} is not expanded in it; for a key per row use partition-key-type attribute-name with partition-key-name", r.where(), r.keyValue)
+	}
 	// a parameter of the wrong shape is refused, not ignored: an ignored
 	// exclude-columns would write the columns it meant to keep out
 	if ex, ok := mp["exclude-columns"].([]any); ok {

@@ -136,7 +136,8 @@ input did not set them (CDC).
   name twice, or (map-record-to-document) an attribute named ` + "`_doc`" + `, is a configuration error: it
   would write a duplicate key. ` + "`partition-key-name`" + ` may be written in DMS's ` + "`${AttributeName}`" + ` form
   (` + "`${LastName}`" + ` names LastName). A mapping parameter of the wrong shape (e.g. ` + "`exclude-columns`" + ` not
-  a list) is a configuration error, never ignored. Other rule types are ignored.
+  a list) is a configuration error, never ignored, and so is a constant ` + "`partition-key.value`" + ` holding ` + "`${`" + `
+  (templates are not expanded there; use ` + "`attribute-name`" + ` for a key per row). Other rule types are ignored.
 
 ### Configuration checks
 
