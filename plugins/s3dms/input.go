@@ -9,6 +9,7 @@ import (
 	"io"
 	"maps"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -50,7 +51,9 @@ with ` + "`rfc4180`" + ` a quoted field may hold delimiters and newlines. Blank 
 With ` + "`directory`" + ` instead of ` + "`bucket`" + ` the same layout is read from a local directory: keys are paths
 relative to it with "/" separators (a key can never escape it), ` + "`s3_bucket`" + ` is "", and the ETag is
 "<size hex>-<mtime ns hex>" (no content hash), so a rewrite keeping size and modification time is not
-detected. Files must appear atomically (write elsewhere, then rename).
+detected. Files must appear atomically (write elsewhere, then rename): a CDC file is read once, as soon as it is
+listed, so bytes written to it afterwards are not read. The newest CDC file read is watched at every poll, and if
+its size changes after it was read to its end, a warning names it with both sizes (once per size).
 
 ### Messages
 
@@ -544,6 +547,7 @@ type input struct {
 	// checkpoint.Claim), taken at the first Connect, released at Close.
 	releaseClaim func()
 	known        map[string]bool     // CDC keys <= hwm seen by the last late check
+	lastCDC      readFile            // the newest CDC file read to its end (directory: watched for growth)
 	seen         *checkpoint.SeenSet // listed CDC keys, bounded, stored with the checkpoint
 	prevSeen     *checkpoint.Seen    // the record of the run before, to find files that came while stopped
 	seenSnap     atomic.Pointer[checkpoint.Seen]
@@ -1711,6 +1715,32 @@ func (in *input) fileDone(it item, rawBytes int64) {
 	}
 	in.stats.cdcFileDone(it.obj.LastModified)
 	in.stats.cdcPending(len(in.queue))
+	if !it.late {
+		in.lastCDC = readFile{key: it.obj.Key, size: rawBytes, warned: rawBytes}
+	}
+}
+
+// readFile is a CDC file read to its end: its key and the bytes read.
+type readFile struct {
+	key          string
+	size, warned int64 // warned: the size last warned about
+}
+
+// checkGrown warns when the newest CDC file read from a local directory
+// changed size after it was read to its end: it was written in place
+// rather than moved in whole, and the bytes written since are not read (a
+// processed CDC file is never read again). S3 objects appear whole.
+func (in *input) checkGrown() {
+	d, ok := in.src.(*dirSource)
+	if !ok || in.lastCDC.key == "" {
+		return
+	}
+	fi, err := os.Stat(d.describe(in.lastCDC.key))
+	if err != nil || fi.Size() == in.lastCDC.warned {
+		return
+	}
+	in.lastCDC.warned = fi.Size()
+	in.log.Warnf("CDC file %s changed after it was read to its end (%d bytes read, %d bytes now): what was written to it since is not read, as a processed CDC file is never read again; write CDC files elsewhere and move them into the folder whole", d.describe(in.lastCDC.key), in.lastCDC.size, fi.Size())
 }
 
 // flushRowStats adds the rows emitted from the current file to the stats.

@@ -296,6 +296,7 @@ func (in *input) poll(ctx context.Context) error {
 		token = next
 	}
 	in.noteSeen()
+	in.checkGrown()
 	in.stats.cdcPending(len(in.queue))
 	in.stats.refreshLag()
 	in.maybeLogProgress()
