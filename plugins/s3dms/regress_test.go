@@ -50,21 +50,7 @@ func TestResumeAtTheEndThrough416Variants(t *testing.T) {
 			}
 			srv := httptest.NewServer(rp)
 			defer srv.Close()
-			ckdir := t.TempDir()
-			st := &checkpoint.State{Position: checkpoint.Position{Phase: checkpoint.PhaseFullLoad, Key: "dms/hr/zeta/LOAD1.csv", ETag: aws.ToString(h.ETag), Offset: 8, Line: 3}}
-			if err := (&checkpoint.File{Path: filepath.Join(ckdir, "job.json")}).Save(context.Background(), st); err != nil {
-				t.Fatal(err)
-			}
-			yaml := strings.Replace(baseYAML(b, "mode: full-load\ncheckpoint:\n  directory: "+ckdir+"\n  key: job.json\n"), b.ep, srv.URL, 1)
-			r := startStream(t, yaml, nil)
-			select {
-			case err := <-r.done:
-				if err != nil {
-					t.Fatal(err)
-				}
-			case <-time.After(20 * time.Second):
-				t.Fatalf("not done after 20 s, with %q\n%s", keyBody(r.snapshot()), r.logText())
-			}
+			r := resumeLoad1Through(t, b, srv.URL, aws.ToString(h.ETag), 8, 3)
 			if got := strings.Join(keyBody(r.snapshot()), " "); got != "dms/hr/zeta/LOAD2.csv|3,c" {
 				t.Fatalf("got %q\n%s", got, r.logText())
 			}
@@ -118,21 +104,7 @@ func TestResumeThroughAServerIgnoringRange(t *testing.T) {
 		{4, 2, "dms/hr/zeta/LOAD1.csv|2,b dms/hr/zeta/LOAD2.csv|3,c"},
 		{8, 3, "dms/hr/zeta/LOAD2.csv|3,c"},
 	} {
-		ckdir := t.TempDir()
-		st := &checkpoint.State{Position: checkpoint.Position{Phase: checkpoint.PhaseFullLoad, Key: "dms/hr/zeta/LOAD1.csv", ETag: aws.ToString(h.ETag), Offset: c.offset, Line: c.line}}
-		if err := (&checkpoint.File{Path: filepath.Join(ckdir, "job.json")}).Save(context.Background(), st); err != nil {
-			t.Fatal(err)
-		}
-		yaml := strings.Replace(baseYAML(b, "mode: full-load\ncheckpoint:\n  directory: "+ckdir+"\n  key: job.json\n"), b.ep, srv.URL, 1)
-		r := startStream(t, yaml, nil)
-		select {
-		case err := <-r.done:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Fatalf("offset %d: not done after 20 s, with %q\n%s", c.offset, keyBody(r.snapshot()), r.logText())
-		}
+		r := resumeLoad1Through(t, b, srv.URL, aws.ToString(h.ETag), c.offset, c.line)
 		if got := strings.Join(keyBody(r.snapshot()), " "); got != c.want {
 			t.Fatalf("offset %d: got %q, want %q\n%s", c.offset, got, c.want, r.logText())
 		}
@@ -170,4 +142,27 @@ func TestTableRemovedOnceTheFullLoadIsDone(t *testing.T) {
 	if got := strings.Join(keyBody(r2.snapshot()), " "); got != "dms/changes/CDC1.csv|I,zeta,hr,3,c" || strings.Contains(r2.logText(), "does not match") {
 		t.Fatalf("got %q\n%s", got, r2.logText())
 	}
+}
+
+// resumeLoad1Through saves a checkpoint at offset (line) of
+// dms/hr/zeta/LOAD1.csv, version etag, and runs the full load with S3
+// reached at endpoint until the input ends.
+func resumeLoad1Through(t *testing.T, b *s3Backend, endpoint, etag string, offset, line int64) *runner {
+	t.Helper()
+	ckdir := t.TempDir()
+	st := &checkpoint.State{Position: checkpoint.Position{Phase: checkpoint.PhaseFullLoad, Key: "dms/hr/zeta/LOAD1.csv", ETag: etag, Offset: offset, Line: line}}
+	if err := (&checkpoint.File{Path: filepath.Join(ckdir, "job.json")}).Save(context.Background(), st); err != nil {
+		t.Fatal(err)
+	}
+	yaml := strings.Replace(baseYAML(b, "mode: full-load\ncheckpoint:\n  directory: "+ckdir+"\n  key: job.json\n"), b.ep, endpoint, 1)
+	r := startStream(t, yaml, nil)
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("offset %d: not done after 20 s, with %q\n%s", offset, keyBody(r.snapshot()), r.logText())
+	}
+	return r
 }
