@@ -313,3 +313,12 @@ func (l *lockedBuf) String() string {
 	defer l.mu.Unlock()
 	return l.buf.String()
 }
+
+// putGzipEncoded stores gzipped bytes under key with Content-Encoding: gzip
+// (no .gz suffix): the input must decompress it by its encoding.
+func (b *s3Backend) putGzipEncoded(t testing.TB, key string, gzipped []byte) {
+	t.Helper()
+	if _, err := b.client.PutObject(context.Background(), &s3.PutObjectInput{Bucket: &b.bucket, Key: &key, Body: bytes.NewReader(gzipped), ContentEncoding: aws.String("gzip")}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,7 +1,6 @@
 package s3dms
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -415,9 +414,7 @@ func TestContentEncodingGzip(t *testing.T) {
 		fmt.Fprintf(&sb, "%d,z\n", i)
 	}
 	key := "dms/hr/zeta/LOAD1.csv"
-	if _, err := b.client.PutObject(context.Background(), &s3.PutObjectInput{Bucket: &b.bucket, Key: &key, Body: bytes.NewReader(gz(t, sb.String())), ContentEncoding: aws.String("gzip")}); err != nil {
-		t.Fatal(err)
-	}
+	b.putGzipEncoded(t, key, gz(t, sb.String()))
 	ckdir := t.TempDir()
 	yaml := baseYAML(b, "mode: full-load\nbatch_size: 10\ncheckpoint:\n  directory: "+ckdir+"\n  interval: 10ms\n")
 	var n atomic.Int64

@@ -25,14 +25,7 @@ import (
 // range with a 416 whose body is empty or carries another code than
 // InvalidRange: the status is what HTTP defines for it (RFC 9110 15.5.17).
 func TestResumeAtTheEndThrough416Variants(t *testing.T) {
-	b := newS3Backend(t)
-	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("1,a\n2,b\n"))
-	b.put(t, "dms/hr/zeta/LOAD2.csv", []byte("3,c\n"))
-	h, err := b.client.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: &b.bucket, Key: aws.String("dms/hr/zeta/LOAD1.csv")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	target, _ := url.Parse(b.ep)
+	b, etag, target := twoLoadFiles(t)
 	for name, body := range map[string]string{
 		"empty body": "",
 		"other code": `<?xml version="1.0" encoding="UTF-8"?><Error><Code>RequestedRangeNotSatisfiable</Code><Message>Requested Range Not Satisfiable</Message></Error>`,
@@ -50,7 +43,7 @@ func TestResumeAtTheEndThrough416Variants(t *testing.T) {
 			}
 			srv := httptest.NewServer(rp)
 			defer srv.Close()
-			r := resumeLoad1Through(t, b, srv.URL, aws.ToString(h.ETag), 8, 3)
+			r := resumeLoad1Through(t, b, srv.URL, etag, 8, 3)
 			if got := strings.Join(keyBody(r.snapshot()), " "); got != "dms/hr/zeta/LOAD2.csv|3,c" {
 				t.Fatalf("got %q\n%s", got, r.logText())
 			}
@@ -67,14 +60,7 @@ func TestResumeAtTheEndThrough416Variants(t *testing.T) {
 // done) must go on after its checkpointed offset, not re-read the object
 // from its start as if it began there.
 func TestResumeThroughAServerIgnoringRange(t *testing.T) {
-	b := newS3Backend(t)
-	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("1,a\n2,b\n"))
-	b.put(t, "dms/hr/zeta/LOAD2.csv", []byte("3,c\n"))
-	h, err := b.client.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: &b.bucket, Key: aws.String("dms/hr/zeta/LOAD1.csv")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	target, _ := url.Parse(b.ep)
+	b, etag, target := twoLoadFiles(t)
 	rp := httputil.NewSingleHostReverseProxy(target)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet || r.Header.Get("Range") == "" {
@@ -104,7 +90,7 @@ func TestResumeThroughAServerIgnoringRange(t *testing.T) {
 		{4, 2, "dms/hr/zeta/LOAD1.csv|2,b dms/hr/zeta/LOAD2.csv|3,c"},
 		{8, 3, "dms/hr/zeta/LOAD2.csv|3,c"},
 	} {
-		r := resumeLoad1Through(t, b, srv.URL, aws.ToString(h.ETag), c.offset, c.line)
+		r := resumeLoad1Through(t, b, srv.URL, etag, c.offset, c.line)
 		if got := strings.Join(keyBody(r.snapshot()), " "); got != c.want {
 			t.Fatalf("offset %d: got %q, want %q\n%s", c.offset, got, c.want, r.logText())
 		}
@@ -165,4 +151,20 @@ func resumeLoad1Through(t *testing.T, b *s3Backend, endpoint, etag string, offse
 		t.Fatalf("offset %d: not done after 20 s, with %q\n%s", offset, keyBody(r.snapshot()), r.logText())
 	}
 	return r
+}
+
+// twoLoadFiles puts LOAD1.csv (rows 1, 2) and LOAD2.csv (row 3) of hr.zeta
+// in versitygw and returns the backend, LOAD1.csv's ETag and the server's
+// URL (for a proxy in front of it).
+func twoLoadFiles(t *testing.T) (b *s3Backend, etag string, target *url.URL) {
+	t.Helper()
+	b = newS3Backend(t)
+	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("1,a\n2,b\n"))
+	b.put(t, "dms/hr/zeta/LOAD2.csv", []byte("3,c\n"))
+	h, err := b.client.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: &b.bucket, Key: aws.String("dms/hr/zeta/LOAD1.csv")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, _ = url.Parse(b.ep)
+	return b, aws.ToString(h.ETag), target
 }

@@ -1,7 +1,6 @@
 package s3dms
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -154,9 +153,7 @@ func TestContentEncodingGzipResumePastStoredSize(t *testing.T) {
 	}
 	body := gz(t, sb.String())
 	key := "dms/hr/zeta/LOAD1.csv"
-	if _, err := b.client.PutObject(context.Background(), &s3.PutObjectInput{Bucket: &b.bucket, Key: &key, Body: bytes.NewReader(body), ContentEncoding: aws.String("gzip")}); err != nil {
-		t.Fatal(err)
-	}
+	b.putGzipEncoded(t, key, body)
 	ckdir := t.TempDir()
 	yaml := baseYAML(b, "mode: full-load\nbatch_size: 10\ncheckpoint:\n  directory: "+ckdir+"\n  interval: 0s\n")
 	var n atomic.Int64
