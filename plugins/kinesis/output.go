@@ -166,7 +166,8 @@ still must be.
 			"`kinesis_records_throttled` (label `shard`), `kinesis_retries` (records re-sent), `kinesis_duplicates_ordering`, "+
 			"`kinesis_resends_unknown_outcome`, `kinesis_records_failed`, `kinesis_dead_lettered`, `kinesis_request_records`, `kinesis_request_bytes`, "+
 			"`kinesis_record_bytes_max` (gauges of the last request / batch), `kinesis_shard_rate_percent` (label `shard`), "+
-			"`kinesis_put_records_latency_ns`. The counters are exported at 0 from the start (an absent series is not a zero)."+`
+			"`kinesis_put_records_latency_ns`. The counters are exported at 0 from the start (an absent series is not a zero), "+
+			"`kinesis_records_throttled` for every open shard once the output has listed the shards."+`
 
 `+service.OutputPerformanceDocs(false, true)).
 		LintRule(lintcheck.Rule("aws_kinesis_streams", outputSpec, lintConf)).
@@ -827,6 +828,7 @@ func (o *output) Connect(ctx context.Context) error {
 		return err
 	}
 	o.smap.Store(m)
+	o.exportShards(m)
 	o.mu.Lock()
 	o.client = client
 	o.mu.Unlock()
@@ -931,8 +933,18 @@ func (o *output) refreshNow(ctx context.Context) {
 		return
 	}
 	old := o.smap.Swap(m)
+	o.exportShards(m)
 	if old == nil || strings.Join(old.ids(), ",") != strings.Join(m.ids(), ",") {
 		o.log.Infof("Kinesis stream %s now has %d open shards: %v", o.streamLabel(), len(m.shards), m.ids())
+	}
+}
+
+// exportShards exports the per-shard counter of every open shard at 0, as
+// the other counters are from the start: a shard's series must exist before
+// its first throttle, or that first increase is lost to rate() and increase().
+func (o *output) exportShards(m *shardMap) {
+	for _, id := range m.ids() {
+		o.m.throttled.Incr(0, id)
 	}
 }
 
