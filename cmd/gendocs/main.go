@@ -47,13 +47,13 @@ func run(dir string) error {
 				if n != name {
 					continue
 				}
-				b, err := v.RenderDocs()
-				if err != nil {
-					// Benthos v4.60.0's template cannot render metrics
-					// exporters or tracers; render those from the
-					// template data.
-					b, err = renderPlain(v)
-				}
+				// Not v.RenderDocs: Benthos v4.60.0's template is AsciiDoc
+				// (it rendered the tracer, which has no fields, as an
+				// AsciiDoc page telling the reader to edit
+				// internal/impl/<provider>) and fails on every component
+				// with fields. Every page is rendered as Markdown from the
+				// template data.
+				b, err := renderPlain(v)
 				if err != nil && firstErr == nil {
 					firstErr = fmt.Errorf("%s %s: %w", kind, name, err)
 				}
@@ -99,7 +99,10 @@ func renderPlain(v *service.ConfigView) ([]byte, error) {
 		return nil, err
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "# %s\n\n%s\n\n%s\n\n## Fields\n\n", td.Name, td.Summary, strings.TrimSpace(td.Description))
+	fmt.Fprintf(&b, "# %s\n\n%s\n\n%s\n\n", td.Name, td.Summary, strings.TrimSpace(td.Description))
+	if len(td.Fields) > 0 {
+		b.WriteString("## Fields\n\n")
+	}
 	for _, f := range td.Fields {
 		fmt.Fprintf(&b, "### `%s`\n\n%s\n\n*Type*: `%s`\n\n", f.FullName, f.Description, f.Type)
 		if f.DefaultMarshalled != "" {

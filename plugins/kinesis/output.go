@@ -169,7 +169,10 @@ still must be.
 			"`kinesis_put_records_latency_ns`. The counters are exported at 0 from the start (an absent series is not a zero), "+
 			"`kinesis_records_throttled` for every open shard once the output has listed the shards."+`
 
-`+service.OutputPerformanceDocs(false, true)).
+### Batching
+Each batch the engine hands over is written as it comes, split into requests of up to 500 records. Behind an input
+that emits batches (`+"`aws_s3_dms`, `batch_size`"+`) no `+"`batching`"+` is needed; behind one that emits single messages, a
+`+"`batching`"+` policy groups them into fewer, fuller PutRecords requests.`).
 		LintRule(lintcheck.Rule("aws_kinesis_streams", outputSpec, lintConf)).
 		Fields(
 			service.NewStringField(fStream).
