@@ -44,8 +44,9 @@ histograms. Metric names are sanitised to the Prometheus character set
 (`+"`[a-zA-Z_:][a-zA-Z0-9_:]*`"+`).
 
 Failure modes: a metric registered twice under the same name with different
-label keys cannot be represented in Prometheus; the second registration is
-logged once at WARN and its values are dropped, never crashing the pipeline.
+label keys, or as another kind (a counter, a gauge and a timer of one name),
+cannot be represented in Prometheus; the second registration is logged once
+at WARN and its values are dropped, never crashing the pipeline.
 Label values that are not valid UTF-8 (e.g. a `+"`metric`"+` processor labelling by
 message content, or a stream id from a URL) are exported with each run of
 invalid bytes replaced by U+FFFD.
@@ -78,6 +79,7 @@ func init() {
 var newExporterHook func(*Exporter)
 
 type vecEntry struct {
+	kind   string // counter, gauge or timer
 	labels []string
 	vec    any // *prometheus.CounterVec, *prometheus.GaugeVec, *prometheus.SummaryVec or *prometheus.HistogramVec
 }
@@ -160,8 +162,9 @@ func sanitise(name string) string {
 }
 
 // vec returns the collector registered under name, creating it with mk when
-// absent; nil when the name is taken with other label keys.
-func (e *Exporter) vec(name string, labels []string, mk func(name string, labels []string) prometheus.Collector) any {
+// absent; nil (logged once) when the name is taken by a metric of another
+// kind or with other label keys.
+func (e *Exporter) vec(kind, name string, labels []string, mk func(name string, labels []string) prometheus.Collector) any {
 	name = sanitise(e.prefix + name)
 	clean := make([]string, len(labels))
 	for i, l := range labels {
@@ -170,6 +173,13 @@ func (e *Exporter) vec(name string, labels []string, mk func(name string, labels
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if ent, ok := e.vecs[name]; ok {
+		if ent.kind != kind {
+			if key := kind + " " + name; !e.warn[key] {
+				e.warn[key] = true
+				e.log.Warnf("prometheus: metric %q registered again as a %s (first as a %s); the %s is not exported", name, kind, ent.kind, kind)
+			}
+			return nil
+		}
 		if strings.Join(ent.labels, ",") != strings.Join(clean, ",") {
 			if !e.warn[name] {
 				e.warn[name] = true
@@ -184,7 +194,7 @@ func (e *Exporter) vec(name string, labels []string, mk func(name string, labels
 		e.log.Warnf("prometheus: metric %q: %v", name, err)
 		return nil
 	}
-	e.vecs[name] = vecEntry{labels: clean, vec: c}
+	e.vecs[name] = vecEntry{kind: kind, labels: clean, vec: c}
 	return c
 }
 
@@ -196,7 +206,7 @@ func (noop) Timing(int64) {}
 
 // NewCounterCtor implements service.MetricsExporter.
 func (e *Exporter) NewCounterCtor(name string, labelKeys ...string) service.MetricsExporterCounterCtor {
-	v, _ := e.vec(name, labelKeys, func(n string, l []string) prometheus.Collector {
+	v, _ := e.vec("counter", name, labelKeys, func(n string, l []string) prometheus.Collector {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: n, Help: "Benthos counter " + n}, l)
 	}).(*prometheus.CounterVec)
 	return func(lv ...string) service.MetricsExporterCounter {
@@ -214,7 +224,7 @@ func (e *Exporter) NewCounterCtor(name string, labelKeys ...string) service.Metr
 
 // NewGaugeCtor implements service.MetricsExporter.
 func (e *Exporter) NewGaugeCtor(name string, labelKeys ...string) service.MetricsExporterGaugeCtor {
-	v, _ := e.vec(name, labelKeys, func(n string, l []string) prometheus.Collector {
+	v, _ := e.vec("gauge", name, labelKeys, func(n string, l []string) prometheus.Collector {
 		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: n, Help: "Benthos gauge " + n}, l)
 	}).(*prometheus.GaugeVec)
 	return func(lv ...string) service.MetricsExporterGauge {
@@ -232,7 +242,7 @@ func (e *Exporter) NewGaugeCtor(name string, labelKeys ...string) service.Metric
 
 // NewTimerCtor implements service.MetricsExporter.
 func (e *Exporter) NewTimerCtor(name string, labelKeys ...string) service.MetricsExporterTimerCtor {
-	c := e.vec(name, labelKeys, func(n string, l []string) prometheus.Collector {
+	c := e.vec("timer", name, labelKeys, func(n string, l []string) prometheus.Collector {
 		if e.histogram {
 			return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: n, Help: "Benthos timing " + n + " (seconds)", Buckets: e.buckets}, l)
 		}

@@ -3,6 +3,7 @@ package prometheus
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -194,5 +195,40 @@ func TestExporterRefusesUnorderedHistogramBuckets(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "histogram_buckets") {
 			t.Fatalf("buckets %s: error %v", buckets, err)
 		}
+	}
+}
+
+// A metric that cannot be represented (its name taken with other label keys,
+// or by a metric of another type: a `metric` processor's gauge named like
+// one of dmsbridge's counters) is logged once at WARN and its values dropped:
+// a series that silently never appears looks like "nothing happened".
+func TestExporterWarnsOnceAboutAConflictingRegistration(t *testing.T) {
+	var logs strings.Builder
+	conf, err := exporterSpec().ParseYAML("add_process_metrics: false\nadd_go_metrics: false", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := service.NewLoggerFromSlog(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	e, err := newExporter(conf, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.NewCounterCtor("dms_bad_files", "label")("in").Incr(2)
+	for range 2 {
+		e.NewCounterCtor("dms_bad_files", "other")("x").Incr(1)
+		e.NewGaugeCtor("dms_bad_files", "label")("in").Set(7)
+		e.NewTimerCtor("dms_bad_files", "label")("in").Timing(5)
+	}
+	out := scrape(t, e)
+	if !strings.Contains(out, `dms_bad_files{label="in"} 2`) || strings.Contains(out, "} 7") || strings.Contains(out, `other="x"`) {
+		t.Errorf("the first registration must be exported alone:\n%s", out)
+	}
+	for _, kind := range []string{"labels [other]", "a gauge", "a timer"} {
+		if n := strings.Count(logs.String(), kind); n != 1 {
+			t.Errorf("%d WARN lines naming %q, want 1:\n%s", n, kind, logs.String())
+		}
+	}
+	if n := strings.Count(logs.String(), "level=WARN"); n != 3 {
+		t.Errorf("%d WARN lines, want 3:\n%s", n, logs.String())
 	}
 }
