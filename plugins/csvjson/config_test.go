@@ -13,7 +13,7 @@ import (
 )
 
 // The YAML unit tests in config/tests run through the CLI's test command,
-// as `dmsbridge test ./config/tests/` would.
+// as `dmsbridge test ./config/tests/...` would.
 func TestConfigYAMLUnitTests(t *testing.T) {
 	t.Chdir("../..")
 	code, err := service.RunCLIToCode(context.Background(), service.CLIOptSetArgs("dmsbridge", "test", "./config/tests/dms_csv_to_json_benthos_test.yaml"))
