@@ -146,7 +146,10 @@ key the record holds.
 - gzip sources (".gz" or Content-Encoding gzip) are read. Keys must be UTF-8; row bytes are passed on untouched.
 - CDC files present before the first start are processed (` + "`cdc_start: beginning`" + `); ` + "`now`" + ` skips them.
 - Changes captured during the full load: CDC starts after the full load, from the CDC start point, in lexical order.
-- A CDC key already processed is never re-read, even if rewritten (high-water mark). An object rewritten while
+- A CDC key already processed is never re-read, even if rewritten (high-water mark). The input remembers the CDC
+  keys the folder holds, not every key ever processed: a processed file removed from the folder (e.g. expired by a
+  lifecycle rule) is forgotten at the next late-file check, and an object put again under its key after that is a
+  late file. An object rewritten while
   it is the checkpointed object is detected by its ETag (error, or re-read with ` + "`restart_changed_files`" + `).
 - The CDC polling interval is ` + "`poll_interval`" + ` (default 5s); DMS's is undocumented.
 - Table state: tables go Before load -> Full load -> Table completed; in a cdc-only run they stay Before load.

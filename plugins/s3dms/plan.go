@@ -304,17 +304,26 @@ func (in *input) poll(ctx context.Context) error {
 }
 
 // lateCheck lists the whole CDC folder and reports (or queues) files that
-// appeared below the mark since the last check.
+// appeared below the mark since the last check. The known keys become those
+// of the listing (up to the mark): a processed file removed from the folder
+// (e.g. expired by a lifecycle rule) is forgotten, so that tailing keeps
+// state for the files the folder holds, not for every file ever processed.
 func (in *input) lateCheck(ctx context.Context) error {
 	var late []object
+	listed := make(map[string]bool, len(in.known))
 	err := in.listAll(ctx, func(o object) {
+		if o.Key > in.listAfter {
+			return // not polled yet
+		}
 		if o.Key < in.listAfter && !in.known[o.Key] {
 			late = append(late, o)
 		}
+		listed[o.Key] = true
 	})
 	if err != nil {
 		return err
 	}
+	in.known = listed
 	in.reportLate(late, "")
 	in.noteSeen()
 	return nil
