@@ -832,6 +832,7 @@ func (o *output) Connect(ctx context.Context) error {
 	}
 	o.smap.Store(m)
 	o.exportShards(m)
+	o.pruneShards(m)
 	o.mu.Lock()
 	o.client = client
 	o.mu.Unlock()
@@ -937,6 +938,7 @@ func (o *output) refreshNow(ctx context.Context) {
 	}
 	old := o.smap.Swap(m)
 	o.exportShards(m)
+	o.pruneShards(m)
 	if old == nil || strings.Join(old.ids(), ",") != strings.Join(m.ids(), ",") {
 		o.log.Infof("Kinesis stream %s now has %d open shards: %v", o.streamLabel(), len(m.shards), m.ids())
 	}
@@ -948,6 +950,26 @@ func (o *output) refreshNow(ctx context.Context) {
 func (o *output) exportShards(m *shardMap) {
 	for _, id := range m.ids() {
 		o.m.throttled.Incr(0, id)
+	}
+}
+
+// pruneShards forgets the state (pacer, request size) of the shards that are
+// not open in m: after every reshard the closed shards' ids never come back,
+// so keeping them would grow the state with every shard the stream ever had.
+// A write still under way on one keeps its own reference; a batch that routed
+// by the map before m and asks for a closed shard afterwards gets fresh
+// state, forgotten at the next refresh.
+func (o *output) pruneShards(m *shardMap) {
+	open := make(map[string]bool, len(m.shards))
+	for _, s := range m.shards {
+		open[s.id] = true
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for id := range o.shards {
+		if id != unknownShard && !open[id] {
+			delete(o.shards, id)
+		}
 	}
 }
 
