@@ -313,3 +313,37 @@ func TestStreamsCreateDeleteReleasesResources(t *testing.T) {
 		t.Errorf("after %d create/delete cycles and 30 s idle: %d goroutines (%d before), %d open files (%d before)\n%s", cycles, g, g0, f, f0, prof)
 	}
 }
+
+// TestSigtermReleasesS3Checkpoint: with checkpoint.store s3, an instance
+// stopped by SIGTERM releases its claim when it saves at close, so a new
+// instance (a new owner id) takes over at once instead of
+// being refused until the 30 s lease runs out, as after a crash.
+func TestSigtermReleasesS3Checkpoint(t *testing.T) {
+	t.Parallel()
+	files, manifest := refdata.Generate(refdata.Scaled(0.01))
+	bucket := testutil.NewBucket(t)
+	stream := testutil.NewStream(t, 1)
+	upload(t, bucket, files)
+	dir := t.TempDir()
+	env := pipelineEnv(t, bucket, stream, dir)
+	env["CHECKPOINT_STORE"] = "s3"
+	env["KINESIS_ENDPOINT"] = kinesisProxy(t).URL()
+	env["KINESIS_SHARD_RECORDS_PER_SECOND"] = "1000"
+	p := start(t, env, "run", "config/s3-to-kinesis.yaml")
+	p.WaitReady(t, 30*time.Second)
+	waitWritten(t, p, 1000, 60*time.Second)
+	if took, code := stopWith(t, p, syscall.SIGTERM, false, benthosShutdownTimeout+5*time.Second); code != 0 {
+		t.Fatalf("SIGTERM: exit %d after %s", code, took)
+	}
+	t0 := time.Now()
+	p = start(t, env, "run", "config/s3-to-kinesis.yaml")
+	p.WaitReady(t, 30*time.Second)
+	waitWritten(t, p, 1, 60*time.Second)
+	if d := time.Since(t0); d > 10*time.Second {
+		t.Errorf("the instance started after a SIGTERM wrote its first record after %s: the claim was not released at close\n%s", d, tail(p.Stdout.String(), 3000))
+	}
+	rep := waitForStream(t, stream, manifest, 90*time.Second)
+	if rep.Duplicates != 0 {
+		t.Errorf("%d duplicates after a graceful stop: %s", rep.Duplicates, rep)
+	}
+}
