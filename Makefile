@@ -7,7 +7,8 @@ DATE         ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS      := -s -w -X main.Version=$(VERSION) -X main.DateBuilt=$(DATE)
 BIN          := bin/dmsbridge
 GO           ?= go
-TESTFLAGS    ?= -count=1 -timeout 20m
+# -race: every test runs under Go's race detector (needs cgo, i.e. a C compiler such as gcc).
+TESTFLAGS    ?= -count=1 -race -timeout 20m
 # A count, not a duration: with a duration, Go 1.26's fuzz coordinator can fail a target with a bare
 # "context deadline exceeded" at the deadline on a loaded machine (golang/go#75804, fixed in Go 1.27).
 FUZZTIME     ?= 100000x
@@ -24,7 +25,8 @@ build:
 run-demo: build
 	$(BIN) run config/local.yaml
 
-# Unit, integration and end-to-end tests against the real servers, then a bounded fuzz run.
+# Unit, integration and end-to-end tests against the real servers, under the race detector, then a
+# bounded fuzz run.
 test: build
 	tests/services.sh run $(GO) test $(TESTFLAGS) ./...
 	$(MAKE) --no-print-directory fuzz
