@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// TestLongTailingRetainsNoStatePerFile tails thousands of tiny CDC files
+// TestLongTailingRetainsNoStatePerFile tails hundreds of tiny CDC files
 // arriving in rounds, each round removed from the folder once processed (as
 // an S3 lifecycle rule expiring processed DMS files, or a cleanup job on a
 // directory, does), with a late-file check between rounds: what the input
@@ -18,7 +18,7 @@ import (
 // what the folder holds, not by how many files were ever processed.
 func TestLongTailingRetainsNoStatePerFile(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
-		const rounds, perRound = 30, 100
+		const rounds, perRound = 12, 50
 		in, _ := directInput(t, baseYAML(b, "mode: cdc\npoll_interval: 1ms\nlate_file_check_interval: 1ms\nbatch_size: 50\ncheckpoint:\n  directory: "+t.TempDir()+"\n  interval: 0s\n"))
 		ctx := context.Background()
 		if err := in.Connect(ctx); err != nil {
