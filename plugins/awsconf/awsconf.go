@@ -59,6 +59,15 @@ func (c Config) Validate() error {
 			// almost certainly a secret put in the wrong place.
 			return fmt.Errorf("endpoint: must not hold user information (user:password@); give credentials in credentials.id/secret or the AWS default chain, got %s", showEndpoint(c.Endpoint))
 		}
+		if u.RawQuery != "" || u.Fragment != "" {
+			// Never used as written: the S3 client refuses such an
+			// endpoint at every request, quoting it whole in the error;
+			// the Kinesis client drops the query from its calls, while
+			// the output's own PutRecords path would send it and its
+			// transport errors quote it. A query is where a proxy token
+			// would be: refused here, without showing it.
+			return fmt.Errorf("endpoint: must not hold a query string or fragment (the AWS SDK does not send it); give the scheme, host, port and path only, got %s", showEndpoint(c.Endpoint))
+		}
 	}
 	return nil
 }

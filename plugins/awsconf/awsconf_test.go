@@ -81,3 +81,30 @@ func TestValidateEndpointRefusesUserInfo(t *testing.T) {
 		t.Fatalf("a plain endpoint refused: %v", err)
 	}
 }
+
+// A query string or fragment in an endpoint is never used as written: the S3
+// client refuses such an endpoint at every request ("Custom endpoint ... was
+// not a valid URI", an error quoting it whole, logged at every retry), and
+// for Kinesis the SDK drops it from its calls while the output's own
+// PutRecords path sends it (so transport errors, in the log and in
+// dead-letter fallback_error, quote it). It is refused at start, naming the
+// field, without showing it: a query is where a proxy token would be.
+func TestValidateEndpointRefusesQueryAndFragment(t *testing.T) {
+	for ep, shown := range map[string]string{
+		"https://kinesis.example.com:4567/?X-Api-Key=Pa55w0rdXYZ": `"https://kinesis.example.com:4567/?REDACTED"`,
+		"http://127.0.0.1:4566?token=Pa55w0rdXYZ":                 `"http://127.0.0.1:4566?REDACTED"`,
+		"http://127.0.0.1:4566/#Pa55w0rdXYZ":                      `"http://127.0.0.1:4566/#REDACTED"`,
+	} {
+		err := Config{Endpoint: ep}.Validate()
+		if err == nil {
+			t.Errorf("endpoint %q accepted", ep)
+			continue
+		}
+		if !strings.HasPrefix(err.Error(), "endpoint: must not hold a query string or fragment") || !strings.Contains(err.Error(), shown) {
+			t.Errorf("endpoint %q: error %v, want it to name the field and quote %s", ep, err, shown)
+		}
+		if strings.Contains(err.Error(), "Pa55w0rdXYZ") {
+			t.Errorf("endpoint %q: the error shows the secret: %v", ep, err)
+		}
+	}
+}

@@ -40,7 +40,11 @@ func opsConfig(input, proc, output, metrics string) string {
 	if !strings.HasPrefix(input, "checkpoint:") {
 		input = "checkpoint: {store: none}\n    " + input
 	}
-	return strings.NewReplacer("INPUT_EXTRA", input, "PROC_EXTRA", proc, "OUTPUT_EXTRA", output, "METRICS_EXTRA", metrics).Replace(opsBase)
+	base := opsBase
+	if strings.HasPrefix(output, "endpoint:") {
+		base = strings.Replace(base, "    endpoint: http://127.0.0.1:1\n", "", 1)
+	}
+	return strings.NewReplacer("INPUT_EXTRA", input, "PROC_EXTRA", proc, "OUTPUT_EXTRA", output, "METRICS_EXTRA", metrics).Replace(base)
 }
 
 // A value the component refuses at start is refused by `dmsbridge lint` too,
@@ -68,6 +72,7 @@ func TestLintRefusesWhatStartRefuses(t *testing.T) {
 		{input: `csv_row_delimiter: "x"`, want: "csv_row_delimiter"},
 		{input: "checkpoint: {store: cache}", want: "checkpoint.cache: required"},
 		{input: "endpoint: ftp://u:Pa55w0rdXYZ@h", want: "endpoint: must be an absolute http(s) URL"},
+		{input: `endpoint: "http://127.0.0.1:1/?X-Api-Key=Pa55w0rdXYZ"`, want: "endpoint: must not hold a query string or fragment"},
 		{proc: "max_workers: -1", want: "max_workers"},
 		{proc: `task_id: ""`, want: "task_id must not be empty"},
 		{proc: `csv_delimiter: ""`, want: "csv_delimiter must not be empty"},
@@ -78,6 +83,7 @@ func TestLintRefusesWhatStartRefuses(t *testing.T) {
 		{output: "request_timeout: 0s", want: "request_timeout must be > 0"},
 		{output: "backoff: {initial_interval: 2s, max_interval: 1s}", want: "backoff: initial_interval must be > 0 and <= max_interval"},
 		{output: "credentials: {id: AKID}", want: "credentials.id and credentials.secret must be set together"},
+		{output: `endpoint: "http://127.0.0.1:1/?X-Api-Key=Pa55w0rdXYZ"`, want: "endpoint: must not hold a query string or fragment"},
 		{metrics: "use_histogram_timing: true, histogram_buckets: [1, 0.5]", want: "histogram_buckets: must be strictly increasing"},
 	}
 	for i, c := range cases {
@@ -101,7 +107,7 @@ func TestLintRefusesWhatStartRefuses(t *testing.T) {
 			t.Errorf("case %d (%s%s%s%s): run: %v, want a stop with %q:\n%s", i, c.input, c.proc, c.output, c.metrics, err, c.want, tail(string(out), 1500))
 		}
 		if strings.Contains(string(out), "Pa55w0rdXYZ") {
-			t.Errorf("case %d: the output shows the endpoint's password:\n%s", i, out)
+			t.Errorf("case %d: the output shows the endpoint's secret:\n%s", i, out)
 		}
 	}
 }
