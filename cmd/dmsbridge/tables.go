@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"sort"
 	"strings"
@@ -81,7 +82,8 @@ last rows wait for Kinesis (an outage, throttling). kinesis_records_written in /
 counts what Kinesis took; the figures stored with the checkpoint are acknowledged ones.
 
 With --watch it refreshes until interrupted; a failed refresh is reported and the next one
-tried.
+tried. An instance behind http.basic_auth is reached with --url http://user:password@host:port;
+the password is never printed (errors and the --watch header show the URL without it).
 
   dmsbridge tables --url http://localhost:4195
   dmsbridge tables --watch
@@ -155,7 +157,31 @@ func parseTablesArgs(flags []cli.Flag, args []string) (tablesOpts, error) {
 	if o.watch < 0 {
 		return tablesOpts{}, fmt.Errorf("--watch must not be negative, not %s", o.watch)
 	}
+	// Checked here, without quoting the value: it may hold a password
+	// (user:password@, for an instance behind http.basic_auth), and
+	// url.Parse's own error quotes the whole URL.
+	u, err := url.Parse(o.url)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return tablesOpts{}, fmt.Errorf("--url must be an http(s) URL such as http://localhost:4195: %v", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return tablesOpts{}, fmt.Errorf("--url must be an http(s) URL such as http://localhost:4195, got %s", u.Redacted())
+	}
 	return o, nil
+}
+
+// shownURL is the --url as printed: without the password of its user
+// information.
+func shownURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(--url)"
+	}
+	return u.Redacted()
 }
 
 func isDuration(s string) bool {
@@ -181,7 +207,7 @@ func runTables(ctx context.Context, w, errW io.Writer, o tablesOpts) error {
 		now := time.Now().UTC().Format(time.RFC3339)
 		if o.format == "text" {
 			fmt.Fprint(w, "\033[H\033[2J")
-			fmt.Fprintf(w, "%s  %s\n\n", now, o.url)
+			fmt.Fprintf(w, "%s  %s\n\n", now, shownURL(o.url))
 		}
 		if err != nil {
 			fmt.Fprintf(errW, "%s  %v (retrying every %s)\n", now, err, o.watch)
@@ -212,7 +238,7 @@ func fetchTableStats(ctx context.Context, base, prefix string) ([]TableStats, er
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return nil, fmt.Errorf("tables: GET %s: %s: %s (is the prometheus metrics exporter enabled?)", url, resp.Status, strings.TrimSpace(string(b)))
+		return nil, fmt.Errorf("tables: GET %s: %s: %s (is the prometheus metrics exporter enabled?)", shownURL(url), resp.Status, strings.TrimSpace(string(b)))
 	}
 	stats, err := parseTableStats(resp.Body, prefix)
 	if err != nil {

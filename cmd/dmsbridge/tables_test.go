@@ -398,3 +398,55 @@ func TestTablesPrefixAsWrittenInTheExporterConfig(t *testing.T) {
 		}
 	}
 }
+
+// Behind Benthos' http.basic_auth the instance is reached with
+// --url http://user:password@host:port (Go sends the user information as
+// basic auth). The password must never be printed: not in the error of a
+// refused fetch (401, another status, a URL that does not parse), not in the
+// header of the --watch screen, not in the failures --watch reports.
+func TestTablesNeverPrintsTheURLPassword(t *testing.T) {
+	const user, pass = "admin", "Pa55w0rdXYZ"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != user || p != pass {
+			w.Header().Set("WWW-Authenticate", `Basic realm="restricted"`)
+			http.Error(w, "Unauthorized", http.StatusUnauthorized)
+			return
+		}
+		if r.URL.Path != "/metrics" {
+			http.NotFound(w, r)
+			return
+		}
+		io.WriteString(w, twoStreams)
+	}))
+	defer srv.Close()
+	withAuth := func(p string) string { return strings.Replace(srv.URL, "http://", "http://"+user+":"+p+"@", 1) }
+
+	// Refused: the error names the URL, without the password.
+	_, errs, code := runTablesCmd(context.Background(), "--url", withAuth(pass+"-wrong"))
+	if code != 1 || !strings.Contains(errs, "401 Unauthorized") {
+		t.Fatalf("wrong password: exit %d: %s", code, errs)
+	}
+	if strings.Contains(errs, pass) || !strings.Contains(errs, "http://"+user+":xxxxx@") {
+		t.Errorf("wrong password: the error shows the password, or no longer names the URL: %s", errs)
+	}
+	// A URL that does not parse: a usage error, without the URL.
+	bad := "http://" + user + ":" + pass + "@127.0.0.1:port"
+	_, errs, code = runTablesCmd(context.Background(), "--url", bad)
+	if code != 2 || !strings.Contains(errs, "--url must be an http(s) URL") || strings.Contains(errs, pass) {
+		t.Errorf("unparsable URL: exit %d, want 2 and an error without the password: %s", code, errs)
+	}
+	// Watch mode: the header names the instance, not the password; a failed
+	// refresh neither.
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	out, errs, code := runTablesCmd(ctx, "--url", withAuth(pass), "--watch", "50ms")
+	if code != 0 || !strings.Contains(out, "alpha") || strings.Contains(out+errs, pass) {
+		t.Errorf("watch: exit %d, the screen shows the password or no tables:\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 120*time.Millisecond)
+	defer cancel2()
+	out, errs, _ = runTablesCmd(ctx2, "--url", withAuth(pass+"-wrong"), "--watch", "50ms")
+	if !strings.Contains(errs, "401 Unauthorized") || strings.Contains(out+errs, pass) {
+		t.Errorf("watch with a refused fetch shows the password or no error:\nstdout: %s\nstderr: %s", out, errs)
+	}
+}
