@@ -49,7 +49,9 @@ with ` + "`rfc4180`" + ` a quoted field may hold delimiters and newlines. Blank 
 ` + "`dms_line`" + `). Objects are streamed: memory holds one read buffer and one batch, never an object.
 
 With ` + "`directory`" + ` instead of ` + "`bucket`" + ` the same layout is read from a local directory: keys are paths
-relative to it with "/" separators (a key can never escape it), ` + "`s3_bucket`" + ` is "", and the ETag is
+relative to it with "/" separators (a key can never escape it, and no file outside it is read: a symlink on the way
+to a folder is followed only while it stays inside the directory, one leading out of it is a listing error naming the
+path; symlinks inside a table or CDC folder are not listed), ` + "`s3_bucket`" + ` is "", and the ETag is
 "<size hex>-<mtime ns hex>" (no content hash), so a rewrite keeping size and modification time is not
 detected. Files must appear atomically (write elsewhere, then rename): a CDC file is read once, as soon as it is
 listed, so bytes written to it afterwards are not read. The newest CDC file read is watched at every poll, and if

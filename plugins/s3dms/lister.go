@@ -272,6 +272,12 @@ func localETag(fi fs.FileInfo) string {
 
 // list walks the directory that holds prefix and returns every regular file
 // whose key starts with prefix and sorts after startAfter, in one page.
+//
+// The walk goes through an os.Root of the directory: symlinks inside it are
+// followed (a folder on the way to a table may be one), but a path that
+// leads out of it, e.g. bucket_folder a symlink to another folder, is an
+// error ("path escapes from parent"), never a read. Symlinks met during the
+// walk are not listed, as before.
 func (d *dirSource) list(_ context.Context, prefix, startAfter, _ string) ([]object, string, error) {
 	dir := prefix
 	if i := strings.LastIndexByte(dir, '/'); i >= 0 {
@@ -283,22 +289,29 @@ func (d *dirSource) list(_ context.Context, prefix, startAfter, _ string) ([]obj
 		return nil, "", fmt.Errorf("prefix %q escapes the directory %s", prefix, d.root)
 	}
 	base := filepath.Join(d.root, filepath.FromSlash(dir))
+	root, err := os.OpenRoot(d.root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, "", nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("listing directory %s: %w", base, err)
+	}
+	defer root.Close()
+	walkFrom := "."
+	if dir != "" {
+		walkFrom = path.Clean(dir)
+	}
 	var objs []object
-	err := filepath.WalkDir(base, func(p string, de fs.DirEntry, err error) error {
+	err = fs.WalkDir(root.FS(), walkFrom, func(key string, de fs.DirEntry, err error) error {
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) && p == base {
+			if errors.Is(err, fs.ErrNotExist) && key == walkFrom {
 				return fs.SkipAll
 			}
 			return err
 		}
-		rel, rerr := filepath.Rel(d.root, p)
-		if rerr != nil {
-			return rerr
-		}
-		key := filepath.ToSlash(rel)
 		if de.IsDir() {
 			// Prune directories that cannot hold matching keys.
-			if p != base && !strings.HasPrefix(key+"/", prefix) && !strings.HasPrefix(prefix, key+"/") {
+			if key != walkFrom && !strings.HasPrefix(key+"/", prefix) && !strings.HasPrefix(prefix, key+"/") {
 				return fs.SkipDir
 			}
 			return nil
@@ -307,7 +320,7 @@ func (d *dirSource) list(_ context.Context, prefix, startAfter, _ string) ([]obj
 			return nil
 		}
 		if !utf8.ValidString(key) {
-			return fmt.Errorf("file name %q is not valid UTF-8", p)
+			return fmt.Errorf("file name %q is not valid UTF-8", d.describe(key))
 		}
 		fi, err := de.Info()
 		if errors.Is(err, fs.ErrNotExist) {
@@ -326,17 +339,27 @@ func (d *dirSource) list(_ context.Context, prefix, startAfter, _ string) ([]obj
 	return objs, "", nil
 }
 
+// open opens key through an os.Root of the directory, so a file replaced by
+// a symlink leading out of it after the listing is refused, not read.
 func (d *dirSource) open(_ context.Context, key string, offset int64, etag string) (*opened, error) {
 	if !filepath.IsLocal(filepath.FromSlash(key)) {
 		return nil, fmt.Errorf("key %q escapes the directory %s", key, d.root)
 	}
 	p := d.describe(key)
-	f, err := os.Open(p)
+	root, err := os.OpenRoot(d.root)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w (deleted between listing and reading?)", p, errGone)
 	}
 	if err != nil {
 		return nil, err
+	}
+	f, err := root.Open(filepath.FromSlash(key))
+	root.Close() // f stays open
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w (deleted between listing and reading?)", p, errGone)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
 	}
 	fi, err := f.Stat()
 	if err != nil {
