@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
 )
 
 const zetaOnly = `{"TableCount":"1","Tables":[
@@ -95,4 +97,52 @@ func TestDirectoryNeverReadsOutsideThroughSymlinks(t *testing.T) {
 			t.Fatalf("rows %q, error %v", rows, err)
 		}
 	})
+}
+
+// A bucket_folder, cdc_path or TablePath that leads out of `directory` with
+// ".." can never be read (every listing refuses it), so it is a config
+// error: refused by lint and at start, naming the field, not an error the
+// engine logs and retries forever once the pipeline runs.
+func TestDirectoryPathsLeadingOutAreRefusedAtStart(t *testing.T) {
+	escTable := strings.Replace(zetaOnly, `"hr/zeta/"`, `"../../etc/"`, 1)
+	for yaml, want := range map[string]string{
+		"bucket_folder: ../elsewhere\ncdc_path: changes\ntable_definition: '" + zetaOnly + "'\n":        "bucket_folder: ",
+		"bucket_folder: dms/../..\ncdc_path: changes\ntable_definition: '" + zetaOnly + "'\n":           "bucket_folder: ",
+		"bucket_folder: dms\ncdc_path: ../../changes\ntable_definition: '" + zetaOnly + "'\n":           "cdc_path: ",
+		"bucket_folder: dms\ncdc_path: changes\ntable_definition: '" + escTable + "'\n":                 "table_definition: table hr.zeta: TablePath ",
+		"bucket_folder: ..\nmode: full-load\ncdc_path: changes\ntable_definition: '" + zetaOnly + "'\n": "bucket_folder: ",
+	} {
+		yaml = "directory: '" + t.TempDir() + "'\n" + yaml
+		pc, err := inputSpec().ParseYAML(yaml, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lintErr := lintConf(pc)
+		in, startErr := newInput(pc, service.MockResources())
+		if in != nil {
+			in.Close(context.Background()) // out of Stats()
+		}
+		for what, err := range map[string]error{"lint": lintErr, "start": startErr} {
+			if err == nil || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "leads out of directory") {
+				t.Errorf("%s of %q: error %v, want one starting %q saying it leads out of directory", what, yaml, err, want)
+			}
+		}
+	}
+	// With a bucket, ".." is a key's characters (and inside the directory
+	// a folder "a/../b" is "b"): accepted.
+	for _, yaml := range []string{
+		"bucket: b\nbucket_folder: ../x\ncdc_path: changes\ntable_definition: '" + zetaOnly + "'\n",
+		"directory: /tmp\nbucket_folder: a/../b\ncdc_path: changes\ntable_definition: '" + zetaOnly + "'\n",
+	} {
+		pc, err := inputSpec().ParseYAML(yaml, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := newInput(pc, service.MockResources())
+		if err != nil {
+			t.Errorf("%q refused: %v", yaml, err)
+			continue
+		}
+		in.Close(context.Background()) // out of Stats()
+	}
 }

@@ -51,7 +51,8 @@ with ` + "`rfc4180`" + ` a quoted field may hold delimiters and newlines. Blank 
 With ` + "`directory`" + ` instead of ` + "`bucket`" + ` the same layout is read from a local directory: keys are paths
 relative to it with "/" separators (a key can never escape it, and no file outside it is read: a symlink on the way
 to a folder is followed only while it stays inside the directory, one leading out of it is a listing error naming the
-path; symlinks inside a table or CDC folder are not listed), ` + "`s3_bucket`" + ` is "", and the ETag is
+path; symlinks inside a table or CDC folder are not listed; a ` + "`bucket_folder`" + `, ` + "`cdc_path`" + ` or TablePath
+leading out of it with ".." is refused at start and by lint, naming the field), ` + "`s3_bucket`" + ` is "", and the ETag is
 "<size hex>-<mtime ns hex>" (no content hash), so a rewrite keeping size and modification time is not
 detected. Files must appear atomically (write elsewhere, then rename): a CDC file is read once, as soon as it is
 listed, so bytes written to it afterwards are not read. The newest CDC file read is watched at every poll, and if
@@ -410,6 +411,11 @@ func parseConfig(pc *service.ParsedConfig, lint bool) (*inputConf, error) {
 	if err := c.csv.Validate(); err != nil {
 		return nil, err
 	}
+	if c.directory != "" {
+		if err := c.checkInsideDirectory(); err != nil {
+			return nil, err
+		}
+	}
 	if c.maxRow <= 0 {
 		return nil, fmt.Errorf("max_row_size: must be positive, got %d", c.maxRow)
 	}
@@ -476,6 +482,29 @@ func parseConfig(pc *service.ParsedConfig, lint bool) (*inputConf, error) {
 		return nil, fmt.Errorf("checkpoint.key: %q must be a plain file name for the file store", c.ckKey)
 	}
 	return c, nil
+}
+
+// checkInsideDirectory refuses, in directory mode, a bucket_folder, cdc_path
+// or TablePath that leads out of the directory with "..": every listing of
+// it would be refused (see dirSource.list), so the pipeline would only log
+// and retry.
+func (c *inputConf) checkInsideDirectory() error {
+	out := func(prefix string) bool {
+		p := strings.TrimSuffix(prefix, "/")
+		return p != "" && !filepath.IsLocal(filepath.FromSlash(p))
+	}
+	if out(joinPrefix(c.folder, "")) {
+		return fmt.Errorf("bucket_folder: %q leads out of directory %s", c.folder, c.directory)
+	}
+	if c.mode != "full-load" && out(joinPrefix(c.folder, c.cdcPath)) {
+		return fmt.Errorf("cdc_path: %q (under bucket_folder %q) leads out of directory %s", c.cdcPath, c.folder, c.directory)
+	}
+	for _, t := range c.def.Tables {
+		if out(joinPrefix(c.folder, t.Path)) {
+			return fmt.Errorf("table_definition: table %s: TablePath %q (under bucket_folder %q) leads out of directory %s", t.QualifiedName(), t.Path, c.folder, c.directory)
+		}
+	}
+	return nil
 }
 
 func sanitize(s string) string {
