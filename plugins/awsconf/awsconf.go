@@ -50,24 +50,49 @@ func (c Config) Validate() error {
 		return errors.New("credentials.role_external_id needs credentials.role")
 	}
 	if c.Endpoint != "" {
-		u, err := url.Parse(c.Endpoint)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("endpoint: must be an absolute http(s) URL such as https://host:port, got %s", showEndpoint(c.Endpoint))
+		if err := checkEndpoint(c.Endpoint); err != nil {
+			return fmt.Errorf("endpoint: %w", err)
 		}
-		if u.User != nil {
-			// Never used (requests are signed with the credentials), so
-			// almost certainly a secret put in the wrong place.
-			return fmt.Errorf("endpoint: must not hold user information (user:password@); give credentials in credentials.id/secret or the AWS default chain, got %s", showEndpoint(c.Endpoint))
-		}
-		if u.RawQuery != "" || u.Fragment != "" {
-			// Never used as written: the S3 client refuses such an
-			// endpoint at every request, quoting it whole in the error;
-			// the Kinesis client drops the query from its calls, while
-			// the output's own PutRecords path would send it and its
-			// transport errors quote it. A query is where a proxy token
-			// would be: refused here, without showing it.
-			return fmt.Errorf("endpoint: must not hold a query string or fragment (the AWS SDK does not send it); give the scheme, host, port and path only, got %s", showEndpoint(c.Endpoint))
-		}
+	}
+	return nil
+}
+
+// checkEndpoint refuses an endpoint that is not an absolute http(s) URL or
+// holds what may be a secret and is never used as written, quoting it with
+// showEndpoint.
+func checkEndpoint(ep string) error {
+	u, err := url.Parse(ep)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("must be an absolute http(s) URL such as https://host:port, got %s", showEndpoint(ep))
+	}
+	if u.User != nil {
+		// Never used (requests are signed with the credentials), so
+		// almost certainly a secret put in the wrong place.
+		return fmt.Errorf("must not hold user information (user:password@); give credentials in credentials.id/secret or the AWS default chain, got %s", showEndpoint(ep))
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		// Never used as written: the S3 client refuses such an
+		// endpoint at every request, quoting it whole in the error;
+		// the Kinesis client drops the query from its calls, while
+		// the output's own PutRecords path would send it and its
+		// transport errors quote it. A query is where a proxy token
+		// would be: refused here, without showing it.
+		return fmt.Errorf("must not hold a query string or fragment (the AWS SDK does not send it); give the scheme, host, port and path only, got %s", showEndpoint(ep))
+	}
+	return nil
+}
+
+// CheckResolvedEndpoint applies the endpoint field's checks to the endpoint
+// a client resolved (its Options().BaseEndpoint) when the field is empty:
+// it then came from the environment (envVar, e.g. AWS_ENDPOINT_URL_S3, or
+// AWS_ENDPOINT_URL) or the shared config's endpoint_url, which Validate
+// never saw. The error names those sources, not the value's secrets.
+func (c Config) CheckResolvedEndpoint(resolved *string, envVar string) error {
+	if c.Endpoint != "" || resolved == nil || *resolved == "" {
+		return nil
+	}
+	if err := checkEndpoint(*resolved); err != nil {
+		return fmt.Errorf("the endpoint taken from %s, AWS_ENDPOINT_URL or the shared config's endpoint_url (endpoint is empty): %w", envVar, err)
 	}
 	return nil
 }

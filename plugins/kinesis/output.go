@@ -99,7 +99,8 @@ Every setting is checked when the config is linted (`+"`dmsbridge lint`"+`, the 
 starting, and the streams API's POST/PUT), with the error the start would give, naming the field (the
 `+"`dead_letter`"+` output is linted as an output of its own). An empty `+"`stream`"+` (an unset `+"`${STREAM}`"+` under
 `+"`lint --skip-env-var-check`"+`) is left to the start. An `+"`endpoint`"+` quoted in an error never shows its
-user information or query string.
+user information or query string. With `+"`endpoint`"+` empty, the endpoint the AWS SDK takes from
+AWS_ENDPOINT_URL_KINESIS, AWS_ENDPOINT_URL or the shared config gets the same checks when the output connects.
 
 ### Failures and retries
 Records rejected with `+"`ProvisionedThroughputExceededException`"+`, `+"`InternalFailure`"+` or
@@ -701,7 +702,11 @@ func newOutput(c outputConfig, res *service.Resources) *output {
 		if err != nil {
 			return nil, err
 		}
-		return o.clientFor(kinesis.NewFromConfig(cfg)), nil
+		kc := kinesis.NewFromConfig(cfg)
+		if err := c.conn.CheckResolvedEndpoint(kc.Options().BaseEndpoint, "AWS_ENDPOINT_URL_KINESIS"); err != nil {
+			return nil, err
+		}
+		return o.clientFor(kc), nil
 	}
 	return o
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 )
@@ -144,5 +145,27 @@ func TestDirectoryPathsLeadingOutAreRefusedAtStart(t *testing.T) {
 			continue
 		}
 		in.Close(context.Background()) // out of Stats()
+	}
+}
+
+// The endpoint field is checked at start (no user information, no query
+// string: see awsconf.Validate), but with the field empty the SDK takes
+// the endpoint from AWS_ENDPOINT_URL_S3 (or AWS_ENDPOINT_URL, or the shared
+// config's endpoint_url), which nothing checked: one holding a query made
+// every listing fail with "Custom endpoint `http://user:password@host/?...`
+// was not a valid URI", logged at each retry with the password and query
+// in clear. The same rules apply, at Connect, naming the variable, without
+// the secret.
+func TestEndpointFromTheEnvironmentIsCheckedWithoutShowingIt(t *testing.T) {
+	t.Setenv("AWS_ENDPOINT_URL_S3", "http://user:Pa55w0rdXYZ@127.0.0.1:1/?X-Api-Key=Pa55w0rdXYZ")
+	in, _ := directInput(t, "bucket: b\nregion: us-east-1\nforce_path_style: true\ncdc_path: changes\ntable_definition: '"+zetaOnly+"'\ncheckpoint: {store: none}\ncredentials: {id: a, secret: b}\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := in.Connect(ctx)
+	if err == nil {
+		_, _, err = in.ReadBatch(ctx)
+	}
+	if err == nil || strings.Contains(err.Error(), "Pa55w0rdXYZ") || !strings.Contains(err.Error(), "AWS_ENDPOINT_URL_S3") {
+		t.Fatalf("error %v: want one naming AWS_ENDPOINT_URL_S3 without the secret", err)
 	}
 }

@@ -165,7 +165,9 @@ starting, and the streams API's POST/PUT, which lint before building), with the 
 naming the field: a wrong size, duration or combination never gets as far as a running pipeline. Like the
 start, the lint reads ` + "`table_definition`" + ` files relative to the working directory. An empty ` + "`bucket`" + `
 and ` + "`directory`" + ` (an unset ` + "`${BUCKET}`" + ` under ` + "`lint --skip-env-var-check`" + `) is left to the start.
-An ` + "`endpoint`" + ` quoted in an error never shows its user information or query string.
+An ` + "`endpoint`" + ` quoted in an error never shows its user information or query string. With ` + "`endpoint`" + `
+empty, the endpoint the AWS SDK takes from AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL or the shared config gets the same
+checks when the input connects.
 
 ### Errors
 
@@ -709,6 +711,9 @@ func (in *input) Connect(ctx context.Context) error {
 			o.UsePathStyle = c.aws.ForcePathStyle
 			o.DisableLogOutputChecksumValidationSkipped = true
 		})
+		if err := c.aws.CheckResolvedEndpoint(s3c.Options().BaseEndpoint, "AWS_ENDPOINT_URL_S3"); err != nil {
+			return err
+		}
 	}
 	var owner *string
 	if c.expectedOwner != "" {
