@@ -169,3 +169,27 @@ func TestEndpointFromTheEnvironmentIsCheckedWithoutShowingIt(t *testing.T) {
 		t.Fatalf("error %v: want one naming AWS_ENDPOINT_URL_S3 without the secret", err)
 	}
 }
+
+// checkpoint.key must be a plain file name for the file store: "." and ".."
+// name the checkpoint directory itself or its parent, which can never be
+// the checkpoint file, so they are refused at start and by lint, naming
+// the field, like a key with a "/".
+func TestFileCheckpointKeyDotsAreRefusedAtStart(t *testing.T) {
+	for _, key := range []string{".", ".."} {
+		yaml := "directory: '" + t.TempDir() + "'\nmode: full-load\ntable_definition: '" + zetaOnly + "'\ncheckpoint: {store: file, directory: '" + t.TempDir() + "', key: '" + key + "'}\n"
+		pc, err := inputSpec().ParseYAML(yaml, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lintErr := lintConf(pc)
+		in, startErr := newInput(pc, service.MockResources())
+		if in != nil {
+			in.Close(context.Background())
+		}
+		for what, err := range map[string]error{"lint": lintErr, "start": startErr} {
+			if err == nil || !strings.HasPrefix(err.Error(), "checkpoint.key: ") {
+				t.Errorf("key %q: %s error %v, want one naming checkpoint.key", key, what, err)
+			}
+		}
+	}
+}

@@ -480,7 +480,7 @@ func parseConfig(pc *service.ParsedConfig, lint bool) (*inputConf, error) {
 			return nil, fmt.Errorf("checkpoint.key: %q lies under the CDC path %q", c.ckKey, p)
 		}
 	}
-	if c.ckStore == "file" && (strings.Contains(c.ckKey, "/") || strings.Contains(c.ckKey, `\`)) {
+	if c.ckStore == "file" && (strings.Contains(c.ckKey, "/") || strings.Contains(c.ckKey, `\`) || c.ckKey == "." || c.ckKey == "..") {
 		return nil, fmt.Errorf("checkpoint.key: %q must be a plain file name for the file store", c.ckKey)
 	}
 	return c, nil
