@@ -12,10 +12,12 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/credentials/processcreds"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
@@ -145,6 +147,9 @@ func Load(ctx context.Context, c Config) (aws.Config, error) {
 	if conf.Region == "" {
 		return aws.Config{}, errors.New("no AWS region: set region, AWS_REGION or a profile with a region")
 	}
+	if conf.Credentials != nil {
+		conf.Credentials = aws.NewCredentialsCache(hideProcessOutput{conf.Credentials})
+	}
 	if c.Endpoint != "" {
 		conf.BaseEndpoint = aws.String(c.Endpoint)
 	}
@@ -163,4 +168,29 @@ func Load(ctx context.Context, c Config) (aws.Config, error) {
 		}))
 	}
 	return conf, nil
+}
+
+// hideProcessOutput passes on its provider's credentials and errors, except
+// that an error quoting a credential_process's output (the SDK's "parse
+// failed of process output: <the whole output>", e.g. for an Expiration not
+// in RFC 3339) is replaced by one without it: the output holds the secret
+// access key and session token, and the error reaches the log at every
+// retry and /ready's answer.
+type hideProcessOutput struct{ aws.CredentialsProvider }
+
+func (h hideProcessOutput) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	c, err := h.CredentialsProvider.Retrieve(ctx)
+	if err == nil {
+		return c, nil
+	}
+	var pe *processcreds.ProviderError
+	if errors.As(err, &pe) && pe.Err != nil && strings.HasPrefix(pe.Err.Error(), "parse failed of process output") {
+		return c, fmt.Errorf("credential_process: its output is not the JSON the AWS SDK expects (not shown: it may hold the keys): %v", errors.Unwrap(pe.Err))
+	}
+	// The cache around this provider says it again: the inner cache's
+	// words once are enough.
+	if inner := errors.Unwrap(err); inner != nil && strings.HasPrefix(err.Error(), "failed to refresh cached credentials, ") {
+		return c, inner
+	}
+	return c, err
 }
