@@ -193,3 +193,55 @@ func TestFileCheckpointKeyDotsAreRefusedAtStart(t *testing.T) {
 		}
 	}
 }
+
+// A CDC file dropped into the folder as a symlink is not dropped silently.
+// A symlink to a file inside the directory is read like the file; one that
+// leads out of the directory, to nothing or to a folder is a bad object:
+// logged with its key and the reason, counted in dms_bad_files, and the
+// files after it go on (bad_files: skip). Nothing outside is read.
+func TestDirectorySymlinkedFilesAreReadOrBad(t *testing.T) {
+	outside := t.TempDir()
+	writeFile(t, filepath.Join(outside, "secret.csv"), "I,zeta,hr,9,OUTSIDE-SECRET\n")
+	root := t.TempDir()
+	cdc := filepath.Join(root, "dms", "changes")
+	writeFile(t, filepath.Join(cdc, "cdc1.csv"), "I,zeta,hr,1,a\n")
+	writeFile(t, filepath.Join(root, "kept", "cdc2-real.csv"), "I,zeta,hr,2,b\n")
+	writeFile(t, filepath.Join(cdc, "cdc6.csv"), "I,zeta,hr,6,f\n")
+	if err := os.MkdirAll(filepath.Join(root, "kept", "adir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, target := range map[string]string{
+		"cdc2.csv": "../../kept/cdc2-real.csv",           // inside: read
+		"cdc3.csv": filepath.Join(outside, "secret.csv"), // outside: bad
+		"cdc4.csv": "../../kept/missing.csv",             // dangling: bad
+		"cdc5.csv": "../../kept/adir",                    // a folder: bad
+	} {
+		if err := os.Symlink(target, filepath.Join(cdc, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in, logs := directInput(t, "directory: '"+root+"'\nbucket_folder: dms\ncdc_path: changes\nmode: cdc\n"+
+		"table_definition: '"+zetaOnly+"'\ncheckpoint: {store: none}\n")
+	if err := in.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := readAllDirect(t, in, 3)
+	if err != nil || strings.Join(rows, "|") != "I,zeta,hr,1,a|I,zeta,hr,2,b|I,zeta,hr,6,f" {
+		t.Fatalf("rows %q, error %v; logs:\n%s", rows, err, logs.String())
+	}
+	for _, want := range []string{
+		"dms/changes/cdc3.csv: object cannot be read: a symbolic link leading out of the directory",
+		"dms/changes/cdc4.csv: object cannot be read: a symbolic link to nothing",
+		"dms/changes/cdc5.csv: object cannot be read: not a regular file",
+	} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("no log line with %q; logs:\n%s", want, logs.String())
+		}
+	}
+	if n := strings.Count(logs.String(), "bad object, going on with the next one"); n != 3 {
+		t.Errorf("%d bad objects logged, want 3; logs:\n%s", n, logs.String())
+	}
+	if strings.Contains(logs.String(), "OUTSIDE-SECRET") {
+		t.Errorf("the outside file's content reached the log:\n%s", logs.String())
+	}
+}

@@ -51,7 +51,8 @@ with ` + "`rfc4180`" + ` a quoted field may hold delimiters and newlines. Blank 
 With ` + "`directory`" + ` instead of ` + "`bucket`" + ` the same layout is read from a local directory: keys are paths
 relative to it with "/" separators (a key can never escape it, and no file outside it is read: a symlink on the way
 to a folder is followed only while it stays inside the directory, one leading out of it is a listing error naming the
-path; symlinks inside a table or CDC folder are not listed; a ` + "`bucket_folder`" + `, ` + "`cdc_path`" + ` or TablePath
+path; a file in a table or CDC folder that is a symlink is read as the file it leads to when that is a file inside
+the directory, and is otherwise a bad object (see Errors: a link leading out, to nothing or to a folder); a ` + "`bucket_folder`" + `, ` + "`cdc_path`" + ` or TablePath
 leading out of it with ".." is refused at start and by lint, naming the field), ` + "`s3_bucket`" + ` is "", and the ETag is
 "<size hex>-<mtime ns hex>" (no content hash), so a rewrite keeping size and modification time is not
 detected. Files must appear atomically (write elsewhere, then rename): a CDC file is read once, as soon as it is
@@ -184,8 +185,9 @@ and a dead-letter route keeps it. A row longer than ` + "`max_row_size`" + ` is 
 memory: its message carries the row's first 4096 bytes and an error naming the object, line, offset and size
 (logged as a warning, counted in ` + "`dms_rows_too_long`" + `), so a dead-letter route (` + "`reject_errored`" + ` in a
 ` + "`fallback`" + `) records it, the processor leaves it untouched, and the rows after it go on. A bad object (a
-truncated gzip, an object deleted between listing and reading, or the object the checkpoint is in the middle of,
-deleted while the input was stopped) is, with ` + "`bad_files: skip`" + ` (default, like DMS's LOG_ERROR),
+truncated gzip, an object deleted between listing and reading, the object the checkpoint is in the middle of,
+deleted while the input was stopped, or in directory mode a symlink that does not lead to a file inside the
+directory) is, with ` + "`bad_files: skip`" + ` (default, like DMS's LOG_ERROR),
 logged as an error and counted in ` + "`dms_bad_files`" + `, and the input goes on with the next object (rows
 before the fault were emitted); with ` + "`bad_files: stop`" + ` the input stops reading and keeps reporting the error.
 
@@ -1554,7 +1556,7 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, batchRecip
 				continue
 			}
 			if oerr := in.openItem(it); oerr != nil {
-				if errors.Is(oerr, errGone) || errors.Is(oerr, errETagChanged) && it.offset == 0 {
+				if errors.Is(oerr, errGone) || errors.Is(oerr, errUnreadable) || errors.Is(oerr, errETagChanged) && it.offset == 0 {
 					in.badFile(it, oerr)
 					if c.badStop {
 						err = oerr

@@ -53,6 +53,7 @@ type opened struct {
 var (
 	errETagChanged = errors.New("object changed since it was checkpointed (ETag differs)")
 	errGone        = errors.New("object no longer exists")
+	errUnreadable  = errors.New("object cannot be read") // never will be: a bad object, not retried
 	errBeyondEnd   = errors.New("offset beyond the end of the object")
 )
 
@@ -276,8 +277,10 @@ func localETag(fi fs.FileInfo) string {
 // The walk goes through an os.Root of the directory: symlinks inside it are
 // followed (a folder on the way to a table may be one), but a path that
 // leads out of it, e.g. bucket_folder a symlink to another folder, is an
-// error ("path escapes from parent"), never a read. Symlinks met during the
-// walk are not listed, as before.
+// error ("path escapes from parent"), never a read. A symlink met during the
+// walk is listed as the file it leads to when that is a file inside the
+// directory; otherwise it is listed as itself and open reports it as a bad
+// object (errUnreadable).
 func (d *dirSource) list(_ context.Context, prefix, startAfter, _ string) ([]object, string, error) {
 	dir := prefix
 	if i := strings.LastIndexByte(dir, '/'); i >= 0 {
@@ -316,13 +319,25 @@ func (d *dirSource) list(_ context.Context, prefix, startAfter, _ string) ([]obj
 			}
 			return nil
 		}
-		if !de.Type().IsRegular() || !strings.HasPrefix(key, prefix) || key <= startAfter {
+		link := de.Type()&fs.ModeSymlink != 0
+		if !de.Type().IsRegular() && !link || !strings.HasPrefix(key, prefix) || key <= startAfter {
 			return nil
 		}
 		if !utf8.ValidString(key) {
 			return fmt.Errorf("file name %q is not valid UTF-8", d.describe(key))
 		}
-		fi, err := de.Info()
+		var fi fs.FileInfo
+		if link {
+			// Listed either way: a link to a file inside the directory is
+			// read as that file; any other link is a bad object when it
+			// is opened (logged and counted), never passed over silently.
+			fi, err = root.Stat(key)
+			if err != nil || !fi.Mode().IsRegular() {
+				fi, err = root.Lstat(key)
+			}
+		} else {
+			fi, err = de.Info()
+		}
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
@@ -353,8 +368,16 @@ func (d *dirSource) open(_ context.Context, key string, offset int64, etag strin
 	if err != nil {
 		return nil, err
 	}
+	defer root.Close() // f stays open
 	f, err := root.Open(filepath.FromSlash(key))
-	root.Close() // f stays open
+	if err != nil {
+		if li, lerr := root.Lstat(filepath.FromSlash(key)); lerr == nil && li.Mode()&fs.ModeSymlink != 0 {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("%s: %w: a symbolic link to nothing (%v)", p, errUnreadable, err)
+			}
+			return nil, fmt.Errorf("%s: %w: a symbolic link leading out of the directory %s is never read (%v)", p, errUnreadable, d.root, err)
+		}
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w (deleted between listing and reading?)", p, errGone)
 	}
@@ -365,6 +388,10 @@ func (d *dirSource) open(_ context.Context, key string, offset int64, etag strin
 	if err != nil {
 		f.Close()
 		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w: not a regular file (%s)", p, errUnreadable, fi.Mode().Type())
 	}
 	tag := localETag(fi)
 	if etag != "" && tag != etag {
