@@ -114,16 +114,7 @@ func TestDirectoryPathsLeadingOutAreRefusedAtStart(t *testing.T) {
 		"bucket_folder: ..\nmode: full-load\ncdc_path: changes\ntable_definition: '" + zetaOnly + "'\n": "bucket_folder: ",
 	} {
 		yaml = "directory: '" + t.TempDir() + "'\n" + yaml
-		pc, err := inputSpec().ParseYAML(yaml, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lintErr := lintConf(pc)
-		in, startErr := newInput(pc, service.MockResources())
-		if in != nil {
-			in.Close(context.Background()) // out of Stats()
-		}
-		for what, err := range map[string]error{"lint": lintErr, "start": startErr} {
+		for what, err := range lintAndStart(t, yaml) {
 			if err == nil || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "leads out of directory") {
 				t.Errorf("%s of %q: error %v, want one starting %q saying it leads out of directory", what, yaml, err, want)
 			}
@@ -135,16 +126,11 @@ func TestDirectoryPathsLeadingOutAreRefusedAtStart(t *testing.T) {
 		"bucket: b\nbucket_folder: ../x\ncdc_path: changes\ntable_definition: '" + zetaOnly + "'\n",
 		"directory: /tmp\nbucket_folder: a/../b\ncdc_path: changes\ntable_definition: '" + zetaOnly + "'\n",
 	} {
-		pc, err := inputSpec().ParseYAML(yaml, nil)
-		if err != nil {
-			t.Fatal(err)
+		for what, err := range lintAndStart(t, yaml) {
+			if err != nil {
+				t.Errorf("%s refused %q: %v", what, yaml, err)
+			}
 		}
-		in, err := newInput(pc, service.MockResources())
-		if err != nil {
-			t.Errorf("%q refused: %v", yaml, err)
-			continue
-		}
-		in.Close(context.Background()) // out of Stats()
 	}
 }
 
@@ -177,16 +163,7 @@ func TestEndpointFromTheEnvironmentIsCheckedWithoutShowingIt(t *testing.T) {
 func TestFileCheckpointKeyDotsAreRefusedAtStart(t *testing.T) {
 	for _, key := range []string{".", ".."} {
 		yaml := "directory: '" + t.TempDir() + "'\nmode: full-load\ntable_definition: '" + zetaOnly + "'\ncheckpoint: {store: file, directory: '" + t.TempDir() + "', key: '" + key + "'}\n"
-		pc, err := inputSpec().ParseYAML(yaml, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lintErr := lintConf(pc)
-		in, startErr := newInput(pc, service.MockResources())
-		if in != nil {
-			in.Close(context.Background())
-		}
-		for what, err := range map[string]error{"lint": lintErr, "start": startErr} {
+		for what, err := range lintAndStart(t, yaml) {
 			if err == nil || !strings.HasPrefix(err.Error(), "checkpoint.key: ") {
 				t.Errorf("key %q: %s error %v, want one naming checkpoint.key", key, what, err)
 			}
@@ -244,4 +221,20 @@ func TestDirectorySymlinkedFilesAreReadOrBad(t *testing.T) {
 	if strings.Contains(logs.String(), "OUTSIDE-SECRET") {
 		t.Errorf("the outside file's content reached the log:\n%s", logs.String())
 	}
+}
+
+// lintAndStart returns what `dmsbridge lint` and the input's construction
+// say of an input config: both must refuse, or both accept, the same thing.
+func lintAndStart(t *testing.T, yaml string) map[string]error {
+	t.Helper()
+	pc, err := inputSpec().ParseYAML(yaml, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lintErr := lintConf(pc)
+	in, startErr := newInput(pc, service.MockResources())
+	if in != nil {
+		in.Close(context.Background()) // out of Stats()
+	}
+	return map[string]error{"lint": lintErr, "start": startErr}
 }

@@ -206,18 +206,7 @@ func TestCrashResume(t *testing.T) {
 	}
 
 	// Everything delivered: read until nothing is missing or time is up.
-	var rep refdata.Report
-	end := time.Now().Add(60 * time.Second)
-	for {
-		rep = refdata.Compare(manifest, delivered(t, stream))
-		if len(rep.Missing) == 0 || time.Now().After(end) {
-			break
-		}
-		if exited, err := p.Exited(); exited {
-			t.Fatalf("dmsbridge exited by itself (%v)", err)
-		}
-		time.Sleep(2 * time.Second)
-	}
+	rep := awaitDelivery(t, p, stream, manifest, 60*time.Second)
 	if !rep.OK() {
 		t.Fatalf("after %d kills: %s", kills, rep)
 	}

@@ -358,3 +358,21 @@ func kinesisProxy(t testing.TB) *kinesisproxy.Proxy {
 	t.Cleanup(func() { kp.Close() })
 	return kp
 }
+
+// awaitDelivery reads the stream until no record of the manifest is
+// missing or within has passed, failing the test if p exits by itself
+// meanwhile, and returns the last comparison (the caller judges it).
+func awaitDelivery(t *testing.T, p *Proc, stream string, manifest []refdata.Expected, within time.Duration) refdata.Report {
+	t.Helper()
+	end := time.Now().Add(within)
+	for {
+		rep := refdata.Compare(manifest, delivered(t, stream))
+		if len(rep.Missing) == 0 || time.Now().After(end) {
+			return rep
+		}
+		if exited, err := p.Exited(); exited {
+			t.Fatalf("dmsbridge exited by itself (%v)", err)
+		}
+		time.Sleep(2 * time.Second)
+	}
+}

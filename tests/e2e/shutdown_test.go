@@ -145,18 +145,7 @@ func TestSigtermResume(t *testing.T) {
 	}
 	p := start(t, env, "run", "config/s3-to-kinesis.yaml")
 	p.WaitReady(t, 30*time.Second)
-	var rep refdata.Report
-	end := time.Now().Add(120 * time.Second)
-	for {
-		rep = refdata.Compare(manifest, delivered(t, stream))
-		if len(rep.Missing) == 0 || time.Now().After(end) {
-			break
-		}
-		if exited, err := p.Exited(); exited {
-			t.Fatalf("dmsbridge exited by itself (%v)", err)
-		}
-		time.Sleep(2 * time.Second)
-	}
+	rep := awaitDelivery(t, p, stream, manifest, 120*time.Second)
 	if !rep.OK() {
 		t.Fatalf("after %d graceful stops: %s", len(stops), rep)
 	}
@@ -217,18 +206,7 @@ func TestSigtermDuringKinesisOutage(t *testing.T) {
 
 	p = start(t, env, "run", "config/s3-to-kinesis.yaml")
 	p.WaitReady(t, 30*time.Second)
-	var rep refdata.Report
-	end := time.Now().Add(120 * time.Second)
-	for {
-		rep = refdata.Compare(manifest, delivered(t, stream))
-		if len(rep.Missing) == 0 || time.Now().After(end) {
-			break
-		}
-		if exited, err := p.Exited(); exited {
-			t.Fatalf("dmsbridge exited by itself (%v)", err)
-		}
-		time.Sleep(2 * time.Second)
-	}
+	rep := awaitDelivery(t, p, stream, manifest, 120*time.Second)
 	if !rep.OK() {
 		t.Fatalf("after SIGTERM during a Kinesis outage: %s", rep)
 	}
