@@ -238,3 +238,46 @@ func lintAndStart(t *testing.T, yaml string) map[string]error {
 	}
 	return map[string]error{"lint": lintErr, "start": startErr}
 }
+
+// A symlink that stays inside `directory` works as before the listing went
+// through os.Root, also when it is written with an absolute target (as `ln -s
+// /srv/drop/run-42 /srv/drop/current` makes it): os.Root refuses every
+// absolute symlink as "path escapes from parent", so a bucket_folder that is
+// such a link (a blue/green "current" folder) made every listing fail, and a
+// CDC file linked that way was a bad object, though nothing outside the
+// directory is read. A link with an absolute target outside the directory
+// stays refused (TestDirectoryNeverReadsOutsideThroughSymlinks).
+func TestDirectoryAbsoluteSymlinksInsideWork(t *testing.T) {
+	base := t.TempDir()
+	// The directory named through a symlink of its own, as /data -> /mnt/x
+	// often is: the link targets below are written under that name.
+	real := filepath.Join(base, "real")
+	if err := os.MkdirAll(real, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(base, "drop")
+	if err := os.Symlink(real, root); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(root, "run-42", "hr", "zeta", "LOAD1.csv"), "1,full\n")
+	writeFile(t, filepath.Join(root, "run-42", "changes", "cdc1.csv"), "I,zeta,hr,2,a\n")
+	writeFile(t, filepath.Join(root, "staging", "cdc2-real.csv"), "I,zeta,hr,3,b\n")
+	if err := os.Symlink(filepath.Join(root, "run-42"), filepath.Join(root, "current")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(root, "staging", "cdc2-real.csv"), filepath.Join(root, "run-42", "changes", "cdc2.csv")); err != nil {
+		t.Fatal(err)
+	}
+	in, logs := directInput(t, "directory: '"+root+"'\nbucket_folder: current\ncdc_path: changes\nmode: full-load-and-cdc\n"+
+		"table_definition: '"+zetaOnly+"'\ncheckpoint: {store: none}\n")
+	if err := in.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := readAllDirect(t, in, 3)
+	if err != nil || strings.Join(rows, "|") != "1,full|I,zeta,hr,2,a|I,zeta,hr,3,b" {
+		t.Fatalf("rows %q, error %v; logs:\n%s", rows, err, logs.String())
+	}
+	if strings.Contains(logs.String(), "bad object") {
+		t.Errorf("a bad object logged:\n%s", logs.String())
+	}
+}

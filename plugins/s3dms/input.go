@@ -50,7 +50,7 @@ with ` + "`rfc4180`" + ` a quoted field may hold delimiters and newlines. Blank 
 
 With ` + "`directory`" + ` instead of ` + "`bucket`" + ` the same layout is read from a local directory: keys are paths
 relative to it with "/" separators (a key can never escape it, and no file outside it is read: a symlink on the way
-to a folder is followed only while it stays inside the directory, one leading out of it is a listing error naming the
+to a folder is followed only while it stays inside the directory (a relative or an absolute link), one leading out of it is a listing error naming the
 path; a file in a table or CDC folder that is a symlink is read as the file it leads to when that is a file inside
 the directory, and is otherwise a bad object (see Errors: a link leading out, to nothing or to a folder); a ` + "`bucket_folder`" + `, ` + "`cdc_path`" + ` or TablePath
 leading out of it with ".." is refused at start and by lint, naming the field), ` + "`s3_bucket`" + ` is "", and the ETag is

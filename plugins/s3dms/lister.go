@@ -304,10 +304,39 @@ func (d *dirSource) list(_ context.Context, prefix, startAfter, _ string) ([]obj
 	if dir != "" {
 		walkFrom = path.Clean(dir)
 	}
+	// The walk starts where walkFrom leads: os.Root refuses any absolute
+	// symlink on the way, even one leading inside the directory, so such a
+	// folder is walked under its resolved path and its keys keep walkFrom.
+	walkRoot := walkFrom
+	if _, serr := root.Stat(walkFrom); serr != nil && !errors.Is(serr, fs.ErrNotExist) {
+		if r, ok := d.resolveInside(walkFrom); ok {
+			walkRoot = r
+		}
+	}
+	toKey := func(p string) string {
+		if walkRoot == walkFrom {
+			return p
+		}
+		rest := ""
+		if p != walkRoot {
+			rest = p
+			if walkRoot != "." {
+				rest = strings.TrimPrefix(p, walkRoot+"/")
+			}
+		}
+		switch {
+		case rest == "":
+			return walkFrom
+		case walkFrom == ".":
+			return rest
+		}
+		return walkFrom + "/" + rest
+	}
 	var objs []object
-	err = fs.WalkDir(root.FS(), walkFrom, func(key string, de fs.DirEntry, err error) error {
+	err = fs.WalkDir(root.FS(), walkRoot, func(p string, de fs.DirEntry, err error) error {
+		key := toKey(p)
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) && key == walkFrom {
+			if errors.Is(err, fs.ErrNotExist) && p == walkRoot {
 				return fs.SkipAll
 			}
 			return err
@@ -331,9 +360,9 @@ func (d *dirSource) list(_ context.Context, prefix, startAfter, _ string) ([]obj
 			// Listed either way: a link to a file inside the directory is
 			// read as that file; any other link is a bad object when it
 			// is opened (logged and counted), never passed over silently.
-			fi, err = root.Stat(key)
+			fi, err = d.stat(root, p)
 			if err != nil || !fi.Mode().IsRegular() {
-				fi, err = root.Lstat(key)
+				fi, err = root.Lstat(p)
 			}
 		} else {
 			fi, err = de.Info()
@@ -354,6 +383,41 @@ func (d *dirSource) list(_ context.Context, prefix, startAfter, _ string) ([]obj
 	return objs, "", nil
 }
 
+// resolveInside returns the path name leads to, relative to the directory,
+// when that stays inside it. os.Root refuses every absolute symlink ("path
+// escapes from parent"), even one whose target is inside the directory (as
+// `ln -s /srv/drop/run-42 /srv/drop/current` makes): such a name is retried
+// under its resolved path. The result is only a candidate: the stat or open
+// still goes through the Root, which refuses whatever leads out of it (also
+// a link swapped in after the resolution).
+func (d *dirSource) resolveInside(name string) (string, bool) {
+	realRoot, err := filepath.EvalSymlinks(d.root)
+	if err != nil {
+		return "", false
+	}
+	res, err := filepath.EvalSymlinks(filepath.Join(d.root, filepath.FromSlash(name)))
+	if err != nil {
+		return "", false
+	}
+	rel, err := filepath.Rel(realRoot, res)
+	if err != nil || !filepath.IsLocal(rel) && rel != "." {
+		return "", false
+	}
+	return filepath.ToSlash(rel), true
+}
+
+// stat stats name through root, following symlinks (an absolute one only
+// while it stays inside the directory, see resolveInside).
+func (d *dirSource) stat(root *os.Root, name string) (fs.FileInfo, error) {
+	fi, err := root.Stat(filepath.FromSlash(name))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if r, ok := d.resolveInside(name); ok {
+			return root.Stat(filepath.FromSlash(r))
+		}
+	}
+	return fi, err
+}
+
 // open opens key through an os.Root of the directory, so a file replaced by
 // a symlink leading out of it after the listing is refused, not read.
 func (d *dirSource) open(_ context.Context, key string, offset int64, etag string) (*opened, error) {
@@ -370,6 +434,11 @@ func (d *dirSource) open(_ context.Context, key string, offset int64, etag strin
 	}
 	defer root.Close() // f stays open
 	f, err := root.Open(filepath.FromSlash(key))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if r, ok := d.resolveInside(key); ok {
+			f, err = root.Open(filepath.FromSlash(r))
+		}
+	}
 	if err != nil {
 		if li, lerr := root.Lstat(filepath.FromSlash(key)); lerr == nil && li.Mode()&fs.ModeSymlink != 0 {
 			if errors.Is(err, fs.ErrNotExist) {
