@@ -274,10 +274,11 @@ func localETag(fi fs.FileInfo) string {
 // list walks the directory that holds prefix and returns every regular file
 // whose key starts with prefix and sorts after startAfter, in one page.
 //
-// The walk goes through an os.Root of the directory: symlinks inside it are
-// followed (a folder on the way to a table may be one), but a path that
-// leads out of it, e.g. bucket_folder a symlink to another folder, is an
-// error ("path escapes from parent"), never a read. A symlink met during the
+// The folder's path is checked through an os.Root of the directory:
+// symlinks inside it are followed (a folder on the way to a table may be
+// one), but a path that leads out of it, e.g. bucket_folder a symlink to
+// another folder, is an error ("path escapes from parent"), never a read.
+// Symlinked folders below it are not walked. A symlink met during the
 // walk is listed as the file it leads to when that is a file inside the
 // directory; otherwise it is listed as itself and open reports it as a bad
 // object (errUnreadable).
@@ -304,42 +305,41 @@ func (d *dirSource) list(_ context.Context, prefix, startAfter, _ string) ([]obj
 	if dir != "" {
 		walkFrom = path.Clean(dir)
 	}
-	// The walk starts where walkFrom leads: os.Root refuses any absolute
-	// symlink on the way, even one leading inside the directory, so such a
-	// folder is walked under its resolved path and its keys keep walkFrom.
-	walkRoot := walkFrom
+	// root.Stat proves that walkFrom stays inside the directory (os.Root
+	// refuses every absolute symlink, even one leading inside it, so such a
+	// path is resolved and checked by resolveInside). The walk then reads
+	// the folder's real path with filepath.WalkDir, which stats only the
+	// entries it is asked about: the files after the mark, not the
+	// thousands a long CDC tail leaves below it (a Root's ReadDir stats
+	// every entry). Listing only gives names and sizes; every read goes
+	// through the Root (open).
 	if _, serr := root.Stat(walkFrom); serr != nil && !errors.Is(serr, fs.ErrNotExist) {
-		if r, ok := d.resolveInside(walkFrom); ok {
-			walkRoot = r
+		if _, ok := d.resolveInside(walkFrom); !ok {
+			return nil, "", fmt.Errorf("listing directory %s: %w", base, serr)
 		}
 	}
-	toKey := func(p string) string {
-		if walkRoot == walkFrom {
-			return p
-		}
-		rest := ""
-		if p != walkRoot {
-			rest = p
-			if walkRoot != "." {
-				rest = strings.TrimPrefix(p, walkRoot+"/")
-			}
-		}
-		switch {
-		case rest == "":
-			return walkFrom
-		case walkFrom == ".":
-			return rest
-		}
-		return walkFrom + "/" + rest
+	walkBase, err := filepath.EvalSymlinks(base)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, "", nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("listing directory %s: %w", base, err)
 	}
 	var objs []object
-	err = fs.WalkDir(root.FS(), walkRoot, func(p string, de fs.DirEntry, err error) error {
-		key := toKey(p)
+	err = filepath.WalkDir(walkBase, func(fp string, de fs.DirEntry, err error) error {
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) && p == walkRoot {
+			if errors.Is(err, fs.ErrNotExist) && fp == walkBase {
 				return fs.SkipAll
 			}
 			return err
+		}
+		key := walkFrom
+		if fp != walkBase {
+			rel, rerr := filepath.Rel(walkBase, fp)
+			if rerr != nil {
+				return rerr
+			}
+			key = path.Join(walkFrom, filepath.ToSlash(rel))
 		}
 		if de.IsDir() {
 			// Prune directories that cannot hold matching keys.
@@ -360,9 +360,9 @@ func (d *dirSource) list(_ context.Context, prefix, startAfter, _ string) ([]obj
 			// Listed either way: a link to a file inside the directory is
 			// read as that file; any other link is a bad object when it
 			// is opened (logged and counted), never passed over silently.
-			fi, err = d.stat(root, p)
+			fi, err = d.stat(root, key)
 			if err != nil || !fi.Mode().IsRegular() {
-				fi, err = root.Lstat(p)
+				fi, err = root.Lstat(filepath.FromSlash(key))
 			}
 		} else {
 			fi, err = de.Info()
