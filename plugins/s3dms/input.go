@@ -1372,7 +1372,10 @@ func (in *input) readOnce(ctx context.Context) (service.MessageBatch, service.Ac
 		}
 		return nil, nil, err
 	}
-	if err != nil {
+	// An error after rows were read is logged here (the rows go out and the
+	// step that failed is tried again at the next read), unless it is
+	// ReadBatch's context ending: the engine stopping the stream, no fault.
+	if err != nil && (ctx.Err() == nil || !errors.Is(err, ctx.Err())) {
 		in.log.Errorf("%v", err)
 	}
 	pb := &pendingBatch{rows: len(batch), first: firstPosition(batch), recipe: rec, size: cap(rec.arena) + len(rec.refs)*int(unsafe.Sizeof(rowRef{})+unsafe.Sizeof((*fileMeta)(nil)))}
