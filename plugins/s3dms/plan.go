@@ -26,6 +26,15 @@ func (in *input) nextItem(ctx context.Context, blocking bool) (item, bool, error
 		if in.finished {
 			return item{}, false, errFinished
 		}
+		if in.phase == checkpoint.PhaseCDC && !in.cdcStarted {
+			// Before any CDC file, also the one a restart resumes (queued
+			// at Connect): startCDC counts it in its baseline and puts the
+			// cdc-start signal ahead of it.
+			if err := in.startCDC(ctx); err != nil {
+				return item{}, false, err
+			}
+			continue
+		}
 		if len(in.queue) > 0 {
 			it := in.queue[0]
 			in.queue = in.queue[1:]
@@ -59,12 +68,6 @@ func (in *input) nextItem(ctx context.Context, blocking bool) (item, bool, error
 			in.tableIdx++
 			in.tableReady = false
 		case checkpoint.PhaseCDC:
-			if !in.cdcStarted {
-				if err := in.startCDC(ctx); err != nil {
-					return item{}, false, err
-				}
-				continue
-			}
 			now := time.Now()
 			if !now.Before(in.nextLate) {
 				if err := in.lateCheck(ctx); err != nil {
