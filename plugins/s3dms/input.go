@@ -1079,10 +1079,18 @@ const maxUnsaved = 4
 // waitWindow blocks until fewer than maxUnsaved emitted batches are outside
 // the saved checkpoint, the last save failed (errors are logged; a failing
 // store does not stop the pipeline), the input closes, or ctx ends.
+//
+// A nack ends the wait with errRedeliverFirst: the rejected batch holds the
+// checkpoint back until its redelivery is acknowledged, so no save would
+// come before the redelivery; readOnce goes back to its redeliveries.
 func (in *input) waitWindow(ctx context.Context) error {
 	for {
 		tracked := in.tracker.Tracked()
 		in.mu.Lock()
+		if len(in.redeliver) > 0 {
+			in.mu.Unlock()
+			return errRedeliverFirst
+		}
 		if tracked-min(tracked, in.savedContig) < maxUnsaved || in.saveFailed || in.savedSig == nil {
 			in.mu.Unlock()
 			return nil
@@ -1095,9 +1103,14 @@ func (in *input) waitWindow(ctx context.Context) error {
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-in.wake: // a nack: the loop finds the redeliveries
 		}
 	}
 }
+
+// errRedeliverFirst tells readOnce that batches were queued for redelivery
+// while it waited.
+var errRedeliverFirst = errors.New("redeliveries first")
 
 // maxRetained and maxRetainedBytes bound the batches kept for redelivery
 // (emitted, not yet passed by the contiguous acknowledgement point): with
@@ -1333,7 +1346,9 @@ func (in *input) readOnce(ctx context.Context) (service.MessageBatch, service.Ac
 		return nil, nil, err
 	}
 	if in.conf.ckInterval == 0 {
-		if err := in.waitWindow(ctx); err != nil {
+		if err := in.waitWindow(ctx); errors.Is(err, errRedeliverFirst) {
+			return nil, nil, nil // ReadBatch calls again: redeliveries first
+		} else if err != nil {
 			return nil, nil, err
 		}
 	}
