@@ -363,3 +363,29 @@ func TestBufferSizingAcrossBatches(t *testing.T) {
 		}
 	}
 }
+
+// "An empty key becomes schema.table" holds for a composite primary key
+// too: when every part is empty (a primary key is never NULL) the joined key is only separators
+// ("." or ".."), which would put the empty keys of every table on one
+// shared key; it becomes schema.table (with partition_include_schema_table
+// as well). A key with one non-empty part is kept as joined.
+func TestEmptyCompositeKeyBecomesSchemaTable(t *testing.T) {
+	def := `table_definition: '{"TableCount":"1","Tables":[{"TableName":"t","TablePath":"s/t/","TableOwner":"s","TableColumns":[` +
+		`{"ColumnName":"a","ColumnType":"STRING","ColumnLength":"5","ColumnIsPk":"true"},` +
+		`{"ColumnName":"b","ColumnType":"STRING","ColumnLength":"5","ColumnIsPk":"true"},` +
+		`{"ColumnName":"v","ColumnType":"STRING","ColumnLength":"5"}],"TableColumnsTotal":"3"}]}'
+`
+	for _, c := range []struct{ conf, row, key string }{
+		{"", `"","",x`, "s.t"},
+		{"", `"",q,x`, ".q"},
+		{"partition_include_schema_table: true\n", `"","",x`, "s.t"},
+		{"partition_include_schema_table: true\n", `p,"",x`, "s.t.p."},
+	} {
+		p := newTestProc(t, def+"message_format: json-unformatted\n"+c.conf)
+		m := process(t, p, fullLoad("s", "t", "k", 1, c.row))[0]
+		mustOK(t, m)
+		if k := meta(m, "dms_partition_key"); k != c.key {
+			t.Errorf("%srow %s: key %q, want %q", c.conf, c.row, k, c.key)
+		}
+	}
+}

@@ -105,15 +105,22 @@ func (w *worker) partitionKey(m *service.Message, p *tablePlan, phase int) (key 
 		w.scr = w.mappedKey(w.scr[:0], p)
 	default: // primary key
 		w.scr = append(w.scr[:0], p.keyPrefix...)
+		empty := true
 		for j, i := range p.pk {
 			if j > 0 {
 				w.scr = append(w.scr, '.')
 			}
-			w.scr = append(w.scr, w.colText(p, i)...)
+			v := w.colText(p, i)
+			empty = empty && len(v) == 0
+			w.scr = append(w.scr, v...)
+		}
+		if empty {
+			// every part empty: only separators, the same for every table
+			w.scr = w.scr[:0]
 		}
 	}
-	if len(w.scr) == len(p.keyPrefix) && p.keyType[phase] == keyPrimary || len(w.scr) == 0 {
-		// an empty key (NULL key columns) is not allowed by Kinesis
+	if len(w.scr) == 0 {
+		// an empty key is not allowed by Kinesis
 		w.scr = append(append(w.scr[:0], p.schema...), '.')
 		w.scr = append(w.scr, p.name...)
 	}

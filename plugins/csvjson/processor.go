@@ -108,7 +108,8 @@ input did not set them (CDC).
   composite primary key joins its values, in column order, with ` + "`.`" + `; with
   ` + "`partition_include_schema_table`" + ` the key is ` + "`schema.table.pk`" + `. Key values are the rendered
   values without JSON quotes (strings as given, DATETIME as ` + "`2024-01-02T03:04:05Z`" + `). A table
-  without a primary key uses the schema-table key. An empty key becomes ` + "`schema.table`" + ` and a key
+  without a primary key uses the schema-table key. An empty key (with a composite primary key: every part
+empty) becomes ` + "`schema.table`" + ` and a key
   longer than Kinesis's 256 characters is cut to 256 characters (counted as Kinesis counts them, in UTF-16
   code units: an emoji counts two, and is never cut in half). Control records use
   ` + "`task_id.schema.table`" + ` (partition-key-type ` + "`task-id`" + `, partition-key-value ` + "`task_id`" + `).
