@@ -527,8 +527,8 @@ func sanitize(s string) string {
 type ackPoint struct {
 	pos  checkpoint.Position
 	hwm  string
-	late []string            // late files done, a capped view of the append-only in.lateDone
-	figs *checkpoint.Figures // the statistics once this batch is done
+	late []string // late files done, a capped view of the append-only in.lateDone
+	figs figView  // the statistics once this batch is done
 }
 
 // pendingBatch is an emitted batch kept for redelivery until the
@@ -613,7 +613,8 @@ type input struct {
 	resentCopies uint64        // batches re-sent after an earlier batch's nack (copies), for the log
 	progress     chan struct{} // signalled when the contiguous point moves (retained-batch bound)
 	wake         chan struct{}
-	acked        *checkpoint.State
+	acked        *checkpoint.State // its Figures are ackedFigs, made when it is saved
+	ackedFigs    figView
 	dirty        bool
 	fatal        error
 	saverStop    chan struct{}
@@ -756,7 +757,8 @@ func (in *input) Connect(ctx context.Context) error {
 	}
 	in.tracker = checkpoint.NewTracker[ackPoint]()
 	in.mu.Lock()
-	in.acked = in.stateFor(ackPoint{pos: in.lastPos, hwm: in.hwm, late: in.lateDone[:len(in.lateDone):len(in.lateDone)], figs: in.stats.figures()})
+	a := ackPoint{pos: in.lastPos, hwm: in.hwm, late: in.lateDone[:len(in.lateDone):len(in.lateDone)], figs: in.stats.figures()}
+	in.acked, in.ackedFigs = in.stateFor(a), a.figs
 	in.dirty = true
 	in.connected = true
 	in.saverStop = make(chan struct{})
@@ -995,6 +997,8 @@ func (in *input) newestCDCKey(ctx context.Context) (string, error) {
 	}
 }
 
+// stateFor is the state to save once a is acknowledged, but its Figures,
+// a.figs, made only when it is saved (see figView).
 func (in *input) stateFor(a ackPoint) *checkpoint.State {
 	return &checkpoint.State{
 		Position:      a.pos,
@@ -1003,7 +1007,6 @@ func (in *input) stateFor(a ackPoint) *checkpoint.State {
 		CDCHighWater:  a.hwm,
 		LateDone:      append([]string(nil), a.late...),
 		CDCSeen:       in.seenSnap.Load(),
-		Figures:       a.figs,
 	}
 }
 
@@ -1044,10 +1047,12 @@ func (in *input) saver() {
 func (in *input) save(ctx context.Context) error {
 	in.mu.Lock()
 	st := *in.acked
+	figs := in.ackedFigs
 	st.CDCSeen = in.seenSnap.Load() // listing moves on between acknowledgements
 	in.dirty = false
 	contig := in.ackedContig
 	in.mu.Unlock()
+	st.Figures = figs.figures()
 	err := in.store.Save(ctx, &st)
 	in.mu.Lock()
 	if err != nil {
@@ -1172,7 +1177,7 @@ func (in *input) settle(pb *pendingBatch, gen uint64, err error) {
 		}
 		in.mu.Unlock()
 		if moved {
-			in.setAcked(in.stateFor(hi), contig)
+			in.setAcked(in.stateFor(hi), hi.figs, contig)
 			select {
 			case in.progress <- struct{}{}:
 			default:
@@ -1428,17 +1433,17 @@ func (in *input) settleIdle() {
 	if same {
 		return
 	}
-	st := in.stateFor(ackPoint{pos: in.lastPos, hwm: in.hwm, late: in.lateDone[:len(in.lateDone):len(in.lateDone)], figs: in.stats.figures()})
-	in.setAcked(st, in.tracker.Tracked())
+	a := ackPoint{pos: in.lastPos, hwm: in.hwm, late: in.lateDone[:len(in.lateDone):len(in.lateDone)], figs: in.stats.figures()}
+	in.setAcked(in.stateFor(a), a.figs, in.tracker.Tracked())
 }
 
 // setAcked makes st, which covers the first contig emitted batches, the
 // state to save, unless a concurrent acknowledgement got further, and wakes
 // the saver when saves follow acknowledgements (interval 0s).
-func (in *input) setAcked(st *checkpoint.State, contig uint64) {
+func (in *input) setAcked(st *checkpoint.State, figs figView, contig uint64) {
 	in.mu.Lock()
 	if contig >= in.ackedContig {
-		in.acked = st
+		in.acked, in.ackedFigs = st, figs
 		in.ackedContig = contig
 		in.dirty = true
 	}

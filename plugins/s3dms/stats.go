@@ -93,6 +93,11 @@ type stats struct {
 	// tables in definition order
 	tables []*TableStats
 	cdc    CDCStats
+	// figs are the tables' checkpoint figures (see figView): chunks never
+	// changed once handed out, and the rows of table figsAt kept apart.
+	figs   [][]checkpoint.TableFigures
+	figsAt int
+	figsN  int64
 
 	mState, mRows, mBytesDone, mBytesTotal, mFilesDone, mFilesTotal *service.MetricGauge
 	mCDCProcessed, mCDCPending, mCDCLate, mCDCRows                  *service.MetricGauge
@@ -138,6 +143,7 @@ func newStats(label string, m *service.Metrics, tables [][2]string) *stats {
 		s.tables = append(s.tables, &TableStats{Schema: t[0], Table: t[1], StateName: StateName(StateBeforeLoad)})
 		s.mState.Set(StateBeforeLoad, t[0], t[1])
 	}
+	s.rebuildFigs()
 	registryMu.Lock()
 	// Several inputs with the same label (streams mode) get "#2", "#3"...
 	key := label
@@ -150,22 +156,90 @@ func newStats(label string, m *service.Metrics, tables [][2]string) *stats {
 	return s
 }
 
-// figures are the statistics to store with a checkpoint.
-func (s *stats) figures() *checkpoint.Figures {
-	ms := func(t *time.Time) int64 {
-		if t == nil {
-			return 0
-		}
-		return t.UnixMilli()
+// figChunk is the number of tables per chunk of a figView.
+const figChunk = 64
+
+// figView is the statistics to store with a checkpoint, as they were at one
+// moment. Every batch takes one (they are stored once it is acknowledged),
+// so taking one costs the same with 10 tables or 10,000: the tables' figures
+// are chunks shared between views (a change copies one chunk and the list
+// of chunks, never the chunks handed out), and the row count of the table
+// being loaded, which moves with every batch, is kept apart.
+type figView struct {
+	tables                                      [][]checkpoint.TableFigures
+	rowsAt                                      int // -1: none
+	rows                                        int64
+	cdcRows, cdcFiles, lateFiles, newestCDCFile int64
+}
+
+// figures is the view as a checkpoint stores it.
+func (v figView) figures() *checkpoint.Figures {
+	f := &checkpoint.Figures{CDCRows: v.cdcRows, CDCFiles: v.cdcFiles, LateFiles: v.lateFiles, NewestCDCFile: v.newestCDCFile}
+	n := 0
+	for _, c := range v.tables {
+		n += len(c)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f := &checkpoint.Figures{CDCRows: s.cdc.Rows, CDCFiles: s.cdc.FilesProcessed, LateFiles: s.cdc.LateFiles,
-		NewestCDCFile: ms(s.cdc.NewestFileTime), Tables: make([]checkpoint.TableFigures, len(s.tables))}
-	for i, t := range s.tables {
-		f.Tables[i] = checkpoint.TableFigures{Schema: t.Schema, Table: t.Table, Rows: t.FullLoadRows, Start: ms(t.FullLoadStart), End: ms(t.FullLoadFinish)}
+	f.Tables = make([]checkpoint.TableFigures, 0, n)
+	for _, c := range v.tables {
+		f.Tables = append(f.Tables, c...)
+	}
+	if v.rowsAt >= 0 && v.rowsAt < len(f.Tables) {
+		f.Tables[v.rowsAt].Rows = v.rows
 	}
 	return f
+}
+
+func unixMs(t *time.Time) int64 {
+	if t == nil {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func (t *TableStats) figures() checkpoint.TableFigures {
+	return checkpoint.TableFigures{Schema: t.Schema, Table: t.Table, Rows: t.FullLoadRows, Start: unixMs(t.FullLoadStart), End: unixMs(t.FullLoadFinish)}
+}
+
+// rebuildFigs makes the tables' figures anew (s.mu held, or not shared).
+func (s *stats) rebuildFigs() {
+	s.figs = nil
+	for i := 0; i < len(s.tables); i += figChunk {
+		c := make([]checkpoint.TableFigures, 0, min(figChunk, len(s.tables)-i))
+		for _, t := range s.tables[i:min(i+figChunk, len(s.tables))] {
+			c = append(c, t.figures())
+		}
+		s.figs = append(s.figs, c)
+	}
+	s.figsAt, s.figsN = -1, 0
+}
+
+// publishFig makes table i's figures those of the views taken from now on
+// (s.mu held): a copy of its chunk in a copy of the list of chunks.
+func (s *stats) publishFig(i int) {
+	figs := append([][]checkpoint.TableFigures(nil), s.figs...)
+	c := append([]checkpoint.TableFigures(nil), figs[i/figChunk]...)
+	c[i%figChunk] = s.tables[i].figures()
+	figs[i/figChunk] = c
+	s.figs = figs
+}
+
+// rowsMoved records that table i's row count changed (s.mu held).
+func (s *stats) rowsMoved(i int) {
+	if s.figsAt != i {
+		if s.figsAt >= 0 {
+			s.publishFig(s.figsAt)
+		}
+		s.figsAt = i
+	}
+	s.figsN = s.tables[i].FullLoadRows
+}
+
+// figures are the statistics to store with a checkpoint, as of now.
+func (s *stats) figures() figView {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return figView{tables: s.figs, rowsAt: s.figsAt, rows: s.figsN,
+		cdcRows: s.cdc.Rows, cdcFiles: s.cdc.FilesProcessed, lateFiles: s.cdc.LateFiles, newestCDCFile: unixMs(s.cdc.NewestFileTime)}
 }
 
 // seed restores the statistics stored with a checkpoint (tables matched by
@@ -202,6 +276,7 @@ func (s *stats) seed(f *checkpoint.Figures, completed int) {
 		}
 		t.StateName = StateName(t.State)
 	}
+	s.rebuildFigs()
 	tables := make([]TableStats, len(s.tables))
 	for i, t := range s.tables {
 		tables[i] = *t
@@ -246,10 +321,12 @@ func (s *stats) tableState(i, state int) {
 	if state == StateFullLoad && t.FullLoadStart == nil {
 		t.FullLoadStart = &now
 		s.mStart.Set(now.Unix(), t.Schema, t.Table)
+		s.publishFig(i)
 	}
 	if state == StateCompleted {
 		t.FullLoadFinish = &now
 		s.mEnd.Set(now.Unix(), t.Schema, t.Table)
+		s.publishFig(i)
 	}
 	s.mu.Unlock()
 	s.mState.Set(int64(state), t.Schema, t.Table)
@@ -271,6 +348,9 @@ func (s *stats) tableProgress(i int, rows, bytesDone, filesDone int64) {
 	s.mu.Lock()
 	t := s.tables[i]
 	t.FullLoadRows += rows
+	if rows != 0 {
+		s.rowsMoved(i)
+	}
 	t.BytesDone += bytesDone
 	t.FilesDone += filesDone
 	r, b, f := t.FullLoadRows, t.BytesDone, t.FilesDone

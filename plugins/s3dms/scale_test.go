@@ -1,0 +1,142 @@
+package s3dms
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/dmsbridge/dmsbridge/plugins/checkpoint"
+)
+
+// manyTablesDef is a definition of n two-column tables hr.t00000, ...
+func manyTablesDef(n int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `{"TableCount":"%d","Tables":[`, n)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"TableName":"t%05d","TablePath":"hr/t%05d/","TableOwner":"hr","TableColumns":[{"ColumnName":"id","ColumnType":"INT4"},{"ColumnName":"v","ColumnType":"STRING","ColumnLength":"50"}],"TableColumnsTotal":"2"}`, i, i)
+	}
+	b.WriteString("]}")
+	return b.String()
+}
+
+// bytesPerBatch reads batches of 10 rows of one file (the first table's
+// only file in the full load, or the only CDC file) from an input whose
+// definition has the given number of tables, and returns the bytes
+// allocated per batch, measured over the middle batches.
+func bytesPerBatch(t *testing.T, mode string, tables int) uint64 {
+	t.Helper()
+	d := &dirBackend{root: t.TempDir()}
+	var rows strings.Builder
+	for i := 0; i < 3000; i++ {
+		if mode == "cdc" {
+			rows.WriteString("I,hr,t00000,")
+		}
+		fmt.Fprintf(&rows, "%d,x\n", i)
+	}
+	key := "dms/hr/t00000/LOAD00000001.csv"
+	if mode == "cdc" {
+		key = "dms/changes/20240101-000001.csv"
+	}
+	d.put(t, key, []byte(rows.String()))
+	in := benchInput(t, d.yaml()+"bucket_folder: dms\ncdc_path: changes\nmode: "+mode+"\nbatch_size: 10\ntable_definition: '"+manyTablesDef(tables)+"'\ncheckpoint:\n  store: none\n")
+	defer in.Close(context.Background())
+	ctx := context.Background()
+	read := func(n int) {
+		for i := 0; i < n; i++ {
+			b, ack, err := in.ReadBatch(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(b) != 10 {
+				t.Fatalf("batch of %d rows, want 10", len(b))
+			}
+			ack(ctx, nil)
+		}
+	}
+	read(20)
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	const n = 200
+	read(n)
+	runtime.ReadMemStats(&ms1)
+	return (ms1.TotalAlloc - ms0.TotalAlloc) / n
+}
+
+// TestBatchCostIndependentOfTableCount: what a batch costs does not grow
+// with the number of tables in the definition. Each batch used to carry a
+// copy of every table's statistics for its checkpoint (about 57 bytes per
+// table): 570 KB per batch with 10,000 tables, allocated for every batch of
+// the full load and of CDC however few rows it held, and kept for every
+// batch awaiting acknowledgement, outside the bound on retained batches.
+func TestBatchCostIndependentOfTableCount(t *testing.T) {
+	for _, mode := range []string{"full-load", "cdc"} {
+		small, large := bytesPerBatch(t, mode, 500), bytesPerBatch(t, mode, 2000)
+		t.Logf("%s: %d bytes per batch with 500 tables, %d with 2000 (x%.2f)", mode, small, large, float64(large)/float64(small))
+		if float64(large) > 1.25*float64(small) {
+			t.Errorf("%s: a batch allocates %d bytes with 2000 tables, %d with 500 (x%.2f): the per-batch cost grows with the table count", mode, large, small, float64(large)/float64(small))
+		}
+	}
+}
+
+// TestFigureViewsKeepTheirMoment: a view of the statistics taken for a
+// batch keeps the figures of that moment while the tables' figures move on
+// (chunks shared between views are never changed), across chunk
+// boundaries, and equals the statistics as they were.
+func TestFigureViewsKeepTheirMoment(t *testing.T) {
+	const n = 3*figChunk + 5
+	var names [][2]string
+	for i := 0; i < n; i++ {
+		names = append(names, [2]string{"hr", fmt.Sprintf("t%03d", i)})
+	}
+	s := newStats(t.Name(), service.MockResources().Metrics(), names)
+	defer s.unregister()
+	// want is the figures of the moment, from the table statistics.
+	want := func() *checkpoint.Figures {
+		snap := s.snapshot()
+		f := &checkpoint.Figures{CDCRows: snap.CDC.Rows, CDCFiles: snap.CDC.FilesProcessed, LateFiles: snap.CDC.LateFiles, NewestCDCFile: unixMs(snap.CDC.NewestFileTime)}
+		for _, tb := range snap.Tables {
+			f.Tables = append(f.Tables, tb.figures())
+		}
+		return f
+	}
+	type taken struct {
+		v    figView
+		want *checkpoint.Figures
+	}
+	var views []taken
+	take := func() { views = append(views, taken{s.figures(), want()}) }
+	take()
+	for i := 0; i < n; i++ {
+		s.tableState(i, StateFullLoad)
+		take()
+		for k := 0; k < 3; k++ {
+			s.tableProgress(i, int64(i+k+1), 10, 1)
+			take()
+		}
+		if i%7 == 3 {
+			s.tableProgress(i-1, 5, 0, 0) // an earlier table's rows (not the way the input goes, but allowed)
+			take()
+		}
+		s.tableState(i, StateCompleted)
+		take()
+	}
+	s.cdcRows(7)
+	s.cdcFileDone(time.UnixMilli(1700000000123))
+	take()
+	for j, tk := range views {
+		got, _ := json.Marshal(tk.v.figures())
+		exp, _ := json.Marshal(tk.want)
+		if string(got) != string(exp) {
+			t.Fatalf("view %d:\n got %s\nwant %s", j, got, exp)
+		}
+	}
+}
