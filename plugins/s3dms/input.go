@@ -1005,7 +1005,7 @@ func (in *input) stateFor(a ackPoint) *checkpoint.State {
 		CDCStartAfter: in.cdcAfter,
 		CDCStartSet:   in.cdcSet,
 		CDCHighWater:  a.hwm,
-		LateDone:      append([]string(nil), a.late...),
+		LateDone:      a.late, // read only: a capped view of the append-only in.lateDone
 		CDCSeen:       in.seenSnap.Load(),
 	}
 }

@@ -140,3 +140,61 @@ func TestFigureViewsKeepTheirMoment(t *testing.T) {
 		}
 	}
 }
+
+// bytesPerBatchLateDone resumes CDC from a checkpoint that lists late
+// late files already processed (the files still in the folder) and returns
+// the bytes allocated per acknowledged batch of 10 rows.
+func bytesPerBatchLateDone(t *testing.T, late int) uint64 {
+	t.Helper()
+	d := &dirBackend{root: t.TempDir()}
+	ckDir := t.TempDir()
+	st := &checkpoint.State{CDCStartSet: true, CDCHighWater: "dms/changes/20240101-000000.csv",
+		Position: checkpoint.Position{Phase: checkpoint.PhaseCDC, Seq: late, Key: "dms/changes/20240101-000000.csv", Done: true}}
+	for i := 0; i < late; i++ {
+		k := fmt.Sprintf("dms/changes/20231231-%06d.csv", i)
+		d.put(t, k, []byte("I,hr,zeta,1,x\n"))
+		st.LateDone = append(st.LateDone, k)
+	}
+	d.put(t, "dms/changes/20240101-000000.csv", []byte("I,hr,zeta,1,x\n"))
+	var rows strings.Builder
+	for i := 0; i < 3000; i++ {
+		fmt.Fprintf(&rows, "I,hr,zeta,%d,x\n", i)
+	}
+	d.put(t, "dms/changes/20240101-000001.csv", []byte(rows.String()))
+	if err := (&checkpoint.File{Path: ckDir + "/ck"}).Save(context.Background(), st); err != nil {
+		t.Fatal(err)
+	}
+	in := benchInput(t, d.yaml()+"bucket_folder: dms\ncdc_path: changes\nmode: cdc\nbatch_size: 10\nlate_files: process\ntable_definition: '"+twoTables+"'\ncheckpoint:\n  store: file\n  directory: "+ckDir+"\n  key: ck\n  interval: 1h\n")
+	defer in.Close(context.Background())
+	ctx := context.Background()
+	read := func(n int) {
+		for i := 0; i < n; i++ {
+			b, ack, err := in.ReadBatch(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(b) != 10 {
+				t.Fatalf("batch of %d rows, want 10", len(b))
+			}
+			ack(ctx, nil)
+		}
+	}
+	read(20)
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	const n = 200
+	read(n)
+	runtime.ReadMemStats(&ms1)
+	return (ms1.TotalAlloc - ms0.TotalAlloc) / n
+}
+
+// TestBatchCostIndependentOfLateFilesDone: what a batch costs does not
+// grow with the number of late files processed so far (late_files:
+// process). Every acknowledgement used to copy the whole list of them.
+func TestBatchCostIndependentOfLateFilesDone(t *testing.T) {
+	small, large := bytesPerBatchLateDone(t, 1000), bytesPerBatchLateDone(t, 4000)
+	t.Logf("%d bytes per batch with 1000 late files done, %d with 4000 (x%.2f)", small, large, float64(large)/float64(small))
+	if float64(large) > 1.25*float64(small) {
+		t.Errorf("a batch allocates %d bytes with 4000 late files done, %d with 1000 (x%.2f): the per-batch cost grows with the late files processed", large, small, float64(large)/float64(small))
+	}
+}
