@@ -127,7 +127,7 @@ Every ` + "`poll_interval`" + ` the CDC folder is listed with StartAfter = the h
 is one LIST request. A CDC file that appears with a key lower than one already processed is a late file. DMS
 skips it silently; here ` + "`late_files: skip`" + ` logs a warning naming it and counts it
 (` + "`dms_cdc_late_files`" + `), and ` + "`late_files: process`" + ` processes it next (its keys are remembered in
-the checkpoint). Detecting late files costs one full listing of the CDC folder every
+the checkpoint while the folder holds them, like every other CDC key: see below). Detecting late files costs one full listing of the CDC folder every
 ` + "`late_file_check_interval`" + `, and one at each start of CDC. Late files that appear while the input is stopped
 are found at the next start: the checkpoint keeps a bounded record of the CDC keys listed (those modified since a
 moment, the newest 256 at most), and a file below the mark, modified within the record's span, that the record does

@@ -227,9 +227,13 @@ func (in *input) startCDC(ctx context.Context) error {
 		done[it.obj.Key] = true
 	}
 	var whileStopped []object
+	listed := make(map[string]bool, len(in.lateDone))
 	if err := in.listAll(ctx, func(o object) {
 		if o.Key > in.listAfter {
 			return
+		}
+		if done[o.Key] {
+			listed[o.Key] = true
 		}
 		prev := in.prevSeen
 		if prev != nil && !done[o.Key] && o.Key < in.listAfter && prev.Covers(o.Key, o.LastModified.UnixMilli()) && !prev.Contains(o.Key) {
@@ -241,6 +245,7 @@ func (in *input) startCDC(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	in.forgetLateDone(listed)
 	in.reportLate(whileStopped, "appeared while the input was stopped")
 	in.noteSeen()
 	if in.conf.emitCDCStart {
@@ -327,9 +332,34 @@ func (in *input) lateCheck(ctx context.Context) error {
 		return err
 	}
 	in.known = listed
+	in.forgetLateDone(listed)
 	in.reportLate(late, "")
 	in.noteSeen()
 	return nil
+}
+
+// forgetLateDone drops from the late files done those the listing of the
+// whole folder no longer holds, as lateCheck forgets the other keys: the
+// record is of the files the folder holds, so that it does not grow with
+// every late file ever processed. The list is made anew: the states of
+// batches not yet acknowledged refer to the old one.
+func (in *input) forgetLateDone(listed map[string]bool) {
+	kept := 0
+	for _, k := range in.lateDone {
+		if listed[k] {
+			kept++
+		}
+	}
+	if kept == len(in.lateDone) {
+		return
+	}
+	keep := make([]string, 0, kept)
+	for _, k := range in.lateDone {
+		if listed[k] {
+			keep = append(keep, k)
+		}
+	}
+	in.lateDone = keep
 }
 
 // reportLate logs, counts and (late_files: process) queues late files. A

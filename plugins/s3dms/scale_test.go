@@ -198,3 +198,54 @@ func TestBatchCostIndependentOfLateFilesDone(t *testing.T) {
 		t.Errorf("a batch allocates %d bytes with 4000 late files done, %d with 1000 (x%.2f): the per-batch cost grows with the late files processed", large, small, float64(large)/float64(small))
 	}
 }
+
+// TestLateFilesDoneBoundedByFolder: the late files processed are
+// remembered (late_done in the checkpoint) while the folder holds them, as
+// every other CDC key is, not for ever: one removed from the folder (e.g.
+// expired by a lifecycle rule) is forgotten at the next listing of the
+// whole folder, so the checkpoint does not grow with every late file ever
+// processed.
+func TestLateFilesDoneBoundedByFolder(t *testing.T) {
+	d := &dirBackend{root: t.TempDir()}
+	ckDir := t.TempDir()
+	ck := &checkpoint.File{Path: ckDir + "/ck"}
+	const gone, kept = 300, 3
+	st := &checkpoint.State{CDCStartSet: true, CDCHighWater: "dms/changes/CDC5.csv",
+		Position: checkpoint.Position{Phase: checkpoint.PhaseCDC, Seq: gone + kept, Key: "dms/changes/CDC5.csv", Done: true}}
+	for i := 0; i < gone+kept; i++ {
+		k := fmt.Sprintf("dms/changes/CDC2-%03d.csv", i)
+		st.LateDone = append(st.LateDone, k)
+		if i >= gone {
+			d.put(t, k, []byte("I,hr,zeta,2,b\n"))
+		}
+	}
+	if err := ck.Save(context.Background(), st); err != nil {
+		t.Fatal(err)
+	}
+	d.put(t, "dms/changes/CDC5.csv", []byte("I,hr,zeta,5,e\n"))
+	d.put(t, "dms/changes/CDC6.csv", []byte("I,hr,zeta,6,f\n"))
+	in := benchInput(t, d.yaml()+"bucket_folder: dms\ncdc_path: changes\nmode: cdc\nlate_files: process\ntable_definition: '"+twoTables+"'\ncheckpoint:\n  store: file\n  directory: "+ckDir+"\n  key: ck\n  interval: 1h\n")
+	ctx := context.Background()
+	b, ack, err := in.ReadBatch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) != 1 {
+		t.Fatalf("%d rows, want the one of CDC6", len(b))
+	}
+	if body, _ := b[0].AsBytes(); string(body) != "I,hr,zeta,6,f" {
+		t.Fatalf("row %q, want CDC6's", body)
+	}
+	ack(ctx, nil)
+	if err := in.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	saved, err := ck.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := st.LateDone[gone:]
+	if strings.Join(saved.LateDone, " ") != strings.Join(want, " ") {
+		t.Fatalf("late_done holds %d keys (%q...), want the %d late files still in the folder %q", len(saved.LateDone), saved.LateDone[:min(3, len(saved.LateDone))], len(want), want)
+	}
+}
