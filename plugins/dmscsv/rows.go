@@ -461,13 +461,23 @@ func (rr *RowReader) fieldStart(i int) bool {
 		}
 		p += len(rr.delim)
 	}
+	// The pairing goes on from where it stops (rr.fs), so that the next
+	// quote of the row does not pair the same matches again: a row of
+	// many unquoted fields with quotes inside them would take time in the
+	// square of its length.
 	for p < i {
 		m := bytes.Index(rr.buf[p:i], rr.delim)
 		if m < 0 {
+			// No match lies wholly in buf[p:i]: the next one starts after
+			// i-len(delim), so pairing from there finds the same matches
+			// (as in settlePairing). The next quote is after i, so it is
+			// never taken for the field start this leaves in rr.fs.
+			rr.fs, rr.fsQuote = max(p, i-len(rr.delim)+1), false
 			return false
 		}
 		p += m + len(rr.delim)
 	}
+	rr.fs, rr.fsQuote = p, false
 	return p == i
 }
 

@@ -566,3 +566,37 @@ func (f *inputFatal) Fatalf(format string, args ...any) {
 	f.t.Helper()
 	f.t.Fatalf(f.prefix+format, args...)
 }
+
+// TestOverlappingDelimiterMidFieldQuotesLinear: with a delimiter that
+// overlaps itself ("||"), a row of unquoted fields with quotes inside them
+// (5'11", a"b) takes time in proportion to its length. Whether each such
+// quote opens a field was decided by pairing the delimiter matches from the
+// row's start (or its last closing quote) up to the quote, again for every
+// quote: a 64 KB row took a second, one of the default max_row_size (1 MiB)
+// minutes. Rows of n and 4n bytes are read in the same run (best of 5); the
+// time must grow about 4 times, not 16.
+func TestOverlappingDelimiterMidFieldQuotesLinear(t *testing.T) {
+	s := DefaultSettings()
+	s.Delimiter = "||"
+	read := func(kb int) time.Duration {
+		unit := `ab"c"d||5'11"||`
+		data := strings.Repeat(unit, kb<<10/len(unit)) + "end\nnext\n"
+		best := time.Hour
+		for range 5 {
+			start := time.Now()
+			rr := NewRowReader(strings.NewReader(data), s, RowOptions{MaxRowSize: 4 << 20})
+			row, err := rr.Next()
+			if err != nil || len(row.Data) != len(data)-len("\nnext\n") {
+				t.Fatalf("row of %d bytes, %v", len(row.Data), err)
+			}
+			best = min(best, time.Since(start))
+		}
+		return best
+	}
+	small, large := read(16), read(64)
+	ratio := float64(large) / float64(small)
+	t.Logf("16 KB row: %v, 64 KB row: %v (x%.1f)", small, large, ratio)
+	if ratio > 8 {
+		t.Fatalf("reading a 64 KB row took %v, a 16 KB one %v: x%.1f for 4 times the bytes (quadratic)", large, small, ratio)
+	}
+}
