@@ -415,7 +415,7 @@ func (in *input) maybeLogProgress() {
 // logCDCProgress logs the CDC figures DMS users watch: files done and
 // pending, late files and the lag behind the newest processed file.
 func (in *input) logCDCProgress() {
-	c := in.stats.snapshot().CDC
+	c := in.stats.cdcStats()
 	newest := "none yet"
 	if c.NewestFileTime != nil {
 		newest = c.NewestFileTime.UTC().Format(time.RFC3339)
@@ -425,8 +425,7 @@ func (in *input) logCDCProgress() {
 }
 
 func (in *input) logProgress(what string) {
-	snap := in.stats.snapshot()
-	t := snap.Tables[in.tableIdx]
+	t := in.stats.table(in.tableIdx)
 	pct := 100.0
 	if t.BytesTotal > 0 {
 		pct = 100 * float64(t.BytesDone) / float64(t.BytesTotal)

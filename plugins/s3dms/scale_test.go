@@ -249,3 +249,36 @@ func TestLateFilesDoneBoundedByFolder(t *testing.T) {
 		t.Fatalf("late_done holds %d keys (%q...), want the %d late files still in the folder %q", len(saved.LateDone), saved.LateDone[:min(3, len(saved.LateDone))], len(want), want)
 	}
 }
+
+// bytesPerTable reads the full load of the given number of tables, one
+// file of one row each, and returns the bytes allocated per table.
+func bytesPerTable(t *testing.T, tables int) uint64 {
+	t.Helper()
+	d := &dirBackend{root: t.TempDir()}
+	for i := 0; i < tables; i++ {
+		d.put(t, fmt.Sprintf("dms/hr/t%05d/LOAD00000001.csv", i), []byte(fmt.Sprintf("%d,x\n", i)))
+	}
+	in := benchInput(t, d.yaml()+"bucket_folder: dms\nmode: full-load\ntable_definition: '"+manyTablesDef(tables)+"'\ncheckpoint:\n  store: none\n")
+	defer in.Close(context.Background())
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	rows, _ := drain(t, in, nil)
+	runtime.ReadMemStats(&ms1)
+	if rows != int64(tables) {
+		t.Fatalf("%d rows, want %d", rows, tables)
+	}
+	return (ms1.TotalAlloc - ms0.TotalAlloc) / uint64(tables)
+}
+
+// TestTableCostIndependentOfTableCount: what the full load of one table
+// costs the input, beyond its files, does not grow with the number of
+// tables. The log line of every table completed was made from a copy of
+// the statistics of every table (about 110 bytes each), so a full load of
+// n tables took time and memory in n squared: 10,000 tables, 11 GB.
+func TestTableCostIndependentOfTableCount(t *testing.T) {
+	small, large := bytesPerTable(t, 500), bytesPerTable(t, 2000)
+	t.Logf("%d bytes per table with 500 tables, %d with 2000 (x%.2f)", small, large, float64(large)/float64(small))
+	if float64(large) > 1.5*float64(small) {
+		t.Errorf("a table's full load allocates %d bytes with 2000 tables, %d with 500 (x%.2f): the cost per table grows with the table count", large, small, float64(large)/float64(small))
+	}
+}

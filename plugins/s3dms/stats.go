@@ -408,6 +408,22 @@ func (s *stats) lateFile() {
 	s.mCDCLate.Set(v)
 }
 
+// table is a copy of table i's statistics (not of every table's, as
+// snapshot makes: a full load logs one table's at each table's end).
+func (s *stats) table(i int) TableStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return *s.tables[i]
+}
+
+// cdcStats is a copy of the CDC statistics, the lag refreshed.
+func (s *stats) cdcStats() CDCStats {
+	s.refreshLag()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cdc
+}
+
 func (s *stats) snapshot() Snapshot {
 	s.refreshLag()
 	s.mu.Lock()
