@@ -84,9 +84,20 @@ func openRows(ctx context.Context, src source, key, etag string, offset, line in
 			}
 		}
 	}
+	// Buffers for the bytes left when the object says how many: a full
+	// load of many small files must not take 256 KB chunks and a 64 KB
+	// row buffer for each (the row buffer grows for a longer row).
+	chunk, rowBuf := 256<<10, 0
+	if left := o.Size; left >= 0 && !gz {
+		if o.Ranged {
+			left -= offset
+		}
+		size := int(min(max(left+1, 512), 256<<10))
+		chunk, rowBuf = size, min(size, 64<<10)
+	}
 	var pf *prefetcher
 	if s3src, isS3 := src.(*s3Source); isS3 {
-		pf = newPrefetcher(o.Body, 256<<10, 4, s3src.timeout, src.describe(key))
+		pf = newPrefetcher(o.Body, chunk, 4, s3src.timeout, src.describe(key))
 		o.Body = pf
 	}
 	raw := &countingReader{r: o.Body}
@@ -128,7 +139,7 @@ func openRows(ctx context.Context, src source, key, etag string, offset, line in
 		rawStart: rawStart,
 		pf:       pf,
 		key:      key, etag: o.ETag, size: o.Size, lastModified: o.LastModified, body: o.Body, raw: raw, gz: gz,
-		rows: dmscsv.NewRowReader(r, s, dmscsv.RowOptions{MaxRowSize: maxRow, StartOffset: offset, StartLine: line}),
+		rows: dmscsv.NewRowReader(r, s, dmscsv.RowOptions{MaxRowSize: maxRow, StartOffset: offset, StartLine: line, BufferSize: rowBuf}),
 	}, nil
 }
 
