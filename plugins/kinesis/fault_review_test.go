@@ -2,11 +2,15 @@ package kinesis
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
 )
 
 // AccessDenied and the KMS key states are stream-level conditions an
@@ -92,5 +96,70 @@ func TestMissingStreamErrorNamesTheRegion(t *testing.T) {
 	err := o.Connect(context.Background())
 	if err == nil || !strings.Contains(err.Error(), `kinesis stream "other" does not exist in region eu-west-1`) {
 		t.Fatalf("connect: %v", err)
+	}
+}
+
+// With no retry budget (max_elapsed_time: 0s, the reference config) a stream
+// that refuses writes (AccessDenied on PutRecords only, a KMS key disabled)
+// must show where an operator looks: the batch stops with "not connected", so
+// the engine reports the output down (/ready 503) with Connect's error, which
+// names the stream and the refusal, and Connect asks the engine to wait
+// (growing with each refusal) before the batch is tried again. Before, the
+// output retried inside the write forever while /ready answered 200 and no
+// engine metric moved. Nothing is failed or dead-lettered, and once the
+// refusal ends the batch resumes after the records already written.
+func TestRefusalWithoutBudgetReportsNotConnected(t *testing.T) {
+	for _, code := range []string{"AccessDeniedException", "KMSDisabledException"} {
+		t.Run(code, func(t *testing.T) {
+			f := newFakeKinesis(t, "dms-target", 1)
+			path := filepath.Join(t.TempDir(), "dlq.jsonl")
+			o := newTestOutput(t, `
+stream: dms-target
+region: us-east-1
+backoff: {initial_interval: 50ms, max_interval: 200ms, max_elapsed_time: 0s}
+`+dlqYAML(path), f.client())
+			denied := failAfterFirst(f, 400, code)
+			denied.Store(true)
+			next := map[string]int{}
+			b := makeBatch(keysN(3), 900, 10, next)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := o.WriteBatch(ctx, b); !errors.Is(err, service.ErrNotConnected) {
+				t.Fatalf("refused: %v, want ErrNotConnected", err)
+			}
+			var waits []time.Duration
+			for range 3 {
+				err := o.Connect(context.Background())
+				var bo *service.ErrBackOff
+				if !errors.As(err, &bo) {
+					t.Fatalf("Connect after a refusal: %v, want a back-off error", err)
+				}
+				if !strings.Contains(err.Error(), `"dms-target"`) || !strings.Contains(err.Error(), code) {
+					t.Fatalf("Connect error %q does not name the stream and %s", err, code)
+				}
+				waits = append(waits, bo.Wait)
+				if err := o.Connect(context.Background()); err != nil {
+					t.Fatalf("Connect after the wait: %v", err)
+				}
+				if err := o.WriteBatch(ctx, b); !errors.Is(err, service.ErrNotConnected) {
+					t.Fatalf("still refused: %v, want ErrNotConnected", err)
+				}
+			}
+			if waits[0] <= 0 || waits[2] < waits[0] || waits[2] > 200*time.Millisecond*3/2 {
+				t.Fatalf("waits %v: want growing from initial_interval up to max_interval", waits)
+			}
+			retryAfterReconnect(t, o, f, b, 500, func() {
+				denied.Store(false)
+				if err := o.Connect(context.Background()); err == nil {
+					t.Fatal("the last refusal was not reported by Connect")
+				}
+			})
+			if extra := checkOrder(t, f.byKey(), next, true); extra != 0 {
+				t.Fatalf("%d copies", extra)
+			}
+			if d, _ := os.ReadFile(path); len(d) > 0 || o.st.failed.Load() != 0 {
+				t.Fatalf("%d failed, dead letter: %s", o.st.failed.Load(), d)
+			}
+		})
 	}
 }

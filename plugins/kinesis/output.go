@@ -117,10 +117,18 @@ missing credentials, a credentials provider that fails (an instance role gone, S
 `+"`credentials.role`"+`; with either PutRecords path) and a stream deleted under the output stop the batch and
 return "not connected" (nothing is re-sent or failed for it); so does Kinesis
 not answering at all (transport errors, HTTP 5xx, requests timed out after `+"`request_timeout`"+`) for 5 s when
-`+"`backoff.max_elapsed_time`"+` is 0 (retry until it passes). The engine then reports the output not connected (`+"`/ready`"+` answers 503 naming it), calls Connect
+`+"`backoff.max_elapsed_time`"+` is 0 (retry until it passes), and so does, also only when `+"`backoff.max_elapsed_time`"+`
+is 0, a refusal an operator must fix (`+"`AccessDeniedException`"+`, e.g. a policy allowing DescribeStreamSummary but
+not PutRecords, or a KMS key disabled, missing or not accessible; with a retry budget it is retried within it and
+then fails the records, as above). The engine then reports the output not connected (`+"`/ready`"+` answers 503 naming it), calls Connect
 (which describes the stream) until Kinesis answers, and retries the same batch: the output remembers which of its
 records were written and sends only the others, so a lost connection neither duplicates records nor sends them to a
-dead letter. Requests cut short by the stop may have been written: they are sent again and counted as
+dead letter. After a refusal, the first Connect fails with an error naming the stream, the shard and the refusal
+(`+"`/ready`"+` shows it; logged at error level once by the output, then by the engine at every attempt; the engine's
+`+"`output_connection_lost`"+` and `+"`output_connection_failed`"+` counters rise with every attempt) and makes the
+engine wait the next `+"`backoff`"+` interval (growing to `+"`max_interval`"+`; reset once a write goes through) before
+it connects and tries the batch again, which is how the end of the refusal is seen.
+Requests cut short by the stop may have been written: they are sent again and counted as
 unknown-outcome re-sends. A request Kinesis rejects as invalid is split in halves until the offending record fails
 alone.
 
@@ -592,6 +600,13 @@ type output struct {
 	resume map[resumeKey]*resumeState
 	// dlPrimed: the dead_letter output was started (guarded by mu).
 	dlPrimed bool
+	// refused is the refusal (access denied, KMS key state) that stopped
+	// the last batch without a retry budget, reported by the next Connect
+	// with a wait from refuseBo, which a write that goes through resets
+	// (guarded by mu).
+	refused  *refusedError
+	refusing bool // a refusal stopped a batch, and no batch went through since
+	refuseBo backoff.ExponentialBackOff
 	// dlMu is held shared by a write to the dead letter and exclusively by
 	// Close while it sets dlClosed, before closing the dead letter: a
 	// write after that would send on the dead letter's closed channel.
@@ -696,6 +711,9 @@ func newOutput(c outputConfig, res *service.Resources) *output {
 	if c.backoff.MaxElapsedTime == 0 {
 		o.outageAfter = defaultOutageAfter
 	}
+	o.refuseBo = c.backoff
+	o.refuseBo.MaxElapsedTime = 0
+	o.refuseBo.Reset()
 	o.closeCtx, o.closeFn = context.WithCancel(context.Background())
 	o.newClient = func(ctx context.Context) (kinesisAPI, error) {
 		cfg, err := awsconf.Load(ctx, c.conn)
@@ -791,6 +809,16 @@ func (o *output) streamARN() *string {
 // learns its shards.
 func (o *output) Connect(ctx context.Context) error {
 	o.mu.Lock()
+	if r := o.refused; r != nil {
+		// The stream refused the last batch: the engine reports this error
+		// (/ready 503 naming it) and waits before connecting again and
+		// retrying the batch, which is the only way to learn whether the
+		// refusal has ended (DescribeStreamSummary may well be allowed).
+		o.refused = nil
+		wait := o.refuseBo.NextBackOff()
+		o.mu.Unlock()
+		return service.NewErrBackOff(fmt.Errorf("%w; trying again in %v", r, wait.Round(time.Millisecond)), wait)
+	}
 	client := o.client
 	if dl := o.conf.deadLetter; dl != nil && !o.dlPrimed {
 		// Started with the output: it then stops with it (an owned output
@@ -1229,14 +1257,40 @@ func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 		// remembered and not sent again. Records that failed for their own
 		// sake are checked again on the retry.
 		o.saveResume(batch, recs)
-		o.log.Warnf("Kinesis connection lost: %v; %d of the batch's %d records written, the rest waits for the reconnection", abortErr, int(run.written.Load())+resumed, len(batch))
 		var oe *outageError
-		if !errors.As(abortErr, &oe) {
+		var re *refusedError
+		switch {
+		case errors.As(abortErr, &re):
+			o.mu.Lock()
+			first := !o.refusing
+			o.refused, o.refusing = re, true
+			o.client = nil // Connect builds fresh credentials
+			o.mu.Unlock()
+			// Said once here; the engine logs Connect's error (the
+			// refusal again) at every attempt, one per back-off wait.
+			logf := o.log.Debugf
+			if first {
+				logf = o.log.Errorf
+			}
+			logf("%v; %d of the batch's %d records written, the rest waits: the output reports itself not connected until Kinesis takes them", abortErr, int(run.written.Load())+resumed, len(batch))
+		case errors.As(abortErr, &oe):
+			o.log.Warnf("Kinesis connection lost: %v; %d of the batch's %d records written, the rest waits for the reconnection", abortErr, int(run.written.Load())+resumed, len(batch))
+		default:
+			o.log.Warnf("Kinesis connection lost: %v; %d of the batch's %d records written, the rest waits for the reconnection", abortErr, int(run.written.Load())+resumed, len(batch))
 			o.mu.Lock()
 			o.client = nil // Connect builds fresh credentials
 			o.mu.Unlock()
 		}
 		return service.ErrNotConnected
+	}
+	if abortErr == nil {
+		o.mu.Lock()
+		if o.refusing {
+			o.refusing = false
+			o.refuseBo.Reset()
+			o.log.Infof("Kinesis takes writes to stream %s again", o.streamLabel())
+		}
+		o.mu.Unlock()
 	}
 	for i := range recs {
 		if r := &recs[i]; r.routed && !r.written {
@@ -1402,6 +1456,19 @@ func (e *outageError) Error() string {
 }
 
 func (e *outageError) Unwrap() error { return e.err }
+
+// refusedError stops a batch, when there is no retry budget, on a refusal
+// an operator must fix (errFatal): the output reports itself not connected.
+type refusedError struct {
+	stream, shard string
+	err           error
+}
+
+func (e *refusedError) Error() string {
+	return fmt.Sprintf("Kinesis refuses writes to stream %q (shard %s; the credentials' PutRecords permission, or the stream's KMS key, must be fixed): %v", e.stream, e.shard, e.err)
+}
+
+func (e *refusedError) Unwrap() error { return e.err }
 
 func classify(ctx context.Context, err error) errClass {
 	if ctx.Err() != nil {
@@ -1641,8 +1708,16 @@ func (o *output) writeShard(ctx context.Context, client kinesisAPI, run *batchRu
 			case errFatal:
 				// Access denied, a KMS key disabled or missing: the stream
 				// cannot be written until an operator acts, the records
-				// are not at fault. Retried like any request-level error,
-				// within the retry budget, and said loudly.
+				// are not at fault. Without a retry budget the batch stops
+				// and the output reports itself not connected (/ready 503
+				// naming the refusal; Connect makes the engine wait before
+				// the retry). With one, retried like any request-level
+				// error within the budget, and said loudly.
+				if o.outageAfter > 0 {
+					run.abort(&refusedError{stream: o.streamLabel(), shard: sh.id, err: err})
+					failRest(fmt.Errorf("kinesis refuses writes: %w", err))
+					return
+				}
 				o.log.Errorf("Kinesis refuses writes to stream %s (shard %s): %v; retrying", o.streamLabel(), sh.id, err)
 			case errInvalid:
 				if n > 1 {
