@@ -198,7 +198,13 @@ func TestBucketErrors(t *testing.T) {
 			if err := in.Connect(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			_, err := readAllDirect(t, in, 1)
+			// S3 refuses: the input reports itself not connected, and
+			// the next Connect's error (what the engine logs and /ready
+			// shows) says why.
+			if _, err := readAllDirect(t, in, 1); !errors.Is(err, service.ErrNotConnected) {
+				t.Fatalf("ReadBatch: %v, want ErrNotConnected", err)
+			}
+			err := in.Connect(context.Background())
 			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "listing s3://"+b.bucket) {
 				t.Fatalf("error %v, want it to say %q and name the bucket", err, c.want)
 			}

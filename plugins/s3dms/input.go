@@ -20,6 +20,7 @@ import (
 	"unsafe"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/cenkalti/backoff/v4"
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/dmsbridge/dmsbridge/plugins/awsconf"
@@ -176,9 +177,15 @@ When the source stops answering (network errors, a body cut short, 5xx, no answe
 ` + "`request_timeout`" + `), the input logs the error and
 reports itself not connected: the engine's ` + "`/ready`" + ` answers 503 naming it, and the engine reconnects
 with backoff, each attempt a listing of the CDC folder; once the source answers, reading resumes at the same row
-(an object cut mid-body is reopened with a ranged GET at the last whole row). Other errors (access denied, a missing
-bucket) are returned to the engine, which logs them and retries with backoff. Nothing is skipped or reordered
-because the position only moves when rows are emitted. Errors name the bucket, key, line and offset.
+(an object cut mid-body is reopened with a ranged GET at the last whole row). When S3 answers but refuses (a 3xx
+or 4xx answer other than a timeout or throttling: access denied, invalid or expired credentials, the bucket deleted,
+the wrong region), which no retry heals until an operator acts, the input logs the error once and also reports
+itself not connected: ` + "`/ready`" + ` answers 503 with the refusal (naming the bucket, the folder or object and S3's
+answer), the engine logs it at every attempt and counts ` + "`input_connection_failed`" + `, and waits between attempts
+(1 s, growing to 10 s) so that the refused request is not repeated at once; each attempt probes with a listing of the
+CDC folder and then retries the refused request. Once S3 accepts the input's requests again, reading resumes at the
+same row. Other errors are returned to the engine, which logs them and retries with backoff. Nothing is skipped or
+reordered because the position only moves when rows are emitted. Errors name the bucket, key, line and offset.
 An object that ends inside a quoted field is not dropped: everything from the row's start to the end of the
 object is emitted as one row (logged as a warning naming the object, line and offset), so the processor flags it
 and a dead-letter route keeps it. A row longer than ` + "`max_row_size`" + ` is passed over without being held in
@@ -628,12 +635,18 @@ type input struct {
 	ackNotify                chan struct{} // signalled on every checkpoint move when interval is 0
 	saverDone                chan struct{}
 	connected                bool
-	offline                  bool      // the source stopped answering: not connected (for /ready) until a probe succeeds
-	box                      box.Boxer // per-row metadata values without an allocation each (ReadBatch only)
-	closeOnce                sync.Once
-	bgCtx                    context.Context
-	bgCancel                 context.CancelFunc
-	listCalls                func()
+	offline                  bool // the source stopped answering: not connected (for /ready) until a probe succeeds
+	// refused is S3's refusal (403, NoSuchBucket, ...) that made the input
+	// report itself not connected, reported by the next Connect with a
+	// wait from refuseBo; refusing holds until rows are read again.
+	refused   error
+	refusing  bool
+	refuseBo  backoff.ExponentialBackOff
+	box       box.Boxer // per-row metadata values without an allocation each (ReadBatch only)
+	closeOnce sync.Once
+	bgCtx     context.Context
+	bgCancel  context.CancelFunc
+	listCalls func()
 }
 
 // fileMeta holds the per-file metadata values, boxed once per file.
@@ -674,6 +687,11 @@ func newInput(pc *service.ParsedConfig, res *service.Resources) (*input, error) 
 		return nil, err
 	}
 	in := &input{conf: c, res: res, log: res.Logger(), wake: make(chan struct{}, 1), ackNotify: make(chan struct{}, 1), progress: make(chan struct{}, 1)}
+	// Waits after a refusal: 1 s, growing to 10 s (jittered), so that an
+	// operator's fix is seen within seconds and the log holds a line per wait.
+	in.refuseBo = backoff.ExponentialBackOff{InitialInterval: time.Second, RandomizationFactor: 0.2, Multiplier: 2,
+		MaxInterval: 10 * time.Second, Stop: backoff.Stop, Clock: backoff.SystemClock}
+	in.refuseBo.Reset()
 	var names [][2]string
 	for _, t := range c.def.Tables {
 		names = append(names, [2]string{t.Owner, t.Name})
@@ -688,9 +706,23 @@ func (in *input) Connect(ctx context.Context) error {
 	connected, offline := in.connected, in.offline
 	in.mu.Unlock()
 	if connected {
+		in.mu.Lock()
+		refused, refusing := in.refused, in.refusing
+		in.refused = nil
+		in.mu.Unlock()
+		if refused != nil {
+			// S3 refused a request: the engine shows this error (/ready
+			// 503) and waits before connecting again, so that the
+			// refused request is not repeated at once, over and over.
+			wait := in.refuseBo.NextBackOff()
+			return service.NewErrBackOff(fmt.Errorf("%s refuses the input: %w; trying again in %v", in.describeSource(), refused, wait.Round(time.Millisecond)), wait)
+		}
 		if offline {
 			// Back only once the source answers a listing again.
 			if _, _, err := in.src.list(ctx, in.cdcPrefix(), "", ""); err != nil {
+				if refusing {
+					return service.NewErrBackOff(fmt.Errorf("%s still refuses the input: %w", in.describeSource(), err), in.refuseBo.NextBackOff())
+				}
 				return fmt.Errorf("%s still unreachable: %w", in.describeSource(), err)
 			}
 			in.mu.Lock()
@@ -1264,6 +1296,15 @@ func (in *input) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 		if batch == nil && ack == nil && err == nil {
 			continue // a nack came while reading: redeliveries first
 		}
+		if err == nil {
+			in.mu.Lock()
+			if in.refusing {
+				in.refusing = false
+				in.refuseBo.Reset()
+				in.log.Infof("%s takes the input's requests again", in.describeSource())
+			}
+			in.mu.Unlock()
+		}
 		return batch, ack, err
 	}
 }
@@ -1384,6 +1425,22 @@ func (in *input) readOnce(ctx context.Context) (service.MessageBatch, service.Ac
 			in.mu.Unlock()
 			return nil, nil, service.ErrNotConnected
 		}
+		if err != nil && ctx.Err() == nil && refusedBySource(err) {
+			// S3 answers but refuses (bucket deleted, credentials or a
+			// policy withdrawn): no row can be read until an operator
+			// acts, so the input reports itself not connected (/ready
+			// 503 with the refusal, which Connect returns) rather than
+			// failing each read while /ready says all is well.
+			in.mu.Lock()
+			in.offline, in.refused = true, err
+			first := !in.refusing
+			in.refusing = true
+			in.mu.Unlock()
+			if first {
+				in.log.Errorf("%v: input not connected until S3 accepts its requests", err)
+			}
+			return nil, nil, service.ErrNotConnected
+		}
 		if err == nil {
 			err = ctx.Err()
 		}
@@ -1458,6 +1515,18 @@ func (in *input) setAcked(st *checkpoint.State, figs figView, contig uint64) {
 
 // unreachable tells a transport failure (the source not answering: network
 // errors, timeouts, cut bodies, 5xx) from an answer that is an error.
+// refusedBySource reports an error answer of S3 that no retry heals by
+// itself: 3xx/4xx (access denied, invalid or expired credentials, no such
+// bucket, wrong region), except request timeouts and throttling. Per-object
+// conditions (gone, changed) are handled before and never get here.
+func refusedBySource(err error) bool {
+	if errors.Is(err, errGone) || errors.Is(err, errETagChanged) || errors.Is(err, errBeyondEnd) {
+		return false
+	}
+	sc := httpStatus(err)
+	return sc >= 300 && sc < 500 && sc != 408 && sc != 429
+}
+
 func unreachable(err error) bool {
 	if errors.Is(err, context.Canceled) {
 		return false
