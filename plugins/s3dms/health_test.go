@@ -1,12 +1,20 @@
 package s3dms
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -97,5 +105,125 @@ func TestRefusedSourceReportsNotConnected(t *testing.T) {
 				t.Fatalf("after the refusal: %q %v", got, err)
 			}
 		})
+	}
+}
+
+// A checkpoint store that fails while the pipeline runs (the directory
+// gone or read-only, the store's bucket deleted) does not stop the pipeline,
+// by design, but every row acknowledged since the last save comes again
+// after a crash, so an operator must be able to see it and alert on it:
+// dms_checkpoint_save_errors counts the failed saves and
+// dms_checkpoint_save_failing is 1 while the last one failed. Before, there
+// was no metric at all, and the error was logged at every attempt (every
+// checkpoint.interval, with 0s after every batch) forever; now it is logged
+// once, then at most every 10 s with the count, and the recovery once.
+func TestCheckpointFailureIsCountedAndLoggedSparingly(t *testing.T) {
+	bin := buildBinary(t)
+	b := &dirBackend{root: t.TempDir()}
+	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("1,a\n"))
+	ckDir := filepath.Join(t.TempDir(), "ck")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	conf := fmt.Sprintf(`
+http:
+  address: %s
+logger:
+  level: INFO
+  format: logfmt
+metrics:
+  prometheus: {}
+input:
+  aws_s3_dms:
+%s    bucket_folder: dms
+    cdc_path: changes
+    table_definition: '%s'
+    poll_interval: 20ms
+    checkpoint:
+      directory: %s
+      interval: 20ms
+output:
+  drop: {}
+`, addr, indent(indent(b.yaml())), twoTables, ckDir)
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-c", cfg)
+	var logs lockedBuf
+	logs.buf = &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	metric := func(name string) string {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return ""
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		for _, line := range strings.Split(string(body), "\n") {
+			if strings.HasPrefix(line, name+"{") {
+				return line[strings.LastIndexByte(line, ' ')+1:]
+			}
+		}
+		return ""
+	}
+	waitMetric := func(name, want string) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for metric(name) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s is %q, want %s; log:\n%s", name, metric(name), want, logs.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitMetric("dms_table_state", "2") // the full load is done and saved
+	waitMetric("dms_checkpoint_save_errors", "0")
+	waitMetric("dms_checkpoint_save_failing", "0")
+
+	// The directory becomes a file: every save fails (as root, a mode
+	// change would not stop a write).
+	for i := 0; ; i++ { // a save may make the directory again in between
+		if err := os.RemoveAll(ckDir); err != nil {
+			t.Fatal(err)
+		}
+		err := os.WriteFile(ckDir, nil, 0o644)
+		if err == nil {
+			break
+		}
+		if i == 100 {
+			t.Fatal(err)
+		}
+	}
+	b.put(t, "dms/changes/CDC1.csv", []byte("I,hr,zeta,2,b\n")) // a position to save
+	waitMetric("dms_checkpoint_save_failing", "1")
+	time.Sleep(2 * time.Second) // about 100 attempts at a 20ms interval
+	n, _ := strconv.Atoi(metric("dms_checkpoint_save_errors"))
+	if n < 20 {
+		t.Fatalf("dms_checkpoint_save_errors %d after 2 s of failing saves every 20ms", n)
+	}
+	if lines := strings.Count(logs.String(), "saving checkpoint"); lines < 1 || lines > 2 {
+		t.Fatalf("%d log lines about %d failed saves in 2 s, want 1 (then one per 10 s):\n%s", lines, n, logs.String())
+	}
+	if !strings.Contains(logs.String(), ckDir) {
+		t.Fatalf("the log does not name the checkpoint path:\n%s", logs.String())
+	}
+
+	if err := os.Remove(ckDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(ckDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	waitMetric("dms_checkpoint_save_failing", "0")
+	if !strings.Contains(logs.String(), "checkpoint saved again") {
+		t.Fatalf("the recovery is not logged:\n%s", logs.String())
 	}
 }

@@ -100,7 +100,12 @@ object, or with ` + "`restart_changed_files`" + ` re-reads that object from its 
 are bounded by the rows in flight (unacknowledged) plus those acknowledged within one checkpoint interval.
 With ` + "`checkpoint.interval: 0s`" + ` the bound is strict: the input never has more than 4 emitted batches outside
 the saved checkpoint (it waits for a save before emitting more), so a crash repeats at most 4 × ` + "`batch_size`" + `
-rows; a checkpoint store that fails lifts the wait (the errors are logged) rather than stopping the pipeline.
+rows; a checkpoint store that fails lifts the wait rather than stopping the pipeline.
+A save that fails (the directory gone or not writable, the store's bucket deleted or refused) is tried again at
+every interval; every failure is counted in ` + "`dms_checkpoint_save_errors`" + `, and ` + "`dms_checkpoint_save_failing`" + `
+is 1 while the last save failed (0 once one succeeds): alert on it, since a restart then repeats every row
+acknowledged since the last save (and with the ` + "`s3`" + ` store the lease lapses, see below). The error is logged
+once, naming the store, then at most every 10 s with the count of failed attempts, and the recovery once.
 The first write, at connect, must succeed: until it does, Connect fails (the engine retries it) and nothing is read.
 A checkpoint written for another layout (possible with an explicit ` + "`checkpoint.key`" + `; the default key changes
 with the bucket, folders and table paths) is refused at Connect with an error naming it: CDC keys not under
@@ -204,7 +209,8 @@ Per table (labels schema, table): ` + "`dms_table_state`" + ` (0 Before load, 1 
 ` + "`dms_full_load_rows`" + `, ` + "`dms_full_load_bytes_done`" + `/` + "`_total`" + `, ` + "`dms_full_load_files_done`" + `/` + "`_total`" + `;
 ` + "`dms_full_load_start_unix`" + `/` + "`_end_unix`" + `, ` + "`dms_table_last_update_unix`" + `;
 ` + "`dms_rows_too_long`" + ` (rows passed over, see Errors); CDC: ` + "`dms_cdc_files_processed`" + `, ` + "`dms_cdc_files_pending`" + `, ` + "`dms_cdc_lag_seconds`" + ` (now minus the
-LastModified of the newest processed file), ` + "`dms_cdc_late_files`" + `, ` + "`dms_cdc_rows`" + `; ` + "`dms_s3_list_requests`" + `, ` + "`dms_bad_files`" + `.
+LastModified of the newest processed file), ` + "`dms_cdc_late_files`" + `, ` + "`dms_cdc_rows`" + `; ` + "`dms_s3_list_requests`" + `, ` + "`dms_bad_files`" + `;
+` + "`dms_checkpoint_save_errors`" + `, ` + "`dms_checkpoint_save_failing`" + ` (see Delivery and checkpoints).
 Counters and the CDC file gauges are exported at 0 from the start (an absent series is not a zero).
 The full-load percentage of each table is logged every ` + "`progress_interval`" + `. The same figures are
 available in-process through s3dms.Stats(). They are stored with the checkpoint, as of the checkpointed position,
@@ -1052,6 +1058,10 @@ func (in *input) saver() {
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
+	// A failing store is retried at every tick (or acknowledgement): the
+	// error is logged once, then at most every ckLogEvery with the count.
+	var fails int
+	var logged time.Time
 	for {
 		select {
 		case <-in.saverStop:
@@ -1069,11 +1079,23 @@ func (in *input) saver() {
 		ctx, cancel := context.WithTimeout(in.bgCtx, 30*time.Second)
 		err := in.save(ctx)
 		cancel()
-		if err != nil {
-			in.log.Errorf("saving checkpoint to %s: %v", in.store, err)
+		switch {
+		case err != nil:
+			fails++
+			if fails == 1 || time.Since(logged) >= ckLogEvery {
+				logged = time.Now()
+				in.log.Errorf("saving checkpoint to %s: %v (%d failed attempts in a row; the pipeline goes on, but a restart now repeats every row acknowledged since the last save)", in.store, err, fails)
+			}
+		case fails > 0:
+			in.log.Infof("checkpoint saved again to %s, after %d failed attempts", in.store, fails)
+			fails = 0
 		}
 	}
 }
+
+// ckLogEvery is the least time between two log lines about a checkpoint
+// store that keeps failing.
+const ckLogEvery = 10 * time.Second
 
 // save writes the acknowledged state. A fenced S3 checkpoint stops the input.
 func (in *input) save(ctx context.Context) error {
@@ -1096,6 +1118,12 @@ func (in *input) save(ctx context.Context) error {
 		in.savedContig = contig
 	}
 	in.saveFailed = err != nil
+	if err != nil {
+		in.stats.mCkErrors.Incr(1)
+		in.stats.mCkFailing.Set(1)
+	} else {
+		in.stats.mCkFailing.Set(0)
+	}
 	if in.savedSig != nil {
 		close(in.savedSig) // wake acknowledgements waiting for this save
 	}

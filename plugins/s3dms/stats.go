@@ -103,7 +103,8 @@ type stats struct {
 	mCDCProcessed, mCDCPending, mCDCLate, mCDCRows                  *service.MetricGauge
 	mLag                                                            *service.MetricGauge
 	mStart, mEnd, mLastUpdate                                       *service.MetricGauge
-	mLists, mBadFiles, mLongRows                                    *service.MetricCounter
+	mLists, mBadFiles, mLongRows, mCkErrors                         *service.MetricCounter
+	mCkFailing                                                      *service.MetricGauge
 }
 
 func newStats(label string, m *service.Metrics, tables [][2]string) *stats {
@@ -130,13 +131,15 @@ func newStats(label string, m *service.Metrics, tables [][2]string) *stats {
 		mLists:        m.NewCounter("dms_s3_list_requests"),
 		mBadFiles:     m.NewCounter("dms_bad_files"),
 		mLongRows:     m.NewCounter("dms_rows_too_long"),
+		mCkErrors:     m.NewCounter("dms_checkpoint_save_errors"),
+		mCkFailing:    m.NewGauge("dms_checkpoint_save_failing"),
 	}
 	// Exported at 0 from the start: an absent series reads as "no data",
 	// not as "none happened", in dashboards and alerts.
-	for _, c := range []*service.MetricCounter{s.mLists, s.mBadFiles, s.mLongRows} {
+	for _, c := range []*service.MetricCounter{s.mLists, s.mBadFiles, s.mLongRows, s.mCkErrors} {
 		c.Incr(0)
 	}
-	for _, g := range []*service.MetricGauge{s.mCDCProcessed, s.mCDCPending, s.mCDCLate, s.mCDCRows} {
+	for _, g := range []*service.MetricGauge{s.mCDCProcessed, s.mCDCPending, s.mCDCLate, s.mCDCRows, s.mCkFailing} {
 		g.Set(0)
 	}
 	for _, t := range tables {
