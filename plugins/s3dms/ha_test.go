@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redpanda-data/benthos/v4/public/service"
+
 	"github.com/dmsbridge/dmsbridge/plugins/checkpoint"
 )
 
@@ -126,8 +128,11 @@ func TestLapsedLeaseStopsEmitting(t *testing.T) {
 		first, _ := batch[0].AsBytes()
 		t.Fatalf("a emitted %d rows (from %q) after its lease ran out and b took over: both instances process the same rows", len(batch), first)
 	}
-	if err == nil || !strings.Contains(err.Error(), "lease") {
-		t.Fatalf("a's ReadBatch after its lease ran out: %v, want an error about the lease", err)
+	if !errors.Is(err, service.ErrNotConnected) {
+		t.Fatalf("a's ReadBatch after its lease ran out: %v, want not connected", err)
+	}
+	if err := a.Connect(ctx); err == nil || !strings.Contains(err.Error(), "lease") {
+		t.Fatalf("a's Connect after its lease ran out: %v, want an error about the lease", err)
 	}
 
 	// Once a's stalled write goes through, it is fenced and stops for good.
@@ -139,6 +144,11 @@ func TestLapsedLeaseStopsEmitting(t *testing.T) {
 		if fatal != nil {
 			if !errors.Is(fatal, checkpoint.ErrFenced) {
 				t.Fatalf("a stopped with %v, want fenced", fatal)
+			}
+			// and says so where an operator looks (/ready: Connect's error)
+			var bo *service.ErrBackOff
+			if err := a.Connect(ctx); !errors.As(err, &bo) || !errors.Is(bo.Err, checkpoint.ErrFenced) {
+				t.Fatalf("a's Connect once fenced: %v", err)
 			}
 			break
 		}

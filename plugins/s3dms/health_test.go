@@ -227,3 +227,65 @@ output:
 		t.Fatalf("the recovery is not logged:\n%s", logs.String())
 	}
 }
+
+// An s3 checkpoint store whose writes stall or fail (its bucket deleted,
+// S3 unreachable for them) lets the instance's lease run out, and the input
+// then emits nothing, by design, until a write confirms the claim. Before,
+// ReadBatch returned an error the engine logged every second while /ready
+// answered 200: a pipeline stopped for good looked ready. Now the input
+// reports itself not connected while the lease is lapsed: Connect fails
+// (cheaply, no request) with the lapse named, so /ready answers 503 with it,
+// until a write confirms the claim; reading then goes on. An instance whose
+// checkpoint was taken over (fenced) stays not connected, saying so.
+func TestLapsedLeaseReportsNotConnected(t *testing.T) {
+	b := newS3Backend(t)
+	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("1,a\n2,b\n3,c\n"))
+	gate, ep := newCkGate(t, b.ep)
+	extra := "batch_size: 1\npoll_interval: 50ms\ncheckpoint:\n  store: s3\n  key: ha/job.json\n  interval: 100ms\n  lease: 1s\n"
+	in, _ := directInput(t, strings.Replace(baseYAML(b, extra), "endpoint: "+b.ep, "endpoint: "+ep, 1))
+	t.Cleanup(gate.open)
+	ctx := context.Background()
+	if err := in.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rows, err := readAllDirect(t, in, 1); err != nil || len(rows) != 1 {
+		t.Fatalf("reads: %q, %v", rows, err)
+	}
+	gate.close()
+	<-gate.held // the heartbeat is stuck: the lease runs out
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var err error
+	for err == nil || errors.Is(err, context.Canceled) {
+		if rctx.Err() != nil {
+			break
+		}
+		var batch service.MessageBatch
+		var ack service.AckFunc
+		batch, ack, err = in.ReadBatch(rctx)
+		if err == nil {
+			_ = ack(ctx, nil) // emitted before the lease ran out
+		}
+		_ = batch
+	}
+	if !errors.Is(err, service.ErrNotConnected) {
+		t.Fatalf("ReadBatch with the lease lapsed: %v, want ErrNotConnected", err)
+	}
+	err = in.Connect(ctx)
+	var bo *service.ErrBackOff
+	if !errors.As(err, &bo) || bo.Wait <= 0 || !strings.Contains(err.Error(), "lease") || !strings.Contains(err.Error(), "ha/job.json") {
+		t.Fatalf("Connect with the lease lapsed: %v, want a back-off error naming the checkpoint and the lease", err)
+	}
+	gate.open() // the held write goes through: the claim is confirmed
+	deadline := time.Now().Add(10 * time.Second)
+	for in.Connect(ctx) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("still not connected after the writes went through: %v", in.Connect(ctx))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.put(t, "dms/changes/cdc1.csv", []byte("I,hr,zeta,4,d\n"))
+	if rows, err := readAllDirect(t, in, 1); err != nil || strings.Join(rows, ",") != "I,hr,zeta,4,d" {
+		t.Fatalf("reads after the lease was confirmed: %q, %v", rows, err)
+	}
+}

@@ -116,9 +116,12 @@ full load is done, are accepted, and so are tables removed (or reordered) once t
 Checkpoint stores: ` + "`file`" + ` (one JSON file, replaced atomically: temp file, fsync, rename, fsync of the
 directory), ` + "`s3`" + ` (one object written with If-None-Match/If-Match; a second instance started with the
 same key is refused while the first one's lease (` + "`checkpoint.lease`" + `, refreshed at every interval) runs,
-and an instance whose checkpoint was taken over (or deleted under it) stops emitting, so two instances never double-process:
-an instance whose lease ran out without a successful write (S3 slow or unreachable for it, a long pause) emits
-nothing more, its ` + "`ReadBatch`" + ` reporting the lapse, until a write confirms its claim or finds it taken over;
+and an instance whose checkpoint was taken over (or deleted under it) stops emitting for good, logging it once and
+reporting itself not connected (` + "`/ready`" + ` answers 503 saying so), so two instances never double-process:
+an instance whose lease ran out without a successful write (S3 slow or unreachable for it, its bucket deleted, a long
+pause; also noticed while the CDC folder is idle) emits nothing more, reporting itself not connected (` + "`/ready`" + `
+answers 503 naming the checkpoint and the lapse; the engine logs it about once a second), until a write confirms its
+claim (reading goes on) or finds it taken over;
 a write whose answer was lost, and that therefore fails its own condition when sent again, is told from a takeover
 by reading the object back: it still names this instance; after a crash a restart waits up to the lease. The age of
 the last write is judged by the S3 server's clock (the Date of its answer minus the object's Last-Modified, whole
@@ -630,6 +633,7 @@ type input struct {
 	ackedFigs    figView
 	dirty        bool
 	fatal        error
+	fatalOnce    sync.Once
 	saverStop    chan struct{}
 	// Batches contiguously acknowledged (covered by acked) and covered by
 	// the last saved checkpoint (interval 0s: ReadBatch waits when
@@ -712,6 +716,17 @@ func (in *input) Connect(ctx context.Context) error {
 	connected, offline := in.connected, in.offline
 	in.mu.Unlock()
 	if connected {
+		in.mu.Lock()
+		fatal := in.fatal
+		in.mu.Unlock()
+		if fatal != nil {
+			return service.NewErrBackOff(fmt.Errorf("input stopped: %w", fatal), in.conf.poll)
+		}
+		if in.leaseLapsed() {
+			// Checked locally: the saver keeps writing, and the first
+			// write that goes through confirms the claim (or fences).
+			return service.NewErrBackOff(&leaseLapseError{in.store.(*checkpoint.S3)}, min(in.conf.ckLease/3, time.Second))
+		}
 		in.mu.Lock()
 		refused, refusing := in.refused, in.refusing
 		in.refused = nil
@@ -1306,21 +1321,31 @@ func (in *input) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 	fatal, connected := in.fatal, in.connected
 	in.mu.Unlock()
 	if fatal != nil {
-		select {
-		case <-ctx.Done():
-			return nil, nil, ctx.Err()
-		case <-time.After(in.conf.poll):
-		}
-		return nil, nil, fatal
+		// Fenced: stopped for good. Not connected, so that /ready says so
+		// (Connect returns the reason); logged once.
+		in.fatalOnce.Do(func() { in.log.Errorf("%v: input stopped, not connected", fatal) })
+		return nil, nil, service.ErrNotConnected
 	}
 	if !connected {
 		return nil, nil, service.ErrNotConnected
 	}
 	for {
 		if err := in.waitLease(ctx); err != nil {
+			var le *leaseLapseError
+			if errors.As(err, &le) {
+				// Emitting nothing until a write confirms the claim: not
+				// connected meanwhile (Connect says why, without a request).
+				return nil, nil, service.ErrNotConnected
+			}
+			if errors.Is(err, checkpoint.ErrFenced) {
+				continue // reported above
+			}
 			return nil, nil, err
 		}
 		batch, ack, err := in.readOnce(ctx)
+		if errors.Is(err, errLeaseLapsed) {
+			continue // the lease ran out while the CDC folder was idle
+		}
 		if batch == nil && ack == nil && err == nil {
 			continue // a nack came while reading: redeliveries first
 		}
@@ -1362,8 +1387,7 @@ func (in *input) waitLease(ctx context.Context) error {
 			return nil
 		}
 		if !first {
-			s := in.store.(*checkpoint.S3)
-			return fmt.Errorf("checkpoint %s: the lease of this instance (%s) ran out %s ago without a successful write; emitting nothing until a write confirms it, since another instance may have taken over", s, s.Lease, time.Since(s.HeldUntil()).Round(time.Millisecond))
+			return &leaseLapseError{in.store.(*checkpoint.S3)}
 		}
 		select {
 		case <-sig: // a save ended
@@ -1374,6 +1398,16 @@ func (in *input) waitLease(ctx context.Context) error {
 		}
 	}
 }
+
+// leaseLapseError: the s3 store's claim ran out without a successful write.
+type leaseLapseError struct{ s *checkpoint.S3 }
+
+func (e *leaseLapseError) Error() string {
+	return fmt.Sprintf("checkpoint %s: the lease of this instance (%s) ran out %s ago without a successful write; emitting nothing until a write confirms it, since another instance may have taken over", e.s, e.s.Lease, time.Since(e.s.HeldUntil()).Round(time.Millisecond))
+}
+
+// errLeaseLapsed ends an idle wait for CDC files when the lease ran out.
+var errLeaseLapsed = errors.New("lease lapsed")
 
 // readOnce is one ReadBatch attempt. It returns nothing at all when the
 // batch read was queued behind redeliveries (a nack came while reading).

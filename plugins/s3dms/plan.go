@@ -86,6 +86,17 @@ func (in *input) nextItem(ctx context.Context, blocking bool) (item, bool, error
 				if l := time.Until(in.nextLate); l < wait {
 					wait = l
 				}
+				if s, ok := in.store.(*checkpoint.S3); ok {
+					// An idle tail notices the lease running out (ReadBatch
+					// then reports the input not connected).
+					l := time.Until(s.HeldUntil())
+					if l <= 0 {
+						return item{}, false, errLeaseLapsed
+					}
+					if l < wait {
+						wait = l
+					}
+				}
 				t := time.NewTimer(wait)
 				select {
 				case <-ctx.Done():
