@@ -81,6 +81,11 @@ acknowledged by the batches in flight, so a table can show "Table completed" whi
 last rows wait for Kinesis (an outage, throttling). kinesis_records_written in /metrics
 counts what Kinesis took; the figures stored with the checkpoint are acknowledged ones.
 
+When the instance is not ready (/ready answers 503: a component not connected, e.g. Kinesis
+refusing writes, S3 refusing the input, a lapsed checkpoint lease), each component's error is
+written to stderr after the table ("not ready: output kinesis: ..."): the figures alone stay as
+they were when a failure stops the pipeline. The exit code stays 0.
+
 With --watch it refreshes until interrupted; a failed refresh is reported and the next one
 tried. An instance behind http.basic_auth is reached with --url http://user:password@host:port;
 the password is never printed (errors and the --watch header show the URL without it).
@@ -202,7 +207,11 @@ func runTables(ctx context.Context, w, errW io.Writer, o tablesOpts) error {
 			if err != nil {
 				return cli.Exit(err.Error(), 1)
 			}
-			return printTableStats(w, o.format, stats)
+			if err := printTableStats(w, o.format, stats); err != nil {
+				return err
+			}
+			reportNotReady(ctx, errW, o.url)
+			return nil
 		}
 		now := time.Now().UTC().Format(time.RFC3339)
 		if o.format == "text" {
@@ -213,6 +222,8 @@ func runTables(ctx context.Context, w, errW io.Writer, o tablesOpts) error {
 			fmt.Fprintf(errW, "%s  %v (retrying every %s)\n", now, err, o.watch)
 		} else if err := printTableStats(w, o.format, stats); err != nil {
 			return err
+		} else {
+			reportNotReady(ctx, errW, o.url)
 		}
 		t := time.NewTimer(o.watch)
 		select {
@@ -221,6 +232,54 @@ func runTables(ctx context.Context, w, errW io.Writer, o tablesOpts) error {
 			return nil
 		case <-t.C:
 		}
+	}
+}
+
+// reportNotReady writes to w what /ready of the instance reports when it is
+// not ready (a component not connected, with its error): the table figures
+// stay as they were when a failure stops the pipeline. Nothing is written
+// when it is ready or /ready cannot be read.
+func reportNotReady(ctx context.Context, w io.Writer, base string) {
+	client := &http.Client{Timeout: 10 * time.Second}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/ready", nil)
+	if err != nil {
+		return
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		return
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var res struct {
+		Error    string `json:"error"`
+		Statuses []struct {
+			Label     string `json:"label"`
+			Path      string `json:"path"`
+			Connected bool   `json:"connected"`
+			Error     string `json:"error"`
+		} `json:"statuses"`
+	}
+	if json.Unmarshal(body, &res) != nil {
+		// streams mode: "streams a, b are not connected"
+		fmt.Fprintf(w, "not ready: %s\n", strings.TrimSpace(string(body)))
+		return
+	}
+	if res.Error != "" {
+		fmt.Fprintf(w, "not ready: %s\n", res.Error)
+	}
+	for _, st := range res.Statuses {
+		if st.Connected {
+			continue
+		}
+		name := strings.TrimSpace(st.Path + " " + st.Label)
+		if st.Error == "" {
+			st.Error = "not connected"
+		}
+		fmt.Fprintf(w, "not ready: %s: %s\n", name, st.Error)
 	}
 }
 

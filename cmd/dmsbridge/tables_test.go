@@ -450,3 +450,49 @@ func TestTablesNeverPrintsTheURLPassword(t *testing.T) {
 		t.Errorf("watch with a refused fetch shows the password or no error:\nstdout: %s\nstderr: %s", out, errs)
 	}
 }
+
+// The table figures do not show a pipeline stopped by a failure that does not
+// heal by itself (Kinesis refusing writes, S3 refusing the input, a lapsed
+// checkpoint lease): they stay as they were. tables therefore also asks
+// /ready and, when the instance is not ready, says so on stderr with what
+// each component reports, after the table; the exit code stays 0 (the
+// figures were read).
+func TestTablesReportsNotReady(t *testing.T) {
+	for _, c := range []struct {
+		name, ready string
+		status      int
+		want        []string
+	}{
+		{"run mode", `{"statuses":[{"label":"s3_source","path":"input","connected":true},{"label":"kinesis","path":"output","connected":false,"error":"Kinesis refuses writes to stream \"s\""}]}`,
+			503, []string{`not ready: output kinesis: Kinesis refuses writes to stream "s"`}},
+		{"streams mode", "streams a are not connected\n", 503, []string{"not ready: streams a are not connected"}},
+		{"ready", `{"statuses":[{"label":"s3_source","path":"input","connected":true}]}`, 200, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch r.URL.Path {
+				case "/metrics":
+					io.WriteString(w, sampleMetrics)
+				case "/ready":
+					w.WriteHeader(c.status)
+					io.WriteString(w, c.ready)
+				default:
+					http.NotFound(w, r)
+				}
+			}))
+			defer srv.Close()
+			out, errOut, code := runTablesCmd(context.Background(), "--url", srv.URL)
+			if code != 0 || !strings.Contains(out, "Table completed") {
+				t.Fatalf("exit %d, stdout:\n%s\nstderr:\n%s", code, out, errOut)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(errOut, w) {
+					t.Fatalf("stderr lacks %q:\n%s", w, errOut)
+				}
+			}
+			if c.want == nil && errOut != "" {
+				t.Fatalf("stderr of a ready instance: %q", errOut)
+			}
+		})
+	}
+}
