@@ -289,3 +289,66 @@ func TestLapsedLeaseReportsNotConnected(t *testing.T) {
 		t.Fatalf("reads after the lease was confirmed: %q, %v", rows, err)
 	}
 }
+
+// With bad_files: stop the input stops on a bad object for good (until a
+// restart after an operator replaced or removed it). Before, a truncated gzip
+// object (the bad object bad_files exists for) counted as S3 not answering
+// (unexpected EOF): the input reported itself not connected, Connect's probe
+// succeeded at once and the object was read again, in a loop without any
+// wait: thousands of log lines, re-reads and dms_bad_files counts per second.
+// Now the stop is reported as such: ReadBatch reports the input not
+// connected, Connect returns the error naming the object with a wait of
+// poll_interval (so /ready answers 503 with it and the engine logs it once
+// per wait), and the object is not read again.
+func TestBadFilesStopReportsNotConnected(t *testing.T) {
+	b := &dirBackend{root: t.TempDir()}
+	var pad strings.Builder
+	for i := 0; i < 2000; i++ {
+		fmt.Fprintf(&pad, "2,%x\n", uint64(i)*0x9E3779B97F4A7C15)
+	}
+	full := gz(t, "1,ok\n"+pad.String())
+	b.put(t, "dms/hr/zeta/LOAD1.csv.gz", full[:len(full)/2])
+	b.put(t, "dms/hr/zeta/LOAD2.csv", []byte("3,ok\n"))
+	in, logs := directInput(t, baseYAML(b, "mode: full-load\nbad_files: stop\nbatch_size: 100000\npoll_interval: 1s\ncheckpoint:\n  store: none\n"))
+	ctx := context.Background()
+	if err := in.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var err error
+	for err == nil || errors.Is(err, context.Canceled) {
+		if rctx.Err() != nil {
+			break
+		}
+		var batch service.MessageBatch
+		var ack service.AckFunc
+		batch, ack, err = in.ReadBatch(rctx)
+		for _, m := range batch {
+			if body, _ := m.AsBytes(); string(body) == "3,ok" {
+				t.Fatal("went on past the bad object")
+			}
+		}
+		if ack != nil {
+			_ = ack(ctx, nil)
+		}
+	}
+	if !errors.Is(err, service.ErrNotConnected) {
+		t.Fatalf("ReadBatch stopped on a bad object: %v, want ErrNotConnected", err)
+	}
+	// What the engine does, a few times: Connect, and ReadBatch if it
+	// succeeded.
+	for i := 0; i < 5; i++ {
+		err = in.Connect(ctx)
+		var bo *service.ErrBackOff
+		if !errors.As(err, &bo) || bo.Wait < time.Second || !strings.Contains(err.Error(), "LOAD1.csv.gz") || !strings.Contains(err.Error(), "bad_files: stop") {
+			t.Fatalf("Connect %d while stopped: %v, want a back-off of poll_interval naming the object and bad_files: stop", i, err)
+		}
+	}
+	if n := strings.Count(logs.String(), "LOAD1.csv.gz"); n > 2 {
+		t.Fatalf("%d log lines about the bad object, want it said once (then by the engine at each wait):\n%s", n, logs.String())
+	}
+	if n := strings.Count(logs.String(), "unreachable"); n > 0 {
+		t.Fatalf("a bad object reported as the source unreachable:\n%s", logs.String())
+	}
+}

@@ -204,7 +204,9 @@ truncated gzip, an object deleted between listing and reading, the object the ch
 deleted while the input was stopped, or in directory mode a symlink that does not lead to a file inside the
 directory) is, with ` + "`bad_files: skip`" + ` (default, like DMS's LOG_ERROR),
 logged as an error and counted in ` + "`dms_bad_files`" + `, and the input goes on with the next object (rows
-before the fault were emitted); with ` + "`bad_files: stop`" + ` the input stops reading and keeps reporting the error.
+before the fault were emitted); with ` + "`bad_files: stop`" + ` the input stops reading for good (until a restart; the
+object is not read again): it logs and counts the object, then reports itself not connected, Connect returning the
+error naming the object (` + "`/ready`" + ` answers 503 with it; the engine logs it once per ` + "`poll_interval`" + `, at least 1 s).
 
 ### Statistics
 
@@ -634,7 +636,10 @@ type input struct {
 	dirty        bool
 	fatal        error
 	fatalOnce    sync.Once
-	saverStop    chan struct{}
+	// stopErr: stopped on a bad object (bad_files: stop) until a restart;
+	// not connected, Connect returns it (guarded by mu).
+	stopErr   error
+	saverStop chan struct{}
 	// Batches contiguously acknowledged (covered by acked) and covered by
 	// the last saved checkpoint (interval 0s: ReadBatch waits when
 	// maxUnsaved emitted batches are not saved); savedSig is closed at each
@@ -717,10 +722,13 @@ func (in *input) Connect(ctx context.Context) error {
 	in.mu.Unlock()
 	if connected {
 		in.mu.Lock()
-		fatal := in.fatal
+		fatal, stopErr := in.fatal, in.stopErr
 		in.mu.Unlock()
+		if fatal == nil {
+			fatal = stopErr
+		}
 		if fatal != nil {
-			return service.NewErrBackOff(fmt.Errorf("input stopped: %w", fatal), in.conf.poll)
+			return service.NewErrBackOff(fmt.Errorf("input stopped: %w", fatal), max(in.conf.poll, time.Second))
 		}
 		if in.leaseLapsed() {
 			// Checked locally: the saver keeps writing, and the first
@@ -1319,6 +1327,10 @@ func firstPosition(b service.MessageBatch) string {
 func (in *input) ReadBatch(ctx context.Context) (service.MessageBatch, service.AckFunc, error) {
 	in.mu.Lock()
 	fatal, connected := in.fatal, in.connected
+	if fatal == nil && in.stopErr != nil {
+		in.mu.Unlock()
+		return nil, nil, service.ErrNotConnected
+	}
 	in.mu.Unlock()
 	if fatal != nil {
 		// Fenced: stopped for good. Not connected, so that /ready says so
@@ -1399,6 +1411,15 @@ func (in *input) waitLease(ctx context.Context) error {
 	}
 }
 
+// badStopError: a bad object with bad_files: stop.
+type badStopError struct{ err error }
+
+func (e *badStopError) Error() string {
+	return e.err.Error() + " (bad_files: stop: the input reads nothing more until it is restarted; replace or remove the object, or set bad_files: skip)"
+}
+
+func (e *badStopError) Unwrap() error { return e.err }
+
 // leaseLapseError: the s3 store's claim ran out without a successful write.
 type leaseLapseError struct{ s *checkpoint.S3 }
 
@@ -1475,6 +1496,15 @@ func (in *input) readOnce(ctx context.Context) (service.MessageBatch, service.Ac
 		}
 		return nil, nil, service.ErrEndOfInput
 	}
+	var bs *badStopError
+	if len(batch) == 0 && errors.As(err, &bs) {
+		// Stopped for good on a bad object (logged by badFile): not
+		// connected, so that /ready says so; never read again.
+		in.mu.Lock()
+		in.stopErr = err
+		in.mu.Unlock()
+		return nil, nil, service.ErrNotConnected
+	}
 	if len(batch) == 0 {
 		in.settleIdle()
 		if err != nil && ctx.Err() == nil && unreachable(err) {
@@ -1513,8 +1543,9 @@ func (in *input) readOnce(ctx context.Context) (service.MessageBatch, service.Ac
 	}
 	// An error after rows were read is logged here (the rows go out and the
 	// step that failed is tried again at the next read), unless it is
-	// ReadBatch's context ending: the engine stopping the stream, no fault.
-	if err != nil && (ctx.Err() == nil || !errors.Is(err, ctx.Err())) {
+	// ReadBatch's context ending: the engine stopping the stream, no fault;
+	// or a bad object with bad_files: stop, which badFile logged.
+	if err != nil && (ctx.Err() == nil || !errors.Is(err, ctx.Err())) && !errors.As(err, &bs) {
 		in.log.Errorf("%v", err)
 	}
 	pb := &pendingBatch{rows: len(batch), first: firstPosition(batch), recipe: rec, size: cap(rec.arena) + len(rec.refs)*int(unsafe.Sizeof(rowRef{})+unsafe.Sizeof((*fileMeta)(nil)))}
@@ -1713,7 +1744,7 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, batchRecip
 				if errors.Is(oerr, errGone) || errors.Is(oerr, errUnreadable) || errors.Is(oerr, errETagChanged) && it.offset == 0 {
 					in.badFile(it, oerr)
 					if c.badStop {
-						err = oerr
+						err = &badStopError{oerr}
 						break
 					}
 					in.fileDone(it, 0)
@@ -1750,7 +1781,7 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, batchRecip
 				// every byte arrived: the content itself is bad
 				in.badFile(in.curItem, full)
 				if c.badStop {
-					err = full
+					err = &badStopError{full}
 					break
 				}
 				in.closeCur(true)
