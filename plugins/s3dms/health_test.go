@@ -352,3 +352,44 @@ func TestBadFilesStopReportsNotConnected(t *testing.T) {
 		t.Fatalf("a bad object reported as the source unreachable:\n%s", logs.String())
 	}
 }
+
+// S3 that answers listings but keeps failing the GET of an object (a 5xx
+// for that object, e.g. SlowDown on reads only) is "unreachable" for the
+// input, and the reconnection probe, a listing, succeeds at once. Before,
+// the engine then read again with no wait at all: about 50 failing GETs (each
+// retried by the SDK) and a hundred log lines per second, for as long as it
+// lasted. Now the repeats wait, from 1 s growing to 10 s, and /ready shows why
+// meanwhile; once the GET succeeds, reading goes on at once.
+func TestRepeatedReadFailureWaits(t *testing.T) {
+	b := newS3Backend(t)
+	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("1,a\n"))
+	target, _ := url.Parse(b.ep)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	var gets atomic.Int64
+	var failing atomic.Bool
+	failing.Store(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/LOAD1.csv") && failing.Load() {
+			gets.Add(1)
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = w.Write([]byte(`<Error><Code>InternalError</Code><Message>failed by the test</Message></Error>`))
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	yaml := strings.Replace(baseYAML(b, "poll_interval: 50ms\ncheckpoint:\n  store: none\n"), b.ep, srv.URL, 1)
+	r := startStream(t, yaml, nil)
+	time.Sleep(3 * time.Second)
+	n, lines := gets.Load(), strings.Count(r.logText(), "\n")
+	// 3 s is at most 4 attempts (at 0, 0, 1 and 3 s), each a GET the SDK
+	// tries 3 times.
+	if n > 15 || lines > 40 {
+		t.Fatalf("%d failing GETs and %d log lines in 3 s: the input reads again without waiting\n%.3000s", n, lines, r.logText())
+	}
+	failing.Store(false)
+	if got := r.waitFor(t, 1, 15*time.Second); got[0].Body != "1,a" {
+		t.Fatalf("after the GETs succeed: %v", got)
+	}
+	r.stop(t)
+}

@@ -185,7 +185,9 @@ When the source stops answering (network errors, a body cut short, 5xx, no answe
 ` + "`request_timeout`" + `), the input logs the error and
 reports itself not connected: the engine's ` + "`/ready`" + ` answers 503 naming it, and the engine reconnects
 with backoff, each attempt a listing of the CDC folder; once the source answers, reading resumes at the same row
-(an object cut mid-body is reopened with a ranged GET at the last whole row). When S3 answers but refuses (a 3xx
+(an object cut mid-body is reopened with a ranged GET at the last whole row). When the read fails again although
+the listing succeeded (e.g. S3 failing the GETs of one object only), the next attempts wait first (1 s, growing to
+10 s, reset once rows are read), with ` + "`/ready`" + ` showing the error meanwhile, instead of reading again at once. When S3 answers but refuses (a 3xx
 or 4xx answer other than a timeout or throttling: access denied, invalid or expired credentials, the bucket deleted,
 the wrong region), which no retry heals until an operator acts, the input logs the error once and also reports
 itself not connected: ` + "`/ready`" + ` answers 503 with the refusal (naming the bucket, the folder or object and S3's
@@ -656,6 +658,7 @@ type input struct {
 	// wait from refuseBo; refusing holds until rows are read again.
 	refused   error
 	refusing  bool
+	repeats   int // not-connected episodes (source unreachable) since rows were last read
 	refuseBo  backoff.ExponentialBackOff
 	box       box.Boxer // per-row metadata values without an allocation each (ReadBatch only)
 	closeOnce sync.Once
@@ -740,11 +743,12 @@ func (in *input) Connect(ctx context.Context) error {
 		in.refused = nil
 		in.mu.Unlock()
 		if refused != nil {
-			// S3 refused a request: the engine shows this error (/ready
+			// S3 refused a request, or a read failed again although S3
+			// answered the probe: the engine shows this error (/ready
 			// 503) and waits before connecting again, so that the
-			// refused request is not repeated at once, over and over.
+			// failing request is not repeated at once, over and over.
 			wait := in.refuseBo.NextBackOff()
-			return service.NewErrBackOff(fmt.Errorf("%s refuses the input: %w; trying again in %v", in.describeSource(), refused, wait.Round(time.Millisecond)), wait)
+			return service.NewErrBackOff(fmt.Errorf("%w; trying again in %v", refused, wait.Round(time.Millisecond)), wait)
 		}
 		if offline {
 			// Back only once the source answers a listing again.
@@ -1363,6 +1367,7 @@ func (in *input) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 		}
 		if err == nil {
 			in.mu.Lock()
+			in.repeats = 0
 			if in.refusing {
 				in.refusing = false
 				in.refuseBo.Reset()
@@ -1514,6 +1519,13 @@ func (in *input) readOnce(ctx context.Context) (service.MessageBatch, service.Ac
 			in.log.Errorf("%v: %s unreachable, input not connected until it answers", err, in.describeSource())
 			in.mu.Lock()
 			in.offline = true
+			if in.repeats++; in.repeats >= 2 {
+				// The probe (a listing) succeeded, yet the read failed
+				// again (e.g. a 5xx for one object only): wait before the
+				// next attempt rather than read again at once.
+				in.refused = fmt.Errorf("%s: %w (failed again although the source answered a listing, %d times in a row)", in.describeSource(), err, in.repeats)
+				in.refusing = true
+			}
 			in.mu.Unlock()
 			return nil, nil, service.ErrNotConnected
 		}
@@ -1524,7 +1536,7 @@ func (in *input) readOnce(ctx context.Context) (service.MessageBatch, service.Ac
 			// 503 with the refusal, which Connect returns) rather than
 			// failing each read while /ready says all is well.
 			in.mu.Lock()
-			in.offline, in.refused = true, err
+			in.offline, in.refused = true, fmt.Errorf("%s refuses the input: %w", in.describeSource(), err)
 			first := !in.refusing
 			in.refusing = true
 			in.mu.Unlock()
