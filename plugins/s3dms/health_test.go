@@ -393,3 +393,72 @@ func TestRepeatedReadFailureWaits(t *testing.T) {
 	}
 	r.stop(t)
 }
+
+// An object replaced while it was being read, when the download was cut
+// (so the input must reopen the version it was reading, at its last row),
+// cannot be read on: the input stops at that row until the original is put
+// back or the input is restarted with restart_changed_files. Before, each
+// ReadBatch returned the error (logged each second) while /ready answered
+// 200. Now the input reports itself not connected: Connect returns the error,
+// naming the object and the way out, as a growing back-off (/ready 503 with
+// it), and the reopen is tried again after each wait.
+func TestChangedObjectMidReadReportsNotConnected(t *testing.T) {
+	b := newS3Backend(t)
+	var v1 strings.Builder
+	for i := 0; i < 5000; i++ {
+		fmt.Fprintf(&v1, "%d,first version\n", i)
+	}
+	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte(v1.String()))
+	target, _ := url.Parse(b.ep)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	var gets atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/LOAD1.csv") {
+			switch gets.Add(1) {
+			case 1:
+				rp.ServeHTTP(&cutWriter{ResponseWriter: w, left: 20000}, r)
+				return
+			case 2:
+				b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("0,second version\n")) // before the reopen
+			}
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	in, _ := directInput(t, strings.Replace(baseYAML(b, "mode: full-load\nbatch_size: 100\ncheckpoint:\n  store: none\n"), b.ep, srv.URL, 1))
+	ctx := context.Background()
+	if err := in.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var err error
+	for rctx.Err() == nil {
+		var ack service.AckFunc
+		_, ack, err = in.ReadBatch(rctx)
+		if ack != nil {
+			_ = ack(ctx, nil)
+		}
+		if errors.Is(err, service.ErrNotConnected) {
+			if gets.Load() < 2 {
+				// the cut: the engine reconnects (the probe succeeds)
+				if cerr := in.Connect(ctx); cerr != nil {
+					t.Fatalf("Connect after the cut: %v", cerr)
+				}
+				continue
+			}
+			break
+		}
+		if err != nil && !errors.Is(err, context.Canceled) {
+			break
+		}
+	}
+	if !errors.Is(err, service.ErrNotConnected) {
+		t.Fatalf("ReadBatch with the object changed under the reopen: %v, want ErrNotConnected", err)
+	}
+	err = in.Connect(ctx)
+	var bo *service.ErrBackOff
+	if !errors.As(err, &bo) || bo.Wait <= 0 || !strings.Contains(err.Error(), "LOAD1.csv") || !strings.Contains(err.Error(), "ETag") {
+		t.Fatalf("Connect with the object changed: %v, want a back-off error naming the object and the ETag change", err)
+	}
+}

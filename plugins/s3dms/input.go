@@ -194,7 +194,10 @@ itself not connected: ` + "`/ready`" + ` answers 503 with the refusal (naming th
 answer), the engine logs it at every attempt and counts ` + "`input_connection_failed`" + `, and waits between attempts
 (1 s, growing to 10 s) so that the refused request is not repeated at once; each attempt probes with a listing of the
 CDC folder and then retries the refused request. Once S3 accepts the input's requests again, reading resumes at the
-same row. Other errors are returned to the engine, which logs them and retries with backoff. Nothing is skipped or
+same row. An object that changed while it was read, found when a cut download is reopened at its last row (the ETag
+differs), stops the input at that row the same way (logged once, not connected, ` + "`/ready`" + ` 503 with the error,
+the reopen tried after each wait) until the original is put back or the input is restarted with
+` + "`restart_changed_files: true`" + `. Other errors are returned to the engine, which logs them and retries with backoff. Nothing is skipped or
 reordered because the position only moves when rows are emitted. Errors name the bucket, key, line and offset.
 An object that ends inside a quoted field is not dropped: everything from the row's start to the end of the
 object is emitted as one row (logged as a warning naming the object, line and offset), so the processor flags it
@@ -1527,6 +1530,22 @@ func (in *input) readOnce(ctx context.Context) (service.MessageBatch, service.Ac
 				in.refusing = true
 			}
 			in.mu.Unlock()
+			return nil, nil, service.ErrNotConnected
+		}
+		if err != nil && ctx.Err() == nil && errors.Is(err, errETagChanged) {
+			// The object being read changed under a reopen at a row: the
+			// input cannot go on at that row until the original is back
+			// (or a restart with restart_changed_files). Not connected,
+			// Connect saying why, the reopen tried after each wait.
+			in.mu.Lock()
+			in.offline = true
+			in.refused = fmt.Errorf("%w; reading stops at that row until the original object is put back, or the input is restarted with restart_changed_files: true (which re-reads the object from its start)", err)
+			first := !in.refusing
+			in.refusing = true
+			in.mu.Unlock()
+			if first {
+				in.log.Errorf("%v: input not connected until the object is readable at that row again", err)
+			}
 			return nil, nil, service.ErrNotConnected
 		}
 		if err != nil && ctx.Err() == nil && refusedBySource(err) {
