@@ -64,20 +64,12 @@ func TestRefusedSourceReportsNotConnected(t *testing.T) {
 				t.Fatalf("full load: %q %v", got, err)
 			}
 			refuse.Store(true)
-			rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-			defer cancel()
-			var err error
-			for err == nil || errors.Is(err, context.Canceled) {
-				// the full load's end and the CDC start may take calls
-				if rctx.Err() != nil {
-					break
-				}
-				var batch service.MessageBatch
-				batch, _, err = in.ReadBatch(rctx)
+			// the full load's end and the CDC start may take calls
+			err := readUntilErr(t, in, 3*time.Second, func(batch service.MessageBatch) {
 				if len(batch) > 0 {
 					t.Fatalf("rows while refused: %d", len(batch))
 				}
-			}
+			})
 			if !errors.Is(err, service.ErrNotConnected) {
 				t.Fatalf("ReadBatch while S3 refuses: %v, want ErrNotConnected", err)
 			}
@@ -252,22 +244,8 @@ func TestLapsedLeaseReportsNotConnected(t *testing.T) {
 		t.Fatalf("reads: %q, %v", rows, err)
 	}
 	gate.close()
-	<-gate.held // the heartbeat is stuck: the lease runs out
-	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	var err error
-	for err == nil || errors.Is(err, context.Canceled) {
-		if rctx.Err() != nil {
-			break
-		}
-		var batch service.MessageBatch
-		var ack service.AckFunc
-		batch, ack, err = in.ReadBatch(rctx)
-		if err == nil {
-			_ = ack(ctx, nil) // emitted before the lease ran out
-		}
-		_ = batch
-	}
+	<-gate.held                                    // the heartbeat is stuck: the lease runs out
+	err := readUntilErr(t, in, 5*time.Second, nil) // batches emitted before the lease ran out are acknowledged
 	if !errors.Is(err, service.ErrNotConnected) {
 		t.Fatalf("ReadBatch with the lease lapsed: %v, want ErrNotConnected", err)
 	}
@@ -314,25 +292,13 @@ func TestBadFilesStopReportsNotConnected(t *testing.T) {
 	if err := in.Connect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	var err error
-	for err == nil || errors.Is(err, context.Canceled) {
-		if rctx.Err() != nil {
-			break
-		}
-		var batch service.MessageBatch
-		var ack service.AckFunc
-		batch, ack, err = in.ReadBatch(rctx)
+	err := readUntilErr(t, in, 5*time.Second, func(batch service.MessageBatch) {
 		for _, m := range batch {
 			if body, _ := m.AsBytes(); string(body) == "3,ok" {
 				t.Fatal("went on past the bad object")
 			}
 		}
-		if ack != nil {
-			_ = ack(ctx, nil)
-		}
-	}
+	})
 	if !errors.Is(err, service.ErrNotConnected) {
 		t.Fatalf("ReadBatch stopped on a bad object: %v, want ErrNotConnected", err)
 	}
@@ -460,5 +426,30 @@ func TestChangedObjectMidReadReportsNotConnected(t *testing.T) {
 	var bo *service.ErrBackOff
 	if !errors.As(err, &bo) || bo.Wait <= 0 || !strings.Contains(err.Error(), "LOAD1.csv") || !strings.Contains(err.Error(), "ETag") {
 		t.Fatalf("Connect with the object changed: %v, want a back-off error naming the object and the ETag change", err)
+	}
+}
+
+// readUntilErr reads batches, showing each to check (when not nil) and
+// acknowledging it, until ReadBatch returns an error other than a
+// cancelled context, and returns that error (the deadline's when within
+// passes first).
+func readUntilErr(t *testing.T, in *input, within time.Duration, check func(service.MessageBatch)) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	for {
+		batch, ack, err := in.ReadBatch(ctx)
+		if check != nil {
+			check(batch)
+		}
+		if ack != nil {
+			_ = ack(context.Background(), nil)
+		}
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 	}
 }

@@ -49,26 +49,7 @@ func bytesPerBatch(t *testing.T, mode string, tables int) uint64 {
 	d.put(t, key, []byte(rows.String()))
 	in := benchInput(t, d.yaml()+"bucket_folder: dms\ncdc_path: changes\nmode: "+mode+"\nbatch_size: 10\ntable_definition: '"+manyTablesDef(tables)+"'\ncheckpoint:\n  store: none\n")
 	defer in.Close(context.Background())
-	ctx := context.Background()
-	read := func(n int) {
-		for i := 0; i < n; i++ {
-			b, ack, err := in.ReadBatch(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(b) != 10 {
-				t.Fatalf("batch of %d rows, want 10", len(b))
-			}
-			ack(ctx, nil)
-		}
-	}
-	read(20)
-	var ms0, ms1 runtime.MemStats
-	runtime.ReadMemStats(&ms0)
-	const n = 200
-	read(n)
-	runtime.ReadMemStats(&ms1)
-	return (ms1.TotalAlloc - ms0.TotalAlloc) / n
+	return allocPerBatch(t, in)
 }
 
 // TestBatchCostIndependentOfTableCount: what a batch costs does not grow
@@ -166,26 +147,7 @@ func bytesPerBatchLateDone(t *testing.T, late int) uint64 {
 	}
 	in := benchInput(t, d.yaml()+"bucket_folder: dms\ncdc_path: changes\nmode: cdc\nbatch_size: 10\nlate_files: process\ntable_definition: '"+twoTables+"'\ncheckpoint:\n  store: file\n  directory: "+ckDir+"\n  key: ck\n  interval: 1h\n")
 	defer in.Close(context.Background())
-	ctx := context.Background()
-	read := func(n int) {
-		for i := 0; i < n; i++ {
-			b, ack, err := in.ReadBatch(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(b) != 10 {
-				t.Fatalf("batch of %d rows, want 10", len(b))
-			}
-			ack(ctx, nil)
-		}
-	}
-	read(20)
-	var ms0, ms1 runtime.MemStats
-	runtime.ReadMemStats(&ms0)
-	const n = 200
-	read(n)
-	runtime.ReadMemStats(&ms1)
-	return (ms1.TotalAlloc - ms0.TotalAlloc) / n
+	return allocPerBatch(t, in)
 }
 
 // TestBatchCostIndependentOfLateFilesDone: what a batch costs does not
@@ -309,4 +271,30 @@ func TestSmallFilesSmallBuffers(t *testing.T) {
 			t.Errorf("%d bytes allocated per file of about 10 bytes, want at most 128 KB", per)
 		}
 	})
+}
+
+// allocPerBatch is the bytes allocated per batch of 10 rows read and
+// acknowledged, after 20 batches of warm-up, over 200 batches.
+func allocPerBatch(t *testing.T, in *input) uint64 {
+	t.Helper()
+	ctx := context.Background()
+	read := func(n int) {
+		for i := 0; i < n; i++ {
+			b, ack, err := in.ReadBatch(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(b) != 10 {
+				t.Fatalf("batch of %d rows, want 10", len(b))
+			}
+			ack(ctx, nil)
+		}
+	}
+	read(20)
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	const n = 200
+	read(n)
+	runtime.ReadMemStats(&ms1)
+	return (ms1.TotalAlloc - ms0.TotalAlloc) / n
 }
