@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -65,12 +64,7 @@ func TestMetricsThroughBinary(t *testing.T) {
 	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("1,a\n2,b\n"))
 	b.put(t, "dms/hr/zeta/LOAD2.csv", []byte("3,c\n"))
 	b.put(t, "dms/changes/CDC1.csv", []byte("I,zeta,hr,4,d\n"))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	conf := fmt.Sprintf(`
 http:
   address: %s
@@ -466,12 +460,7 @@ func TestStreamsModeDeleteAndRecreate(t *testing.T) {
 		b.put(t, fmt.Sprintf("dms/hr/zeta/LOAD%d.csv", f), []byte(sb.String()))
 	}
 	work := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	root := filepath.Join(work, "root.yaml")
 	os.WriteFile(root, []byte(fmt.Sprintf("http:\n  address: %s\nlogger:\n  level: WARN\n", addr)), 0o644)
 	cmd := exec.Command(bin, "streams", "-o", root)

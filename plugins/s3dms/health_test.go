@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -114,12 +113,7 @@ func TestCheckpointFailureIsCountedAndLoggedSparingly(t *testing.T) {
 	b := &dirBackend{root: t.TempDir()}
 	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("1,a\n"))
 	ckDir := filepath.Join(t.TempDir(), "ck")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	conf := fmt.Sprintf(`
 http:
   address: %s

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -321,4 +322,16 @@ func (b *s3Backend) putGzipEncoded(t testing.TB, key string, gzipped []byte) {
 	if _, err := b.client.PutObject(context.Background(), &s3.PutObjectInput{Bucket: &b.bucket, Key: &key, Body: bytes.NewReader(gzipped), ContentEncoding: aws.String("gzip")}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// freeAddr is a loopback address with a port free at the time of the call,
+// for a binary's HTTP server.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
