@@ -149,13 +149,18 @@ func (in *input) listTable(ctx context.Context) error {
 		token = next
 	}
 	var filesTotal, bytesTotal, filesDone, bytesDone int64
+	// The resume point and the queue change only once the table is
+	// queued whole: a failure (the checkpointed object changed) leaves them
+	// as they were, so that the next attempt resumes at the checkpoint again
+	// rather than reading the table from its start, with a second
+	// table-start.
 	resume := in.resumeFL
-	in.resumeFL = nil
+	var queue []item
 	if resume != nil && resume.Seq != idx {
 		resume = nil
 	}
 	if resume == nil && c.emitTableStart {
-		in.queue = append(in.queue, item{tableStart: true})
+		queue = append(queue, item{tableStart: true})
 	}
 	// The object the checkpoint is in the middle of, deleted since: queued
 	// where it sorts, so that opening it reports it as a bad file (gone)
@@ -169,7 +174,7 @@ func (in *input) listTable(ctx context.Context) error {
 	}
 	for _, o := range objs {
 		if gone && o.Key > resume.Key {
-			in.queue = append(in.queue, goneItem(*resume))
+			queue = append(queue, goneItem(*resume))
 			filesTotal++ // counted done once reported
 			gone = false
 		}
@@ -189,15 +194,17 @@ func (in *input) listTable(ctx context.Context) error {
 				bytesDone += o.Size
 				continue
 			}
-			in.queue = append(in.queue, it)
+			queue = append(queue, it)
 		default:
-			in.queue = append(in.queue, item{obj: o})
+			queue = append(queue, item{obj: o})
 		}
 	}
 	if gone {
-		in.queue = append(in.queue, goneItem(*resume))
+		queue = append(queue, goneItem(*resume))
 		filesTotal++
 	}
+	in.resumeFL = nil
+	in.queue = append(in.queue, queue...)
 	in.stats.tableTotals(idx, filesTotal, bytesTotal, filesDone, bytesDone)
 	in.stats.tableState(idx, StateFullLoad)
 	in.stats.setPhase("full-load")
