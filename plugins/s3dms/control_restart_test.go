@@ -71,6 +71,11 @@ func TestControlMessagesAcrossRestarts(t *testing.T) {
 			if strings.Join(second, "|") != strings.Join(want, "|") {
 				t.Fatalf("after %d acknowledged: restart gave %q, want %q", k, second, want)
 			}
+			short, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			if batch, _, _ := in2.ReadBatch(short); len(batch) > 0 {
+				t.Fatalf("after %d acknowledged: restart gave %q, then %d more", k, second, len(batch))
+			}
 		})
 	}
 }
