@@ -210,8 +210,8 @@ deleted while the input was stopped, or in directory mode a symlink that does no
 directory) is, with ` + "`bad_files: skip`" + ` (default, like DMS's LOG_ERROR),
 logged as an error and counted in ` + "`dms_bad_files`" + `, and the input goes on with the next object (rows
 before the fault were emitted); with ` + "`bad_files: stop`" + ` the input stops reading for good (until a restart; the
-object is not read again): it logs and counts the object, then reports itself not connected, Connect returning the
-error naming the object (` + "`/ready`" + ` answers 503 with it; the engine logs it once per ` + "`poll_interval`" + `, at least 1 s).
+object is not read again, nor any object after it; rows read before it are emitted, and redelivered when nacked): it
+logs and counts the object, then reports itself not connected, Connect returning the error naming the object (` + "`/ready`" + ` answers 503 with it; the engine logs it once per ` + "`poll_interval`" + `, at least 1 s).
 
 ### Statistics
 
@@ -729,7 +729,14 @@ func (in *input) Connect(ctx context.Context) error {
 	if connected {
 		in.mu.Lock()
 		fatal, stopErr := in.fatal, in.stopErr
+		redeliver := len(in.redeliver) > 0
 		in.mu.Unlock()
+		if fatal == nil && stopErr != nil && redeliver {
+			// Stopped on a bad object, but batches read before it were
+			// nacked: connected until they are redelivered (ReadBatch
+			// reports the stop again after them).
+			return nil
+		}
 		if fatal == nil {
 			fatal = stopErr
 		}
@@ -1334,10 +1341,6 @@ func firstPosition(b service.MessageBatch) string {
 func (in *input) ReadBatch(ctx context.Context) (service.MessageBatch, service.AckFunc, error) {
 	in.mu.Lock()
 	fatal, connected := in.fatal, in.connected
-	if fatal == nil && in.stopErr != nil {
-		in.mu.Unlock()
-		return nil, nil, service.ErrNotConnected
-	}
 	in.mu.Unlock()
 	if fatal != nil {
 		// Fenced: stopped for good. Not connected, so that /ready says so
@@ -1419,6 +1422,13 @@ func (in *input) waitLease(ctx context.Context) error {
 	}
 }
 
+// stopped reports a stop on a bad object (bad_files: stop).
+func (in *input) stopped() bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.stopErr != nil
+}
+
 // badStopError: a bad object with bad_files: stop.
 type badStopError struct{ err error }
 
@@ -1479,6 +1489,11 @@ func (in *input) readOnce(ctx context.Context) (service.MessageBatch, service.Ac
 		// the messages given out before.
 		return in.build(pb.recipe), in.ackFunc(pb, gen), nil
 	}
+	if in.stopped() {
+		// Stopped on a bad object (bad_files: stop): nacked batches read
+		// before it are redelivered above, nothing more is read.
+		return nil, nil, service.ErrNotConnected
+	}
 	if err := in.waitRetained(ctx); err != nil {
 		return nil, nil, err
 	}
@@ -1505,13 +1520,18 @@ func (in *input) readOnce(ctx context.Context) (service.MessageBatch, service.Ac
 		return nil, nil, service.ErrEndOfInput
 	}
 	var bs *badStopError
-	if len(batch) == 0 && errors.As(err, &bs) {
+	if errors.As(err, &bs) {
 		// Stopped for good on a bad object (logged by badFile): not
-		// connected, so that /ready says so; never read again.
+		// connected, so that /ready says so; never read again. Rows read
+		// before it in this batch still go out, but nothing after: the
+		// bad object was taken off the queue, so a later read would go on
+		// with the next one.
 		in.mu.Lock()
 		in.stopErr = err
 		in.mu.Unlock()
-		return nil, nil, service.ErrNotConnected
+		if len(batch) == 0 {
+			return nil, nil, service.ErrNotConnected
+		}
 	}
 	if len(batch) == 0 {
 		in.settleIdle()
