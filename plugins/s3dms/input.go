@@ -1667,8 +1667,22 @@ func refusedBySource(err error) bool {
 	if errors.Is(err, errGone) || errors.Is(err, errETagChanged) || errors.Is(err, errBeyondEnd) {
 		return false
 	}
+	if transientCode(err) {
+		return false
+	}
 	sc := httpStatus(err)
 	return sc >= 300 && sc < 500 && sc != 408 && sc != 429
+}
+
+// transientCode reports an S3 answer that a retry heals although its status
+// may be a 4xx: real S3 answers a request that was too slow with 400
+// RequestTimeout, and throttles with SlowDown or Throttling.
+func transientCode(err error) bool {
+	switch apiCode(err) {
+	case "RequestTimeout", "SlowDown", "Throttling", "ThrottlingException":
+		return true
+	}
+	return false
 }
 
 func unreachable(err error) bool {
@@ -1683,7 +1697,7 @@ func unreachable(err error) bool {
 		return true
 	}
 	var re interface{ HTTPStatusCode() int }
-	return errors.As(err, &re) && re.HTTPStatusCode() >= 500
+	return errors.As(err, &re) && re.HTTPStatusCode() >= 500 || transientCode(err)
 }
 
 type rowRef struct {
