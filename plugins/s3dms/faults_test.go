@@ -99,13 +99,7 @@ func TestBadObjects(t *testing.T) {
 
 func TestBadObjectsStop(t *testing.T) {
 	b := &dirBackend{root: t.TempDir()}
-	var pad strings.Builder
-	for i := 0; i < 20000; i++ {
-		fmt.Fprintf(&pad, "2,%x\n", uint64(i)*0x9E3779B97F4A7C15)
-	}
-	full := gz(t, "1,ok\n"+pad.String())
-	b.put(t, "dms/hr/zeta/LOAD1.csv.gz", full[:len(full)/2])
-	b.put(t, "dms/hr/zeta/LOAD2.csv", []byte("3,ok\n"))
+	putTruncatedGzipThenGood(t, b, 20000)
 	r := startStream(t, baseYAML(b, "mode: full-load\nbad_files: stop\npoll_interval: 50ms\ncheckpoint:\n  store: none\n"), nil)
 	// Stopped on the bad object: its error comes again and again. Wait for
 	// the second report rather than a fixed time, which a loaded machine

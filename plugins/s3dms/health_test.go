@@ -274,13 +274,7 @@ func TestLapsedLeaseReportsNotConnected(t *testing.T) {
 // per wait), and the object is not read again.
 func TestBadFilesStopReportsNotConnected(t *testing.T) {
 	b := &dirBackend{root: t.TempDir()}
-	var pad strings.Builder
-	for i := 0; i < 2000; i++ {
-		fmt.Fprintf(&pad, "2,%x\n", uint64(i)*0x9E3779B97F4A7C15)
-	}
-	full := gz(t, "1,ok\n"+pad.String())
-	b.put(t, "dms/hr/zeta/LOAD1.csv.gz", full[:len(full)/2])
-	b.put(t, "dms/hr/zeta/LOAD2.csv", []byte("3,ok\n"))
+	putTruncatedGzipThenGood(t, b, 2000)
 	in, logs := directInput(t, baseYAML(b, "mode: full-load\nbad_files: stop\nbatch_size: 100000\npoll_interval: 1s\ncheckpoint:\n  store: none\n"))
 	ctx := context.Background()
 	if err := in.Connect(ctx); err != nil {

@@ -335,3 +335,18 @@ func freeAddr(t testing.TB) string {
 	defer l.Close()
 	return l.Addr().String()
 }
+
+// putTruncatedGzipThenGood puts a bad object, LOAD1.csv.gz: a gzip of
+// "1,ok" and pad rows (incompressible) cut in half, so that it ends in an
+// unexpected EOF after its first rows; then a good one, LOAD2.csv ("3,ok").
+func putTruncatedGzipThenGood(t testing.TB, b backend, pad int) {
+	t.Helper()
+	var rows strings.Builder
+	rows.WriteString("1,ok\n")
+	for i := 0; i < pad; i++ {
+		fmt.Fprintf(&rows, "2,%x\n", uint64(i)*0x9E3779B97F4A7C15)
+	}
+	full := gz(t, rows.String())
+	b.put(t, "dms/hr/zeta/LOAD1.csv.gz", full[:len(full)/2])
+	b.put(t, "dms/hr/zeta/LOAD2.csv", []byte("3,ok\n"))
+}
