@@ -128,7 +128,7 @@ backoff: {initial_interval: 50ms, max_interval: 200ms, max_elapsed_time: 0s}
 				t.Fatalf("refused: %v, want ErrNotConnected", err)
 			}
 			var waits []time.Duration
-			for range 3 {
+			for range 6 {
 				err := o.Connect(context.Background())
 				var bo *service.ErrBackOff
 				if !errors.As(err, &bo) {
@@ -145,7 +145,16 @@ backoff: {initial_interval: 50ms, max_interval: 200ms, max_elapsed_time: 0s}
 					t.Fatalf("still refused: %v, want ErrNotConnected", err)
 				}
 			}
-			if waits[0] <= 0 || waits[2] < waits[0] || waits[2] > 200*time.Millisecond*3/2 {
+			// Jittered (randomization 0.5, multiplier 1.5): the first wait is
+			// 50ms ± 50 %, the sixth is past the cap, 200ms ± 50 %, so it is
+			// longer than any first wait can be; none is over max_interval
+			// plus its jitter.
+			for _, w := range waits {
+				if w <= 0 || w > 200*time.Millisecond*3/2 {
+					t.Fatalf("waits %v: want each within max_interval plus its jitter", waits)
+				}
+			}
+			if waits[0] > 50*time.Millisecond*3/2 || waits[5] <= 50*time.Millisecond*3/2 {
 				t.Fatalf("waits %v: want growing from initial_interval up to max_interval", waits)
 			}
 			retryAfterReconnect(t, o, f, b, 500, func() {
