@@ -580,7 +580,10 @@ type output struct {
 
 	smap      atomic.Pointer[shardMap]
 	refreshCh chan struct{}
-	lastList  atomic.Int64 // unix nanos of the last ListShards
+	// lastList is when the last ListShards was made, as monoSince: a
+	// monotonic reading, so that a step of the wall clock neither holds
+	// the next re-listing back (by the step) nor lets them burst.
+	lastList atomic.Int64
 
 	closeCtx  context.Context
 	closeFn   context.CancelFunc
@@ -922,7 +925,7 @@ func (o *output) listShards(ctx context.Context, client kinesisAPI) (*shardMap, 
 		}
 		in = &kinesis.ListShardsInput{NextToken: out.NextToken}
 	}
-	o.lastList.Store(o.now().UnixNano())
+	o.lastList.Store(int64(monoSince()))
 	if len(ranges) == 0 {
 		return nil, fmt.Errorf("kinesis stream %q has no open shards", o.streamLabel())
 	}
@@ -942,7 +945,7 @@ func (o *output) refresher() {
 		case <-o.refreshCh:
 			// At most one re-list per second when writes keep hitting
 			// unexpected shards.
-			since := time.Duration(o.now().UnixNano() - o.lastList.Load())
+			since := monoSince() - time.Duration(o.lastList.Load())
 			if since < time.Second {
 				if sleepCtx(o.closeCtx, time.Second-since) != nil {
 					return
@@ -952,6 +955,13 @@ func (o *output) refresher() {
 		o.refreshNow(o.closeCtx)
 	}
 }
+
+// monoStart anchors monoSince.
+var monoStart = time.Now()
+
+// monoSince is the time elapsed since monoStart on the monotonic clock,
+// which wall-clock steps do not move.
+func monoSince() time.Duration { return time.Since(monoStart) }
 
 func (o *output) refreshNow(ctx context.Context) {
 	o.mu.Lock()
