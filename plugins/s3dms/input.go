@@ -219,7 +219,7 @@ Per table (labels schema, table): ` + "`dms_table_state`" + ` (0 Before load, 1 
 ` + "`dms_full_load_rows`" + `, ` + "`dms_full_load_bytes_done`" + `/` + "`_total`" + `, ` + "`dms_full_load_files_done`" + `/` + "`_total`" + `;
 ` + "`dms_full_load_start_unix`" + `/` + "`_end_unix`" + `, ` + "`dms_table_last_update_unix`" + `;
 ` + "`dms_rows_too_long`" + ` (rows passed over, see Errors); CDC: ` + "`dms_cdc_files_processed`" + `, ` + "`dms_cdc_files_pending`" + `, ` + "`dms_cdc_lag_seconds`" + ` (now minus the
-LastModified of the newest processed file), ` + "`dms_cdc_late_files`" + `, ` + "`dms_cdc_rows`" + `; ` + "`dms_s3_list_requests`" + `, ` + "`dms_bad_files`" + `;
+LastModified of the newest processed file; 0, never negative, when that is ahead of this host's clock), ` + "`dms_cdc_late_files`" + `, ` + "`dms_cdc_rows`" + `; ` + "`dms_s3_list_requests`" + `, ` + "`dms_bad_files`" + `;
 ` + "`dms_checkpoint_save_errors`" + `, ` + "`dms_checkpoint_save_failing`" + ` (see Delivery and checkpoints).
 Counters and the CDC file gauges are exported at 0 from the start (an absent series is not a zero).
 The full-load percentage of each table is logged every ` + "`progress_interval`" + `. The same figures are

@@ -389,7 +389,9 @@ func (s *stats) refreshLag() {
 	s.mu.Lock()
 	lag := 0.0
 	if s.cdc.NewestFileTime != nil {
-		lag = time.Since(*s.cdc.NewestFileTime).Seconds()
+		// A LastModified ahead of this host's clock (a skewed S3
+		// clock, a local file's future mtime) is no lag at all.
+		lag = max(0, time.Since(*s.cdc.NewestFileTime).Seconds())
 	}
 	s.cdc.LagSeconds = lag
 	s.mu.Unlock()
