@@ -219,7 +219,7 @@ that emits batches (`+"`aws_s3_dms`, `batch_size`"+`) no `+"`batching`"+` is nee
 				InitialInterval: 100 * time.Millisecond,
 				MaxInterval:     5 * time.Second,
 				MaxElapsedTime:  time.Minute,
-			}).Description("Retry waits (jittered exponential) when a shard makes no progress. `max_elapsed_time` is the retry budget: the longest a shard may go without writing a record before its unwritten records fail; `0s` retries forever."),
+			}).Description("Retry waits (jittered exponential) when a shard makes no progress. `max_elapsed_time` is the retry budget: the longest a shard may go without writing a record before its unwritten records fail; `0s` retries forever (a negative budget is refused at start)."),
 			service.NewObjectField(fShardRate,
 				service.NewIntField("records_per_second").Description("Records per second per shard; 0 disables this limit.").Default(1000),
 				service.NewIntField("bytes_per_second").Description("Bytes (data plus partition key) per second per shard; 0 disables this limit.").Default(default1MiB),
@@ -437,6 +437,12 @@ func parseConfig(conf *service.ParsedConfig, lint bool) (outputConfig, error) {
 	}
 	if bo.InitialInterval <= 0 || bo.MaxInterval < bo.InitialInterval {
 		return oc, fmt.Errorf("%s: initial_interval must be > 0 and <= max_interval", fBackoff)
+	}
+	if bo.MaxElapsedTime < 0 {
+		// The backoff stops at once when the budget is negative: no
+		// retry at all, where the documented values are 0 (forever)
+		// and a positive budget.
+		return oc, fmt.Errorf("%s: max_elapsed_time must not be negative (0s retries forever), got %s", fBackoff, bo.MaxElapsedTime)
 	}
 	oc.backoff = *bo
 	rps, err := conf.FieldInt(fShardRate, "records_per_second")

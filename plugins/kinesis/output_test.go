@@ -856,6 +856,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		"stream: s\ncredentials: {role_external_id: x}":   "credentials.role_external_id needs credentials.role",
 		"stream: s\nshard_rate: {records_per_second: -1}": "shard_rate: rates must be >= 0",
 		"stream: s\nbackoff: {initial_interval: 0s}":      "backoff: initial_interval must be > 0",
+		"stream: s\nbackoff: {max_elapsed_time: -1s}":     "backoff: max_elapsed_time must not be negative (0s retries forever), got -1s",
 		"stream: arn:aws:kinesis:us-east-1:1:stream/":     "must end with stream/<name>",
 	} {
 		pc, err := outputSpec().ParseYAML(yaml, nil)
