@@ -408,9 +408,11 @@ func parseColumn(i int, rc rawColumn) (Column, error) {
 		if c.Scale > c.Precision {
 			return fail("ColumnScale %d is larger than ColumnPrecision %d", c.Scale, c.Precision)
 		}
-	case TypeDateTime:
+	case TypeDateTime, TypeTime:
+		// Fractional-second digits, at most 9 (nanoseconds) as DMS
+		// documents for DATETIME; TIME renders its fraction the same way.
 		if c.Scale > 9 {
-			return fail("ColumnScale %d is larger than 9 for DATETIME", c.Scale)
+			return fail("ColumnScale %d is larger than 9 for %s", c.Scale, t)
 		}
 	}
 	if rc.ColumnDateFormat != "" {

@@ -109,6 +109,7 @@ func TestValidationErrorsNameTableColumnAndRule(t *testing.T) {
 		{"scale > 31", table(`{"ColumnName":"n","ColumnType":"NUMERIC","ColumnPrecision":"38","ColumnScale":"32"}`, `1`), "column n: ColumnScale 32 is larger than 31"},
 		{"scale > precision", table(`{"ColumnName":"n","ColumnType":"NUMERIC","ColumnPrecision":"5","ColumnScale":"6"}`, `1`), "column n: ColumnScale 6 is larger than ColumnPrecision 5"},
 		{"datetime scale", table(`{"ColumnName":"d","ColumnType":"DATETIME","ColumnScale":"10"}`, `1`), "column d: ColumnScale 10 is larger than 9 for DATETIME"},
+		{"time scale", table(`{"ColumnName":"t","ColumnType":"TIME","ColumnScale":"12"}`, `1`), "column t: ColumnScale 12 is larger than 9 for TIME"},
 		{"date format", table(`{"ColumnName":"d","ColumnType":"DATE","ColumnDateFormat":"dd.MM.YYYY"}`, `1`), `column d: ColumnDateFormat "dd.MM.YYYY" is not one of DMS's formats`},
 		{"duplicate column", table(`{"ColumnName":"a","ColumnType":"INT4"},{"ColumnName":"a","ColumnType":"INT8"}`, `2`), "table s1.t1: column a is defined twice"},
 		{"bad bool", table(`{"ColumnName":"a","ColumnType":"INT4","ColumnIsPk":"maybe"}`, `1`), `column a: ColumnIsPk: "maybe" is not a boolean`},
