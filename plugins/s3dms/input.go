@@ -123,7 +123,9 @@ pause; also noticed while the CDC folder is idle) emits nothing more, reporting 
 answers 503 naming the checkpoint and the lapse; the engine logs it about once a second), until a write confirms its
 claim (reading goes on) or finds it taken over;
 a write whose answer was lost, and that therefore fails its own condition when sent again, is told from a takeover
-by reading the object back: it still names this instance; after a crash a restart waits up to the lease. The age of
+by reading the object back: it still names this instance; a Connect that fails after claiming (a checkpoint that does
+not match the configuration, a failed first write) gives the claim back, so the engine's next attempt reports the same
+error and a corrected stream on the same key takes over at once; after a crash a restart waits up to the lease. The age of
 the last write is judged by the S3 server's clock (the Date of its answer minus the object's Last-Modified, whole
 seconds, rounded so as never to overstate it), so clocks skewed between the instances play no part; a takeover may
 come a second or two after the lease), ` + "`cache`" + ` (any cache resource; no fencing; as durable as the cache: with a ` + "`memory`" + ` cache a restart starts from the beginning) and ` + "`none`" + `. Two inputs of one
@@ -827,7 +829,28 @@ func (in *input) Connect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// An s3 Load claims the checkpoint under this attempt's owner id. A
+	// Connect that fails after it gives the claim back: the engine's next
+	// attempt has another owner id and would be refused by this one for the
+	// lease, with "held by another running instance" instead of the error,
+	// and so would a corrected stream on the same key.
+	unclaim := func() {}
+	if s3st, ok := in.store.(*checkpoint.S3); ok {
+		back := checkpoint.State{}
+		if st != nil {
+			back = *st
+		}
+		unclaim = func() {
+			back.Released = true
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.requestTimeout)
+			defer cancel()
+			if err := s3st.Save(rctx, &back); err != nil {
+				in.log.Warnf("giving back the claim on checkpoint %s after a failed connect: %v", s3st, err)
+			}
+		}
+	}
 	if err := in.restore(ctx, st); err != nil {
+		unclaim()
 		return err
 	}
 	in.tracker = checkpoint.NewTracker[ackPoint]()
@@ -846,6 +869,7 @@ func (in *input) Connect(ctx context.Context) error {
 		in.connected = false
 		in.saverStop, in.saverDone = nil, nil
 		in.mu.Unlock()
+		unclaim()
 		return err
 	}
 	go in.saver()
