@@ -97,8 +97,8 @@ landing on a shard other than the one it was routed to (a split or merge happene
 ### Configuration checks
 Every setting is checked when the config is linted (`+"`dmsbridge lint`"+`, the lint `+"`run`"+` does before
 starting, and the streams API's POST/PUT), with the error the start would give, naming the field (the
-`+"`dead_letter`"+` output is linted as an output of its own). An empty `+"`stream`"+` (an unset `+"`${STREAM}`"+` under
-`+"`lint --skip-env-var-check`"+`) is left to the start. An `+"`endpoint`"+` quoted in an error never shows its
+`+"`dead_letter`"+` output is linted as an output of its own). An empty `+"`stream`"+` is refused too, except under
+`+"`lint --skip-env-var-check`"+`, where it stands for an unset `+"`${STREAM}`"+` and is left to the start. An `+"`endpoint`"+` quoted in an error never shows its
 user information or query string. With `+"`endpoint`"+` empty, the endpoint the AWS SDK takes from
 AWS_ENDPOINT_URL_KINESIS, AWS_ENDPOINT_URL or the shared config gets the same checks when the output connects.
 
@@ -325,8 +325,8 @@ func maxInFlight(conf *service.ParsedConfig) (int, error) {
 
 // lintConf is the output's lint rule: the checks of its constructor, except
 // building the dead-letter output (linted by Benthos as an output of its
-// own) and with an empty stream (an unset ${STREAM} under lint
-// --skip-env-var-check) left to the start.
+// own) and, under lint --skip-env-var-check only, with an empty stream
+// (an unset ${STREAM}, see lintcheck) left to the start.
 func lintConf(conf *service.ParsedConfig) error {
 	if _, err := maxInFlight(conf); err != nil {
 		return err
@@ -345,7 +345,7 @@ func parseConfig(conf *service.ParsedConfig, lint bool) (outputConfig, error) {
 	if err != nil {
 		return oc, err
 	}
-	if lint && s == "" {
+	if lint && s == "" && lintcheck.EmptyIsPlaceholder() {
 		s = "stream-from-the-environment"
 	}
 	if oc.stream, err = parseStream(s); err != nil {

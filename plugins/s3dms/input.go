@@ -176,7 +176,8 @@ Every setting is checked when the config is linted (` + "`dmsbridge lint`" + `, 
 starting, and the streams API's POST/PUT, which lint before building), with the error the start would give,
 naming the field: a wrong size, duration or combination never gets as far as a running pipeline. Like the
 start, the lint reads ` + "`table_definition`" + ` files relative to the working directory. An empty ` + "`bucket`" + `
-and ` + "`directory`" + ` (an unset ` + "`${BUCKET}`" + ` under ` + "`lint --skip-env-var-check`" + `) is left to the start.
+and ` + "`directory`" + ` is refused too, except under ` + "`lint --skip-env-var-check`" + `, where it stands for an unset
+` + "`${BUCKET}`" + ` and is left to the start.
 An ` + "`endpoint`" + ` quoted in an error never shows its user information or query string. With ` + "`endpoint`" + `
 empty, the endpoint the AWS SDK takes from AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL or the shared config gets the same
 checks when the input connects.
@@ -319,8 +320,8 @@ type inputConf struct {
 }
 
 // lintConf is the input's lint rule: every check of parseConf, with an
-// empty bucket and directory (an unset ${BUCKET} under lint
-// --skip-env-var-check) left to the start.
+// empty bucket and directory left to the start under lint
+// --skip-env-var-check only (an unset ${BUCKET}, see lintcheck).
 func lintConf(pc *service.ParsedConfig) error {
 	_, err := parseConfig(pc, true)
 	return err
@@ -409,7 +410,7 @@ func parseConfig(pc *service.ParsedConfig, lint bool) (*inputConf, error) {
 	c.cdcStartNow = cdcStart == "now"
 	c.lateProcess = late == "process"
 	c.badStop = bad == "stop"
-	if lint && c.bucket == "" && c.directory == "" {
+	if lint && lintcheck.EmptyIsPlaceholder() && c.bucket == "" && c.directory == "" {
 		c.bucket = "bucket-from-the-environment"
 	}
 	if (c.bucket == "") == (c.directory == "") {

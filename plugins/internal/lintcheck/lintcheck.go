@@ -20,6 +20,7 @@ package lintcheck
 import (
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 
 	"github.com/redpanda-data/benthos/v4/public/bloblang"
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -82,3 +83,19 @@ func Check(spec *service.ConfigSpec, v any, check func(*service.ParsedConfig) er
 	}
 	return ""
 }
+
+// placeholders is set while the process runs `lint --skip-env-var-check`.
+var placeholders atomic.Bool
+
+// SetEmptyIsPlaceholder tells the lint rules that an empty value may stand
+// for an unset variable (`dmsbridge lint --skip-env-var-check` replaces one
+// with ""), to be left to the start. Everywhere else (`run`, `streams` and
+// the streams API replace every variable before they lint, refusing an
+// unset one) an empty required value is the user's own, and refused: the
+// streams API builds a stream's input before its output, and never closes
+// the input when a later component fails to build.
+func SetEmptyIsPlaceholder(v bool) { placeholders.Store(v) }
+
+// EmptyIsPlaceholder reports whether an empty required value is left to
+// the start (see SetEmptyIsPlaceholder).
+func EmptyIsPlaceholder() bool { return placeholders.Load() }
