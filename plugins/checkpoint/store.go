@@ -144,10 +144,18 @@ func Claim(id, holder string) (release func(), err error) {
 	return func() { once.Do(func() { claims.CompareAndDelete(id, c) }) }, nil
 }
 
-// ClaimID names the checkpoint file a store writes, for Claim, or "" for
-// the other stores: s3 fences other holders itself, in this process or any
-// other, and a cache or none holds no file.
+// Claimable is a store that names what it writes for Claim (e.g. a cache
+// resource and key, shared by every stream of a streams-mode process).
+type Claimable interface{ ClaimID() string }
+
+// ClaimID names the checkpoint a store writes, for Claim: the file of a
+// File, the ClaimID of a Claimable; "" for the other stores: s3 fences
+// other holders itself, in this process or any other, and none holds
+// nothing.
 func ClaimID(st Store) string {
+	if c, ok := st.(Claimable); ok {
+		return c.ClaimID()
+	}
 	if s, ok := st.(*File); ok {
 		if abs, err := filepath.Abs(s.Path); err == nil {
 			return "file " + abs

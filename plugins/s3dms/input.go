@@ -128,9 +128,10 @@ not match the configuration, a failed first write) gives the claim back, so the 
 error and a corrected stream on the same key takes over at once; after a crash a restart waits up to the lease. The age of
 the last write is judged by the S3 server's clock (the Date of its answer minus the object's Last-Modified, whole
 seconds, rounded so as never to overstate it), so clocks skewed between the instances play no part; a takeover may
-come a second or two after the lease), ` + "`cache`" + ` (any cache resource; no fencing; as durable as the cache: with a ` + "`memory`" + ` cache a restart starts from the beginning) and ` + "`none`" + `. Two inputs of one
-process (e.g. two streams in streams mode) on the same checkpoint file are refused: the second's Connect fails naming
-the first, since each would overwrite the other's position; give each its own ` + "`checkpoint.key`" + `.
+come a second or two after the lease), ` + "`cache`" + ` (any cache resource; no fencing between processes; as durable as the cache: with a ` + "`memory`" + ` cache a restart starts from the beginning) and ` + "`none`" + `. Two inputs of one
+process (e.g. two streams in streams mode, which share the cache resources) on the same checkpoint file, or on the same
+cache resource and key, are refused: the second's Connect fails naming the first, since each would overwrite the other's
+position; give each its own ` + "`checkpoint.key`" + `.
 
 ### CDC tailing and late files
 

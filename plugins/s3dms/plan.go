@@ -497,6 +497,11 @@ type cacheStore struct {
 
 func (c *cacheStore) String() string { return "cache " + c.name + " key " + c.key }
 
+// ClaimID: a cache resource is shared by every stream of a streams-mode
+// process, so two inputs on one cache and key are refused like two on one
+// checkpoint file (see checkpoint.Claim).
+func (c *cacheStore) ClaimID() string { return c.String() }
+
 func (c *cacheStore) Load(ctx context.Context) (*checkpoint.State, error) {
 	var b []byte
 	var gerr error

@@ -112,3 +112,61 @@ func TestStreamsEmptyRequiredValueRefusedBeforeBuild(t *testing.T) {
 	}
 	waitLines(t, p, outPath, sampleRows(t), 30*time.Second)
 }
+
+// Streams mode, checkpoint store cache: the cache resources of the root
+// config are shared by every stream, so two streams given the same cache
+// and key overwrite each other's position, as two streams on one checkpoint
+// file would (and the one restarted later resumes where the other stopped,
+// skipping rows). The second must be refused at connect, visibly (/ready
+// names it, the log says why), and read nothing, as with the file store.
+func TestStreamsSameCacheCheckpointRefused(t *testing.T) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "root.yaml")
+	res := filepath.Join(dir, "resources.yaml")
+	if err := os.WriteFile(res, []byte("cache_resources:\n  - label: ck\n    memory: {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(root, []byte("http:\n  address: ${HTTP_ADDRESS}\nlogger:\n  level: INFO\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := start(t, nil, "streams", "-o", root, "-r", res)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if code, _, err := p.Get("/streams"); err == nil && code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the streams API never answered")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	stream := func(out string) string {
+		s := sampleStream(dir, "x", "", "  file: {path: "+out+", codec: lines}\n")
+		s = strings.Replace(s, "mode: full-load\n", "mode: full-load-and-cdc\n    cdc_path: cdcfile\n", 1) // runs on, tailing
+		return strings.Replace(s, "checkpoint: {store: file, directory: "+dir+", key: x}", "checkpoint: {store: cache, cache: ck, key: shared}", 1)
+	}
+	one, two := filepath.Join(dir, "one.jsonl"), filepath.Join(dir, "two.jsonl")
+	if code, resp, err := p.do(http.MethodPost, "/streams/one", stream(one)); err != nil || code != 200 {
+		t.Fatalf("create one: %d %s %v", code, resp, err)
+	}
+	waitLines(t, p, one, sampleRows(t)+6, 30*time.Second) // and the CDC file's 6 rows
+	if code, resp, err := p.do(http.MethodPost, "/streams/two", stream(two)); err != nil || code != 200 {
+		t.Fatalf("create two: %d %s %v", code, resp, err)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		code, body, _ := p.Get("/ready")
+		logs := p.Stdout.String() + p.Stderr.String()
+		if code == 503 && strings.Contains(body, "two") && strings.Contains(logs, "already used") {
+			break
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(two)
+			t.Fatalf("second stream on the same cache key: /ready %d %q, %d rows written; want it refused (503 naming it, \"already used\" in the log, nothing read); logs:\n%s", code, body, strings.Count(string(b), "\n"), tail(logs, 3000))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if b, _ := os.ReadFile(two); len(b) != 0 {
+		t.Fatalf("the refused stream wrote rows:\n%s", b)
+	}
+}
