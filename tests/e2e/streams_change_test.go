@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"fmt"
+
+	"github.com/dmsbridge/dmsbridge/tests/testutil"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -111,6 +114,118 @@ func TestStreamsEmptyRequiredValueRefusedBeforeBuild(t *testing.T) {
 		t.Fatalf("corrected stream: %d %s %v", code, resp, err)
 	}
 	waitLines(t, p, outPath, sampleRows(t), 30*time.Second)
+}
+
+// s3Stream is a stream reading the sample uploaded to bucket, checkpointed
+// in the bucket under key (store s3), into a file.
+func s3Stream(bucket, key, out string) string {
+	return `
+input:
+  aws_s3_dms:
+    bucket: ` + bucket + `
+    endpoint: ` + os.Getenv("S3_ENDPOINT") + `
+    force_path_style: true
+    region: us-east-1
+    table_definition: config/sample/table-definition.json
+    cdc_path: cdcfile
+    poll_interval: 200ms
+    batch_size: 1
+    checkpoint: {store: s3, key: ` + key + `, interval: 0s}
+pipeline:
+  threads: 1
+  processors:
+    - sleep: {duration: 5ms}
+    - dms_csv_to_json:
+        table_definition: config/sample/table-definition.json
+        message_format: json-unformatted
+output:
+  file: {path: ` + out + `, codec: lines}
+`
+}
+
+func uploadSample(t *testing.T, bucket string) int {
+	t.Helper()
+	rows := 0
+	for _, f := range []string{"schema01/table01/full_000", "schema01/table01/full_001", "hr/employee/LOAD001.csv", "cdcfile/cdc_000"} {
+		b, err := os.ReadFile(filepath.Join(repoRoot(), "config/sample", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		testutil.PutObject(t, bucket, f, b)
+		rows += strings.Count(string(b), "\n")
+	}
+	// And a file of 400 more rows, so that streams deleted in turn each
+	// stop mid-load.
+	var sb strings.Builder
+	for i := 0; i < 400; i++ {
+		fmt.Fprintf(&sb, "2026-01-02 00:00:%02d,10.1000/more.%d,%d,1.00,ffff%06d\n", i%60, i, 5000+i, i)
+	}
+	testutil.PutObject(t, bucket, "schema01/table01/full_002", []byte(sb.String()))
+	return rows + 400
+}
+
+// Streams mode, checkpoint store s3: a stream created, deleted and created
+// again at once, several times, on one id and key: each delete releases the
+// claim, so each new stream takes over at once (not after the 30 s lease)
+// and the rows, read across all of them, arrive once each.
+func TestStreamsS3RapidCreateDeleteCreate(t *testing.T) {
+	dir := t.TempDir()
+	bucket := testutil.NewBucket(t)
+	want := uploadSample(t, bucket)
+	p := startStreamsAPI(t)
+	var outs []string
+	for i := 0; i < 6; i++ {
+		out := filepath.Join(dir, fmt.Sprintf("out%d.jsonl", i))
+		outs = append(outs, out)
+		if code, resp, err := p.do(http.MethodPost, "/streams/s", s3Stream(bucket, "ck/s.json", out)); err != nil || code != 200 {
+			t.Fatalf("create %d: %d %s %v", i, code, resp, err)
+		}
+		time.Sleep(time.Duration(i*50) * time.Millisecond) // from at once to mid-load
+		if code, resp, err := p.do(http.MethodDelete, "/streams/s?timeout=10s", ""); err != nil || code != 200 {
+			t.Fatalf("delete %d: %d %s %v", i, code, resp, err)
+		}
+	}
+	last := filepath.Join(dir, "last.jsonl")
+	outs = append(outs, last)
+	start := time.Now()
+	if code, resp, err := p.do(http.MethodPost, "/streams/s", s3Stream(bucket, "ck/s.json", last)); err != nil || code != 200 {
+		t.Fatalf("last create: %d %s %v", code, resp, err)
+	}
+	count := func() (int, map[string]int) {
+		seen := map[string]int{}
+		n := 0
+		for _, o := range outs {
+			b, _ := os.ReadFile(o)
+			for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+				if l != "" {
+					seen[l]++
+					n++
+				}
+			}
+		}
+		return n, seen
+	}
+	for {
+		n, seen := count()
+		if n >= want {
+			for l, c := range seen {
+				if c > 1 && !strings.Contains(l, `"record-type":"control"`) {
+					t.Fatalf("row written %d times: %s", c, l)
+				}
+			}
+			break
+		}
+		if time.Since(start) > 15*time.Second {
+			t.Fatalf("%d of %d rows 15 s after the last create (lease 30 s); logs:\n%s", n, want, tail(p.Stdout.String()+p.Stderr.String(), 4000))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var per []int
+	for _, o := range outs {
+		b, _ := os.ReadFile(o)
+		per = append(per, strings.Count(string(b), "\n"))
+	}
+	t.Logf("all rows %s after the last create; rows per stream: %v", time.Since(start).Round(time.Millisecond), per)
 }
 
 // Streams mode, checkpoint store cache: the cache resources of the root
