@@ -501,6 +501,11 @@ func parseTableStats(r io.Reader, prefix string) ([]TableStats, error) {
 			a.s.FullLoadRows = shown.rows
 			if shown.bytesTot > 0 {
 				a.s.LoadPercent = 100 * shown.bytesDone / shown.bytesTot
+			} else if shown.state == 2 {
+				// Completed, its sizes unknown: the input restored it from
+				// its checkpoint (a restart, a stream updated), which stores
+				// no sizes. The load is whole.
+				a.s.LoadPercent = 100
 			}
 			start, end, last = shown.start, shown.end, maxf(last, shown.last)
 		}

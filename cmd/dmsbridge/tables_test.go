@@ -496,3 +496,35 @@ func TestTablesReportsNotReady(t *testing.T) {
 		})
 	}
 }
+
+// A table the input restored as completed from its checkpoint (after a
+// restart, or a stream updated in streams mode) has no byte figures: the
+// checkpoint stores none. Its load is whole: 100 %, not 0 % next to "Table
+// completed".
+func TestTablesCompletedFromCheckpointIsWhole(t *testing.T) {
+	const restored = `# TYPE dms_table_state gauge
+dms_table_state{label="",path="root.input",schema="hr",table="employee"} 2
+dms_table_state{label="",path="root.input",schema="hr",table="zeta"} 0
+# TYPE dms_full_load_rows gauge
+dms_full_load_rows{label="",path="root.input",schema="hr",table="employee"} 7
+dms_full_load_rows{label="",path="root.input",schema="hr",table="zeta"} 0
+# TYPE dms_full_load_bytes_done gauge
+dms_full_load_bytes_done{label="",path="root.input",schema="hr",table="employee"} 0
+dms_full_load_bytes_done{label="",path="root.input",schema="hr",table="zeta"} 0
+# TYPE dms_full_load_bytes_total gauge
+dms_full_load_bytes_total{label="",path="root.input",schema="hr",table="employee"} 0
+dms_full_load_bytes_total{label="",path="root.input",schema="hr",table="zeta"} 0
+`
+	srv := fakeInstance(t, restored, nil, 0, 0, nil)
+	out, errs, code := runTablesCmd(context.Background(), "--url", srv.URL, "--format", "json")
+	var stats []TableStats
+	if code != 0 || json.Unmarshal([]byte(out), &stats) != nil || len(stats) != 2 {
+		t.Fatalf("exit %d: %s%s", code, out, errs)
+	}
+	for _, s := range stats {
+		want := map[string]float64{"employee": 100, "zeta": 0}[s.Table]
+		if s.LoadPercent != want {
+			t.Errorf("%s.%s (%s): load %.1f %%, want %.0f %%", s.Schema, s.Table, s.State, s.LoadPercent, want)
+		}
+	}
+}
