@@ -144,7 +144,13 @@ func newStats(label string, m *service.Metrics, tables [][2]string) *stats {
 	}
 	for _, t := range tables {
 		s.tables = append(s.tables, &TableStats{Schema: t[0], Table: t[1], StateName: StateName(StateBeforeLoad)})
-		s.mState.Set(StateBeforeLoad, t[0], t[1])
+		// Every figure, not only the state: in streams mode a stream
+		// updated (PUT) or re-created under its id publishes under the
+		// labels of the input before it, whose figures would otherwise
+		// stay next to this one's "Before load" until it sets its own.
+		for _, g := range []*service.MetricGauge{s.mState, s.mRows, s.mBytesDone, s.mBytesTotal, s.mFilesDone, s.mFilesTotal, s.mStart, s.mEnd, s.mLastUpdate} {
+			g.Set(0, t[0], t[1])
+		}
 	}
 	s.rebuildFigs()
 	registryMu.Lock()

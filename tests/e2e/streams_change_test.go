@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
+	"os/exec"
 
 	"github.com/dmsbridge/dmsbridge/tests/testutil"
 	"net/http"
@@ -284,4 +286,94 @@ func TestStreamsSameCacheCheckpointRefused(t *testing.T) {
 	if b, _ := os.ReadFile(two); len(b) != 0 {
 		t.Fatalf("the refused stream wrote rows:\n%s", b)
 	}
+}
+
+// tablesOf runs `dmsbridge tables --format json` against p and returns the
+// rows of stream id, by schema.table.
+func tablesOf(t *testing.T, p *Proc, id string) map[string]map[string]any {
+	t.Helper()
+	out, err := exec.Command(binPath, "tables", "--url", "http://"+p.Addr, "--format", "json").Output()
+	if err != nil {
+		t.Fatalf("dmsbridge tables: %v\n%s", err, out)
+	}
+	var rows []map[string]any
+	if err := json.Unmarshal(out, &rows); err != nil {
+		t.Fatalf("dmsbridge tables: %v\n%s", err, out)
+	}
+	got := map[string]map[string]any{}
+	for _, r := range rows {
+		if r["stream"] == id {
+			got[fmt.Sprint(r["schema"], ".", r["table"])] = r
+		}
+	}
+	return got
+}
+
+// Streams mode: `dmsbridge tables` after PUT /streams/{id}. Updated on the
+// same checkpoint, the stream's tables carry on (completed, 100 %, their
+// rows and times). Updated onto a new checkpoint in cdc mode (no full load),
+// they are "Before load" and must show no full-load figures: the new input
+// published only the state, so the previous input's rows, 100 % and times
+// stayed in /metrics under the same labels and were shown next to "Before
+// load".
+func TestStreamsTablesAfterUpdate(t *testing.T) {
+	dir := t.TempDir()
+	p := startStreamsAPI(t)
+	out := filepath.Join(dir, "out.jsonl")
+	cdc := func(s string) string {
+		return strings.Replace(s, "mode: full-load\n", "mode: full-load-and-cdc\n    cdc_path: cdcfile\n", 1)
+	}
+	first := cdc(sampleStream(dir, "k1", "", "  file: {path: "+out+", codec: lines}\n"))
+	if code, resp, err := p.do(http.MethodPost, "/streams/s", first); err != nil || code != 200 {
+		t.Fatalf("create: %d %s %v", code, resp, err)
+	}
+	waitLines(t, p, out, sampleRows(t)+6, 30*time.Second)
+	check := func(when string, want func(r map[string]any) string) {
+		t.Helper()
+		var got map[string]map[string]any
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			got = tablesOf(t, p, "s")
+			bad := ""
+			for _, tb := range []string{"schema01.table01", "hr.employee"} {
+				if r, ok := got[tb]; !ok {
+					bad += tb + ": missing; "
+				} else if w := want(r); w != "" {
+					bad += tb + ": " + w + "; "
+				}
+			}
+			if bad == "" {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %s\n%v", when, bad, got)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	completed := func(r map[string]any) string {
+		if r["table_state"] != "Table completed" || r["full_load_percent"] != 100.0 || r["full_load_rows"] == 0.0 || r["full_load_end"] == nil {
+			return fmt.Sprintf("want completed, 100 %%, its rows and end: %v", r)
+		}
+		return ""
+	}
+	check("after the full load", completed)
+
+	// The same checkpoint: it carries on.
+	if code, resp, err := p.do(http.MethodPut, "/streams/s?timeout=20s", first); err != nil || code != 200 {
+		t.Fatalf("update: %d %s %v", code, resp, err)
+	}
+	check("updated on the same checkpoint", completed)
+
+	// A new checkpoint, CDC only: nothing of a full load.
+	second := strings.Replace(sampleStream(dir, "k2", "", "  file: {path: "+out+", codec: lines}\n"), "mode: full-load\n", "mode: cdc\n    cdc_path: cdcfile\n", 1)
+	if code, resp, err := p.do(http.MethodPut, "/streams/s?timeout=20s", second); err != nil || code != 200 {
+		t.Fatalf("update: %d %s %v", code, resp, err)
+	}
+	check("updated onto a new checkpoint in cdc mode", func(r map[string]any) string {
+		if r["table_state"] != "Before load" || r["full_load_rows"] != 0.0 || r["full_load_percent"] != 0.0 || r["full_load_start"] != nil || r["full_load_end"] != nil {
+			return fmt.Sprintf("want Before load with no full-load rows, percent or times: %v", r)
+		}
+		return ""
+	})
 }
