@@ -50,6 +50,7 @@ const (
 	mRows          = "dms_csv_to_json_rows"
 	mErrors        = "dms_csv_to_json_errors"
 	mLastUpdate    = "dms_table_last_update_unix"
+	mInputStarted  = "dms_table_input_started_unix_ms"
 	statePrefixEnv = "DMSBRIDGE_METRICS_PREFIX"
 )
 
@@ -71,7 +72,9 @@ func tablesCommand() *cli.Command {
 		Description: `Reads /metrics (the prometheus metrics exporter) of a running instance and prints,
 per stream and schema.table: TableState, FullLoadRows, Inserts, Updates, Deletes, errors,
 full-load progress, full-load start and end, and LastUpdateTime. In streams mode only
-the streams GET /streams lists are shown (a deleted stream's metrics stay in /metrics). Rows
+the streams GET /streams lists are shown (a deleted stream's metrics stay in /metrics), each
+with the tables its running input reads (a table dropped from a stream's definition by an
+update, PUT /streams/{id}, is left out; its metrics stay too). Rows
 the processor could not attribute to a table (unknown table, malformed CDC row, missing
 metadata) are counted as errors on a "(no table)" row of their stream.
 
@@ -364,6 +367,7 @@ type inputFigures struct {
 	rows                int64
 	bytesDone, bytesTot float64
 	start, end, last    float64
+	started             float64 // when the input publishing it started (Unix ms), 0 if unknown
 }
 
 // freshness orders the inputs publishing one table: the newest of the times
@@ -421,11 +425,16 @@ func parseTableStats(r io.Reader, prefix string) ([]TableStats, error) {
 		}
 		return a
 	}
+	// newest is, per stream and component path, the start of the input
+	// that publishes there now: a table whose figures an input started
+	// before it published (a stream updated with a definition without the
+	// table, whose series stay in /metrics) is no longer read.
+	newest := map[[2]string]float64{}
 	prefix = metricPrefix(prefix)
 	for name, fam := range families {
 		name = strings.TrimPrefix(name, prefix)
 		switch name {
-		case mState, mFullLoadRows, mBytesDone, mBytesTotal, mLoadStart, mLoadEnd, mLastUpdate, mRows, mErrors:
+		case mState, mFullLoadRows, mBytesDone, mBytesTotal, mLoadStart, mLoadEnd, mLastUpdate, mRows, mErrors, mInputStarted:
 		default:
 			continue
 		}
@@ -463,6 +472,10 @@ func parseTableStats(r io.Reader, prefix string) ([]TableStats, error) {
 				c.end, c.input = v, true
 			case mLastUpdate:
 				c.last = maxf(c.last, v)
+			case mInputStarted:
+				c.started, c.input = v, true
+				sk := [2]string{k.stream, ck[1]}
+				newest[sk] = maxf(newest[sk], v)
 			case mRows:
 				switch labels["operation"] {
 				case "insert":
@@ -485,12 +498,23 @@ func parseTableStats(r io.Reader, prefix string) ([]TableStats, error) {
 		}
 		var shown *inputFigures
 		var last float64
+		inputs, current := 0, 0
 		for _, c := range a.comps {
+			if c.input {
+				inputs++
+				if c.started > 0 && c.started < newest[[2]string{a.s.Stream, c.path}] {
+					continue // an earlier input's, for a table no longer read
+				}
+				current++
+			}
 			if !c.input {
 				last = maxf(last, c.last) // a processor's
 			} else if shown == nil || fresher(c, shown) {
 				shown = c
 			}
+		}
+		if inputs > 0 && current == 0 {
+			continue // no running input reads the table any more
 		}
 		if !a.noTable {
 			a.s.State = stateNames[0]

@@ -528,3 +528,34 @@ dms_full_load_bytes_total{label="",path="root.input",schema="hr",table="zeta"} 0
 		}
 	}
 }
+
+// A table whose figures were published by an input that started before the
+// one now at the same stream and path (a stream updated with a definition
+// without the table) is not shown; one of another path (a broker's other
+// input) is.
+func TestTablesDropsTablesOfAnEarlierInput(t *testing.T) {
+	const metrics = `# TYPE dms_table_state gauge
+dms_table_state{label="",path="root.input",schema="hr",stream="s",table="gone"} 2
+dms_table_state{label="",path="root.input",schema="hr",stream="s",table="kept"} 2
+dms_table_state{label="",path="root.input.broker.inputs.1",schema="hr",stream="s",table="other"} 1
+# TYPE dms_table_input_started_unix_ms gauge
+dms_table_input_started_unix_ms{label="",path="root.input",schema="hr",stream="s",table="gone"} 1000
+dms_table_input_started_unix_ms{label="",path="root.input",schema="hr",stream="s",table="kept"} 2000
+dms_table_input_started_unix_ms{label="",path="root.input.broker.inputs.1",schema="hr",stream="s",table="other"} 500
+# TYPE dms_csv_to_json_rows counter
+dms_csv_to_json_rows{label="",operation="insert",path="root.pipeline.processors.0",schema="hr",stream="s",table="gone"} 3
+`
+	srv := fakeInstance(t, metrics, map[string]any{"s": map[string]any{"active": true}}, 0, 0, nil)
+	out, errs, code := runTablesCmd(context.Background(), "--url", srv.URL, "--format", "json")
+	var stats []TableStats
+	if code != 0 || json.Unmarshal([]byte(out), &stats) != nil {
+		t.Fatalf("exit %d: %s%s", code, out, errs)
+	}
+	var names []string
+	for _, s := range stats {
+		names = append(names, s.Table)
+	}
+	if strings.Join(names, ",") != "kept,other" {
+		t.Errorf("tables shown: %v, want kept and other", names)
+	}
+}

@@ -221,7 +221,10 @@ logs and counts the object, then reports itself not connected, Connect returning
 
 Per table (labels schema, table): ` + "`dms_table_state`" + ` (0 Before load, 1 Full load, 2 Table completed),
 ` + "`dms_full_load_rows`" + `, ` + "`dms_full_load_bytes_done`" + `/` + "`_total`" + `, ` + "`dms_full_load_files_done`" + `/` + "`_total`" + `;
-` + "`dms_full_load_start_unix`" + `/` + "`_end_unix`" + `, ` + "`dms_table_last_update_unix`" + `;
+` + "`dms_full_load_start_unix`" + `/` + "`_end_unix`" + `, ` + "`dms_table_last_update_unix`" + `,
+` + "`dms_table_input_started_unix_ms`" + ` (when the input publishing the table's figures started: ` + "`dmsbridge tables`" + `
+leaves out a table whose figures an earlier input of the same stream and path published, e.g. a table dropped from the
+definition by a streams-mode update, whose series stay in ` + "`/metrics`" + `);
 ` + "`dms_rows_too_long`" + ` (rows passed over, see Errors); CDC: ` + "`dms_cdc_files_processed`" + `, ` + "`dms_cdc_files_pending`" + `, ` + "`dms_cdc_lag_seconds`" + ` (now minus the
 LastModified of the newest processed file; 0, never negative, when that is ahead of this host's clock), ` + "`dms_cdc_late_files`" + `, ` + "`dms_cdc_rows`" + `; ` + "`dms_s3_list_requests`" + `, ` + "`dms_bad_files`" + `;
 ` + "`dms_checkpoint_save_errors`" + `, ` + "`dms_checkpoint_save_failing`" + ` (see Delivery and checkpoints).

@@ -3,6 +3,7 @@ package s3dms
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -103,6 +104,7 @@ type stats struct {
 	mCDCProcessed, mCDCPending, mCDCLate, mCDCRows                  *service.MetricGauge
 	mLag                                                            *service.MetricGauge
 	mStart, mEnd, mLastUpdate                                       *service.MetricGauge
+	mInputStarted                                                   *service.MetricGauge
 	mLists, mBadFiles, mLongRows, mCkErrors                         *service.MetricCounter
 	mCkFailing                                                      *service.MetricGauge
 }
@@ -128,6 +130,7 @@ func newStats(label string, m *service.Metrics, tables [][2]string) *stats {
 		mStart:        m.NewGauge("dms_full_load_start_unix", "schema", "table"),
 		mEnd:          m.NewGauge("dms_full_load_end_unix", "schema", "table"),
 		mLastUpdate:   m.NewGauge("dms_table_last_update_unix", "schema", "table"),
+		mInputStarted: m.NewGauge("dms_table_input_started_unix_ms", "schema", "table"),
 		mLists:        m.NewCounter("dms_s3_list_requests"),
 		mBadFiles:     m.NewCounter("dms_bad_files"),
 		mLongRows:     m.NewCounter("dms_rows_too_long"),
@@ -142,6 +145,7 @@ func newStats(label string, m *service.Metrics, tables [][2]string) *stats {
 	for _, g := range []*service.MetricGauge{s.mCDCProcessed, s.mCDCPending, s.mCDCLate, s.mCDCRows, s.mCkFailing} {
 		g.Set(0)
 	}
+	started := startedMs()
 	for _, t := range tables {
 		s.tables = append(s.tables, &TableStats{Schema: t[0], Table: t[1], StateName: StateName(StateBeforeLoad)})
 		// Every figure, not only the state: in streams mode a stream
@@ -151,6 +155,10 @@ func newStats(label string, m *service.Metrics, tables [][2]string) *stats {
 		for _, g := range []*service.MetricGauge{s.mState, s.mRows, s.mBytesDone, s.mBytesTotal, s.mFilesDone, s.mFilesTotal, s.mStart, s.mEnd, s.mLastUpdate} {
 			g.Set(0, t[0], t[1])
 		}
+		// Which input publishes the table now: a table no longer read (a
+		// stream updated with a definition without it) keeps the start of
+		// the input before, and `dmsbridge tables` leaves it out.
+		s.mInputStarted.Set(started, t[0], t[1])
 	}
 	s.rebuildFigs()
 	registryMu.Lock()
@@ -305,6 +313,23 @@ func (s *stats) seed(f *checkpoint.Figures, completed int) {
 	s.mCDCRows.Set(cdc.Rows)
 	s.mCDCProcessed.Set(cdc.FilesProcessed)
 	s.mCDCLate.Set(cdc.LateFiles)
+}
+
+var lastStarted atomic.Int64
+
+// startedMs is now in Unix milliseconds, made later than every value it
+// returned before, so that an input started after another in the same
+// millisecond is still the newer one.
+func startedMs() int64 {
+	for {
+		last, now := lastStarted.Load(), time.Now().UnixMilli()
+		if now <= last {
+			now = last + 1
+		}
+		if lastStarted.CompareAndSwap(last, now) {
+			return now
+		}
+	}
 }
 
 func (s *stats) unregister() {

@@ -377,3 +377,56 @@ func TestStreamsTablesAfterUpdate(t *testing.T) {
 		return ""
 	})
 }
+
+// Streams mode: a stream updated (PUT) with a table definition that drops
+// a table (accepted on its checkpoint once the full load is done) no longer
+// reads that table, and `dmsbridge tables` must no longer list it for the
+// stream: its series stay in /metrics (never removed), and it was shown
+// with its last figures for the life of the process.
+func TestStreamsTablesAfterUpdateDroppingATable(t *testing.T) {
+	dir := t.TempDir()
+	p := startStreamsAPI(t)
+	out := filepath.Join(dir, "out.jsonl")
+	def, err := os.ReadFile(filepath.Join(repoRoot(), "config/sample/table-definition.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d map[string]any
+	if err := json.Unmarshal(def, &d); err != nil {
+		t.Fatal(err)
+	}
+	d["Tables"] = d["Tables"].([]any)[:1] // schema01.table01 only
+	d["TableCount"] = "1"
+	one, _ := json.Marshal(d)
+	oneDef := filepath.Join(dir, "one-table.json")
+	if err := os.WriteFile(oneDef, one, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stream := sampleStream(dir, "k", "", "  file: {path: "+out+", codec: lines}\n")
+	stream = strings.Replace(stream, "mode: full-load\n", "mode: full-load-and-cdc\n    cdc_path: cdcfile\n", 1)
+	if code, resp, err := p.do(http.MethodPost, "/streams/s", stream); err != nil || code != 200 {
+		t.Fatalf("create: %d %s %v", code, resp, err)
+	}
+	waitLines(t, p, out, sampleRows(t)+6, 30*time.Second)
+	if got := tablesOf(t, p, "s"); len(got) != 2 {
+		t.Fatalf("before the update: %v", got)
+	}
+	updated := strings.ReplaceAll(stream, "config/sample/table-definition.json", oneDef)
+	if code, resp, err := p.do(http.MethodPut, "/streams/s?timeout=20s", updated); err != nil || code != 200 {
+		t.Fatalf("update: %d %s %v", code, resp, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, _, _ := p.Get("/ready")
+		got := tablesOf(t, p, "s")
+		_, t1 := got["schema01.table01"]
+		_, emp := got["hr.employee"]
+		if code == 200 && t1 && !emp && got["schema01.table01"]["table_state"] == "Table completed" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the update dropping hr.employee (/ready %d), tables shows: %v", code, got)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
