@@ -430,3 +430,30 @@ func TestStreamsTablesAfterUpdateDroppingATable(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// The README's streams mode must say what the streams API (Benthos core)
+// does not do, since each surprised us in this review: changes made
+// through the API are not kept across a restart (a stream created through
+// it does not come back); a DELETE or PUT without ?timeout waits for the
+// rows in flight for as long as it takes (a Kinesis outage: until the
+// client gives up); PATCH is not linted at all, so a mistake in it deletes
+// the running stream and, failing after the input is built, leaves that
+// input holding the checkpoint until a restart; and a PUT refused at build
+// has deleted the running stream already.
+func TestReadmeSaysWhatTheStreamsAPIDoesNot(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(repoRoot(), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := strings.Join(strings.Fields(string(b)), " ")
+	for _, want := range []string{
+		"a stream created through the API does not come back",
+		"`?timeout=20s`",
+		"`PATCH /streams/{id}` is not linted",
+		"a PUT refused there has deleted the running stream",
+	} {
+		if !strings.Contains(readme, want) {
+			t.Errorf("README.md does not say %q", want)
+		}
+	}
+}
