@@ -436,7 +436,7 @@ func TestStreamsTablesAfterUpdateDroppingATable(t *testing.T) {
 // through the API are not kept across a restart (a stream created through
 // it does not come back); a DELETE or PUT without ?timeout waits for the
 // rows in flight for as long as it takes (a Kinesis outage: until the
-// client gives up); PATCH is not linted at all, so a mistake in it deletes
+// client gives up); PATCH (and ?chilled=true) is not linted at all, so a mistake in it deletes
 // the running stream and, failing after the input is built, leaves that
 // input holding the checkpoint until a restart; and a PUT refused at build
 // has deleted the running stream already.
@@ -451,6 +451,7 @@ func TestReadmeSaysWhatTheStreamsAPIDoesNot(t *testing.T) {
 		"`?timeout=20s`",
 		"`PATCH /streams/{id}` is not linted",
 		"a PUT refused there has deleted the running stream",
+		"nor is a POST or PUT with `?chilled=true`",
 	} {
 		if !strings.Contains(readme, want) {
 			t.Errorf("README.md does not say %q", want)
