@@ -228,7 +228,7 @@ definition by a streams-mode update, whose series stay in ` + "`/metrics`" + `);
 ` + "`dms_rows_too_long`" + ` (rows passed over, see Errors); CDC: ` + "`dms_cdc_files_processed`" + `, ` + "`dms_cdc_files_pending`" + `, ` + "`dms_cdc_lag_seconds`" + ` (now minus the
 LastModified of the newest processed file; 0, never negative, when that is ahead of this host's clock), ` + "`dms_cdc_late_files`" + `, ` + "`dms_cdc_rows`" + `; ` + "`dms_s3_list_requests`" + `, ` + "`dms_bad_files`" + `;
 ` + "`dms_checkpoint_save_errors`" + `, ` + "`dms_checkpoint_save_failing`" + ` (see Delivery and checkpoints).
-Counters, the CDC file gauges and every per-table gauge are exported at 0 from the start (an absent series is not a
+Counters, the CDC gauges (lag included) and every per-table gauge are exported at 0 from the start (an absent series is not a
 zero; in streams mode a stream updated or re-created under its id thus never shows the figures of the input before it).
 The full-load percentage of each table is logged every ` + "`progress_interval`" + `. The same figures are
 available in-process through s3dms.Stats(). They are stored with the checkpoint, as of the checkpointed position,

@@ -142,7 +142,7 @@ func newStats(label string, m *service.Metrics, tables [][2]string) *stats {
 	for _, c := range []*service.MetricCounter{s.mLists, s.mBadFiles, s.mLongRows, s.mCkErrors} {
 		c.Incr(0)
 	}
-	for _, g := range []*service.MetricGauge{s.mCDCProcessed, s.mCDCPending, s.mCDCLate, s.mCDCRows, s.mCkFailing} {
+	for _, g := range []*service.MetricGauge{s.mCDCProcessed, s.mCDCPending, s.mCDCLate, s.mCDCRows, s.mLag, s.mCkFailing} {
 		g.Set(0)
 	}
 	started := startedMs()

@@ -458,3 +458,59 @@ func TestReadmeSaysWhatTheStreamsAPIDoesNot(t *testing.T) {
 		}
 	}
 }
+
+// Streams mode: dms_cdc_lag_seconds of a stream updated onto a new
+// checkpoint is the new input's (0 until it has processed a CDC file, as
+// documented: the input's gauges start at 0), not the lag of the input
+// before it, which stayed in /metrics, frozen, for the whole full load the
+// new one does first (an alert on the lag kept firing).
+func TestStreamsCDCLagAfterUpdate(t *testing.T) {
+	dir := t.TempDir()
+	p := startStreamsAPI(t)
+	out := filepath.Join(dir, "out.jsonl")
+	// A copy of the sample whose CDC file was written an hour ago.
+	sample := filepath.Join(dir, "sample")
+	if err := os.CopyFS(sample, os.DirFS(filepath.Join(repoRoot(), "config/sample"))); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(filepath.Join(sample, "cdcfile/cdc_000"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	stream := func(key, sleep string) string {
+		// batch_size 1 and checkpoint.interval 0s: the input emits at most
+		// 4 rows ahead of the output, so with a 1 s sleep per row its full
+		// load lasts at least 8 s.
+		s := sampleStream(dir, key, "    batch_size: 1\n", "  file: {path: "+out+", codec: lines}\n")
+		s = strings.Replace(s, "key: "+key+"}", "key: "+key+", interval: 0s}", 1)
+		s = strings.Replace(s, "directory: config/sample\n", "directory: "+sample+"\n", 1)
+		s = strings.Replace(s, "mode: full-load\n", "mode: full-load-and-cdc\n    cdc_path: cdcfile\n", 1)
+		return strings.Replace(s, "  processors:\n", "  processors:\n    - sleep: {duration: "+sleep+"}\n", 1)
+	}
+	if code, resp, err := p.do(http.MethodPost, "/streams/s", stream("k1", "0s")); err != nil || code != 200 {
+		t.Fatalf("create: %d %s %v", code, resp, err)
+	}
+	waitLines(t, p, out, sampleRows(t)+6, 30*time.Second)
+	lag := func() float64 {
+		_, body, err := p.Get("/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, n := countMetricWhere(body, "dms_cdc_lag_seconds", `stream="s"`)
+		if n != 1 {
+			t.Fatalf("%d series dms_cdc_lag_seconds{stream=\"s\"}", n)
+		}
+		return v
+	}
+	if l := lag(); l < 3000 {
+		t.Fatalf("lag after reading an hour-old CDC file: %v", l)
+	}
+	// A new checkpoint, with a full load of at least 8 s to do first.
+	if code, resp, err := p.do(http.MethodPut, "/streams/s?timeout=20s", stream("k2", "1s")); err != nil || code != 200 {
+		t.Fatalf("update: %d %s %v", code, resp, err)
+	}
+	// The new input is built when the PUT answers; its full load takes 8 s.
+	if l := lag(); l != 0 {
+		t.Fatalf("during the updated stream's full load, dms_cdc_lag_seconds is %v, want 0 (no CDC file processed by it)", l)
+	}
+}
