@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os/exec"
 
+	"github.com/dmsbridge/dmsbridge/tests/kinesisproxy"
+	"github.com/dmsbridge/dmsbridge/tests/refdata"
 	"github.com/dmsbridge/dmsbridge/tests/testutil"
 	"net/http"
 	"os"
@@ -513,4 +515,87 @@ func TestStreamsCDCLagAfterUpdate(t *testing.T) {
 	if l := lag(); l != 0 {
 		t.Fatalf("during the updated stream's full load, dms_cdc_lag_seconds is %v, want 0 (no CDC file processed by it)", l)
 	}
+}
+
+// Streams mode: a stream deleted (or updated: PUT deletes first) with
+// ?timeout while Kinesis throttles every record, the output retrying
+// forever (the shipped backoff): the DELETE answers within the timeout, the
+// deleted stream leaves nothing behind that keeps writing to Kinesis or
+// holds goroutines, and the stream created again on the same checkpoint,
+// once Kinesis takes records again, delivers every record, repeating at
+// most the rows in flight.
+func TestStreamsDeleteDuringThrottlingLeavesNothingWriting(t *testing.T) {
+	dir := t.TempDir()
+	files, manifest := refdata.Generate(refdata.Scaled(0.01))
+	bucket := testutil.NewBucket(t)
+	stream := testutil.NewStream(t, 1)
+	upload(t, bucket, files)
+	kp := kinesisProxy(t)
+	root := filepath.Join(dir, "root.yaml")
+	if err := os.WriteFile(root, []byte("http:\n  address: ${HTTP_ADDRESS}\n  debug_endpoints: true\nmetrics:\n  prometheus: {}\nlogger:\n  level: WARN\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := start(t, nil, "streams", "-o", root)
+	p.WaitReady(t, 30*time.Second)
+	goroutines := func() int {
+		_, body, err := p.Get("/debug/pprof/goroutine?debug=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if _, err := fmt.Sscanf(body, "goroutine profile: total %d", &n); err != nil {
+			t.Fatalf("goroutine profile: %v: %.100s", err, body)
+		}
+		return n
+	}
+	g0 := goroutines()
+	tmpl, err := os.ReadFile(filepath.Join(repoRoot(), "config", "streams", "table01.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := pipelineEnv(t, bucket, stream, dir)
+	vars["KINESIS_ENDPOINT"] = kp.URL()
+	vars["KINESIS_SHARD_RECORDS_PER_SECOND"] = "1000"
+	body := expand(string(tmpl), vars)
+	if code, resp, err := p.do(http.MethodPost, "/streams/s", body); err != nil || code != 200 {
+		t.Fatalf("create: %d %s %v", code, resp, err)
+	}
+	waitStreamMetric(t, p, "s", "kinesis_records_written", 300, 60*time.Second)
+	kp.SetFaults(kinesisproxy.Config{RecordsPerSecond: -1, BytesPerSecond: -1, ThrottleRate: 1})
+	for before := kp.Stats().Throttled; kp.Stats().Throttled < before+50; {
+		time.Sleep(50 * time.Millisecond) // the output is retrying throttled records
+	}
+	began := time.Now()
+	if code, resp, err := p.do(http.MethodDelete, "/streams/s?timeout=5s", ""); err != nil || code != 200 {
+		t.Fatalf("delete: %d %s %v", code, resp, err)
+	}
+	if d := time.Since(began); d > 8*time.Second {
+		t.Fatalf("DELETE ?timeout=5s took %s", d)
+	}
+	// Nothing of the deleted stream goes on: no more requests to Kinesis,
+	// goroutines back to where they were (idle connections aside).
+	var g int
+	var reqs int64
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		r1 := kp.Stats().Requests
+		time.Sleep(3 * time.Second) // longer than the output's longest back-off step here
+		reqs = kp.Stats().Requests - r1
+		if g = goroutines(); (reqs == 0 && g <= g0+4) || time.Now().After(end) {
+			break
+		}
+	}
+	if reqs != 0 || g > g0+4 {
+		_, prof, _ := p.Get("/debug/pprof/goroutine?debug=1")
+		t.Fatalf("after the delete: %d requests to Kinesis in 3 s, %d goroutines (%d before the stream)\n%s", reqs, g, g0, prof)
+	}
+	// Kinesis takes records again: the stream created again resumes.
+	kp.SetFaults(kinesisproxy.Config{RecordsPerSecond: -1, BytesPerSecond: -1})
+	if code, resp, err := p.do(http.MethodPost, "/streams/s", body); err != nil || code != 200 {
+		t.Fatalf("re-create: %d %s %v", code, resp, err)
+	}
+	rep := waitForStream(t, stream, manifest, 120*time.Second)
+	if rep.Duplicates > 4*500 { // 4 x batch_size (checkpoint.interval 0s)
+		t.Fatalf("%d duplicates, more than the rows in flight: %s", rep.Duplicates, rep)
+	}
+	t.Logf("after delete during throttling and re-create: %s", rep)
 }
