@@ -540,3 +540,31 @@ func TestS3StoreDeletedCheckpointFences(t *testing.T) {
 		t.Fatalf("save after the checkpoint was deleted: %v, want fenced naming the deletion", err)
 	}
 }
+
+// TestS3StoreHeldErrorNeverSaysNegativeAge: the refusal of a second
+// instance (or stream) on a held checkpoint says how long ago the holder
+// wrote it. Judged by the server's whole-second Date and Last-Modified,
+// minus a second so as never to overstate it, a write made just now read
+// "last written -1s ago" (versitygw: -2s).
+func TestS3StoreHeldErrorNeverSaysNegativeAge(t *testing.T) {
+	ctx := context.Background()
+	c := s3Client(t)
+	bucket := newBucket(t, c)
+	a := &S3{Client: c, Bucket: bucket, Key: "ckpt/age.json", Owner: "instance-a", Lease: 30 * time.Second}
+	if _, err := a.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		b := &S3{Client: c, Bucket: bucket, Key: "ckpt/age.json", Owner: "instance-b", Lease: 30 * time.Second}
+		_, err := b.Load(ctx)
+		if !errors.Is(err, ErrHeld) {
+			t.Fatalf("second instance: %v", err)
+		}
+		if strings.Contains(err.Error(), "last written -") {
+			t.Fatalf("the refusal gives a negative age: %v", err)
+		}
+		if err := a.Save(ctx, &State{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -360,7 +360,9 @@ func (s *S3) read(ctx context.Context) (*State, *string, time.Duration, error) {
 	if out.LastModified != nil {
 		if raw, ok := awsmiddleware.GetRawResponse(out.ResultMetadata).(*smithyhttp.Response); ok {
 			if date, err := http.ParseTime(raw.Header.Get("Date")); err == nil {
-				age = date.Sub(*out.LastModified) - time.Second
+				// A write made within the second reads -1 s (or less, when
+				// the server rounds the two differently): it is 0.
+				age = max(date.Sub(*out.LastModified)-time.Second, 0)
 			}
 		}
 	}
