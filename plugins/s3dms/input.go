@@ -37,7 +37,7 @@ Reads a bucket (or a local directory) laid out as an AWS DMS S3 source endpoint 
 row, in order: the full load table by table (tables in the order of the external table definition, the files
 of a table in lexical key order), then the CDC files under ` + "`[bucket_folder/]cdc_path`" + ` in lexical order,
 tailing that folder forever (unless ` + "`mode: full-load`" + `, which ends the input, and the pipeline exits 0,
-once the full load is done).
+once the full load is done and its checkpoint saved).
 
 ### Layout
 
@@ -107,6 +107,10 @@ is 1 while the last save failed (0 once one succeeds): alert on it, since a rest
 acknowledged since the last save (and with the ` + "`s3`" + ` store the lease lapses, see below). The error is logged
 once, naming the store, then at most every 10 s with the count of failed attempts, and the recovery once.
 The first write, at connect, must succeed: until it does, Connect fails (the engine retries it) and nothing is read.
+With ` + "`mode: full-load`" + ` so must the last: the input ends (and the pipeline exits 0) only once the checkpoint of the
+finished full load is saved, since ending without it would report success while the next run of the job loads
+everything since the last save again; until then it reports itself not connected (` + "`/ready`" + ` answers 503: the full
+load is done, but its checkpoint cannot be saved, with the store's error) and tries again every second.
 A checkpoint written for another layout (possible with an explicit ` + "`checkpoint.key`" + `; the default key changes
 with the bucket, folders and table paths) is refused at Connect with an error naming it: CDC keys not under
 ` + "`[bucket_folder/]cdc_path/`" + `, or a full-load position whose table (by index, schema and name, up to the one
@@ -676,6 +680,14 @@ type input struct {
 	bgCtx     context.Context
 	bgCancel  context.CancelFunc
 	listCalls func()
+
+	// Under mu: the last save's error, and the acked state the last
+	// successful save wrote. endUnsaved: full-load mode, the full load is
+	// done but its checkpoint could not be saved; Connect tries again, and
+	// the input ends only once it is saved.
+	saveErr    error
+	savedAcked *checkpoint.State
+	endUnsaved error
 }
 
 // fileMeta holds the per-file metadata values, boxed once per file.
@@ -750,6 +762,20 @@ func (in *input) Connect(ctx context.Context) error {
 		}
 		if fatal != nil {
 			return service.NewErrBackOff(fmt.Errorf("input stopped: %w", fatal), max(in.conf.poll, time.Second))
+		}
+		in.mu.Lock()
+		endUnsaved := in.endUnsaved
+		in.mu.Unlock()
+		if endUnsaved != nil {
+			// full-load mode, finished, its checkpoint not saved: end
+			// (ReadBatch) only once a save goes through.
+			if err := in.waitSaved(ctx); err != nil {
+				return service.NewErrBackOff(fmt.Errorf("the full load is done, but its checkpoint cannot be saved: %w; the input ends once it is (ending now, the next run would load everything since the last save again)", err), time.Second)
+			}
+			in.mu.Lock()
+			in.endUnsaved = nil
+			in.mu.Unlock()
+			in.log.Infof("the finished full load is saved to %s: ending", in.store)
 		}
 		if in.leaseLapsed() {
 			// Checked locally: the saver keeps writing, and the first
@@ -1167,7 +1193,8 @@ const ckLogEvery = 10 * time.Second
 // save writes the acknowledged state. A fenced S3 checkpoint stops the input.
 func (in *input) save(ctx context.Context) error {
 	in.mu.Lock()
-	st := *in.acked
+	src := in.acked
+	st := *src
 	figs := in.ackedFigs
 	st.CDCSeen = in.seenSnap.Load() // listing moves on between acknowledgements
 	in.dirty = false
@@ -1181,10 +1208,11 @@ func (in *input) save(ctx context.Context) error {
 		if errors.Is(err, checkpoint.ErrFenced) && in.fatal == nil {
 			in.fatal = err
 		}
-	} else if contig > in.savedContig {
-		in.savedContig = contig
+	} else {
+		in.savedAcked = src
+		in.savedContig = max(in.savedContig, contig)
 	}
-	in.saveFailed = err != nil
+	in.saveFailed, in.saveErr = err != nil, err
 	if err != nil {
 		in.stats.mCkErrors.Incr(1)
 		in.stats.mCkFailing.Set(1)
@@ -1197,6 +1225,39 @@ func (in *input) save(ctx context.Context) error {
 	in.savedSig = make(chan struct{})
 	in.mu.Unlock()
 	return err
+}
+
+// waitSaved returns nil once the acknowledged state (in.acked) is saved. It
+// wakes the saver (saves are never concurrent: the saver makes them all
+// while connected) and waits for its next save; it returns that save's
+// error if it failed.
+func (in *input) waitSaved(ctx context.Context) error {
+	for {
+		in.mu.Lock()
+		done := in.acked == in.savedAcked
+		sig, stop := in.savedSig, in.saverStop
+		in.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case in.ackNotify <- struct{}{}:
+		default:
+		}
+		select {
+		case <-sig:
+		case <-stop:
+			return errors.New("input closed")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		in.mu.Lock()
+		err := in.saveErr
+		in.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // ---- acknowledgements ----
@@ -1546,6 +1607,19 @@ func (in *input) readOnce(ctx context.Context) (service.MessageBatch, service.Ac
 			case <-time.After(20 * time.Millisecond):
 			}
 			return nil, nil, context.Canceled
+		}
+		// ... and only once the finished full load is saved: ending
+		// unsaved (disk full, directory gone) exits 0 while the checkpoint
+		// says the load has not got that far, and the next run of the job
+		// loads it all again.
+		if err := in.waitSaved(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil, nil, ctx.Err()
+			}
+			in.mu.Lock()
+			in.endUnsaved = err
+			in.mu.Unlock()
+			return nil, nil, service.ErrNotConnected // Connect says why, and tries again
 		}
 		return nil, nil, service.ErrEndOfInput
 	}

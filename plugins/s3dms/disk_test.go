@@ -1,0 +1,80 @@
+package s3dms
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/dmsbridge/dmsbridge/plugins/checkpoint"
+)
+
+// breakDir replaces the directory dir with a file, so that every checkpoint
+// save into it fails (as root, a mode change would not stop a write).
+func breakDir(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFullLoadEndsOnlyOnceSaved: with mode: full-load the input ends (and
+// the pipeline exits 0) once the full load is done. If the checkpoint of the
+// finished full load cannot be saved (disk full, directory gone), ending
+// anyway reports success while the checkpoint still says the load has not
+// begun: the next run of the job loads every table again. The input must
+// not end until the final position is saved: it reports itself not
+// connected (/ready 503) with the store's error, and ends once a save goes
+// through.
+func TestFullLoadEndsOnlyOnceSaved(t *testing.T) {
+	b := &dirBackend{root: t.TempDir()}
+	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("1,a\n2,b\n"))
+	b.put(t, "dms/hr/alpha/LOAD1.csv", []byte("3,c\n"))
+	ckDir := filepath.Join(t.TempDir(), "ck")
+	in, _ := directInput(t, baseYAML(b, "mode: full-load\ncheckpoint:\n  directory: "+ckDir+"\n  key: job.json\n  interval: 1h\n"))
+	ctx := context.Background()
+	if err := in.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	breakDir(t, ckDir) // the disk fails after the first save
+	got, err := readAllDirect(t, in, 3)
+	if err != nil || strings.Join(got, "|") != "1,a|2,b|3,c" {
+		t.Fatalf("got %q %v", got, err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, _, err = in.ReadBatch(rctx)
+	if errors.Is(err, service.ErrEndOfInput) {
+		t.Fatal("the input ended although the finished full load could not be saved")
+	}
+	if !errors.Is(err, service.ErrNotConnected) {
+		t.Fatalf("ReadBatch: %v, want not connected", err)
+	}
+	cerr := in.Connect(ctx)
+	if cerr == nil || !strings.Contains(cerr.Error(), "the full load is done, but its checkpoint cannot be saved") || !strings.Contains(cerr.Error(), ckDir) {
+		t.Fatalf("Connect: %v", cerr)
+	}
+
+	// Space comes back: the save goes through and the input ends.
+	if err := os.Remove(ckDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Connect(ctx); err != nil {
+		t.Fatalf("Connect once the directory is back: %v", err)
+	}
+	if _, _, err := in.ReadBatch(rctx); !errors.Is(err, service.ErrEndOfInput) {
+		t.Fatalf("ReadBatch once saved: %v, want the end of input", err)
+	}
+	st, err := (&checkpoint.File{Path: filepath.Join(ckDir, "job.json")}).Load(ctx)
+	if err != nil || st == nil || st.Position.Key != "dms/hr/alpha/LOAD1.csv" || !st.Position.Done {
+		t.Fatalf("saved checkpoint %+v %v, want the end of the full load", st, err)
+	}
+}
