@@ -78,3 +78,75 @@ func TestFullLoadEndsOnlyOnceSaved(t *testing.T) {
 		t.Fatalf("saved checkpoint %+v %v, want the end of the full load", st, err)
 	}
 }
+
+// TestCDCOnlyCheckpointRefusedForAFullLoad: a checkpoint written by mode:
+// cdc records CDC progress, but no full load was ever made (its figures show
+// no table loaded). The default checkpoint key does not depend on the mode,
+// so switching the same pipeline to full-load-and-cdc (or full-load) resumes
+// from it: the input took its CDC position as proof that the full load was
+// over, skipped the full load silently and reported every table "Table
+// completed" with 0 rows (with full-load, it ended at once, exit 0, having
+// loaded nothing). It must refuse the checkpoint at Connect, naming it.
+func TestCDCOnlyCheckpointRefusedForAFullLoad(t *testing.T) {
+	for _, mode := range []string{"full-load-and-cdc", "full-load"} {
+		t.Run(mode, func(t *testing.T) {
+			b := &dirBackend{root: t.TempDir()}
+			b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("1,a\n"))
+			b.put(t, "dms/changes/CDC1.csv", []byte("I,hr,zeta,2,b\n"))
+			ckDir := t.TempDir()
+			conf := func(mode string) string {
+				return baseYAML(b, "mode: "+mode+"\ncheckpoint:\n  directory: "+ckDir+"\n  interval: 1h\n")
+			}
+			ctx := context.Background()
+			cdc, _ := directInput(t, conf("cdc"))
+			if err := cdc.Connect(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := readAllDirect(t, cdc, 1); err != nil || strings.Join(got, "|") != "I,hr,zeta,2,b" {
+				t.Fatalf("cdc run: %q %v", got, err)
+			}
+			if err := cdc.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+
+			in, _ := directInput(t, conf(mode))
+			err := in.Connect(ctx)
+			if err == nil {
+				got, rerr := readAllDirect(t, in, 1)
+				t.Fatalf("mode %s resumed a cdc-only checkpoint: read %q (%v); table states %+v", mode, got, rerr, in.stats.table(0).StateName)
+			}
+			if !strings.Contains(err.Error(), "no table of it was ever loaded") || !strings.Contains(err.Error(), ckDir) {
+				t.Fatalf("Connect: %v", err)
+			}
+		})
+	}
+}
+
+// A full-load-and-cdc run whose tables had no files at all still marks them
+// loaded: its CDC checkpoint is resumed by the same mode, not taken for a
+// cdc-only one.
+func TestEmptyFullLoadCheckpointResumes(t *testing.T) {
+	b := &dirBackend{root: t.TempDir()}
+	b.put(t, "dms/changes/CDC1.csv", []byte("I,hr,zeta,1,a\n"))
+	ckDir := t.TempDir()
+	conf := baseYAML(b, "checkpoint:\n  directory: "+ckDir+"\n  interval: 1h\n")
+	ctx := context.Background()
+	first, _ := directInput(t, conf)
+	if err := first.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := readAllDirect(t, first, 1); err != nil || strings.Join(got, "|") != "I,hr,zeta,1,a" {
+		t.Fatalf("first run: %q %v", got, err)
+	}
+	if err := first.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.put(t, "dms/changes/CDC2.csv", []byte("I,hr,zeta,2,b\n"))
+	again, _ := directInput(t, conf)
+	if err := again.Connect(ctx); err != nil {
+		t.Fatalf("restart in the same mode: %v", err)
+	}
+	if got, err := readAllDirect(t, again, 1); err != nil || strings.Join(got, "|") != "I,hr,zeta,2,b" {
+		t.Fatalf("restart: %q %v", got, err)
+	}
+}

@@ -115,7 +115,9 @@ A checkpoint written for another layout (possible with an explicit ` + "`checkpo
 with the bucket, folders and table paths) is refused at Connect with an error naming it: CDC keys not under
 ` + "`[bucket_folder/]cdc_path/`" + `, or a full-load position whose table (by index, schema and name, up to the one
 being loaded) or key prefix differs from the definition's. Tables added after the one being loaded, or once the
-full load is done, are accepted, and so are tables removed (or reordered) once the full load is done.
+full load is done, are accepted, and so are tables removed (or reordered) once the full load is done. The default key
+does not change with ` + "`mode`" + `: a checkpoint written with ` + "`mode: cdc`" + ` (in CDC, no table ever loaded) is refused
+the same way when ` + "`mode`" + ` is ` + "`full-load`" + ` or ` + "`full-load-and-cdc`" + `, since resuming it would skip the full load.
 
 Checkpoint stores: ` + "`file`" + ` (one JSON file, replaced atomically: temp file, fsync, rename, fsync of the
 directory), ` + "`s3`" + ` (one object written with If-None-Match/If-Match; a second instance started with the
@@ -1044,6 +1046,12 @@ func (in *input) checkLayout(st *checkpoint.State) (done bool, err error) {
 			}
 		}
 	}
+	if p.Phase == checkpoint.PhaseCDC && c.mode != "cdc" && noFullLoad(st.Figures) {
+		// Written by mode: cdc (the default key does not change with the
+		// mode): its CDC position is no sign of a finished full load.
+		return false, fmt.Errorf("checkpoint %s was written with mode: cdc: it is in CDC (%s) but no table of it was ever loaded; resuming it with mode: %s would skip the full load. Keep mode: cdc, or start over with another checkpoint.key (or remove the checkpoint) to make the full load",
+			in.store, p, c.mode)
+	}
 	if p.Phase != checkpoint.PhaseFullLoad || c.mode == "cdc" {
 		return false, nil
 	}
@@ -1087,6 +1095,23 @@ func (in *input) checkLayout(st *checkpoint.State) (done bool, err error) {
 		return false, mismatch("it is at %q in the full load of table %s, which is not under %q (bucket_folder %q, TablePath %q)", p.Key, c.def.Tables[p.Seq].QualifiedName(), prefix, c.folder, c.def.Tables[p.Seq].Path)
 	}
 	return false, nil
+}
+
+// noFullLoad reports whether figures stored with a checkpoint show that no
+// table was ever loaded: every table still Before load, as mode: cdc leaves
+// them. A full load marks every table it loads (empty ones too) with a start
+// and an end before CDC begins. Figures of a checkpoint from before figures
+// were stored (nil) tell nothing.
+func noFullLoad(f *checkpoint.Figures) bool {
+	if f == nil || len(f.Tables) == 0 {
+		return false
+	}
+	for _, t := range f.Tables {
+		if t.Start != 0 || t.End != 0 || t.Rows != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // resumeItem decides how to go on with the object at the checkpoint.
