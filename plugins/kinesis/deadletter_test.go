@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -108,21 +109,20 @@ func TestDeadLetterTakesFlaggedAndFailedMessages(t *testing.T) {
 	})
 }
 
-// A dead letter that fails leaves its messages failed (batch error naming
-// both errors), so the engine retries them; the good records are written.
-func TestDeadLetterFailureFailsTheMessages(t *testing.T) {
+// A dead letter that fails holds the batch: the good records are written
+// once, WriteBatch reports not connected, and Connect names the dead
+// letter's error (the engine then retries the same batch after a wait).
+func TestDeadLetterRefusalHoldsTheBatch(t *testing.T) {
 	stream := newStream(t, 1)
 	o := newKinesaliteOutput(t, kinesaliteYAML(t, stream, "dead_letter:\n  reject: dead letter is down\n"))
 	flagged := keyed("k", []byte("bad row"))
 	flagged.SetError(errorString("malformed CSV row"))
 	b := service.MessageBatch{keyed("k", testRecord("k", 0, 20)), flagged, keyed("k", testRecord("k", 1, 20))}
-	idx := b.Index()
-	failed := batchErrIndexes(t, o.WriteBatch(context.Background(), b), idx)
-	if len(failed) != 1 || failed[1] == nil {
-		t.Fatalf("failed indexes %v, want only 1", failed)
+	if err := o.WriteBatch(context.Background(), b); !errors.Is(err, service.ErrNotConnected) {
+		t.Fatalf("WriteBatch: %v, want not connected", err)
 	}
-	if msg := failed[1].Error(); !strings.Contains(msg, "malformed CSV row") || !strings.Contains(msg, "dead_letter: dead letter is down") {
-		t.Errorf("error %q, want the row's error and the dead letter's", msg)
+	if err := o.Connect(context.Background()); err == nil || !strings.Contains(err.Error(), "dead letter is down") || !strings.Contains(err.Error(), "its 2 records written to Kinesis are not written again") {
+		t.Errorf("Connect: %v, want the dead letter's error", err)
 	}
 	recs := readStream(t, stream)
 	if extra := checkOrder(t, byKey(recs), map[string]int{"k": 2}, true); extra != 0 {

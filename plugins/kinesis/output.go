@@ -160,9 +160,16 @@ record that failed for good (invalid: too large, bad partition or hash key; or s
 ran out). After the batch's records are written, copies of those messages, in batch order, are written to
 `+"`dead_letter`"+` with the metadata `+"`fallback_error`"+` (the error text, as the `+"`fallback`"+` output sets it,
 so the same dead-letter mappings work; a flagged message keeps its flag, so `+"`errored()`"+` and `+"`error()`"+`
-work too), and the batch is acknowledged once the dead letter has taken them. If the dead letter fails, those
-messages are reported failed to the engine with both errors and retried, so nothing is lost; the retry may write
-some of them to the dead letter twice. Counted in `+"`kinesis_dead_lettered`"+`. This does what
+work too), and the batch is acknowledged once the dead letter has taken them. If the dead letter fails (its disk full
+or not writable, its service down), the batch waits, like one stopped by a lost connection: its records written to
+Kinesis are remembered, the output reports itself not connected (`+"`/ready`"+` answers 503 with the dead letter's error,
+logged at error level once, then by the engine at every attempt) and the engine retries the same batch after a wait
+(`+"`backoff`"+`, growing to `+"`max_interval`"+`; reset once the dead letter takes messages again), sending only what
+was not written, so nothing is lost, acknowledged early or written to Kinesis again. (A batch error instead would
+make the input redeliver the whole batch, and every batch after it, writing all their records again at every retry
+for as long as the dead letter fails.) A retry may write some of the messages to the dead letter twice, when it
+failed after taking some of them. A write cancelled or cut short by shutdown reports them failed to the engine
+(replayed). Counted in `+"`kinesis_dead_lettered`"+`. This does what
 `+"`fallback: [{reject_errored: {aws_kinesis_streams: ...}}, <dead letter>]`"+` does, without the per-message copies
 and sort groups of the two brokers (about 11 % of the reference pipeline's CPU per row). A connection lost mid-batch
 (see Failures and retries) sends nothing to the dead letter, and neither does a write cancelled by the engine or cut
@@ -621,6 +628,13 @@ type output struct {
 	// write after that would send on the dead letter's closed channel.
 	dlMu     sync.RWMutex
 	dlClosed bool
+	// dlDown is the dead letter's failure that stopped the last batch,
+	// reported by the next Connect with a wait from dlBo; dlFailing holds
+	// until the dead letter takes a batch again, which resets dlBo
+	// (guarded by mu).
+	dlDown    error
+	dlFailing bool
+	dlBo      backoff.ExponentialBackOff
 }
 
 // maxResume bounds the remembered stopped batches (one per batch in
@@ -723,6 +737,7 @@ func newOutput(c outputConfig, res *service.Resources) *output {
 	o.refuseBo = c.backoff
 	o.refuseBo.MaxElapsedTime = 0
 	o.refuseBo.Reset()
+	o.dlBo = o.refuseBo
 	o.closeCtx, o.closeFn = context.WithCancel(context.Background())
 	o.newClient = func(ctx context.Context) (kinesisAPI, error) {
 		cfg, err := awsconf.Load(ctx, c.conn)
@@ -827,6 +842,15 @@ func (o *output) Connect(ctx context.Context) error {
 		wait := o.refuseBo.NextBackOff()
 		o.mu.Unlock()
 		return service.NewErrBackOff(fmt.Errorf("%w; trying again in %v", r, wait.Round(time.Millisecond)), wait)
+	}
+	if e := o.dlDown; e != nil {
+		// The dead letter failed to take the last batch's messages: the
+		// batch waits (not connected, /ready 503 with this error), and is
+		// tried again after the wait.
+		o.dlDown = nil
+		wait := o.dlBo.NextBackOff()
+		o.mu.Unlock()
+		return service.NewErrBackOff(fmt.Errorf("%w; trying again in %v", e, wait.Round(time.Millisecond)), wait)
 	}
 	client := o.client
 	if dl := o.conf.deadLetter; dl != nil && !o.dlPrimed {
@@ -1329,7 +1353,7 @@ func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 		// batch is replayed.
 		return batchError(batch, failures)
 	}
-	return o.writeDeadLetter(ctx, deadLetter, batch, failures)
+	return o.writeDeadLetter(ctx, deadLetter, batch, recs, failures)
 }
 
 var (
@@ -1366,10 +1390,15 @@ func batchError(batch service.MessageBatch, failures []failure) error {
 // writeDeadLetter writes copies of the messages that failed for good, in
 // batch order, to the dead_letter output, each with the fallback_error
 // metadata the fallback output would set (so the same dead-letter mappings
-// work), and waits for it to acknowledge them. If it fails, they are
-// reported failed to the engine, which retries them (a retry may write some
-// of them to the dead letter twice); so are the failures not for good.
-func (o *output) writeDeadLetter(ctx context.Context, dl *service.OwnedOutput, batch service.MessageBatch, failures []failure) error {
+// work), and waits for it to acknowledge them. If it fails, the batch waits:
+// the records written are remembered and "not connected" makes the engine
+// retry the same batch after Connect, which reports the dead letter's error
+// and waits (a batch error would make aws_s3_dms redeliver the whole batch,
+// writing every written record again at each retry for as long as the dead
+// letter fails). When the write is cancelled or the output closes, they are
+// reported failed to the engine instead (a retry may write some of them to
+// the dead letter twice); so are the failures not for good.
+func (o *output) writeDeadLetter(ctx context.Context, dl *service.OwnedOutput, batch service.MessageBatch, recs []record, failures []failure) error {
 	slices.SortFunc(failures, func(a, b failure) int { return a.idx - b.idx })
 	var dead, back []failure
 	for _, f := range failures {
@@ -1380,7 +1409,31 @@ func (o *output) writeDeadLetter(ctx context.Context, dl *service.OwnedOutput, b
 		}
 	}
 	if len(dead) > 0 {
-		if err := o.deadLetterBatch(ctx, dl, batch, dead); err != nil {
+		err := o.deadLetterBatch(ctx, dl, batch, dead)
+		if err != nil && ctx.Err() == nil && o.closeCtx.Err() == nil && !errors.Is(err, errDeadLetterClosed) {
+			o.saveResume(batch, recs)
+			o.mu.Lock()
+			first := !o.dlFailing
+			o.dlFailing = true
+			o.dlDown = fmt.Errorf("%s output failed to take %d messages (%w): the batch waits, its %d records written to Kinesis are not written again", fDeadLetter, len(dead), err, countWritten(recs))
+			o.mu.Unlock()
+			logf := o.log.Debugf // the engine logs Connect's error at every attempt
+			if first {
+				logf = o.log.Errorf
+			}
+			logf("dead_letter output failed to take %d messages: %v; the batch waits, the output reports itself not connected until the dead letter takes them", len(dead), err)
+			return service.ErrNotConnected
+		}
+		if err == nil {
+			o.mu.Lock()
+			if o.dlFailing {
+				o.dlFailing = false
+				o.dlBo.Reset()
+				o.log.Infof("dead_letter output takes messages again")
+			}
+			o.mu.Unlock()
+		}
+		if err != nil {
 			o.log.Errorf("dead_letter output failed to take %d messages: %v", len(dead), err)
 			for k, f := range dead {
 				dead[k].err = fmt.Errorf("%w; dead_letter: %v", f.err, err)
@@ -1392,6 +1445,16 @@ func (o *output) writeDeadLetter(ctx context.Context, dl *service.OwnedOutput, b
 		return nil
 	}
 	return batchError(batch, back)
+}
+
+func countWritten(recs []record) int {
+	n := 0
+	for i := range recs {
+		if recs[i].written {
+			n++
+		}
+	}
+	return n
 }
 
 // deadLetterBatch writes copies of the failed messages to the dead letter,

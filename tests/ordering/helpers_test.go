@@ -128,3 +128,53 @@ func (l *lockedSB) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
+
+// nackAfter wraps an output: its first `fail` batches that hold a message
+// containing `match` are written to the wrapped output, then that message is
+// reported failed (a batch error), as a downstream stage that fails after the
+// records were written would: the input redelivers the batch.
+type nackAfter struct {
+	out   *service.OwnedOutput
+	match string
+	mu    sync.Mutex
+	left  int
+}
+
+func init() {
+	spec := service.NewConfigSpec().Field(service.NewOutputField("output")).Field(service.NewStringField("match")).Field(service.NewIntField("fail").Default(1))
+	service.MustRegisterBatchOutput("review_nack_after", spec, func(c *service.ParsedConfig, r *service.Resources) (service.BatchOutput, service.BatchPolicy, int, error) {
+		out, err := c.FieldOutput("output")
+		if err != nil {
+			return nil, service.BatchPolicy{}, 0, err
+		}
+		match, _ := c.FieldString("match")
+		n, _ := c.FieldInt("fail")
+		return &nackAfter{out: out, match: match, left: n}, service.BatchPolicy{}, 1, nil
+	})
+}
+
+func (n *nackAfter) Connect(context.Context) error   { return n.out.Prime() }
+func (n *nackAfter) Close(ctx context.Context) error { return n.out.Close(ctx) }
+func (n *nackAfter) WriteBatch(ctx context.Context, b service.MessageBatch) error {
+	if err := n.out.WriteBatch(ctx, b); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for i, m := range b {
+		if body, _ := m.AsBytes(); n.left > 0 && strings.Contains(string(body), n.match) {
+			n.left--
+			return service.NewBatchError(b, errors.New("failed downstream")).Failed(i, errors.New("failed downstream"))
+		}
+	}
+	return nil
+}
+
+// indent prefixes every line of s with pre.
+func indent(s, pre string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = pre + l
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
