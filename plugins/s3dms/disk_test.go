@@ -150,3 +150,37 @@ func TestEmptyFullLoadCheckpointResumes(t *testing.T) {
 		t.Fatalf("restart: %q %v", got, err)
 	}
 }
+
+// TestCheckpointDirectoryInsideSourcePathsRefused: in directory mode, a
+// checkpoint.directory under the CDC path or a table's path puts the
+// checkpoint file (and its temporary files) among the files the input
+// reads: its JSON was emitted as a CDC row, and every save rewrote a "CDC
+// file" already read. The s3 store refuses the same layout (a checkpoint.key
+// under those paths); the file store must too, naming the field.
+func TestCheckpointDirectoryInsideSourcePathsRefused(t *testing.T) {
+	root := t.TempDir()
+	for _, c := range []struct{ dir, want string }{
+		{filepath.Join(root, "dms", "changes"), `lies under the CDC path "dms/changes/"`},
+		{filepath.Join(root, "dms", "changes", "ck"), `lies under the CDC path "dms/changes/"`},
+		{filepath.Join(root, "dms", "hr", "zeta"), `lies under the full-load path "dms/hr/zeta/" of table hr.zeta`},
+	} {
+		pc, err := inputSpec().ParseYAML(baseYAML(&dirBackend{root: root}, "checkpoint:\n  directory: "+c.dir+"\n"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = parseConf(pc)
+		if err == nil || !strings.Contains(err.Error(), "checkpoint.directory") || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("checkpoint.directory %s: %v, want an error saying it %s", c.dir, err, c.want)
+		}
+	}
+	// Elsewhere in the directory, or outside it: accepted.
+	for _, dir := range []string{filepath.Join(root, "checkpoints"), filepath.Join(root, "dms"), t.TempDir()} {
+		pc, err := inputSpec().ParseYAML(baseYAML(&dirBackend{root: root}, "checkpoint:\n  directory: "+dir+"\n"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := parseConf(pc); err != nil {
+			t.Errorf("checkpoint.directory %s: %v", dir, err)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -120,7 +121,8 @@ does not change with ` + "`mode`" + `: a checkpoint written with ` + "`mode: cdc
 the same way when ` + "`mode`" + ` is ` + "`full-load`" + ` or ` + "`full-load-and-cdc`" + `, since resuming it would skip the full load.
 
 Checkpoint stores: ` + "`file`" + ` (one JSON file, replaced atomically: temp file, fsync, rename, fsync of the
-directory), ` + "`s3`" + ` (one object written with If-None-Match/If-Match; a second instance started with the
+directory; with ` + "`directory`" + `, a ` + "`checkpoint.directory`" + ` under the CDC path or a table's path is refused at start and by lint,
+since the input would read the checkpoint file as data; so is an ` + "`s3`" + ` store's key there, in the bucket read), ` + "`s3`" + ` (one object written with If-None-Match/If-Match; a second instance started with the
 same key is refused while the first one's lease (` + "`checkpoint.lease`" + `, refreshed at every interval) runs,
 and an instance whose checkpoint was taken over (or deleted under it) stops emitting for good, logging it once and
 reporting itself not connected (` + "`/ready`" + ` answers 503 saying so), so two instances never double-process:
@@ -522,7 +524,37 @@ func parseConfig(pc *service.ParsedConfig, lint bool) (*inputConf, error) {
 	if c.ckStore == "file" && (strings.Contains(c.ckKey, "/") || strings.Contains(c.ckKey, `\`) || c.ckKey == "." || c.ckKey == "..") {
 		return nil, fmt.Errorf("checkpoint.key: %q must be a plain file name for the file store", c.ckKey)
 	}
+	if c.ckStore == "file" && c.directory != "" {
+		// The same check for a checkpoint file inside the directory read:
+		// it (and its temporary files) would be listed and read as rows.
+		if key, ok := keyInDirectory(c.directory, c.ckDir, c.ckKey); ok {
+			for _, t := range c.def.Tables {
+				if p := joinPrefix(c.folder, t.Path); strings.HasPrefix(key, p) {
+					return nil, fmt.Errorf("checkpoint.directory: %q lies under the full-load path %q of table %s in directory %q: the checkpoint file would be read as a full-load file; put it elsewhere", c.ckDir, p, t.QualifiedName(), c.directory)
+				}
+			}
+			if p := joinPrefix(c.folder, c.cdcPath); c.mode != "full-load" && strings.HasPrefix(key, p) {
+				return nil, fmt.Errorf("checkpoint.directory: %q lies under the CDC path %q in directory %q: the checkpoint file would be read as a CDC file; put it elsewhere", c.ckDir, p, c.directory)
+			}
+		}
+	}
 	return c, nil
+}
+
+// keyInDirectory returns the key (relative, "/"-separated) that the file
+// name in dir has when the directory root is listed, and false when dir is
+// not inside root. Paths are compared as written (made absolute, cleaned).
+func keyInDirectory(root, dir, name string) (string, bool) {
+	absRoot, err1 := filepath.Abs(root)
+	absDir, err2 := filepath.Abs(dir)
+	if err1 != nil || err2 != nil {
+		return "", false
+	}
+	rel, err := filepath.Rel(absRoot, absDir)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", false
+	}
+	return path.Join(filepath.ToSlash(rel), name), true
 }
 
 // checkInsideDirectory refuses, in directory mode, a bucket_folder, cdc_path
