@@ -128,6 +128,10 @@ var badRows = []configRow{
 	{kind: "input", field: "checkpoint.interval", set: `{checkpoint: {interval: banana}}`, want: "invalid duration"},
 	{kind: "input", field: "checkpoint.lease", set: `{checkpoint: {store: s3, bucket: ck, interval: 10s, lease: 15s}}`, want: "at least twice checkpoint.interval"},
 	{kind: "input", field: "checkpoint.lease", set: `{checkpoint: {lease: 0s}}`, want: "must be positive"},
+	// With interval 0 a third of the lease paces the saves: 2ns made it a
+	// zero ticker, a panic at the first Connect, whatever the store.
+	{kind: "input", field: "checkpoint.lease", set: `{checkpoint: {store: none, interval: 0s, lease: 2ns}}`, want: "must be at least 1s"},
+	{kind: "input", field: "checkpoint.lease", set: `{checkpoint: {store: s3, bucket: ck, interval: 0s, lease: 500ms}}`, want: "must be at least 1s"},
 
 	// ---- dms_csv_to_json ----
 	{kind: "processor", field: "table_definition", set: `{table_definition: no-such-file.json}`, want: "no such file"},
@@ -206,6 +210,7 @@ var goodRows = []configRow{
 	{kind: "input", field: "mode", set: `{mode: full-load, cdc_path: ""}`},
 	{kind: "input", field: "checkpoint.interval", set: `{checkpoint: {store: file, directory: "CKDIR", interval: 0s}}`},
 	{kind: "input", field: "checkpoint.lease", set: `{checkpoint: {store: s3, bucket: ck, interval: 5s, lease: 10s}}`},
+	{kind: "input", field: "checkpoint.lease", set: `{checkpoint: {store: s3, bucket: ck, interval: 0s, lease: 1s}}`},
 	{kind: "input", field: "endpoint", set: `{endpoint: "https://s3.example.com:9000/base"}`},
 	{kind: "input", field: "credentials.role", set: `{credentials: {role: "arn:aws:iam::123456789012:role/r", role_external_id: x}}`},
 	{kind: "processor", field: "target_table_prep_mode", set: `{target_table_prep_mode: TRUNCATE_BEFORE_LOAD}`},

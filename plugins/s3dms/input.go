@@ -296,7 +296,7 @@ func inputSpec() *service.ConfigSpec {
 				service.NewStringField("bucket").Description("Bucket of the s3 store (default: `bucket`).").Default(""),
 				service.NewStringField("cache").Description("Cache resource of the cache store.").Default(""),
 				service.NewDurationField("interval").Description("How often the position is saved. 0 saves as soon as acknowledgements move it (writes coalesce while one is in progress) and keeps at most 4 emitted batches outside the saved position, which bounds duplicates after a crash to 4 × batch_size rows.").Default("5s"),
-				service.NewDurationField("lease").Description("s3 store: how long an instance's claim lasts without a write.").Default("30s"),
+				service.NewDurationField("lease").Description("s3 store: how long an instance's claim lasts without a write. At least 1s. With `interval: 0`, whatever the store, a save (or a retry of a failed one) is also tried every third of it.").Default("30s"),
 			).Description("Checkpoint (resume position) settings."),
 		)
 }
@@ -417,6 +417,13 @@ func parseConfig(pc *service.ParsedConfig, lint bool) (*inputConf, error) {
 		}
 	}
 	dur(&c.ckLease, "checkpoint", "lease")
+	if err == nil && c.ckLease < time.Second {
+		// The s3 store judges a claim's age by S3's clock in whole
+		// seconds, and with checkpoint.interval 0 a third of the lease
+		// paces the saves of every store (a lease under 3ns made that a
+		// zero ticker: a panic at the first Connect).
+		err = fmt.Errorf("checkpoint.lease: must be at least 1s (the s3 store judges a claim's age in whole seconds, and with checkpoint.interval 0 saves are paced by a third of it), got %s", c.ckLease)
+	}
 	if err != nil {
 		return nil, err
 	}
