@@ -57,3 +57,22 @@ func TestMaxWorkersNegativeRefused(t *testing.T) {
 		t.Fatalf("max_workers -3: error %v", err)
 	}
 }
+
+// Benthos' lint accepts an enum value in any case, so the processor reads it
+// in any case: "Truncate" used to pass lint and then flag every long value
+// as an error instead of cutting it, and "Primary-Key" to key CDC records
+// by schema and table.
+func TestConfigEnumsAnyCase(t *testing.T) {
+	conf, err := processorSpec().ParseYAML("table_definition: ./testdata/employee.json\n"+
+		"default_phase: CDC\nmessage_format: JSON-Unformatted\ntruncation_policy: Truncate\ncdc_partition_key: Primary-Key\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := optionsFromConfig(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.defaultPhase != "cdc" || o.pretty || !o.render.Truncate || o.cdcPartitionKey != "primary-key" {
+		t.Fatalf("default_phase %q, json (indented) %v, truncate %v, cdc_partition_key %q", o.defaultPhase, o.pretty, o.render.Truncate, o.cdcPartitionKey)
+	}
+}

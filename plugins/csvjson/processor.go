@@ -145,7 +145,9 @@ empty) becomes ` + "`schema.table`" + ` and a key
 Every setting is checked when the config is linted (` + "`dmsbridge lint`" + `, the lint ` + "`run`" + ` does before
 starting, and the streams API's POST/PUT), with the error the start would give, naming the field; the
 lint reads ` + "`table_definition`" + ` and ` + "`table_mappings`" + ` files relative to the working directory, as the
-start does.
+start does. The options of ` + "`default_phase`" + `, ` + "`message_format`" + `, ` + "`truncation_policy`" + ` and
+` + "`cdc_partition_key`" + ` are read in any case, as Benthos' lint compares them; any other value is refused
+naming the field, also under ` + "`run --chilled`" + `.
 
 ### Errors
 
@@ -405,10 +407,10 @@ func optionsFromConfig(conf *service.ParsedConfig) (options, error) {
 		return o, err
 	}
 	o.csv = s
-	if o.defaultPhase, err = conf.FieldString(fDefaultPhase); err != nil {
+	if o.defaultPhase, err = enumField(conf, fDefaultPhase, "auto", "full-load", "cdc"); err != nil {
 		return o, err
 	}
-	mf, err := conf.FieldString(fMessageFormat)
+	mf, err := enumField(conf, fMessageFormat, "json", "json-unformatted")
 	if err != nil {
 		return o, err
 	}
@@ -437,12 +439,12 @@ func optionsFromConfig(conf *service.ParsedConfig) (options, error) {
 		return o, err
 	}
 	o.render.DMSLargeIntegers = !large
-	tp, err := conf.FieldString(fTruncation)
+	tp, err := enumField(conf, fTruncation, "error", "truncate")
 	if err != nil {
 		return o, err
 	}
 	o.render.Truncate = tp == "truncate"
-	if o.cdcPartitionKey, err = conf.FieldString(fCDCPartitionKey); err != nil {
+	if o.cdcPartitionKey, err = enumField(conf, fCDCPartitionKey, "schema-table", "primary-key"); err != nil {
 		return o, err
 	}
 	if o.taskID, err = conf.FieldString(fTaskID); err != nil {
@@ -474,6 +476,21 @@ func optionsFromConfig(conf *service.ParsedConfig) (options, error) {
 		return o, fmt.Errorf("%s: must be 0 (one per CPU) or more, got %d", fMaxWorkers, o.maxWorkers)
 	}
 	return o, nil
+}
+
+// enumField reads an enum field in lower case: Benthos' lint compares its
+// options without case, and `run --chilled` passes any value, which used
+// to run as the default (truncation_policy "Truncate" flagged the rows
+// it was meant to cut).
+func enumField(conf *service.ParsedConfig, field string, opts ...string) (string, error) {
+	v, err := conf.FieldString(field)
+	if err != nil {
+		return "", err
+	}
+	if l := strings.ToLower(v); slices.Contains(opts, l) {
+		return l, nil
+	}
+	return "", fmt.Errorf("%s: %q is not one of %s", field, v, strings.Join(opts, ", "))
 }
 
 func parsePrepMode(s string) (string, error) {

@@ -101,6 +101,7 @@ starting, and the streams API's POST/PUT), with the error the start would give, 
 `+"`lint --skip-env-var-check`"+`, where it stands for an unset `+"`${STREAM}`"+` and is left to the start. An `+"`endpoint`"+` quoted in an error never shows its
 user information or query string. With `+"`endpoint`"+` empty, the endpoint the AWS SDK takes from
 AWS_ENDPOINT_URL_KINESIS, AWS_ENDPOINT_URL or the shared config gets the same checks when the output connects.
+`+"`ordering`"+` is read in any case, as Benthos' lint compares its options.
 
 ### Failures and retries
 Records rejected with `+"`ProvisionedThroughputExceededException`"+`, `+"`InternalFailure`"+` or
@@ -431,7 +432,8 @@ func parseConfig(conf *service.ParsedConfig, lint bool) (outputConfig, error) {
 	if err != nil {
 		return oc, err
 	}
-	switch ord {
+	// Benthos' lint compares the options without case.
+	switch strings.ToLower(ord) {
 	case "strict":
 		oc.strict = true
 	case "relaxed":

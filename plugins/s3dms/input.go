@@ -187,6 +187,9 @@ naming the field: a wrong size, duration or combination never gets as far as a r
 start, the lint reads ` + "`table_definition`" + ` files relative to the working directory. An empty ` + "`bucket`" + `
 and ` + "`directory`" + ` is refused too, except under ` + "`lint --skip-env-var-check`" + `, where it stands for an unset
 ` + "`${BUCKET}`" + ` and is left to the start.
+The options of ` + "`mode`" + `, ` + "`cdc_start`" + `, ` + "`late_files`" + `, ` + "`bad_files`" + ` and ` + "`checkpoint.store`" + ` are read in any
+case (` + "`File`" + ` is ` + "`file`" + `), as Benthos' lint compares them; any other value is refused naming the field, also
+under ` + "`run --chilled`" + `.
 An ` + "`endpoint`" + ` quoted in an error never shows its user information or query string. With ` + "`endpoint`" + `
 empty, the endpoint the AWS SDK takes from AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL or the shared config gets the same
 checks when the input connects.
@@ -427,6 +430,24 @@ func parseConfig(pc *service.ParsedConfig, lint bool) (*inputConf, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Enums: Benthos' lint accepts any case ("File", "Full-Load") and
+	// `run --chilled` any value at all; both used to run as the default
+	// (a checkpoint.store of "File" or "S3" kept no checkpoint).
+	for _, e := range []struct {
+		field string
+		v     *string
+		opts  []string
+	}{
+		{"mode", &c.mode, []string{"full-load", "cdc", "full-load-and-cdc"}},
+		{"cdc_start", &cdcStart, []string{"beginning", "now"}},
+		{"late_files", &late, []string{"skip", "process"}},
+		{"bad_files", &bad, []string{"skip", "stop"}},
+		{"checkpoint.store", &c.ckStore, []string{"file", "s3", "cache", "none"}},
+	} {
+		if *e.v, err = oneOf(e.field, *e.v, e.opts...); err != nil {
+			return nil, err
+		}
+	}
 	c.cdcStartNow = cdcStart == "now"
 	c.lateProcess = late == "process"
 	c.badStop = bad == "stop"
@@ -562,6 +583,15 @@ func keyInDirectory(root, dir, name string) (string, bool) {
 		return "", false
 	}
 	return path.Join(filepath.ToSlash(rel), name), true
+}
+
+// oneOf returns v, in lower case, when it is one of opts (which Benthos'
+// lint compares without case), and otherwise an error naming the field.
+func oneOf(field, v string, opts ...string) (string, error) {
+	if l := strings.ToLower(v); slices.Contains(opts, l) {
+		return l, nil
+	}
+	return "", fmt.Errorf("%s: %q is not one of %s", field, v, strings.Join(opts, ", "))
 }
 
 // checkInsideDirectory refuses, in directory mode, a bucket_folder, cdc_path

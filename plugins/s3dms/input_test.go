@@ -620,6 +620,26 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
+// Benthos' lint accepts an enum value in any case, so the input reads it
+// in any case: "File" used to pass lint and then keep no checkpoint at all,
+// and "Full-Load" to tail the CDC folder forever.
+func TestConfigEnumsAnyCase(t *testing.T) {
+	yaml := "directory: /tmp\nmode: Full-Load\ncdc_start: NOW\nlate_files: Process\nbad_files: Stop\n" +
+		"checkpoint:\n  store: File\ntable_definition: '" + twoTables + "'\n"
+	pc, err := inputSpec().ParseYAML(yaml, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := parseConf(pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.mode != "full-load" || !c.cdcStartNow || !c.lateProcess || !c.badStop || c.ckStore != "file" {
+		t.Fatalf("mode %q, cdc_start now %v, late_files process %v, bad_files stop %v, checkpoint.store %q",
+			c.mode, c.cdcStartNow, c.lateProcess, c.badStop, c.ckStore)
+	}
+}
+
 func rowNum(s string) int {
 	var n int
 	fmt.Sscanf(s, "%d,", &n)
