@@ -69,6 +69,8 @@ type configRow struct {
 	// type, "assumed that we'll capture this type error elsewhere". The
 	// start refuses it, naming the field.
 	lintBlind bool
+	// resources: YAML added to the stream config (good rows).
+	resources string
 }
 
 // badRows are invalid values; each must be refused.
@@ -133,6 +135,10 @@ var badRows = []configRow{
 	{kind: "input", field: "checkpoint.key", set: `{bucket: b, directory: "", checkpoint: {store: s3, key: "cdcfile/ck.json"}}`, want: "lies under the CDC path"},
 	{kind: "input", field: "checkpoint.bucket", set: `{checkpoint: {store: s3}}`, want: "required for the s3 store when reading a directory"},
 	{kind: "input", field: "checkpoint.cache", set: `{checkpoint: {store: cache}}`, want: "required for the cache store"},
+	// Connect used to fail at every retry with "unable to locate resource",
+	// not naming the field, the pipeline up and reading nothing.
+	{kind: "input", field: "checkpoint.cache", set: `{checkpoint: {store: cache, cache: nosuch}}`, want: `no cache resource named "nosuch"`,
+		startOnly: "a component's lint does not see the config's resources"},
 	{kind: "input", field: "checkpoint.interval", set: `{checkpoint: {interval: -1s}}`, want: "must not be negative"},
 	{kind: "input", field: "checkpoint.interval", set: `{checkpoint: {interval: banana}}`, want: "invalid duration"},
 	{kind: "input", field: "checkpoint.lease", set: `{checkpoint: {store: s3, bucket: ck, interval: 10s, lease: 15s}}`, want: "at least twice checkpoint.interval"},
@@ -221,6 +227,7 @@ var goodRows = []configRow{
 	{kind: "input", field: "csv_delimiter", set: `{csv_delimiter: "||", rfc4180: false}`},
 	{kind: "input", field: "mode", set: `{mode: full-load, cdc_path: ""}`},
 	{kind: "input", field: "checkpoint.store", set: `{mode: Full-Load, cdc_path: "", checkpoint: {store: File, directory: "CKDIR"}}`},
+	{kind: "input", field: "checkpoint.cache", set: `{checkpoint: {store: cache, cache: ck}}`, resources: "cache_resources: [{label: ck, memory: {}}]\n"},
 	{kind: "input", field: "checkpoint.interval", set: `{checkpoint: {store: file, directory: "CKDIR", interval: 0s}}`},
 	{kind: "input", field: "checkpoint.lease", set: `{checkpoint: {store: s3, bucket: ck, interval: 5s, lease: 10s}}`},
 	{kind: "input", field: "checkpoint.lease", set: `{checkpoint: {store: s3, bucket: ck, interval: 0s, lease: 1s}}`},
@@ -329,7 +336,7 @@ func rowConfig(t *testing.T, r configRow, ckDir string) (component, stream strin
 	case "tracer":
 		stream = gen + "output:\n  drop: {}\ntracer:\n" + indent(component)
 	}
-	return component, stream
+	return component, stream + r.resources
 }
 
 // lintComponent returns the lint errors of a component config, joined.

@@ -297,7 +297,7 @@ func inputSpec() *service.ConfigSpec {
 				service.NewStringField("key").Description("Checkpoint name (file name, object key or cache key). Default: derived from the bucket or directory, the folders and the table paths, as the listing uses them (`dms` and `/dms/`, `hr/employee` and `hr/employee/` name the same checkpoint).").Default(""),
 				service.NewStringField("directory").Description("Directory of the file store.").Default("checkpoints"),
 				service.NewStringField("bucket").Description("Bucket of the s3 store (default: `bucket`).").Default(""),
-				service.NewStringField("cache").Description("Cache resource of the cache store.").Default(""),
+				service.NewStringField("cache").Description("Cache resource of the cache store (refused at start when no such resource is declared).").Default(""),
 				service.NewDurationField("interval").Description("How often the position is saved. 0 saves as soon as acknowledgements move it (writes coalesce while one is in progress) and keeps at most 4 emitted batches outside the saved position, which bounds duplicates after a crash to 4 × batch_size rows.").Default("5s"),
 				service.NewDurationField("lease").Description("s3 store: how long an instance's claim lasts without a write. At least 1s. With `interval: 0`, whatever the store, a save (or a retry of a failed one) is also tried every third of it.").Default("30s"),
 			).Description("Checkpoint (resume position) settings."),
@@ -797,6 +797,11 @@ func newInput(pc *service.ParsedConfig, res *service.Resources) (*input, error) 
 	c, err := parseConf(pc)
 	if err != nil {
 		return nil, err
+	}
+	// As Benthos' own cache users do: a missing resource is a config
+	// error, not a Connect that fails at every retry.
+	if c.ckStore == "cache" && !res.HasCache(c.ckCache) {
+		return nil, fmt.Errorf("checkpoint.cache: no cache resource named %q (declare it under cache_resources)", c.ckCache)
 	}
 	in := &input{conf: c, res: res, log: res.Logger(), wake: make(chan struct{}, 1), ackNotify: make(chan struct{}, 1), progress: make(chan struct{}, 1)}
 	// Waits after a refusal: 1 s, growing to 10 s (jittered), so that an
