@@ -205,6 +205,13 @@ var badRows = []configRow{
 	{kind: "output", field: "shard_rate.bytes_per_second", set: `{shard_rate: {bytes_per_second: -1}}`, named: "shard_rate", want: "bytes_per_second -1"},
 	{kind: "output", field: "request_timeout", set: `{request_timeout: 0s}`, want: "must be > 0"},
 	{kind: "output", field: "shard_refresh_interval", set: `{shard_refresh_interval: -1m}`, want: "must be > 0"},
+	// The batch policy was Benthos' alone: lint never parsed it (a period
+	// that is no duration passed lint, failing only at start), and a
+	// negative count, byte size or period silently disabled that trigger.
+	{kind: "output", field: "batching.count", set: `{batching: {count: -1}}`, want: "must not be negative"},
+	{kind: "output", field: "batching.byte_size", set: `{batching: {byte_size: -1}}`, want: "must not be negative"},
+	{kind: "output", field: "batching.period", set: `{batching: {period: banana}}`, want: "invalid duration"},
+	{kind: "output", field: "batching.period", set: `{batching: {period: -1s}}`, want: "must not be negative"},
 	{kind: "output", field: "sdk_client", set: `{sdk_client: maybe}`, named: "field 'sdk_client'", want: "into bool", lintBlind: true},
 
 	// ---- prometheus ----
@@ -245,6 +252,8 @@ var goodRows = []configRow{
 	{kind: "output", field: "backoff.max_elapsed_time", set: `{backoff: {max_elapsed_time: 0s}}`},
 	{kind: "output", field: "max_in_flight", set: `{max_in_flight: 64}`},
 	{kind: "output", field: "ordering", set: `{ordering: Relaxed}`},
+	{kind: "output", field: "batching.period", set: `{batching: {count: 500, byte_size: 1000000, period: 100ms}}`},
+	{kind: "output", field: "batching.count", set: `{batching: {count: 0, byte_size: 0, period: ""}}`},
 	{kind: "metrics", field: "histogram_buckets", set: `{use_histogram_timing: true, histogram_buckets: [0.001, 0.01, 1]}`},
 	{kind: "tracer", field: "", set: `{}`},
 }
@@ -265,9 +274,6 @@ var noBadValue = map[string]string{
 	"output backoff":              "an object: its fields have rows",
 	"output shard_rate":           "an object: its fields have rows",
 	"output batching":             "Benthos' batch policy",
-	"output batching.count":       "Benthos' batch policy",
-	"output batching.byte_size":   "Benthos' batch policy",
-	"output batching.period":      "Benthos' batch policy",
 	"output batching.check":       "a Bloblang query: Benthos' lint parses it",
 	"output batching.processors":  "processors: linted by Benthos as such",
 	"output dead_letter":          "an output: linted by Benthos as such",

@@ -102,6 +102,8 @@ starting, and the streams API's POST/PUT), with the error the start would give, 
 user information or query string. With `+"`endpoint`"+` empty, the endpoint the AWS SDK takes from
 AWS_ENDPOINT_URL_KINESIS, AWS_ENDPOINT_URL or the shared config gets the same checks when the output connects.
 `+"`ordering`"+` is read in any case, as Benthos' lint compares its options.
+So is `+"`batching`"+`: a `+"`period`"+` that is no duration, or a negative `+"`count`"+`, `+"`byte_size`"+` or `+"`period`"+`
+(which would silently disable that trigger), is refused naming the field.
 
 ### Failures and retries
 Records rejected with `+"`ProvisionedThroughputExceededException`"+`, `+"`InternalFailure`"+` or
@@ -481,12 +483,41 @@ func parseConfig(conf *service.ParsedConfig, lint bool) (outputConfig, error) {
 	if oc.sdkClient, err = conf.FieldBool(fSDKClient); err != nil {
 		return oc, err
 	}
+	if err := checkBatching(conf); err != nil {
+		return oc, err
+	}
 	if conf.Contains(fDeadLetter) && !lint {
 		if oc.deadLetter, err = conf.FieldOutput(fDeadLetter); err != nil {
 			return oc, fmt.Errorf("%s: %w", fDeadLetter, err)
 		}
 	}
 	return oc, nil
+}
+
+// checkBatching refuses a batch policy that Benthos would refuse at start
+// (a period that is no duration), or would run with a trigger silently
+// disabled (a negative count, byte size or period), naming the field.
+func checkBatching(conf *service.ParsedConfig) error {
+	pol, err := conf.FieldBatchPolicy(fBatching)
+	if err != nil {
+		return fmt.Errorf("%s: %w", fBatching, err)
+	}
+	if pol.Count < 0 {
+		return fmt.Errorf("%s.count: must not be negative (0 disables it), got %d", fBatching, pol.Count)
+	}
+	if pol.ByteSize < 0 {
+		return fmt.Errorf("%s.byte_size: must not be negative (0 disables it), got %d", fBatching, pol.ByteSize)
+	}
+	if pol.Period != "" {
+		d, err := time.ParseDuration(pol.Period)
+		if err != nil {
+			return fmt.Errorf("%s.period: %w", fBatching, err)
+		}
+		if d < 0 {
+			return fmt.Errorf("%s.period: must not be negative (empty disables it), got %s", fBatching, pol.Period)
+		}
+	}
+	return nil
 }
 
 func checkPartitionKey(k string) error {
