@@ -201,6 +201,9 @@ var badRows = []configRow{
 	{kind: "output", field: "backoff.initial_interval", set: `{backoff: {initial_interval: 0s}}`, named: "backoff: initial_interval", want: "must be > 0"},
 	{kind: "output", field: "backoff.max_interval", set: `{backoff: {initial_interval: 10s, max_interval: 1s}}`, named: "backoff: initial_interval", want: "<= max_interval"},
 	{kind: "output", field: "backoff.max_elapsed_time", set: `{backoff: {max_elapsed_time: banana}}`, want: "invalid duration"},
+	// Negative: the backoff stops before its first wait (elapsed + next >
+	// max), so a record failed for good at its first refusal.
+	{kind: "output", field: "backoff.max_elapsed_time", set: `{backoff: {max_elapsed_time: -1s}}`, named: "backoff: max_elapsed_time", want: "must not be negative"},
 	{kind: "output", field: "shard_rate.records_per_second", set: `{shard_rate: {records_per_second: -1}}`, named: "shard_rate", want: "got records_per_second -1"},
 	{kind: "output", field: "shard_rate.bytes_per_second", set: `{shard_rate: {bytes_per_second: -1}}`, named: "shard_rate", want: "bytes_per_second -1"},
 	{kind: "output", field: "request_timeout", set: `{request_timeout: 0s}`, want: "must be > 0"},
