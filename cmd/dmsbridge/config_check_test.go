@@ -123,6 +123,10 @@ var badRows = []configRow{
 	{kind: "input", field: "endpoint", set: `{endpoint: "ftp://x"}`, want: "absolute http(s) URL"},
 	{kind: "input", field: "endpoint", set: `{endpoint: "http://user:` + secretMark + `@host"}`, want: "user information"},
 	{kind: "input", field: "endpoint", set: `{endpoint: "http://host/?token=` + secretMark + `"}`, want: "query string"},
+	// The AWS SDK refuses such a region at every request ("invalid input
+	// region"), so the pipeline ran, retrying Connect forever.
+	{kind: "input", field: "region", set: `{region: "us east 1"}`, want: "not a valid AWS region"},
+	{kind: "input", field: "region", set: `{region: "eu-west-1."}`, want: "not a valid AWS region"},
 	{kind: "input", field: "list_page_size", set: `{list_page_size: 0}`, want: "must be 1..1000"},
 	{kind: "input", field: "list_page_size", set: `{list_page_size: 1001}`, want: "must be 1..1000"},
 	{kind: "input", field: "credentials.id", set: `{credentials: {id: AKID, secret: ""}}`, named: "credentials.id and credentials.secret", want: "set together"},
@@ -180,6 +184,7 @@ var badRows = []configRow{
 	{kind: "output", field: "stream", set: `{stream: "arn:aws:kinesis:eu-west-1:123456789012:stream/x"}`, want: "stream ARN is in region eu-west-1"},
 	{kind: "output", field: "stream", set: `{stream: ""}`, want: "stream",
 		startOnly: "an empty stream is an unset ${STREAM} under lint --skip-env-var-check"},
+	{kind: "output", field: "region", set: `{region: "us_east_1"}`, want: "not a valid AWS region"},
 	{kind: "output", field: "partition_key", set: `{partition_key: ""}`, want: "partition key is empty"},
 	{kind: "output", field: "partition_key", set: `{partition_key: "${! nosuchfunc() }"}`, want: "unrecognised function"},
 	{kind: "output", field: "hash_key", set: `{hash_key: "abc"}`, want: "decimal integer between 0 and 2^128-1"},
@@ -242,6 +247,8 @@ var goodRows = []configRow{
 	{kind: "input", field: "checkpoint.lease", set: `{checkpoint: {store: s3, bucket: ck, interval: 5s, lease: 10s}}`},
 	{kind: "input", field: "checkpoint.lease", set: `{checkpoint: {store: s3, bucket: ck, interval: 0s, lease: 1s}}`},
 	{kind: "input", field: "endpoint", set: `{endpoint: "https://s3.example.com:9000/base"}`},
+	{kind: "input", field: "region", set: `{region: "us-gov-west-1"}`},
+	{kind: "input", field: "region", set: `{region: "garage"}`},
 	{kind: "input", field: "credentials.role", set: `{credentials: {role: "arn:aws:iam::123456789012:role/r", role_external_id: x}}`},
 	{kind: "processor", field: "target_table_prep_mode", set: `{target_table_prep_mode: TRUNCATE_BEFORE_LOAD}`},
 	{kind: "processor", field: "max_workers", set: `{max_workers: 0}`},
@@ -266,12 +273,10 @@ var goodRows = []configRow{
 // lint of objects and lists, or by the rows above for scalars).
 var noBadValue = map[string]string{
 	"input checkpoint.directory":  "any path; a directory that cannot be written fails the first save, at Connect, naming it",
-	"input region":                "checked by the AWS SDK at Connect",
 	"input expected_bucket_owner": "checked by S3 at Connect",
 	"input credentials.role":      "checked by STS at Connect",
 	"input credentials":           "an object: its fields have rows",
 	"input checkpoint":            "an object: its fields have rows",
-	"output region":               "checked by the AWS SDK at Connect",
 	"output credentials.role":     "checked by STS at Connect",
 	"output credentials":          "an object: its fields have rows",
 	"output backoff":              "an object: its fields have rows",

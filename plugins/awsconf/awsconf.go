@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/processcreds"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 // Config holds the settings. Zero values mean "use the SDK default".
@@ -51,12 +52,28 @@ func (c Config) Validate() error {
 	case c.RoleExternalID != "" && c.Role == "":
 		return errors.New("credentials.role_external_id needs credentials.role")
 	}
+	if c.Region != "" && !validRegion(c.Region) {
+		// The SDK refuses it at every request ("invalid input region"):
+		// the pipeline would run, retrying Connect forever.
+		return fmt.Errorf("region: %q is not a valid AWS region name such as us-east-1 (dot-separated labels of letters, digits and inner hyphens)", c.Region)
+	}
 	if c.Endpoint != "" {
 		if err := checkEndpoint(c.Endpoint); err != nil {
 			return fmt.Errorf("endpoint: %w", err)
 		}
 	}
 	return nil
+}
+
+// validRegion is the AWS SDK's own test of a region (rulesfn.IsValidHostLabel
+// with sub-domains, applied by every client's endpoint resolution).
+func validRegion(r string) bool {
+	for _, l := range strings.Split(r, ".") {
+		if !smithyhttp.ValidHostLabel(l) || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+	}
+	return true
 }
 
 // checkEndpoint refuses an endpoint that is not an absolute http(s) URL or

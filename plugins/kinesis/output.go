@@ -202,7 +202,7 @@ that emits batches (`+"`aws_s3_dms`, `batch_size`"+`) no `+"`batching`"+` is nee
 			service.NewInterpolatedStringField(fHashKey).
 				Description("Optional explicit hash key (decimal, 0 to 2^128-1) overriding the MD5 of the partition key for shard routing.").
 				Optional().Advanced(),
-			service.NewStringField(fRegion).Description("AWS region. Empty: from the ARN, AWS_REGION or the profile.").Default(""),
+			service.NewStringField(fRegion).Description("AWS region. Empty: from the ARN, AWS_REGION or the profile. A name the AWS SDK would refuse at every request (not dot-separated labels of letters, digits and inner hyphens) is refused by lint and at start.").Default(""),
 			service.NewStringField(fEndpoint).Description("Custom endpoint URL, e.g. a local Kinesis stand-in (http or https; user information such as `user:password@` is refused: credentials go in `credentials`; so is a query string or fragment, which the AWS SDK would not send). Empty: the AWS endpoint of the region.").Default("").Advanced(),
 			service.NewObjectField(fCredentials,
 				service.NewStringField("id").Description("Static access key id.").Default(""),

@@ -279,7 +279,7 @@ func inputSpec() *service.ConfigSpec {
 			service.NewBoolField("restart_changed_files").Description("When the object at the checkpoint has a new ETag, re-read it from the start instead of failing.").Default(false),
 			service.NewStringEnumField("bad_files", "skip", "stop").Description("What to do with an object that cannot be read to its end (see Errors).").Default("skip"),
 			service.NewDurationField("progress_interval").Description("How often the full-load percentage of the current table, then the CDC status (files processed and pending, late files, lag), is logged.").Default("30s"),
-			service.NewStringField("region").Description("AWS region (default: the AWS default chain).").Default(""),
+			service.NewStringField("region").Description("AWS region (default: the AWS default chain). A name the AWS SDK would refuse at every request (not dot-separated labels of letters, digits and inner hyphens) is refused by lint and at start.").Default(""),
 			service.NewStringField("endpoint").Description("A custom S3 endpoint URL (http or https; user information such as `user:password@` is refused: credentials go in `credentials`; so is a query string or fragment, which the AWS SDK refuses at every request).").Default(""),
 			service.NewBoolField("force_path_style").Description("Path-style bucket addressing (needed by most S3 stand-ins).").Default(false),
 			service.NewStringField("expected_bucket_owner").Description("Account id the bucket must belong to (sent with every request).").Default(""),
