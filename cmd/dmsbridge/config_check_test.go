@@ -139,6 +139,10 @@ var badRows = []configRow{
 	{kind: "input", field: "checkpoint.key", set: `{bucket: b, directory: "", checkpoint: {store: s3, key: "cdcfile/ck.json"}}`, want: "lies under the CDC path"},
 	{kind: "input", field: "checkpoint.bucket", set: `{checkpoint: {store: s3}}`, want: "required for the s3 store when reading a directory"},
 	{kind: "input", field: "checkpoint.cache", set: `{checkpoint: {store: cache}}`, want: "required for the cache store"},
+	// Set for a store that does not use it (store left at its default,
+	// file): the position went to a local file, silently.
+	{kind: "input", field: "checkpoint.cache", set: `{checkpoint: {store: file, cache: ck}}`, want: "only the cache store uses it (checkpoint.store is file)"},
+	{kind: "input", field: "checkpoint.bucket", set: `{checkpoint: {store: file, bucket: ck}}`, want: "only the s3 store uses it (checkpoint.store is file)"},
 	// Connect used to fail at every retry with "unable to locate resource",
 	// not naming the field, the pipeline up and reading nothing.
 	{kind: "input", field: "checkpoint.cache", set: `{checkpoint: {store: cache, cache: nosuch}}`, want: `no cache resource named "nosuch"`,

@@ -296,8 +296,8 @@ func inputSpec() *service.ConfigSpec {
 				service.NewStringEnumField("store", "file", "s3", "cache", "none").Description("Where the position is kept.").Default("file"),
 				service.NewStringField("key").Description("Checkpoint name (file name, object key or cache key). Default: derived from the bucket or directory, the folders and the table paths, as the listing uses them (`dms` and `/dms/`, `hr/employee` and `hr/employee/` name the same checkpoint).").Default(""),
 				service.NewStringField("directory").Description("Directory of the file store.").Default("checkpoints"),
-				service.NewStringField("bucket").Description("Bucket of the s3 store (default: `bucket`).").Default(""),
-				service.NewStringField("cache").Description("Cache resource of the cache store (refused at start when no such resource is declared).").Default(""),
+				service.NewStringField("bucket").Description("Bucket of the s3 store (default: `bucket`). Refused with another store.").Default(""),
+				service.NewStringField("cache").Description("Cache resource of the cache store (refused at start when no such resource is declared). Refused with another store.").Default(""),
 				service.NewDurationField("interval").Description("How often the position is saved. 0 saves as soon as acknowledgements move it (writes coalesce while one is in progress) and keeps at most 4 emitted batches outside the saved position, which bounds duplicates after a crash to 4 × batch_size rows.").Default("5s"),
 				service.NewDurationField("lease").Description("s3 store: how long an instance's claim lasts without a write. At least 1s. With `interval: 0`, whatever the store, a save (or a retry of a failed one) is also tried every third of it.").Default("30s"),
 			).Description("Checkpoint (resume position) settings."),
@@ -510,6 +510,14 @@ func parseConfig(pc *service.ParsedConfig, lint bool) (*inputConf, error) {
 	}
 	if c.ckStore == "cache" && c.ckCache == "" {
 		return nil, errors.New("checkpoint.cache: required for the cache store")
+	}
+	// Set for another store (most likely checkpoint.store forgotten, left
+	// at file): the position would go to a local file, silently.
+	if c.ckStore != "cache" && c.ckCache != "" {
+		return nil, fmt.Errorf("checkpoint.cache: only the cache store uses it (checkpoint.store is %s)", c.ckStore)
+	}
+	if c.ckStore != "s3" && c.ckBucket != "" {
+		return nil, fmt.Errorf("checkpoint.bucket: only the s3 store uses it (checkpoint.store is %s)", c.ckStore)
 	}
 	if c.ckKey == "" {
 		// Spelled as the listing uses them, so that "dms" and "/dms/",
