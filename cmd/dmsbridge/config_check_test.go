@@ -127,6 +127,10 @@ var badRows = []configRow{
 	// region"), so the pipeline ran, retrying Connect forever.
 	{kind: "input", field: "region", set: `{region: "us east 1"}`, want: "not a valid AWS region"},
 	{kind: "input", field: "region", set: `{region: "eu-west-1."}`, want: "not a valid AWS region"},
+	// S3 answers every request with 400 InvalidBucketOwnerAWSAccountID: a
+	// refusal, retried forever, naming S3's words and not the field.
+	{kind: "input", field: "expected_bucket_owner", set: `{expected_bucket_owner: "my-account"}`, want: "must be a 12-digit AWS account id"},
+	{kind: "input", field: "expected_bucket_owner", set: `{expected_bucket_owner: "12345678901"}`, want: "must be a 12-digit AWS account id"},
 	{kind: "input", field: "list_page_size", set: `{list_page_size: 0}`, want: "must be 1..1000"},
 	{kind: "input", field: "list_page_size", set: `{list_page_size: 1001}`, want: "must be 1..1000"},
 	{kind: "input", field: "credentials.id", set: `{credentials: {id: AKID, secret: ""}}`, named: "credentials.id and credentials.secret", want: "set together"},
@@ -253,6 +257,7 @@ var goodRows = []configRow{
 	{kind: "input", field: "endpoint", set: `{endpoint: "https://s3.example.com:9000/base"}`},
 	{kind: "input", field: "region", set: `{region: "us-gov-west-1"}`},
 	{kind: "input", field: "region", set: `{region: "garage"}`},
+	{kind: "input", field: "expected_bucket_owner", set: `{expected_bucket_owner: "012345678901"}`},
 	{kind: "input", field: "credentials.role", set: `{credentials: {role: "arn:aws:iam::123456789012:role/r", role_external_id: x}}`},
 	{kind: "processor", field: "target_table_prep_mode", set: `{target_table_prep_mode: TRUNCATE_BEFORE_LOAD}`},
 	{kind: "processor", field: "max_workers", set: `{max_workers: 0}`},
@@ -276,21 +281,20 @@ var goodRows = []configRow{
 // wrong, with the reason (a wrong YAML type is still refused, by Benthos'
 // lint of objects and lists, or by the rows above for scalars).
 var noBadValue = map[string]string{
-	"input checkpoint.directory":  "any path; a directory that cannot be written fails the first save, at Connect, naming it",
-	"input expected_bucket_owner": "checked by S3 at Connect",
-	"input credentials.role":      "checked by STS at Connect",
-	"input credentials":           "an object: its fields have rows",
-	"input checkpoint":            "an object: its fields have rows",
-	"output credentials.role":     "checked by STS at Connect",
-	"output credentials":          "an object: its fields have rows",
-	"output backoff":              "an object: its fields have rows",
-	"output shard_rate":           "an object: its fields have rows",
-	"output batching":             "Benthos' batch policy",
-	"output batching.check":       "a Bloblang query: Benthos' lint parses it",
-	"output batching.processors":  "processors: linted by Benthos as such",
-	"output dead_letter":          "an output: linted by Benthos as such",
-	"metrics prefix":              "any string: sanitised to the Prometheus character set",
-	"tracer ":                     "no settings",
+	"input checkpoint.directory": "any path; a directory that cannot be written fails the first save, at Connect, naming it",
+	"input credentials.role":     "checked by STS at Connect",
+	"input credentials":          "an object: its fields have rows",
+	"input checkpoint":           "an object: its fields have rows",
+	"output credentials.role":    "checked by STS at Connect",
+	"output credentials":         "an object: its fields have rows",
+	"output backoff":             "an object: its fields have rows",
+	"output shard_rate":          "an object: its fields have rows",
+	"output batching":            "Benthos' batch policy",
+	"output batching.check":      "a Bloblang query: Benthos' lint parses it",
+	"output batching.processors": "processors: linted by Benthos as such",
+	"output dead_letter":         "an output: linted by Benthos as such",
+	"metrics prefix":             "any string: sanitised to the Prometheus character set",
+	"tracer ":                    "no settings",
 }
 
 func componentOf(t *testing.T, kind string) (name, base string) {

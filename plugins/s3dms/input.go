@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -282,7 +283,7 @@ func inputSpec() *service.ConfigSpec {
 			service.NewStringField("region").Description("AWS region (default: the AWS default chain). A name the AWS SDK would refuse at every request (not dot-separated labels of letters, digits and inner hyphens) is refused by lint and at start.").Default(""),
 			service.NewStringField("endpoint").Description("A custom S3 endpoint URL (http or https; user information such as `user:password@` is refused: credentials go in `credentials`; so is a query string or fragment, which the AWS SDK refuses at every request).").Default(""),
 			service.NewBoolField("force_path_style").Description("Path-style bucket addressing (needed by most S3 stand-ins).").Default(false),
-			service.NewStringField("expected_bucket_owner").Description("Account id the bucket must belong to (sent with every request).").Default(""),
+			service.NewStringField("expected_bucket_owner").Description("Account id (12 digits) the bucket must belong to (sent with every request).").Default(""),
 			service.NewIntField("list_page_size").Description("Keys per ListObjectsV2 page.").Default(1000).Advanced(),
 			service.NewObjectField("credentials",
 				service.NewStringField("profile").Description("Shared config profile.").Default(""),
@@ -499,6 +500,10 @@ func parseConfig(pc *service.ParsedConfig, lint bool) (*inputConf, error) {
 	if c.requestTimeout <= 0 {
 		return nil, fmt.Errorf("request_timeout: must be positive, got %v", c.requestTimeout)
 	}
+	if c.expectedOwner != "" && !accountID.MatchString(c.expectedOwner) {
+		// S3 answers every request with 400 InvalidBucketOwnerAWSAccountID.
+		return nil, fmt.Errorf("expected_bucket_owner: must be a 12-digit AWS account id, got %q", c.expectedOwner)
+	}
 	if c.pageSize <= 0 || c.pageSize > 1000 {
 		return nil, fmt.Errorf("list_page_size: must be 1..1000, got %d", c.pageSize)
 	}
@@ -592,6 +597,9 @@ func keyInDirectory(root, dir, name string) (string, bool) {
 	}
 	return path.Join(filepath.ToSlash(rel), name), true
 }
+
+// accountID is the form of an AWS account id.
+var accountID = regexp.MustCompile(`^[0-9]{12}$`)
 
 // oneOf returns v, in lower case, when it is one of opts (which Benthos'
 // lint compares without case), and otherwise an error naming the field.
