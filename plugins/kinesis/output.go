@@ -102,8 +102,13 @@ starting, and the streams API's POST/PUT), with the error the start would give, 
 user information or query string. With `+"`endpoint`"+` empty, the endpoint the AWS SDK takes from
 AWS_ENDPOINT_URL_KINESIS, AWS_ENDPOINT_URL or the shared config gets the same checks when the output connects.
 `+"`ordering`"+` is read in any case, as Benthos' lint compares its options.
-So is `+"`batching`"+`: a `+"`period`"+` that is no duration, or a negative `+"`count`"+`, `+"`byte_size`"+` or `+"`period`"+`
+`+"`batching`"+` is checked too: a `+"`period`"+` that is no duration, or a negative `+"`count`"+`, `+"`byte_size`"+` or `+"`period`"+`
 (which would silently disable that trigger), is refused naming the field.
+One mistake escapes the lint: a scalar of the wrong type (`+"`max_in_flight: many`"+`, `+"`sdk_client: maybe`"+`). Benthos' lint checks only that a
+scalar field holds a scalar, and skips a component's checks altogether when one of its fields does not
+decode, so such a config lints clean (and hides the component's other mistakes); the start refuses it,
+naming the field. In streams mode the API's POST/PUT lets it through, and the build fails after the
+stream's input has started.
 
 ### Failures and retries
 Records rejected with `+"`ProvisionedThroughputExceededException`"+`, `+"`InternalFailure`"+` or

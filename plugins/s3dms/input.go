@@ -194,6 +194,11 @@ under ` + "`run --chilled`" + `.
 An ` + "`endpoint`" + ` quoted in an error never shows its user information or query string. With ` + "`endpoint`" + `
 empty, the endpoint the AWS SDK takes from AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL or the shared config gets the same
 checks when the input connects.
+One mistake escapes the lint: a scalar of the wrong type (` + "`batch_size: abc`" + `, ` + "`rfc4180: maybe`" + `). Benthos' lint checks only that a
+scalar field holds a scalar, and skips a component's checks altogether when one of its fields does not
+decode, so such a config lints clean (and hides the component's other mistakes); the start refuses it,
+naming the field. In streams mode the API's POST/PUT lets it through, and the build fails after the
+stream's input has started.
 
 ### Errors
 
