@@ -529,3 +529,40 @@ func TestConfigCheckCoversEveryField(t *testing.T) {
 		t.Errorf("rows for fields that do not exist:\n%s", strings.Join(stale, "\n"))
 	}
 }
+
+// The configuration examples of dmsbridge's components (shown by `dmsbridge
+// list` and the JSON schema) lint and build as written, from the repository
+// root, where the shipped configs run.
+func TestComponentExamplesLint(t *testing.T) {
+	t.Chdir("../..")
+	n := 0
+	check := func(kind string) func(string, *service.ConfigView) {
+		return func(name string, v *service.ConfigView) {
+			if want, _ := componentOf(t, kind); name != want {
+				return
+			}
+			td, err := v.TemplateData()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ex := range td.Examples {
+				n++
+				b := service.NewStreamBuilder()
+				err := b.SetYAML(ex.Config + "logger: {level: NONE}\n")
+				if err == nil {
+					_, err = b.Build()
+				}
+				if err != nil {
+					t.Errorf("%s example %q: %v\n%s", name, ex.Title, err, ex.Config)
+				}
+			}
+		}
+	}
+	env := service.GlobalEnvironment()
+	env.WalkInputs(check("input"))
+	env.WalkProcessors(check("processor"))
+	env.WalkOutputs(check("output"))
+	if n < 3 {
+		t.Fatalf("only %d examples found", n)
+	}
+}

@@ -239,7 +239,7 @@ func processorSpec() *service.ConfigSpec {
 pipeline:
   processors:
     - dms_csv_to_json:
-        table_definition: ./table-definition.json
+        table_definition: config/table-definition.json
         message_format: json-unformatted
 `)
 }
