@@ -10,6 +10,7 @@ import (
 	"net"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,6 +26,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/cenkalti/backoff/v4"
 	"github.com/redpanda-data/benthos/v4/public/service"
+	"gopkg.in/yaml.v3"
 )
 
 const (
@@ -103,7 +105,8 @@ user information or query string. With `+"`endpoint`"+` empty, the endpoint the 
 AWS_ENDPOINT_URL_KINESIS, AWS_ENDPOINT_URL or the shared config gets the same checks when the output connects.
 `+"`ordering`"+` is read in any case, as Benthos' lint compares its options.
 `+"`batching`"+` is checked too: a `+"`period`"+` that is no duration, or a negative `+"`count`"+`, `+"`byte_size`"+` or `+"`period`"+`
-(which would silently disable that trigger), is refused naming the field.
+(which would silently disable that trigger), is refused naming the field. A `+"`dead_letter`"+` that names no output (a string, an empty
+object), which Benthos' lint lets through, is refused too.
 One mistake escapes the lint: a scalar of the wrong type (`+"`max_in_flight: many`"+`, `+"`sdk_client: maybe`"+`). Benthos' lint checks only that a
 scalar field holds a scalar, and skips a component's checks altogether when one of its fields does not
 decode, so such a config lints clean (and hides the component's other mistakes); the start refuses it,
@@ -490,6 +493,19 @@ func parseConfig(conf *service.ParsedConfig, lint bool) (outputConfig, error) {
 	}
 	if err := checkBatching(conf); err != nil {
 		return oc, err
+	}
+	if conf.Contains(fDeadLetter) {
+		// Benthos' lint of an output field passes a scalar and an empty
+		// object, which fail only when built (in streams mode after the
+		// input has started).
+		v, _ := conf.FieldAny(fDeadLetter)
+		if n, ok := v.(*yaml.Node); ok && (n.Kind != yaml.MappingNode || len(n.Content) == 0) {
+			got := "an empty object"
+			if n.Kind != yaml.MappingNode {
+				got = n.ShortTag() + " " + strconv.Quote(n.Value)
+			}
+			return oc, fmt.Errorf("%s: must name an output, such as {file: {path: ...}}, got %s", fDeadLetter, got)
+		}
 	}
 	if conf.Contains(fDeadLetter) && !lint {
 		if oc.deadLetter, err = conf.FieldOutput(fDeadLetter); err != nil {
