@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -138,6 +140,13 @@ var badRows = []configRow{
 	{kind: "input", field: "credentials.token", set: `{credentials: {id: "", secret: "", token: ` + secretMark + `}}`, want: "needs credentials.id and credentials.secret"},
 	{kind: "input", field: "credentials.profile", set: `{credentials: {profile: dev}}`, want: "cannot be combined with static"},
 	{kind: "input", field: "credentials.role_external_id", set: `{credentials: {role_external_id: x}}`, want: "needs credentials.role"},
+	// Connect used to fail at every retry, "failed to get shared config
+	// profile", the pipeline up and reading nothing; so did a bucket with
+	// no region anywhere.
+	{kind: "input", field: "credentials.profile", set: `{bucket: b, directory: "", credentials: {id: "", secret: "", profile: nosuch}}`, want: `"nosuch" is not in the shared config files`,
+		startOnly: "the shared config files are the running machine's"},
+	{kind: "input", field: "region", set: `{bucket: b, directory: "", region: ""}`, named: "set region", want: "no AWS region",
+		startOnly: "AWS_REGION and the profiles are the running machine's"},
 	{kind: "input", field: "checkpoint.key", set: `{checkpoint: {store: file, key: "a/b"}}`, want: "plain file name"},
 	{kind: "input", field: "checkpoint.key", set: `{checkpoint: {store: file, key: ".."}}`, want: "plain file name"},
 	{kind: "input", field: "checkpoint.key", set: `{bucket: b, directory: "", checkpoint: {store: s3, key: "cdcfile/ck.json"}}`, want: "lies under the CDC path"},
@@ -204,6 +213,10 @@ var badRows = []configRow{
 	{kind: "output", field: "credentials.token", set: `{credentials: {id: "", secret: "", token: ` + secretMark + `}}`, want: "needs credentials.id and credentials.secret"},
 	{kind: "output", field: "credentials.profile", set: `{credentials: {profile: dev}}`, want: "cannot be combined with static"},
 	{kind: "output", field: "credentials.role_external_id", set: `{credentials: {role_external_id: x}}`, want: "needs credentials.role"},
+	{kind: "output", field: "credentials.profile", set: `{credentials: {id: "", secret: "", profile: nosuch}}`, want: `"nosuch" is not in the shared config files`,
+		startOnly: "the shared config files are the running machine's"},
+	{kind: "output", field: "region", set: `{region: ""}`, named: "set region", want: "no AWS region",
+		startOnly: "AWS_REGION and the profiles are the running machine's"},
 	{kind: "output", field: "max_in_flight", set: `{max_in_flight: 0}`, want: "must be at least 1"},
 	{kind: "output", field: "max_in_flight", set: `{max_in_flight: many}`, named: "field 'max_in_flight'", want: "into int", lintBlind: true},
 	{kind: "output", field: "max_record_size", set: `{max_record_size: 0}`, want: "must be between 1 and 10485760"},
@@ -257,11 +270,13 @@ var goodRows = []configRow{
 	{kind: "input", field: "checkpoint.store", set: `{mode: Full-Load, cdc_path: "", checkpoint: {store: File, directory: "CKDIR"}}`},
 	{kind: "input", field: "checkpoint.cache", set: `{checkpoint: {store: cache, cache: ck}}`, resources: "cache_resources: [{label: ck, memory: {}}]\n"},
 	{kind: "input", field: "checkpoint.interval", set: `{checkpoint: {store: file, directory: "CKDIR", interval: 0s}}`},
-	{kind: "input", field: "checkpoint.lease", set: `{checkpoint: {store: s3, bucket: ck, interval: 5s, lease: 10s}}`},
-	{kind: "input", field: "checkpoint.lease", set: `{checkpoint: {store: s3, bucket: ck, interval: 0s, lease: 1s}}`},
+	{kind: "input", field: "checkpoint.lease", set: `{region: us-east-1, checkpoint: {store: s3, bucket: ck, interval: 5s, lease: 10s}}`},
+	{kind: "input", field: "checkpoint.lease", set: `{region: us-east-1, checkpoint: {store: s3, bucket: ck, interval: 0s, lease: 1s}}`},
 	{kind: "input", field: "endpoint", set: `{endpoint: "https://s3.example.com:9000/base"}`},
 	{kind: "input", field: "region", set: `{region: "us-gov-west-1"}`},
 	{kind: "input", field: "region", set: `{region: "garage"}`},
+	{kind: "input", field: "credentials.profile", set: `{bucket: b, directory: "", region: "", credentials: {id: "", secret: "", profile: dev}}`},
+	{kind: "output", field: "credentials.profile", set: `{region: "", credentials: {id: "", secret: "", profile: dev}}`},
 	{kind: "input", field: "expected_bucket_owner", set: `{expected_bucket_owner: "012345678901"}`},
 	{kind: "input", field: "credentials.role", set: `{credentials: {role: "arn:aws:iam::123456789012:role/r", role_external_id: x}}`},
 	{kind: "processor", field: "target_table_prep_mode", set: `{target_table_prep_mode: TRUNCATE_BEFORE_LOAD}`},
@@ -422,7 +437,24 @@ func (r configRow) label() string {
 	return strings.NewReplacer("/", "_", " ", "_").Replace(s)
 }
 
+// isolateAWSEnv points the AWS SDK at shared config files holding one
+// profile, dev (region eu-west-1), and clears the region from the
+// environment.
+func isolateAWSEnv(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "config")
+	if err := os.WriteFile(conf, []byte("[profile dev]\nregion = eu-west-1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_CONFIG_FILE", conf)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
+	t.Setenv("AWS_REGION", "")
+	t.Setenv("AWS_DEFAULT_REGION", "")
+	t.Setenv("AWS_PROFILE", "")
+}
+
 func TestConfigCheckRefusesBadValues(t *testing.T) {
+	isolateAWSEnv(t)
 	for _, r := range badRows {
 		t.Run(r.label(), func(t *testing.T) {
 			component, stream := rowConfig(t, r, t.TempDir())
@@ -463,6 +495,7 @@ func TestConfigCheckRefusesBadValues(t *testing.T) {
 }
 
 func TestConfigCheckAcceptsGoodValues(t *testing.T) {
+	isolateAWSEnv(t)
 	for _, r := range goodRows {
 		t.Run(r.label(), func(t *testing.T) {
 			component, stream := rowConfig(t, r, t.TempDir())

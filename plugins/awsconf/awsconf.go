@@ -158,6 +158,10 @@ func Load(ctx context.Context, c Config) (aws.Config, error) {
 		opts = append(opts, config.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} }))
 	}
 	conf, err := config.LoadDefaultConfig(ctx, opts...)
+	var noProfile config.SharedConfigProfileNotExistError
+	if errors.As(err, &noProfile) && c.Profile != "" && noProfile.Profile == c.Profile {
+		return aws.Config{}, fmt.Errorf("credentials.profile: %q is not in the shared config files (%s)", c.Profile, strings.Join(noProfile.Filename, ", "))
+	}
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("loading AWS configuration: %w", err)
 	}

@@ -103,6 +103,9 @@ starting, and the streams API's POST/PUT), with the error the start would give, 
 `+"`lint --skip-env-var-check`"+`, where it stands for an unset `+"`${STREAM}`"+` and is left to the start. An `+"`endpoint`"+` quoted in an error never shows its
 user information or query string. With `+"`endpoint`"+` empty, the endpoint the AWS SDK takes from
 AWS_ENDPOINT_URL_KINESIS, AWS_ENDPOINT_URL or the shared config gets the same checks when the output connects.
+The AWS configuration is resolved when the output is built (without a request; not by lint, which may
+run on another machine): no region anywhere, or a `+"`credentials.profile`"+` the shared config files lack, is
+refused at start, naming it.
 `+"`ordering`"+` is read in any case, as Benthos' lint compares its options.
 `+"`batching`"+` is checked too: a `+"`period`"+` that is no duration, or a negative `+"`count`"+`, `+"`byte_size`"+` or `+"`period`"+`
 (which would silently disable that trigger), is refused naming the field. A `+"`dead_letter`"+` that names no output (a string, an empty
@@ -293,6 +296,12 @@ func init() {
 			}
 			oc, err := parseOutputConfig(conf)
 			if err != nil {
+				return nil, pol, 0, err
+			}
+			// Resolved without a request (credentials are fetched at the
+			// first one): a missing profile or region is a config error,
+			// not a Connect that fails at every retry.
+			if _, err := awsconf.Load(context.Background(), oc.conn); err != nil {
 				return nil, pol, 0, err
 			}
 			return newOutput(oc, res), pol, mif, nil

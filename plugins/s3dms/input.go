@@ -194,6 +194,9 @@ under ` + "`run --chilled`" + `.
 An ` + "`endpoint`" + ` quoted in an error never shows its user information or query string. With ` + "`endpoint`" + `
 empty, the endpoint the AWS SDK takes from AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL or the shared config gets the same
 checks when the input connects.
+When the input reads a bucket or keeps its checkpoint in S3, the AWS configuration is resolved when it is
+built (without a request; not by lint, which may run on another machine): no region anywhere, or a
+` + "`credentials.profile`" + ` the shared config files lack, is refused at start, naming it.
 One mistake escapes the lint: a scalar of the wrong type (` + "`batch_size: abc`" + `, ` + "`rfc4180: maybe`" + `). Benthos' lint checks only that a
 scalar field holds a scalar, and skips a component's checks altogether when one of its fields does not
 decode, so such a config lints clean (and hides the component's other mistakes); the start refuses it,
@@ -818,6 +821,14 @@ func newInput(pc *service.ParsedConfig, res *service.Resources) (*input, error) 
 	c, err := parseConf(pc)
 	if err != nil {
 		return nil, err
+	}
+	// The AWS configuration resolves without a request (credentials are
+	// fetched at the first one): a missing profile or region is a config
+	// error, not a Connect that fails at every retry.
+	if c.bucket != "" || c.ckStore == "s3" {
+		if _, err := awsconf.Load(context.Background(), c.aws); err != nil {
+			return nil, err
+		}
 	}
 	// As Benthos' own cache users do: a missing resource is a config
 	// error, not a Connect that fails at every retry.
