@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -52,6 +53,10 @@ func (c Config) Validate() error {
 	case c.RoleExternalID != "" && c.Role == "":
 		return errors.New("credentials.role_external_id needs credentials.role")
 	}
+	if c.Role != "" && !roleARN.MatchString(c.Role) {
+		// STS refuses it at every Connect.
+		return fmt.Errorf("credentials.role: must be an IAM role ARN such as arn:aws:iam::123456789012:role/name, got %q", c.Role)
+	}
 	if c.Region != "" && !validRegion(c.Region) {
 		// The SDK refuses it at every request ("invalid input region"):
 		// the pipeline would run, retrying Connect forever.
@@ -64,6 +69,10 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// roleARN is the form of an IAM role ARN, in any partition, with or without
+// a path.
+var roleARN = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[^/].*$`)
 
 // validRegion is the AWS SDK's own test of a region (rulesfn.IsValidHostLabel
 // with sub-domains, applied by every client's endpoint resolution).

@@ -220,7 +220,7 @@ that emits batches (`+"`aws_s3_dms`, `batch_size`"+`) no `+"`batching`"+` is nee
 				service.NewStringField("secret").Description("Static secret access key.").Default("").Secret(),
 				service.NewStringField("token").Description("Session token for temporary static credentials.").Default("").Secret(),
 				service.NewStringField("profile").Description("Profile of the shared config/credentials files.").Default(""),
-				service.NewStringField("role").Description("ARN of a role to assume (with STS) using the credentials above or the default chain. STS is called at its regional endpoint, not at `endpoint`; a stand-in STS is named by AWS_ENDPOINT_URL_STS.").Default(""),
+				service.NewStringField("role").Description("ARN of a role to assume (`arn:aws:iam::<account>:role/<name>`, with STS) using the credentials above or the default chain. STS is called at its regional endpoint, not at `endpoint`; a stand-in STS is named by AWS_ENDPOINT_URL_STS.").Default(""),
 				service.NewStringField("role_external_id").Description("External id for assuming `role`.").Default(""),
 			).Description("Credentials. All empty: the AWS default chain (environment, shared files, web identity, container or instance role).").Advanced(),
 			service.NewOutputMaxInFlightField().Default(1).

@@ -298,7 +298,7 @@ func inputSpec() *service.ConfigSpec {
 				service.NewStringField("id").Description("Access key id.").Default(""),
 				service.NewStringField("secret").Description("Secret access key.").Default("").Secret(),
 				service.NewStringField("token").Description("Session token.").Default("").Secret(),
-				service.NewStringField("role").Description("Role ARN to assume (with STS, at its regional endpoint, not at `endpoint`; a stand-in STS is named by AWS_ENDPOINT_URL_STS).").Default(""),
+				service.NewStringField("role").Description("Role ARN to assume (`arn:aws:iam::<account>:role/<name>`; with STS, at its regional endpoint, not at `endpoint`; a stand-in STS is named by AWS_ENDPOINT_URL_STS).").Default(""),
 				service.NewStringField("role_external_id").Description("External id for the role.").Default(""),
 			).Description("Explicit credentials; by default the AWS default chain is used.").Advanced(),
 			service.NewObjectField("checkpoint",
