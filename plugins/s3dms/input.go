@@ -169,6 +169,9 @@ key the record holds.
   A header row whose quoted field never closes runs to the end of the file; it is passed on whole (for the
   processor to flag), not skipped, so that no row is lost silently.
 - gzip sources (".gz" or Content-Encoding gzip) are read. Keys must be UTF-8; row bytes are passed on untouched.
+  Keys may hold any character S3 accepts, control characters included: listings ask for URL-encoded keys
+  (` + "`encoding-type=url`" + `, as the AWS CLI does) and decode them when the answer says so, since S3 otherwise
+  sends such a key in a form no XML parser accepts, which would fail every listing of its folder.
 - CDC files present before the first start are processed (` + "`cdc_start: beginning`" + `); ` + "`now`" + ` skips them.
 - Changes captured during the full load: CDC starts after the full load, from the CDC start point, in lexical order.
 - A CDC key already processed is never re-read, even if rewritten (high-water mark). The input remembers the CDC

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
@@ -101,7 +103,14 @@ func (s *s3Source) bucket() string { return s.bucketName }
 func (s *s3Source) describe(key string) string { return fmt.Sprintf("s3://%s/%s", s.bucketName, key) }
 
 func (s *s3Source) list(ctx context.Context, prefix, startAfter, token string) ([]object, string, error) {
-	in := &s3.ListObjectsV2Input{Bucket: &s.bucketName, Prefix: aws.String(prefix), ExpectedBucketOwner: s.expectedOwner}
+	// Keys URL-encoded in the answer, as the AWS CLI asks for them: S3
+	// accepts keys holding control characters, which it sends otherwise as
+	// character references no XML 1.0 parser accepts (the SDK's fails the
+	// whole page: "illegal character code U+0001"), so one such object
+	// would stop every listing of its folder. Decoded below, only when the
+	// answer says it is encoded (a stand-in may ignore the parameter).
+	in := &s3.ListObjectsV2Input{Bucket: &s.bucketName, Prefix: aws.String(prefix), ExpectedBucketOwner: s.expectedOwner,
+		EncodingType: types.EncodingTypeUrl}
 	if s.pageSize > 0 {
 		in.MaxKeys = aws.Int32(s.pageSize)
 	}
@@ -128,9 +137,18 @@ func (s *s3Source) list(ctx context.Context, prefix, startAfter, token string) (
 		}
 		return nil, "", fmt.Errorf("listing s3://%s/%s: %w", s.bucketName, prefix, explainS3(err))
 	}
+	encoded := out.EncodingType == types.EncodingTypeUrl
 	objs := make([]object, 0, len(out.Contents))
 	for _, o := range out.Contents {
 		k := aws.ToString(o.Key)
+		if encoded {
+			// Form encoding, as S3 writes it ("+" a space, "%2B" a plus).
+			dk, err := url.QueryUnescape(k)
+			if err != nil {
+				return nil, "", fmt.Errorf("listing s3://%s/%s: key %q is not URL-encoded although the answer says so: %w", s.bucketName, prefix, k, err)
+			}
+			k = dk
+		}
 		if !utf8.ValidString(k) {
 			return nil, "", fmt.Errorf("listing s3://%s/%s: key %q is not valid UTF-8", s.bucketName, prefix, k)
 		}
