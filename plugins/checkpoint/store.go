@@ -239,6 +239,19 @@ func (s *S3) owner() *string {
 
 func (s *S3) Load(ctx context.Context) (*State, error) {
 	st, etag, age, err := s.read(ctx)
+	if isCode(err, "AccessDenied") {
+		// S3 answers a GET of a key that does not exist with 403, not
+		// 404, when the credentials lack s3:ListBucket on the bucket (a
+		// policy granting only s3:GetObject and s3:PutObject on the
+		// checkpoints' prefix), so the first start sees this. The
+		// create-only write tells the two cases apart: it succeeds only
+		// when there is no checkpoint, and never overwrites one.
+		s.etag = nil
+		if cerr := s.Save(ctx, &State{}); cerr != nil {
+			return nil, fmt.Errorf("%w (S3 also answers so when the checkpoint does not exist yet and the credentials lack s3:ListBucket on the bucket, but creating it failed: %v)", err, cerr)
+		}
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}

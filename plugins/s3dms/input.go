@@ -123,7 +123,10 @@ the same way when ` + "`mode`" + ` is ` + "`full-load`" + ` or ` + "`full-load-a
 
 Checkpoint stores: ` + "`file`" + ` (one JSON file, replaced atomically: temp file, fsync, rename, fsync of the
 directory; with ` + "`directory`" + `, a ` + "`checkpoint.directory`" + ` under the CDC path or a table's path is refused at start and by lint,
-since the input would read the checkpoint file as data; so is an ` + "`s3`" + ` store's key there, in the bucket read), ` + "`s3`" + ` (one object written with If-None-Match/If-Match; a second instance started with the
+since the input would read the checkpoint file as data; so is an ` + "`s3`" + ` store's key there, in the bucket read), ` + "`s3`" + ` (one object written with If-None-Match/If-Match; the credentials need s3:GetObject and
+s3:PutObject on it, not s3:ListBucket: S3 answers the first start's read of a checkpoint not written yet with 403
+AccessDenied then, and the create-only write that follows tells a missing checkpoint from an unreadable one, which it
+never overwrites; a second instance started with the
 same key is refused while the first one's lease (` + "`checkpoint.lease`" + `, refreshed at every interval) runs,
 and an instance whose checkpoint was taken over (or deleted under it) stops emitting for good, logging it once and
 reporting itself not connected (` + "`/ready`" + ` answers 503 saying so), so two instances never double-process:
