@@ -222,8 +222,9 @@ or 4xx answer other than a timeout or throttling: access denied, invalid or expi
 the wrong region), which no retry heals until an operator acts, the input logs the error once and also reports
 itself not connected: ` + "`/ready`" + ` answers 503 with the refusal (naming the bucket, the folder or object and S3's
 answer), the engine logs it at every attempt and counts ` + "`input_connection_failed`" + `, and waits between attempts
-(1 s, growing to 10 s) so that the refused request is not repeated at once; each attempt probes with a listing of the
-CDC folder and then retries the refused request. Once S3 accepts the input's requests again, reading resumes at the
+(1 s, growing to 10 s) so that the refused request is not repeated at once; each attempt loads the AWS configuration
+again (so credentials replaced where it finds them, e.g. a shared credentials file rewritten when its session token is
+renewed, are used from then on), probes with a listing of the CDC folder and then retries the refused request. Once S3 accepts the input's requests again, reading resumes at the
 same row. An object that changed while it was read, found when a cut download is reopened at its last row (the ETag
 differs), stops the input at that row the same way (logged once, not connected, ` + "`/ready`" + ` 503 with the error,
 the reopen tried after each wait) until the original is put back or the input is restarted with
@@ -772,8 +773,13 @@ type input struct {
 	// refused is S3's refusal (403, NoSuchBucket, ...) that made the input
 	// report itself not connected, reported by the next Connect with a
 	// wait from refuseBo; refusing holds until rows are read again.
-	refused   error
-	refusing  bool
+	refused  error
+	refusing bool
+	// staleAWS: S3 itself refused a request (ExpiredToken, AccessDenied,
+	// ...): each probe until it accepts one again loads the AWS
+	// configuration anew into s3 first (see Connect).
+	staleAWS  bool
+	s3        *swapS3
 	repeats   int // not-connected episodes (source unreachable) since rows were last read
 	refuseBo  backoff.ExponentialBackOff
 	box       box.Boxer // per-row metadata values without an allocation each (ReadBatch only)
@@ -856,6 +862,39 @@ func newInput(pc *service.ParsedConfig, res *service.Resources) (*input, error) 
 	return in, nil
 }
 
+// swapS3 is the S3 client of the source and of the s3 checkpoint store,
+// replaced by Connect while S3 refuses the input (see staleAWS).
+type swapS3 struct{ c atomic.Pointer[s3.Client] }
+
+func (s *swapS3) ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, opts ...func(*s3.Options)) (*s3.ListObjectsV2Output, error) {
+	return s.c.Load().ListObjectsV2(ctx, in, opts...)
+}
+
+func (s *swapS3) GetObject(ctx context.Context, in *s3.GetObjectInput, opts ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	return s.c.Load().GetObject(ctx, in, opts...)
+}
+
+func (s *swapS3) PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	return s.c.Load().PutObject(ctx, in, opts...)
+}
+
+// newS3Client loads the AWS configuration (credentials from wherever it
+// finds them, read now) and builds the S3 client.
+func newS3Client(ctx context.Context, c *inputConf) (*s3.Client, error) {
+	awsConf, err := awsconf.Load(ctx, c.aws)
+	if err != nil {
+		return nil, err
+	}
+	cl := s3.NewFromConfig(awsConf, func(o *s3.Options) {
+		o.UsePathStyle = c.aws.ForcePathStyle
+		o.DisableLogOutputChecksumValidationSkipped = true
+	})
+	if err := c.aws.CheckResolvedEndpoint(cl.Options().BaseEndpoint, "AWS_ENDPOINT_URL_S3"); err != nil {
+		return nil, err
+	}
+	return cl, nil
+}
+
 func (in *input) Connect(ctx context.Context) error {
 	in.mu.Lock()
 	connected, offline := in.connected, in.offline
@@ -897,7 +936,7 @@ func (in *input) Connect(ctx context.Context) error {
 			return service.NewErrBackOff(&leaseLapseError{in.store.(*checkpoint.S3)}, min(in.conf.ckLease/3, time.Second))
 		}
 		in.mu.Lock()
-		refused, refusing := in.refused, in.refusing
+		refused, refusing, staleAWS := in.refused, in.refusing, in.staleAWS
 		in.refused = nil
 		in.mu.Unlock()
 		if refused != nil {
@@ -907,6 +946,20 @@ func (in *input) Connect(ctx context.Context) error {
 			// failing request is not repeated at once, over and over.
 			wait := in.refuseBo.NextBackOff()
 			return service.NewErrBackOff(fmt.Errorf("%w; trying again in %v", refused, wait.Round(time.Millisecond)), wait)
+		}
+		if offline && staleAWS && in.s3 != nil {
+			// The credentials S3 refused may have been replaced where the
+			// AWS configuration finds them (a shared credentials file
+			// rewritten by whatever rotates it, a profile edited): the
+			// client built at the first Connect would sign with the old
+			// ones for good (the SDK reads static credentials once), so the
+			// probe goes with a client built again, as the Kinesis output
+			// does after a refusal.
+			cl, err := newS3Client(ctx, in.conf)
+			if err != nil {
+				return service.NewErrBackOff(fmt.Errorf("%s refuses the input, and loading the AWS configuration again failed: %w", in.describeSource(), err), in.refuseBo.NextBackOff())
+			}
+			in.s3.c.Store(cl)
 		}
 		if offline {
 			// Back only once the source answers a listing again.
@@ -927,19 +980,15 @@ func (in *input) Connect(ctx context.Context) error {
 	if in.bgCtx == nil {
 		in.bgCtx, in.bgCancel = context.WithCancel(context.Background())
 	}
-	var s3c *s3.Client
+	var s3c *swapS3
 	if c.bucket != "" || c.ckStore == "s3" {
-		awsConf, err := awsconf.Load(ctx, c.aws)
+		cl, err := newS3Client(ctx, c)
 		if err != nil {
 			return err
 		}
-		s3c = s3.NewFromConfig(awsConf, func(o *s3.Options) {
-			o.UsePathStyle = c.aws.ForcePathStyle
-			o.DisableLogOutputChecksumValidationSkipped = true
-		})
-		if err := c.aws.CheckResolvedEndpoint(s3c.Options().BaseEndpoint, "AWS_ENDPOINT_URL_S3"); err != nil {
-			return err
-		}
+		s3c = &swapS3{}
+		s3c.c.Store(cl)
+		in.s3 = s3c
 	}
 	var owner *string
 	if c.expectedOwner != "" {
@@ -1602,6 +1651,7 @@ func (in *input) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 		if err == nil {
 			in.mu.Lock()
 			in.repeats = 0
+			in.staleAWS = false
 			if in.refusing {
 				in.refusing = false
 				in.refuseBo.Reset()
@@ -1818,7 +1868,7 @@ func (in *input) readOnce(ctx context.Context) (service.MessageBatch, service.Ac
 			in.mu.Lock()
 			in.offline, in.refused = true, fmt.Errorf("%s refuses the input: %w", in.describeSource(), err)
 			first := !in.refusing
-			in.refusing = true
+			in.refusing, in.staleAWS = true, true
 			in.mu.Unlock()
 			if first {
 				in.log.Errorf("%v: input not connected until S3 accepts its requests", err)
