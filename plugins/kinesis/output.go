@@ -1635,6 +1635,8 @@ func classify(ctx context.Context, err error) errClass {
 			return errThrottle
 		case "ExpiredTokenException", "ExpiredToken", "UnrecognizedClientException", "InvalidSignatureException",
 			"IncompleteSignature", "MissingAuthenticationToken", "InvalidClientTokenId", "RequestExpired",
+			// Kinesis's own names (JSON 1.1) of the last two common errors.
+			"IncompleteSignatureException", "MissingAuthenticationTokenException",
 			"ResourceNotFoundException":
 			return errConnection
 		case "ValidationException", "InvalidArgumentException", "SerializationException":
