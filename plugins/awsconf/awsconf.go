@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -166,6 +167,10 @@ func Load(ctx context.Context, c Config) (aws.Config, error) {
 	if c.NoSDKRetries {
 		opts = append(opts, config.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} }))
 	}
+	// Temporary credentials of the default chain (a profile's role or
+	// credential_process, web identity, ECS) are renewed a little before
+	// they expire; the instance role's 5 minutes are kept.
+	opts = append(opts, config.WithCredentialsCacheOptions(renewEarly))
 	conf, err := config.LoadDefaultConfig(ctx, opts...)
 	var noProfile config.SharedConfigProfileNotExistError
 	if errors.As(err, &noProfile) && c.Profile != "" && noProfile.Profile == c.Profile {
@@ -195,9 +200,21 @@ func Load(ctx context.Context, c Config) (aws.Config, error) {
 			if c.RoleExternalID != "" {
 				o.ExternalID = aws.String(c.RoleExternalID)
 			}
-		}))
+		}), renewEarly)
 	}
 	return conf, nil
+}
+
+// renewEarly makes a credentials cache renew temporary credentials 30 to 60
+// s before they expire (at least: a longer window is kept). The SDK's
+// default is no window: credentials were used up to their last instant, so
+// a request signed then reached S3 or Kinesis after they expired and was
+// answered ExpiredToken (the input then reports a refusal, the output a
+// lost connection), at every renewal.
+func renewEarly(o *aws.CredentialsCacheOptions) {
+	if o.ExpiryWindow < time.Minute {
+		o.ExpiryWindow, o.ExpiryWindowJitterFrac = time.Minute, 0.5
+	}
 }
 
 // hideProcessOutput passes on its provider's credentials and errors, except

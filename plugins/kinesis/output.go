@@ -222,7 +222,7 @@ that emits batches (`+"`aws_s3_dms`, `batch_size`"+`) no `+"`batching`"+` is nee
 				service.NewStringField("profile").Description("Profile of the shared config/credentials files.").Default(""),
 				service.NewStringField("role").Description("ARN of a role to assume (`arn:aws:iam::<account>:role/<name>`, with STS) using the credentials above or the default chain. STS is called at its regional endpoint, not at `endpoint`; a stand-in STS is named by AWS_ENDPOINT_URL_STS.").Default(""),
 				service.NewStringField("role_external_id").Description("External id for assuming `role`.").Default(""),
-			).Description("Credentials. All empty: the AWS default chain (environment, shared files, web identity, container or instance role).").Advanced(),
+			).Description("Credentials. All empty: the AWS default chain (environment, shared files, web identity, container or instance role). Temporary credentials (an assumed role, a credential_process, web identity) are renewed 30 to 60 s before they expire (an instance role's 5 minutes before), so that no request reaches Kinesis signed with credentials that expired on the way.").Advanced(),
 			service.NewOutputMaxInFlightField().Default(1).
 				Description("Batches written concurrently. 1 (default) keeps per-key order across batches; more only adds concurrency across batches, shards of one batch are already written in parallel."),
 			service.NewBatchPolicyField(fBatching),

@@ -307,7 +307,7 @@ func inputSpec() *service.ConfigSpec {
 				service.NewStringField("token").Description("Session token.").Default("").Secret(),
 				service.NewStringField("role").Description("Role ARN to assume (`arn:aws:iam::<account>:role/<name>`; with STS, at its regional endpoint, not at `endpoint`; a stand-in STS is named by AWS_ENDPOINT_URL_STS).").Default(""),
 				service.NewStringField("role_external_id").Description("External id for the role.").Default(""),
-			).Description("Explicit credentials; by default the AWS default chain is used.").Advanced(),
+			).Description("Explicit credentials; by default the AWS default chain is used. Temporary credentials (an assumed role, a credential_process, web identity) are renewed 30 to 60 s before they expire (an instance role's 5 minutes before), so that no request reaches S3 signed with credentials that expired on the way.").Advanced(),
 			service.NewObjectField("checkpoint",
 				service.NewStringEnumField("store", "file", "s3", "cache", "none").Description("Where the position is kept.").Default("file"),
 				service.NewStringField("key").Description("Checkpoint name (file name, object key or cache key). Default: derived from the bucket or directory, the folders and the table paths, as the listing uses them (`dms` and `/dms/`, `hr/employee` and `hr/employee/` name the same checkpoint).").Default(""),
