@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/processcreds"
@@ -37,7 +39,9 @@ type Config struct {
 	Role           string // role ARN to assume
 	RoleExternalID string
 	// NoSDKRetries turns the SDK's own retries off, for components that
-	// retry themselves (per record, honouring their context).
+	// retry themselves (per record, honouring their context), but one: a
+	// request refused for the host's clock is sent again at once with the
+	// skew the answer showed (see clockSkewOnly).
 	NoSDKRetries bool
 }
 
@@ -165,7 +169,7 @@ func Load(ctx context.Context, c Config) (aws.Config, error) {
 		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(c.ID, c.Secret, c.Token)))
 	}
 	if c.NoSDKRetries {
-		opts = append(opts, config.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} }))
+		opts = append(opts, config.WithRetryer(clockSkewOnly))
 	}
 	// Temporary credentials of the default chain (a profile's role or
 	// credential_process, web identity, ECS) are renewed a little before
@@ -203,6 +207,33 @@ func Load(ctx context.Context, c Config) (aws.Config, error) {
 		}), renewEarly)
 	}
 	return conf, nil
+}
+
+// clockSkewOnly is a retryer that retries nothing but a request the SDK
+// found refused for the host's clock (its "Probable clock skew error": a
+// skew code such as InvalidSignatureException "Signature expired" with a
+// Date more than 4 minutes off), once, at once. The SDK learns a client's
+// clock skew from such an answer, but applies it to the request only when
+// it retries it, and keeps it in that client only: with no retries at all,
+// a component that builds a new client at each connection attempt (the
+// Kinesis output until one succeeds) signed every first request with the
+// wrong time, forever, on a host whose clock is off.
+func clockSkewOnly() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = 2
+		o.Retryables = []retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
+			var skew interface {
+				error
+				RetryableError() bool
+			}
+			if errors.As(err, &skew) && skew.RetryableError() && strings.HasPrefix(skew.Error(), "Probable clock skew error") {
+				return aws.TrueTernary
+			}
+			return aws.FalseTernary
+		})}
+		o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
+		o.RateLimiter = ratelimit.None
+	})
 }
 
 // renewEarly makes a credentials cache renew temporary credentials 30 to 60

@@ -2,6 +2,7 @@ package awsconf
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/smithy-go"
 )
 
 func TestLoadStaticCredentials(t *testing.T) {
@@ -29,10 +31,38 @@ func TestLoadStaticCredentials(t *testing.T) {
 	if c.AccessKeyID != "AKID" || c.SecretAccessKey != "SECRET" || c.SessionToken != "TOKEN" || cfg.Region != "eu-west-1" {
 		t.Fatalf("credentials %+v region %s", c, cfg.Region)
 	}
-	if _, ok := cfg.Retryer().(aws.NopRetryer); !ok {
-		t.Fatalf("the SDK retries on its own: %T", cfg.Retryer())
+	// The SDK retries nothing on its own but a request refused for the
+	// host's clock, once.
+	r := cfg.Retryer()
+	for _, err := range []error{
+		&smithy.GenericAPIError{Code: "ThrottlingException"},
+		&smithy.GenericAPIError{Code: "InternalFailure"},
+		&smithy.GenericAPIError{Code: "InvalidSignatureException"},
+		retryableError{errors.New("connection reset")},
+		context.DeadlineExceeded,
+	} {
+		if r.IsErrorRetryable(err) {
+			t.Errorf("the SDK retries %v on its own", err)
+		}
+	}
+	if !r.IsErrorRetryable(skewError{&smithy.GenericAPIError{Code: "InvalidSignatureException", Message: "Signature expired"}}) || r.MaxAttempts() != 2 {
+		t.Errorf("a clock skew error is not retried once (retryable %v, %d attempts)", r.IsErrorRetryable(skewError{}), r.MaxAttempts())
 	}
 }
+
+// skewError is what the SDK's retry middleware makes of an answer refused
+// for the clock (its retryableClockSkewError).
+type skewError struct{ err error }
+
+func (e skewError) Error() string        { return fmt.Sprintf("Probable clock skew error: %v", e.err) }
+func (e skewError) Unwrap() error        { return e.err }
+func (e skewError) RetryableError() bool { return true }
+
+// retryableError is an error the SDK's standard retryer would retry.
+type retryableError struct{ err error }
+
+func (e retryableError) Error() string        { return e.err.Error() }
+func (e retryableError) RetryableError() bool { return true }
 
 func TestLoadProfile(t *testing.T) {
 	dir := t.TempDir()

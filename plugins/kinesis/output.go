@@ -79,7 +79,9 @@ AWS SDK's) is written straight into a reused buffer, signed with the SDK's SigV4
 when they expire), sent to the endpoint the SDK resolves (`+"`endpoint`"+` when set, otherwise the regional
 endpoint of the partition, FIPS/dual-stack settings included) through the HTTP client of the AWS configuration, and
 its answer decoded without per-record allocations; error answers go through the SDK's own error decoding. A host
-clock more than 4 minutes off the answers' Date is corrected for when signing (kept across reconnects). Every other
+clock more than 4 minutes off the answers' Date is corrected for when signing (kept across reconnects): a request
+Kinesis refused for it ("Signature expired") is sent again at once with the corrected time, the calls of Connect too, so
+such a host connects and writes without a lost connection. Every other
 call (DescribeStreamSummary, ListShards, assume-role) uses the SDK. `+"`sdk_client: true`"+` sends PutRecords through
 the SDK too.
 

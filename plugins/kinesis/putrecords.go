@@ -245,6 +245,23 @@ func (f *fastClient) putRecordsFast(ctx context.Context, pc *putCall, recs []*re
 	if err != nil {
 		return nil, f.opError(err)
 	}
+	for attempt := 1; ; attempt++ {
+		signedSkew := f.skew.Load()
+		out, status, err := f.send(ctx, pc, recs, creds, url, signedSkew)
+		if err != nil && attempt == 1 && status >= 400 && status < 500 && f.skew.Load() != signedSkew {
+			// Refused (4xx: not written) by a Kinesis whose clock its
+			// answer shows more than 4 minutes away from the signing time
+			// ("Signature expired"): sent again at once with that time,
+			// as the SDK does, rather than reported as lost credentials.
+			continue
+		}
+		return out, err
+	}
+}
+
+// send signs the records' PutRecords request at now plus skew and sends it;
+// status is the HTTP status of an answer (0 without one).
+func (f *fastClient) send(ctx context.Context, pc *putCall, recs []*record, creds aws.Credentials, url string, skew int64) (*kinesis.PutRecordsOutput, int, error) {
 	pc.body = appendPutRecordsBody(pc.body[:0], recs, f.stream)
 	sum := sha256.Sum256(pc.body)
 	body := &sentBody{closed: make(chan struct{})}
@@ -252,35 +269,35 @@ func (f *fastClient) putRecordsFast(ctx context.Context, pc *putCall, recs []*re
 	defer pc.release(body)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, body)
 	if err != nil {
-		return nil, f.opError(err)
+		return nil, 0, f.opError(err)
 	}
 	req.ContentLength = int64(len(pc.body))
 	req.Header["Content-Type"] = []string{"application/x-amz-json-1.1"}
 	req.Header["X-Amz-Target"] = []string{"Kinesis_20131202.PutRecords"}
 	req.Header["User-Agent"] = []string{f.ua}
-	if err := f.signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "kinesis", f.region, time.Now().Add(time.Duration(f.skew.Load())).UTC()); err != nil {
-		return nil, f.opError(&v4.SigningError{Err: err})
+	if err := f.signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "kinesis", f.region, time.Now().Add(time.Duration(skew)).UTC()); err != nil {
+		return nil, 0, f.opError(&v4.SigningError{Err: err})
 	}
 	resp, err := f.httpClient.Do(req)
 	if err != nil {
-		return nil, f.opError(&smithyhttp.RequestSendError{Err: err})
+		return nil, 0, f.opError(&smithyhttp.RequestSendError{Err: err})
 	}
 	f.noteClock(resp)
 	pc.resp.Reset()
 	_, rerr := pc.resp.ReadFrom(resp.Body)
 	_ = resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
-		return nil, f.opError(f.responseError(ctx, resp, pc.resp.Bytes(), rerr))
+		return nil, resp.StatusCode, f.opError(f.responseError(ctx, resp, pc.resp.Bytes(), rerr))
 	}
 	if rerr != nil {
 		// A truncated answer or a connection closed under it: the records
 		// may have been written (classify: retry, outcome unknown).
-		return nil, f.opError(f.wrapResponse(resp, &smithy.DeserializationError{Err: fmt.Errorf("reading PutRecords response: %w", rerr)}))
+		return nil, resp.StatusCode, f.opError(f.wrapResponse(resp, &smithy.DeserializationError{Err: fmt.Errorf("reading PutRecords response: %w", rerr)}))
 	}
 	if err := pc.decode(pc.resp.Bytes()); err != nil {
-		return nil, f.opError(f.wrapResponse(resp, &smithy.DeserializationError{Err: err}))
+		return nil, resp.StatusCode, f.opError(f.wrapResponse(resp, &smithy.DeserializationError{Err: err}))
 	}
-	return &pc.out, nil
+	return &pc.out, resp.StatusCode, nil
 }
 
 // responseError builds the error of a non-2xx answer with the SDK's own JSON
