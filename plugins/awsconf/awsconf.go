@@ -24,6 +24,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/processcreds"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
@@ -189,6 +191,13 @@ func Load(ctx context.Context, c Config) (aws.Config, error) {
 	if conf.Credentials != nil {
 		conf.Credentials = aws.NewCredentialsCache(hideProcessOutput{conf.Credentials})
 	}
+	conf.APIOptions = append(conf.APIOptions, func(s *middleware.Stack) error {
+		return s.Initialize.Add(middleware.InitializeMiddlewareFunc("dmsbridgeRedactSignatureDetails",
+			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+				out, md, err := next.HandleInitialize(ctx, in)
+				return out, md, RedactSignatureDetails(err)
+			}), middleware.Before)
+	})
 	if c.Endpoint != "" {
 		conf.BaseEndpoint = aws.String(c.Endpoint)
 	}
@@ -246,6 +255,30 @@ func renewEarly(o *aws.CredentialsCacheOptions) {
 	if o.ExpiryWindow < time.Minute {
 		o.ExpiryWindow, o.ExpiryWindowJitterFrac = time.Minute, 0.5
 	}
+}
+
+// RedactSignatureDetails cuts, in place, what an AWS error message quotes of
+// the request's signature and returns err. A service that rejects a
+// signature (Kinesis's InvalidSignatureException, and the other JSON and
+// Query services') quotes the canonical request it expected, signed headers
+// and their values included: x-amz-security-token, the session token, which
+// is a credential. The message reaches logs, the engine's errors and, in
+// streams mode, /ready's answer. The code and the message's first sentences
+// stay. Every client built from Load's configuration applies it to its
+// errors; a component decoding answers itself calls it.
+func RedactSignatureDetails(err error) error {
+	var ge *smithy.GenericAPIError
+	if err == nil || !errors.As(err, &ge) {
+		return err
+	}
+	i := strings.Index(ge.Message, "The Canonical String for this request")
+	if j := strings.Index(strings.ToLower(ge.Message), "x-amz-security-token"); i < 0 || (j >= 0 && j < i) {
+		i = j
+	}
+	if i >= 0 {
+		ge.Message = strings.TrimSpace(ge.Message[:i]) + " (the canonical request the service quoted is not shown: it holds the session token)"
+	}
+	return err
 }
 
 // hideProcessOutput passes on its provider's credentials and errors, except

@@ -144,6 +144,8 @@ dead letter. After a refusal, the first Connect fails with an error naming the s
 `+"`output_connection_lost`"+` and `+"`output_connection_failed`"+` counters rise with every attempt) and makes the
 engine wait the next `+"`backoff`"+` interval (growing to `+"`max_interval`"+`; reset once a write goes through) before
 it connects and tries the batch again, which is how the end of the refusal is seen.
+Error texts never quote the session token: the canonical request that AWS quotes in a
+rejected signature's message (InvalidSignatureException), signed headers included, is cut from it.
 Requests cut short by the stop may have been written: they are sent again and counted as
 unknown-outcome re-sends. A request Kinesis rejects as invalid is split in halves until the offending record fails
 alone.

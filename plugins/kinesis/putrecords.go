@@ -27,6 +27,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/dmsbridge/dmsbridge/plugins/awsconf"
 )
 
 // The output's own PutRecords request path.
@@ -313,6 +315,8 @@ func (f *fastClient) responseError(ctx context.Context, resp *http.Response, bod
 		if err == nil {
 			err = fmt.Errorf("HTTP %d without an error body", resp.StatusCode)
 		}
+		// As the SDK path does (awsconf): no session token quoted.
+		err = awsconf.RedactSignatureDetails(err)
 	}
 	return f.wrapResponse(resp, err)
 }

@@ -229,7 +229,7 @@ same row. An object that changed while it was read, found when a cut download is
 differs), stops the input at that row the same way (logged once, not connected, ` + "`/ready`" + ` 503 with the error,
 the reopen tried after each wait) until the original is put back or the input is restarted with
 ` + "`restart_changed_files: true`" + `. Other errors are returned to the engine, which logs them and retries with backoff. Nothing is skipped or
-reordered because the position only moves when rows are emitted. Errors name the bucket, key, line and offset.
+reordered because the position only moves when rows are emitted. Errors name the bucket, key, line and offset; they never quote the session token (the canonical request an AWS service may quote in a rejected signature's message is cut).
 An object that ends inside a quoted field is not dropped: everything from the row's start to the end of the
 object is emitted as one row (logged as a warning naming the object, line and offset), so the processor flags it
 and a dead-letter route keeps it. A row longer than ` + "`max_row_size`" + ` is passed over without being held in
