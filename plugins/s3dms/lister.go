@@ -202,6 +202,13 @@ func (s *s3Source) open(ctx context.Context, key string, offset int64, etag stri
 		}
 		return nil, fmt.Errorf("reading %s at offset %d: %w", s.describe(key), offset, explainS3(err))
 	}
+	if got := aws.ToString(out.ETag); etag != "" && got != "" && strings.Trim(got, `"`) != strings.Trim(etag, `"`) {
+		// A store that ignores If-Match answers with the object as it is
+		// now: its bytes at offset are not the rest of the one being read.
+		out.Body.Close()
+		cancel()
+		return nil, fmt.Errorf("%s: %w (expected %s, the server sent %s)", s.describe(key), errETagChanged, etag, got)
+	}
 	return &opened{Body: &cancelBody{ReadCloser: out.Body, cancel: cancel}, ETag: aws.ToString(out.ETag), LastModified: aws.ToTime(out.LastModified).UTC(),
 		ContentEncoding: aws.ToString(out.ContentEncoding), Size: objectSize(out, offset), Ranged: offset > 0 && !rangeIgnored(out)}, nil
 }
