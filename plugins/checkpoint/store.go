@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -86,7 +87,14 @@ func (f *File) Save(_ context.Context, st *State) error {
 		}
 		f.dirMade = true
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(f.Path)+".tmp-*")
+	// The temporary file's name is the checkpoint's with a dot before and
+	// ".tmp-<random>" after: cut so that it fits in the 255 bytes of a
+	// file name whenever the checkpoint's own name does.
+	base := filepath.Base(f.Path)
+	if len(base) > 200 {
+		base = strings.ToValidUTF8(base[:200], "")
+	}
+	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if errors.Is(err, os.ErrNotExist) && f.dirMade { // removed since: make it again
 		f.dirMade = false
 		return f.Save(context.Background(), st)

@@ -559,7 +559,13 @@ func parseConfig(pc *service.ParsedConfig, lint bool) (*inputConf, error) {
 		if name == "" {
 			name = filepath.Base(dir)
 		}
-		c.ckKey = fmt.Sprintf("aws_s3_dms-%s-%s.json", sanitize(name), shortHash(parts...))
+		name = sanitize(name)
+		if c.ckStore == "file" && len(name) > maxCkName {
+			// The file name must fit in 255 bytes; the hash of the
+			// whole layout keeps it unique.
+			name = name[:maxCkName]
+		}
+		c.ckKey = fmt.Sprintf("aws_s3_dms-%s-%s.json", name, shortHash(parts...))
 		if c.ckStore == "s3" {
 			c.ckKey = "dmsbridge-checkpoints/" + c.ckKey
 		}
@@ -647,6 +653,11 @@ func (c *inputConf) checkInsideDirectory() error {
 	}
 	return nil
 }
+
+// maxCkName is the longest name part of a default checkpoint file name:
+// "aws_s3_dms-" + name + "-" + 16 hex digits + ".json" must fit in the 255
+// bytes of a file name.
+const maxCkName = 255 - len("aws_s3_dms-") - 1 - 16 - len(".json")
 
 func sanitize(s string) string {
 	b := []byte(s)
