@@ -21,6 +21,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/cenkalti/backoff/v4"
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -225,7 +226,8 @@ answer), the engine logs it at every attempt and counts ` + "`input_connection_f
 (1 s, growing to 10 s) so that the refused request is not repeated at once; each attempt loads the AWS configuration
 again (so credentials replaced where it finds them, e.g. a shared credentials file rewritten when its session token is
 renewed, are used from then on), probes with a listing of the CDC folder and then retries the refused request. Once S3 accepts the input's requests again, reading resumes at the
-same row. An object that changed while it was read, found when a cut download is reopened at its last row (the ETag
+same row. Credentials that cannot be had at all (a credential_process or the instance metadata service failing, an SSO
+token expired: no request reaches S3) are handled the same way: not connected, ` + "`/ready`" + ` naming the failure. An object that changed while it was read, found when a cut download is reopened at its last row (the ETag
 differs), stops the input at that row the same way (logged once, not connected, ` + "`/ready`" + ` 503 with the error,
 the reopen tried after each wait) until the original is put back or the input is restarted with
 ` + "`restart_changed_files: true`" + `. Other errors are returned to the engine, which logs them and retries with backoff. Nothing is skipped or
@@ -889,6 +891,30 @@ func (s *swapS3) PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...f
 	return s.c.Load().PutObject(ctx, in, opts...)
 }
 
+// credentialsError is a failure of the credentials provider: nothing can
+// be signed, whatever the error looks like (an STS 403 is no S3 refusal).
+type credentialsError struct{ err error }
+
+func (e *credentialsError) Error() string { return e.err.Error() }
+func (e *credentialsError) Unwrap() error { return e.err }
+
+// typedCredentials returns its provider's errors as credentialsError.
+type typedCredentials struct{ aws.CredentialsProvider }
+
+func (c typedCredentials) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	creds, err := c.CredentialsProvider.Retrieve(ctx)
+	if err != nil {
+		return creds, &credentialsError{err: err}
+	}
+	return creds, nil
+}
+
+// IsCredentialsProvider lets aws.IsCredentialsProvider see through the
+// wrapper (the SDK checks for anonymous credentials that way).
+func (c typedCredentials) IsCredentialsProvider(target aws.CredentialsProvider) bool {
+	return aws.IsCredentialsProvider(c.CredentialsProvider, target)
+}
+
 // newS3Client loads the AWS configuration (credentials from wherever it
 // finds them, read now) and builds the S3 client.
 func newS3Client(ctx context.Context, c *inputConf) (*s3.Client, error) {
@@ -899,6 +925,9 @@ func newS3Client(ctx context.Context, c *inputConf) (*s3.Client, error) {
 	cl := s3.NewFromConfig(awsConf, func(o *s3.Options) {
 		o.UsePathStyle = c.aws.ForcePathStyle
 		o.DisableLogOutputChecksumValidationSkipped = true
+		if o.Credentials != nil {
+			o.Credentials = typedCredentials{o.Credentials}
+		}
 	})
 	if err := c.aws.CheckResolvedEndpoint(cl.Options().BaseEndpoint, "AWS_ENDPOINT_URL_S3"); err != nil {
 		return nil, err
@@ -1837,6 +1866,23 @@ func (in *input) readOnce(ctx context.Context) (service.MessageBatch, service.Ac
 	}
 	if len(batch) == 0 {
 		in.settleIdle()
+		var noCreds *credentialsError
+		if err != nil && ctx.Err() == nil && errors.As(err, &noCreds) {
+			// No credentials to sign with (a credential_process or the
+			// instance metadata service failing, an SSO token expired): no
+			// request reaches S3 until that is fixed. Not connected, like
+			// a refusal: /ready says why, Connect waits, loads the AWS
+			// configuration again and probes.
+			in.mu.Lock()
+			in.offline, in.refused = true, fmt.Errorf("no AWS credentials to read %s with: %w", in.describeSource(), err)
+			first := !in.refusing
+			in.refusing, in.staleAWS = true, true
+			in.mu.Unlock()
+			if first {
+				in.log.Errorf("%v: input not connected until credentials can be had", err)
+			}
+			return nil, nil, service.ErrNotConnected
+		}
 		if err != nil && ctx.Err() == nil && unreachable(err) {
 			// Reported as a lost connection, so that the engine's /ready
 			// says so and reconnects (Connect probes) with backoff; reading
