@@ -739,6 +739,7 @@ type input struct {
 	seen         *checkpoint.SeenSet // listed CDC keys, bounded, stored with the checkpoint
 	prevSeen     *checkpoint.Seen    // the record of the run before, to find files that came while stopped
 	seenSnap     atomic.Pointer[checkpoint.Seen]
+	seenSkipped  int64 // late files skipped that seenSnap records (in.mu)
 	nextPoll     time.Time
 	nextLate     time.Time
 	nextProg     time.Time
@@ -1092,6 +1093,7 @@ func (in *input) Connect(ctx context.Context) error {
 	in.mu.Lock()
 	a := ackPoint{pos: in.lastPos, hwm: in.hwm, late: in.lateDone[:len(in.lateDone):len(in.lateDone)], figs: in.stats.figures()}
 	in.acked, in.ackedFigs = in.stateFor(a), a.figs
+	in.seenSkipped = in.stats.skippedLate()
 	in.dirty = true
 	in.connected = true
 	in.saverStop = make(chan struct{})
@@ -1423,10 +1425,11 @@ func (in *input) save(ctx context.Context) error {
 	st := *src
 	figs := in.ackedFigs
 	st.CDCSeen = in.seenSnap.Load() // listing moves on between acknowledgements
+	skipped := in.seenSkipped       // and the late files it skipped with it
 	in.dirty = false
 	contig := in.ackedContig
 	in.mu.Unlock()
-	st.Figures = figs.figures()
+	st.Figures = figs.figures(skipped)
 	err := in.store.Save(ctx, &st)
 	in.mu.Lock()
 	if err != nil {
@@ -2349,6 +2352,7 @@ func (in *input) fileDone(it item, rawBytes int64) {
 	}
 	if it.late {
 		in.lateDone = append(in.lateDone, it.obj.Key)
+		in.stats.lateFileDone()
 	} else if it.obj.Key > in.hwm {
 		in.hwm = it.obj.Key
 	}

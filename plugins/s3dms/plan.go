@@ -390,7 +390,7 @@ func (in *input) reportLate(late []object, when string) {
 	}
 	for _, o := range late {
 		in.known[o.Key] = true
-		in.stats.lateFile()
+		in.stats.lateFile(!in.conf.lateProcess)
 		if in.conf.lateProcess {
 			in.log.Warnf("late CDC file %s (sorts before %q, already processed%s): processing it now (late_files: process)", in.src.describe(o.Key), in.listAfter, when)
 			in.queue = append(in.queue, item{obj: o, late: true})
@@ -405,11 +405,19 @@ func (in *input) reportLate(late []object, when string) {
 // write.
 func (in *input) noteSeen() {
 	snap := in.seen.Snapshot()
+	// Under in.mu, with the late files skipped so far: a save stores the
+	// record and the count of skipped late files it holds together, so a
+	// restart neither reports one again nor loses its count.
+	skipped := in.stats.skippedLate()
+	in.mu.Lock()
 	if in.seenSnap.Swap(snap) != snap {
-		in.mu.Lock()
 		in.dirty = true
-		in.mu.Unlock()
 	}
+	if skipped != in.seenSkipped {
+		in.seenSkipped = skipped
+		in.dirty = true
+	}
+	in.mu.Unlock()
 }
 
 func (in *input) maybeLogProgress() {

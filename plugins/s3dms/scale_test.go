@@ -114,7 +114,7 @@ func TestFigureViewsKeepTheirMoment(t *testing.T) {
 	s.cdcFileDone(time.UnixMilli(1700000000123))
 	take()
 	for j, tk := range views {
-		got, _ := json.Marshal(tk.v.figures())
+		got, _ := json.Marshal(tk.v.figures(0))
 		exp, _ := json.Marshal(tk.want)
 		if string(got) != string(exp) {
 			t.Fatalf("view %d:\n got %s\nwant %s", j, got, exp)

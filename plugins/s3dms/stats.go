@@ -99,6 +99,13 @@ type stats struct {
 	figs   [][]checkpoint.TableFigures
 	figsAt int
 	figsN  int64
+	// The late files counted in cdc.LateFiles, split by how a restart
+	// finds them again: lateBase restored from the checkpoint, lateSkipped
+	// skipped since (the checkpoint's record of listed keys holds them at
+	// once, so they are never reported again: stored as they are counted),
+	// lateDone processed since (found late again until the position passes
+	// them: stored with the position, like every other figure).
+	lateBase, lateSkipped, lateDone int64
 
 	mState, mRows, mBytesDone, mBytesTotal, mFilesDone, mFilesTotal *service.MetricGauge
 	mCDCProcessed, mCDCPending, mCDCLate, mCDCRows                  *service.MetricGauge
@@ -186,12 +193,13 @@ type figView struct {
 	tables                                      [][]checkpoint.TableFigures
 	rowsAt                                      int // -1: none
 	rows                                        int64
-	cdcRows, cdcFiles, lateFiles, newestCDCFile int64
+	cdcRows, cdcFiles, lateFiles, newestCDCFile int64 // lateFiles: those processed, and the stored ones
 }
 
-// figures is the view as a checkpoint stores it.
-func (v figView) figures() *checkpoint.Figures {
-	f := &checkpoint.Figures{CDCRows: v.cdcRows, CDCFiles: v.cdcFiles, LateFiles: v.lateFiles, NewestCDCFile: v.newestCDCFile}
+// figures is the view as a checkpoint stores it, with skipped late files
+// skipped (see stats.lateSkipped) added to its late files.
+func (v figView) figures(skipped int64) *checkpoint.Figures {
+	f := &checkpoint.Figures{CDCRows: v.cdcRows, CDCFiles: v.cdcFiles, LateFiles: v.lateFiles + skipped, NewestCDCFile: v.newestCDCFile}
 	n := 0
 	for _, c := range v.tables {
 		n += len(c)
@@ -256,7 +264,7 @@ func (s *stats) figures() figView {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return figView{tables: s.figs, rowsAt: s.figsAt, rows: s.figsN,
-		cdcRows: s.cdc.Rows, cdcFiles: s.cdc.FilesProcessed, lateFiles: s.cdc.LateFiles, newestCDCFile: unixMs(s.cdc.NewestFileTime)}
+		cdcRows: s.cdc.Rows, cdcFiles: s.cdc.FilesProcessed, lateFiles: s.lateBase + s.lateDone, newestCDCFile: unixMs(s.cdc.NewestFileTime)}
 }
 
 // seed restores the statistics stored with a checkpoint (tables matched by
@@ -282,6 +290,7 @@ func (s *stats) seed(f *checkpoint.Figures, completed int) {
 			}
 		}
 		s.cdc.Rows, s.cdc.FilesProcessed, s.cdc.LateFiles, s.cdc.NewestFileTime = f.CDCRows, f.CDCFiles, f.LateFiles, at(f.NewestCDCFile)
+		s.lateBase, s.lateSkipped, s.lateDone = f.LateFiles, 0, 0
 	}
 	for i, t := range s.tables {
 		if i < completed {
@@ -429,6 +438,21 @@ func (s *stats) refreshLag() {
 	s.mLag.Set(int64(lag))
 }
 
+// lateFileDone records that a late file being processed was read to its
+// end: from then on the checkpoint stores it (with the position).
+func (s *stats) lateFileDone() {
+	s.mu.Lock()
+	s.lateDone++
+	s.mu.Unlock()
+}
+
+// skippedLate is the number of late files skipped since the start.
+func (s *stats) skippedLate() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lateSkipped
+}
+
 func (s *stats) cdcPending(n int) {
 	s.mu.Lock()
 	s.cdc.FilesPending = int64(n)
@@ -436,9 +460,14 @@ func (s *stats) cdcPending(n int) {
 	s.mCDCPending.Set(int64(n))
 }
 
-func (s *stats) lateFile() {
+// lateFile counts a late file as it is found; skipped tells it is not
+// processed (late_files: skip).
+func (s *stats) lateFile(skipped bool) {
 	s.mu.Lock()
 	s.cdc.LateFiles++
+	if skipped {
+		s.lateSkipped++
+	}
 	v := s.cdc.LateFiles
 	s.mu.Unlock()
 	s.mCDCLate.Set(v)
