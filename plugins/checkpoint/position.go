@@ -226,4 +226,8 @@ type TableFigures struct {
 	Rows   int64  `json:"rows"`
 	Start  int64  `json:"start,omitempty"`
 	End    int64  `json:"end,omitempty"`
+	// Files and Bytes are the table's full-load files and bytes, stored
+	// once it is completed (its load is then whole: done = total).
+	Files int64 `json:"files,omitempty"`
+	Bytes int64 `json:"bytes,omitempty"`
 }

@@ -261,8 +261,9 @@ Counters, the CDC gauges (lag included) and every per-table gauge are exported a
 zero; in streams mode a stream updated or re-created under its id thus never shows the figures of the input before it).
 The full-load percentage of each table is logged every ` + "`progress_interval`" + `. The same figures are
 available in-process through s3dms.Stats(). They are stored with the checkpoint, as of the checkpointed position,
-and carry on from there after a restart (table states, full-load rows and times, CDC rows, files and late files),
-as DMS's table statistics do across task restarts; the processor's per-operation counters
+and carry on from there after a restart (table states, full-load rows and times, a completed table's files and bytes,
+CDC rows, files and late files), as DMS's table statistics do across task restarts; a restored table's
+` + "`dms_table_last_update_unix`" + ` starts at its full-load end (or start); the processor's per-operation counters
 (` + "`dms_csv_to_json_rows`" + `) are plain counters that start from zero with the process.
 `
 

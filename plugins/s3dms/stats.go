@@ -222,7 +222,13 @@ func unixMs(t *time.Time) int64 {
 }
 
 func (t *TableStats) figures() checkpoint.TableFigures {
-	return checkpoint.TableFigures{Schema: t.Schema, Table: t.Table, Rows: t.FullLoadRows, Start: unixMs(t.FullLoadStart), End: unixMs(t.FullLoadFinish)}
+	f := checkpoint.TableFigures{Schema: t.Schema, Table: t.Table, Rows: t.FullLoadRows, Start: unixMs(t.FullLoadStart), End: unixMs(t.FullLoadFinish)}
+	if t.State == StateCompleted {
+		// A table being loaded is listed again at a restart, which
+		// counts its files and bytes anew; a completed one is not.
+		f.Files, f.Bytes = t.FilesTotal, t.BytesTotal
+	}
+	return f
 }
 
 // rebuildFigs makes the tables' figures anew (s.mu held, or not shared).
@@ -279,8 +285,8 @@ func (s *stats) seed(f *checkpoint.Figures, completed int) {
 		return &t
 	}
 	s.mu.Lock()
+	byName := map[[2]string]checkpoint.TableFigures{}
 	if f != nil {
-		byName := map[[2]string]checkpoint.TableFigures{}
 		for _, t := range f.Tables {
 			byName[[2]string{t.Schema, t.Table}] = t
 		}
@@ -299,6 +305,10 @@ func (s *stats) seed(f *checkpoint.Figures, completed int) {
 				now := time.Now().UTC()
 				t.FullLoadFinish = &now
 			}
+			if tf, ok := byName[[2]string{t.Schema, t.Table}]; ok {
+				// Whole: every file and byte listed was done.
+				t.FilesTotal, t.FilesDone, t.BytesTotal, t.BytesDone = tf.Files, tf.Files, tf.Bytes, tf.Bytes
+			}
 		}
 		t.StateName = StateName(t.State)
 	}
@@ -312,11 +322,24 @@ func (s *stats) seed(f *checkpoint.Figures, completed int) {
 	for _, t := range tables {
 		s.mState.Set(int64(t.State), t.Schema, t.Table)
 		s.mRows.Set(t.FullLoadRows, t.Schema, t.Table)
+		s.mFilesTotal.Set(t.FilesTotal, t.Schema, t.Table)
+		s.mFilesDone.Set(t.FilesDone, t.Schema, t.Table)
+		s.mBytesTotal.Set(t.BytesTotal, t.Schema, t.Table)
+		s.mBytesDone.Set(t.BytesDone, t.Schema, t.Table)
+		// LastUpdateTime: the statistics restored last changed no earlier
+		// than the table's load started or ended (later CDC changes are
+		// the processor's, which sets its own).
+		var last int64
 		if t.FullLoadStart != nil {
 			s.mStart.Set(t.FullLoadStart.Unix(), t.Schema, t.Table)
+			last = t.FullLoadStart.Unix()
 		}
 		if t.FullLoadFinish != nil {
 			s.mEnd.Set(t.FullLoadFinish.Unix(), t.Schema, t.Table)
+			last = max(last, t.FullLoadFinish.Unix())
+		}
+		if last > 0 {
+			s.mLastUpdate.Set(last, t.Schema, t.Table)
 		}
 	}
 	s.mCDCRows.Set(cdc.Rows)
