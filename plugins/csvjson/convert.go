@@ -64,6 +64,7 @@ const (
 	metaLastModified = "s3_last_modified"
 	metaLine         = "dms_line"
 	metaPosition     = "dms_position"
+	metaRedelivered  = "dms_redelivered"
 	metaPartitionKey = "dms_partition_key"
 	metaOperation    = "dms_operation"
 )

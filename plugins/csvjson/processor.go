@@ -165,7 +165,9 @@ Route such rows to a dead-letter output with ` + "`reject_errored`" + ` inside a
 config/dead-letter.yaml); the pipeline goes on. A message that arrives already flagged with an error (e.g. a
 row the input passed over as longer than its ` + "`max_row_size`" + `) is left untouched, error and bytes, and not
 counted here. Metrics: ` + "`dms_csv_to_json_rows`" + ` (labels schema, table, operation) and
-` + "`dms_csv_to_json_errors`" + ` (labels schema, table, reason).
+` + "`dms_csv_to_json_errors`" + ` (labels schema, table, reason). A batch that ` + "`aws_s3_dms`" + ` delivers again after a nack
+(its first message carries ` + "`dms_redelivered`" + ` metadata) is converted again but neither counted nor reported as
+bad rows again: the figures count each row read once.
 
 Bad rows are never silent in the log either (DMS logs nothing for an invalid CSV row): the first
 flagged row is reported at once in a warning that gives the count per table and reason and where the
@@ -562,7 +564,14 @@ func (p *Processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 	for _, w := range ws {
 		w.end()
 	}
-	p.report(ws, len(batch))
+	if _, again := batch[0].MetaGetMut(metaRedelivered); again {
+		// A batch aws_s3_dms delivers again (its whole batch: the first
+		// message tells) was counted, and its bad rows reported, when
+		// it was first processed.
+		p.learn(ws, len(batch))
+	} else {
+		p.report(ws, len(batch))
+	}
 	for _, w := range ws {
 		w.reset()
 		p.pool.Put(w)
@@ -607,11 +616,8 @@ func (p *Processor) expandControls(batch service.MessageBatch, ws []*worker) ser
 
 // report updates metrics, logs truncation warnings and learns the row size.
 func (p *Processor) report(ws []*worker, rows int) {
-	var bytes, maxRow int
 	now := time.Now().Unix()
 	for _, w := range ws {
-		bytes += w.bytes
-		maxRow = max(maxRow, w.maxRow)
 		for i, n := range w.rowCounts {
 			if n == 0 {
 				continue
@@ -632,6 +638,16 @@ func (p *Processor) report(ws []*worker, rows int) {
 				p.log.Warn(msg)
 			}
 		}
+	}
+	p.learn(ws, rows)
+}
+
+// learn learns the row size from the batch's workers.
+func (p *Processor) learn(ws []*worker, rows int) {
+	var bytes, maxRow int
+	for _, w := range ws {
+		bytes += w.bytes
+		maxRow = max(maxRow, w.maxRow)
 	}
 	if rows > 0 && bytes > 0 {
 		p.mu.Lock()

@@ -1,9 +1,19 @@
 package s3dms
 
 import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	_ "github.com/dmsbridge/dmsbridge/plugins/prometheus"
 )
 
 // TestLateFileCountSurvivesRestart: a late CDC file skipped while the input
@@ -49,4 +59,95 @@ func lateFileCountSurvivesRestart(t *testing.T, mode string) {
 			t.Fatalf("after the restart: dms_cdc_late_files %d, want 1 (the late file reported before it)", got)
 		}
 	})
+}
+
+// TestRedeliveryNotCountedTwice: a batch refused downstream is redelivered
+// (with the batches emitted after it) and goes through dms_csv_to_json again;
+// the processor's per-table figures (Inserts, Updates, Deletes, errors) count
+// each row read once, as the input's do, not once per delivery.
+func TestRedeliveryNotCountedTwice(t *testing.T) {
+	b := &dirBackend{root: t.TempDir()}
+	b.put(t, "dms/changes/CDC1.csv", []byte("I,zeta,hr,1,a\nI,zeta,hr,2,b\nU,zeta,hr,1,c\nI,zeta,hr,x,bad\nD,zeta,hr,2,b\nI,alpha,hr,3,d\n"))
+	sb := service.NewStreamBuilder()
+	mux := http.NewServeMux()
+	sb.SetHTTPMux(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	for _, err := range []error{
+		sb.SetLoggerYAML("level: warn"),
+		sb.SetMetricsYAML("prometheus: {}"),
+		sb.AddInputYAML("aws_s3_dms:\n" + indent(baseYAML(b, "mode: cdc\npoll_interval: 50ms\nbatch_size: 2\ncheckpoint:\n  store: none\n"))),
+		sb.AddProcessorYAML("dms_csv_to_json:\n  table_definition: '" + twoTables + "'\n  message_format: json-unformatted\n"),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	sb.SetThreads(1)
+	var mu sync.Mutex
+	deliveries, rows := 0, 0
+	if err := sb.AddBatchConsumerFunc(func(_ context.Context, batch service.MessageBatch) error {
+		mu.Lock()
+		defer mu.Unlock()
+		deliveries++
+		if deliveries == 2 {
+			return errors.New("refused once") // the second batch; the third is read meanwhile
+		}
+		rows += len(batch)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := sb.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- st.Run(context.Background()) }()
+	defer func() { _ = st.StopWithin(10 * time.Second); <-done }()
+	metrics := func() string {
+		resp, err := http.Get(srv.URL + "/metrics")
+		if err != nil {
+			return ""
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return string(body)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := rows
+		mu.Unlock()
+		if n >= 6 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	body := metrics()
+	mu.Lock()
+	t.Logf("%d deliveries, %d rows taken", deliveries, rows)
+	mu.Unlock()
+	for _, want := range []string{
+		`dms_csv_to_json_rows{label="",operation="insert",path="root.pipeline.processors.0",schema="hr",table="zeta"} 2`,
+		`dms_csv_to_json_rows{label="",operation="update",path="root.pipeline.processors.0",schema="hr",table="zeta"} 1`,
+		`dms_csv_to_json_rows{label="",operation="delete",path="root.pipeline.processors.0",schema="hr",table="zeta"} 1`,
+		`dms_csv_to_json_rows{label="",operation="insert",path="root.pipeline.processors.0",schema="hr",table="alpha"} 1`,
+		`dms_csv_to_json_errors{label="",path="root.pipeline.processors.0",reason="bad_value",schema="hr",table="zeta"} 1`,
+		`dms_cdc_rows{label="",path="root.input"} 6`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics has no %s", want)
+		}
+	}
+	if t.Failed() {
+		var lines []string
+		for _, l := range strings.Split(body, "\n") {
+			if strings.HasPrefix(l, "dms_csv_to_json_") || strings.HasPrefix(l, "dms_cdc_rows") {
+				lines = append(lines, l)
+			}
+		}
+		t.Logf("/metrics:\n%s", strings.Join(lines, "\n"))
+	}
 }

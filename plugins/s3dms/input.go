@@ -95,7 +95,9 @@ until its redelivery is acknowledged (the input does its own redelivery; it does
 auto-replay, which reorders). Batches are kept for redelivery until the checkpoint passes them (at most 1024
 batches or 256 MiB; reading waits past that). The redelivered messages are made anew from the rows as read, body
 and metadata, so a processor that rewrote the first delivery's messages in place (as ` + "`dms_csv_to_json`" + ` does)
-sees the CSV rows again. For strict end-to-end order (of the last copies) also use ` + "`pipeline.threads: 1`" + ` and an
+sees the CSV rows again; they also carry the metadata ` + "`dms_redelivered: true`" + ` (every message of a batch delivered
+before; a batch read while a nack was pending and not given out yet does not), by which ` + "`dms_csv_to_json`" + ` counts
+each row once in its per-table figures. For strict end-to-end order (of the last copies) also use ` + "`pipeline.threads: 1`" + ` and an
 output with ` + "`max_in_flight: 1`" + `.
 On restart the object at the checkpoint is reopened with a ranged GET at the offset (gzip objects are
 re-read and the decompressed prefix skipped). If its ETag changed the input fails with an error naming the
@@ -692,10 +694,11 @@ type pendingBatch struct {
 	size   int    // bytes retained by recipe, for the bound on retained batches
 	first  string // the first row's dms_position, for the log
 	// Under input.mu:
-	attempts int
-	due      time.Time
-	gen      uint64 // the current delivery; acks of earlier ones are ignored
-	queued   bool   // in input.redeliver, waiting to be delivered again
+	attempts  int
+	due       time.Time
+	gen       uint64 // the current delivery; acks of earlier ones are ignored
+	queued    bool   // in input.redeliver, waiting to be delivered again
+	delivered bool   // given out at least once (a batch queued behind a nack may not be)
 }
 
 // item is the next thing to read: a file, or a table-start control.
@@ -1806,10 +1809,20 @@ func (in *input) readOnce(ctx context.Context) (service.MessageBatch, service.Ac
 		in.redeliver = in.redeliver[1:]
 		pb.queued = false
 		gen := pb.gen
+		again := pb.delivered
+		pb.delivered = true
 		in.mu.Unlock()
 		// Made anew from the rows as read: processors may have rewritten
 		// the messages given out before.
-		return in.build(pb.recipe), in.ackFunc(pb, gen), nil
+		batch := in.build(pb.recipe)
+		if again {
+			// Counted once: dms_csv_to_json does not count these rows in
+			// its per-table figures again.
+			for _, m := range batch {
+				m.MetaSetMut("dms_redelivered", true)
+			}
+		}
+		return batch, in.ackFunc(pb, gen), nil
 	}
 	if in.stopped() {
 		// Stopped on a bad object (bad_files: stop): nacked batches read
@@ -1967,6 +1980,7 @@ func (in *input) readOnce(ctx context.Context) (service.MessageBatch, service.Ac
 		in.mu.Unlock()
 		return nil, nil, nil
 	}
+	pb.delivered = true
 	in.mu.Unlock()
 	return batch, in.ackFunc(pb, 0), nil
 }
