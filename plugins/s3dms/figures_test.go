@@ -3,11 +3,15 @@ package s3dms
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -149,5 +153,58 @@ func TestRedeliveryNotCountedTwice(t *testing.T) {
 			}
 		}
 		t.Logf("/metrics:\n%s", strings.Join(lines, "\n"))
+	}
+}
+
+// TestLoadPercentNeverAbove100: an object replaced by a larger version
+// between its listing and its reading, whose download is then cut and
+// reopened, still brings its table's full load to exactly 100 % (of the
+// bytes listed), never above, in the progress log and the statistics.
+func TestLoadPercentNeverAbove100(t *testing.T) {
+	var v1, v2 strings.Builder
+	for i := 0; i < 20000; i++ {
+		fmt.Fprintf(&v1, "%d,first version of the row\n", i)
+		fmt.Fprintf(&v2, "%d,second version, re-uploaded\n", i)
+	}
+	b := newS3Backend(t)
+	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("0,a\n"))
+	b.put(t, "dms/hr/zeta/LOAD2.csv", []byte(v1.String()))
+	target, _ := url.Parse(b.ep)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	var cut, replaced atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/LOAD1.csv") && replaced.CompareAndSwap(false, true) {
+			b.put(t, "dms/hr/zeta/LOAD2.csv", []byte(v2.String())) // after the listing
+		}
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/LOAD2.csv") && cut.CompareAndSwap(false, true) {
+			rp.ServeHTTP(&cutWriter{ResponseWriter: w, left: 100000}, r)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	yaml := strings.Replace(b.yaml(), b.ep, srv.URL, 1) + "bucket_folder: dms\ncdc_path: changes\npoll_interval: 50ms\ntable_definition: '" + twoTables + "'\ncheckpoint:\n  store: none\n"
+	r := startStream(t, yaml, nil)
+	defer r.stop(t)
+	r.waitFor(t, 20001, 30*time.Second)
+	if !cut.Load() || !replaced.Load() {
+		t.Fatal("the object was not replaced and cut as the test intends")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(r.logText(), "table hr.zeta: full load completed") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	z := Stats()["aws_s3_dms"].Tables[0]
+	if z.BytesDone != z.BytesTotal || z.FilesDone != z.FilesTotal || z.State != StateCompleted {
+		t.Errorf("zeta completed with %d of %d bytes, %d of %d files (state %s): want the whole listing, no more", z.BytesDone, z.BytesTotal, z.FilesDone, z.FilesTotal, z.StateName)
+	}
+	var line string
+	for _, l := range strings.Split(r.logText(), "\n") {
+		if strings.Contains(l, "table hr.zeta: full load completed") {
+			line = l
+		}
+	}
+	if !strings.Contains(line, "full load completed 100.0%") {
+		t.Errorf("progress log: %s", line)
 	}
 }

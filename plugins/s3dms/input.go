@@ -710,6 +710,11 @@ type item struct {
 	// resume point inside obj
 	offset, line int64
 	resumed      bool
+	// reopened: a download of it was cut and obj is now the version being
+	// read; listedSize is obj's size before, the one the table's totals
+	// counted.
+	reopened   bool
+	listedSize int64
 }
 
 type input struct {
@@ -2225,6 +2230,9 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, batchRecip
 			// Reopen the version being read, which is not the listed one
 			// when the object was replaced between listing and reading.
 			it.obj.ETag = in.cur.etag
+			if !it.reopened {
+				it.reopened, it.listedSize = true, it.obj.Size
+			}
 			if in.cur.size >= 0 {
 				it.obj.Size = in.cur.size
 			}
@@ -2355,11 +2363,17 @@ func (in *input) fileDone(it item, rawBytes int64) {
 	in.lastPos.Done = true
 	if in.phase == checkpoint.PhaseFullLoad {
 		b := it.obj.Size
-		if it.offset > 0 {
-			// resumed: the stored bytes up to the end of the version read
-			// (the bytes before the offset were read before; rawBytes
-			// counts them), not the listed size of a version that may
-			// have been replaced since
+		switch {
+		case it.reopened:
+			// Cut and reopened: the size the listing counted in the
+			// table's totals, also when the version read (replaced since
+			// the listing) is larger or smaller, so that a completed
+			// table is at 100 %, never above.
+			b = it.listedSize
+		case it.offset > 0:
+			// resumed at a restart: the stored bytes up to the end of the
+			// version read (the bytes before the offset were read before;
+			// rawBytes counts them)
 			b = rawBytes
 		}
 		in.stats.tableProgress(in.tableIdx, 0, b, 1)
