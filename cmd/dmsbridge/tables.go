@@ -83,6 +83,9 @@ types them (Inserts, Updates, Deletes, errors): they run ahead of what Kinesis h
 acknowledged by the batches in flight, so a table can show "Table completed" while its
 last rows wait for Kinesis (an outage, throttling). kinesis_records_written in /metrics
 counts what Kinesis took; the figures stored with the checkpoint are acknowledged ones.
+Across a restart the input's figures (TableState, FullLoadRows, progress, full-load start
+and end) carry on from the checkpoint, as DMS's do; Inserts, Updates, Deletes and errors
+are the processor's counters and start from zero with the process.
 
 When the instance is not ready (/ready answers 503: a component not connected, e.g. Kinesis
 refusing writes, S3 refusing the input, a lapsed checkpoint lease), each component's error is
