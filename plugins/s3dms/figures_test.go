@@ -208,3 +208,48 @@ func TestLoadPercentNeverAbove100(t *testing.T) {
 		t.Errorf("progress log: %s", line)
 	}
 }
+
+// TestLagAfterCheckpointedFileDeleted: the first CDC file, checkpointed in
+// its middle, deleted while the input is stopped, is reported as a bad file
+// at the restart; having no modification time, it leaves the lag as it was
+// (0, no file processed yet), not the time since year 1.
+func TestLagAfterCheckpointedFileDeleted(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		ckdir := t.TempDir()
+		yaml := baseYAML(b, "mode: cdc\npoll_interval: 50ms\nbatch_size: 2\ncheckpoint:\n  directory: "+ckdir+"\n  interval: 0s\n")
+		var rows strings.Builder
+		for i := 0; i < 40; i++ {
+			fmt.Fprintf(&rows, "I,zeta,hr,%d,a\n", i)
+		}
+		b.put(t, "dms/changes/CDC1.csv", []byte(rows.String()))
+		var mu sync.Mutex
+		taken := 0
+		r := startStream(t, yaml, func(batch []got) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if taken >= 4 {
+				return errors.New("stopping")
+			}
+			taken += len(batch)
+			return nil
+		})
+		r.waitFor(t, 4, 5*time.Second)
+		time.Sleep(100 * time.Millisecond) // saved (interval 0s)
+		r.stop(t)
+
+		b.del(t, "dms/changes/CDC1.csv")
+		r2 := startStream(t, yaml, nil)
+		defer r2.stop(t)
+		deadline := time.Now().Add(5 * time.Second)
+		for Stats()["aws_s3_dms"].CDC.FilesProcessed < 1 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		c := Stats()["aws_s3_dms"].CDC
+		if !strings.Contains(r2.logText(), "bad object") || c.FilesProcessed != 1 {
+			t.Fatalf("the deleted file was not reported as a bad object: %+v\n%s", c, r2.logText())
+		}
+		if c.LagSeconds != 0 || c.NewestFileTime != nil {
+			t.Fatalf("lag after the deleted file: %.0f s (newest file %v), want 0 and none", c.LagSeconds, c.NewestFileTime)
+		}
+	})
+}

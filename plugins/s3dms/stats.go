@@ -438,7 +438,10 @@ func (s *stats) cdcRows(n int64) {
 func (s *stats) cdcFileDone(lastModified time.Time) {
 	s.mu.Lock()
 	s.cdc.FilesProcessed++
-	if s.cdc.NewestFileTime == nil || lastModified.After(*s.cdc.NewestFileTime) {
+	// A file with no modification time (the checkpointed one, deleted
+	// while the input was stopped: reported as a bad file) says nothing
+	// of the lag.
+	if !lastModified.IsZero() && (s.cdc.NewestFileTime == nil || lastModified.After(*s.cdc.NewestFileTime)) {
 		lm := lastModified
 		s.cdc.NewestFileTime = &lm
 	}
