@@ -206,7 +206,10 @@ still must be.
 ### Batching
 Each batch the engine hands over is written as it comes, split into requests of up to 500 records. Behind an input
 that emits batches (`+"`aws_s3_dms`, `batch_size`"+`) no `+"`batching`"+` is needed; behind one that emits single messages, a
-`+"`batching`"+` policy groups them into fewer, fuller PutRecords requests.`).
+`+"`batching`"+` policy groups them into fewer, fuller PutRecords requests. A policy that waits for a `+"`count`"+` (above 1),
+a `+"`byte_size`"+` or a `+"`check`"+` and sets no `+"`period`"+` gets `+"`period: 1s`"+`: without one, messages wait in the batcher,
+unacknowledged, until more arrive, so the last rows of a tail would not go out until the next file, and behind
+`+"`aws_s3_dms`"+` with `+"`checkpoint.interval: 0s`"+` (at most 4 batches beyond the saved checkpoint) nothing would ever go out.`).
 		LintRule(lintcheck.Rule("aws_kinesis_streams", outputSpec, lintConf)).
 		Fields(
 			service.NewStringField(fStream).
@@ -308,8 +311,26 @@ func init() {
 			if _, err := awsconf.Load(context.Background(), oc.conn); err != nil {
 				return nil, pol, 0, err
 			}
-			return newOutput(oc, res), pol, mif, nil
+			return newOutput(oc, res), withPeriod(pol), mif, nil
 		})
+}
+
+// defaultBatchPeriod is the period given to a batching policy that waits
+// for a count, a byte size or a check and has none.
+const defaultBatchPeriod = "1s"
+
+// withPeriod gives a batching policy that would wait for more messages
+// without a time limit (count above 1, byte_size or check, no period) the
+// period defaultBatchPeriod. Without one, messages wait in the batcher,
+// unacknowledged, until more arrive: the last rows of a tail never go out
+// while the input waits for new files, and behind aws_s3_dms with
+// checkpoint.interval: 0s (which emits no more than 4 batches beyond the
+// saved checkpoint, and saves only acknowledged ones) nothing goes out ever.
+func withPeriod(pol service.BatchPolicy) service.BatchPolicy {
+	if pol.Period == "" && (pol.Count > 1 || pol.ByteSize > 0 || pol.Check != "") {
+		pol.Period = defaultBatchPeriod
+	}
+	return pol
 }
 
 // kinesisAPI is the part of the Kinesis client the output uses; tests inject

@@ -149,3 +149,46 @@ func TestPartialFailureKeepsLastCopyInOrder(t *testing.T) {
 		t.Fatalf("the records of key hr.zeta end %v, want v3 last (the newest update): a redelivered older batch overtook a newer one\nlogs:\n%s", vals, logs.String())
 	}
 }
+
+// An output batching policy with a count and no period, behind aws_s3_dms
+// with checkpoint.interval: 0s: the input emits at most 4 batches beyond the
+// saved checkpoint, and the batcher held them, unacknowledged, waiting for
+// its count of 10: nothing was ever written (0 of 20 rows after 20 s). The
+// output gives such a policy a period; every row arrives.
+func TestCountBatchingWithoutPeriodDoesNotStall(t *testing.T) {
+	root := t.TempDir()
+	var rows strings.Builder
+	for i := 1; i <= 20; i++ {
+		fmt.Fprintf(&rows, "%d,v%d\n", i, i)
+	}
+	writeFile(t, root, "hr/zeta/LOAD001.csv", rows.String())
+	stream := testutil.NewStream(t, 1)
+	in := fmt.Sprintf(`aws_s3_dms:
+  directory: %q
+  cdc_path: changes
+  mode: full-load-and-cdc
+  poll_interval: 100ms
+  batch_size: 1
+  table_definition: '%s'
+  checkpoint: {directory: %q, interval: 0s}
+`, root, twoTables, t.TempDir())
+	proc := "dms_csv_to_json:\n  table_definition: '" + twoTables + "'\n  message_format: json-unformatted\n"
+	out := kinesisOutYAML(t, stream, "  batching: {count: 10}\n")
+	s, logs := buildStream(t, in, proc, out)
+	go func() { _ = s.Run(context.Background()) }()
+	t.Cleanup(func() { _ = s.StopWithin(10 * time.Second) })
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		n := len(testutil.ReadStream(t, stream))
+		if n >= 20 {
+			if n != 20 {
+				t.Fatalf("%d records on the stream, want 20", n)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 20 rows on the stream after 20s: the batcher waits for a count the input never fills\nlogs:\n%s", n, logs.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
