@@ -79,6 +79,7 @@ type configRow struct {
 var badRows = []configRow{
 	// ---- aws_s3_dms ----
 	{kind: "input", field: "bucket", set: `{bucket: b}`, named: "bucket and directory", want: "exactly one"},
+	{kind: "input", field: "bucket", set: `{bucket: data--use1-az4--x-s3, directory: ""}`, named: "bucket", want: "directory bucket"},
 	{kind: "input", field: "directory", set: `{directory: ""}`, named: "bucket and directory", want: "exactly one"},
 	// (lint --skip-env-var-check alone leaves an empty bucket and directory, an unset ${BUCKET}, to the start)
 	{kind: "input", field: "bucket_folder", set: `{bucket_folder: "../x"}`, want: "leads out of directory"},

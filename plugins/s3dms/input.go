@@ -276,7 +276,7 @@ func inputSpec() *service.ConfigSpec {
 		Description(inputDescription).
 		LintRule(lintcheck.Rule("aws_s3_dms", inputSpec, lintConf)).
 		Fields(
-			service.NewStringField("bucket").Description("The bucket (DMS BucketName). Exactly one of `bucket` and `directory` must be set.").Default(""),
+			service.NewStringField("bucket").Description("The bucket (DMS BucketName). Exactly one of `bucket` and `directory` must be set. A general purpose bucket: an S3 Express One Zone directory bucket (`...--x-s3`), which lists keys out of lexical order and takes no StartAfter, is refused.").Default(""),
 			service.NewStringField("directory").Description("A local directory with the same layout, instead of a bucket.").Default(""),
 			service.NewStringField("bucket_folder").Description("DMS BucketFolder: a prefix before every table path and the CDC path.").Default(""),
 			service.NewStringField("cdc_path").Description("DMS CdcPath: the folder of CDC files. Required unless `mode` is full-load.").Default(""),
@@ -477,6 +477,12 @@ func parseConfig(pc *service.ParsedConfig, lint bool) (*inputConf, error) {
 	}
 	if (c.bucket == "") == (c.directory == "") {
 		return nil, errors.New("exactly one of bucket and directory must be set")
+	}
+	if strings.HasSuffix(c.bucket, "--x-s3") {
+		// S3 Express One Zone directory buckets list keys in no lexical
+		// order and take no StartAfter: the order of files and the
+		// checkpoint positions would not hold.
+		return nil, fmt.Errorf("bucket: %q is an S3 Express One Zone directory bucket, which lists keys out of lexical order and without StartAfter; aws_s3_dms reads files in key order and needs a general purpose bucket", c.bucket)
 	}
 	if err := c.aws.Validate(); err != nil {
 		// also with a directory: the s3 checkpoint store uses these
