@@ -12,6 +12,8 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"gopkg.in/yaml.v3"
+
+	"github.com/dmsbridge/dmsbridge/plugins/all"
 )
 
 // The configuration of every dmsbridge component, field by field: a bad
@@ -80,8 +82,9 @@ var badRows = []configRow{
 	// ---- aws_s3_dms ----
 	{kind: "input", field: "bucket", set: `{bucket: b}`, named: "bucket and directory", want: "exactly one"},
 	{kind: "input", field: "bucket", set: `{bucket: data--use1-az4--x-s3, directory: ""}`, named: "bucket", want: "directory bucket"},
+	// Left to the start only under lint --skip-env-var-check (an unset
+	// ${BUCKET}): TestConfigCheckPlaceholders.
 	{kind: "input", field: "directory", set: `{directory: ""}`, named: "bucket and directory", want: "exactly one"},
-	// (lint --skip-env-var-check alone leaves an empty bucket and directory, an unset ${BUCKET}, to the start)
 	{kind: "input", field: "bucket_folder", set: `{bucket_folder: "../x"}`, want: "leads out of directory"},
 	{kind: "input", field: "cdc_path", set: `{cdc_path: ""}`, want: "required when mode is full-load-and-cdc"},
 	{kind: "input", field: "cdc_path", set: `{cdc_path: "../../x"}`, want: "leads out of directory"},
@@ -202,8 +205,9 @@ var badRows = []configRow{
 	{kind: "output", field: "stream", set: `{stream: "a b"}`, want: "not a valid stream name"},
 	{kind: "output", field: "stream", set: `{stream: "arn:aws:kinesis::123456789012:stream/x"}`, want: "must look like arn:aws:kinesis"},
 	{kind: "output", field: "stream", set: `{stream: "arn:aws:kinesis:eu-west-1:123456789012:stream/x"}`, want: "stream ARN is in region eu-west-1"},
-	{kind: "output", field: "stream", set: `{stream: ""}`, want: "stream"},
-	// (lint --skip-env-var-check alone leaves an empty stream, an unset ${STREAM}, to the start)
+	// Left to the start only under lint --skip-env-var-check (an unset
+	// ${STREAM}): TestConfigCheckPlaceholders.
+	{kind: "output", field: "stream", set: `{stream: ""}`, want: "stream must not be empty"},
 	{kind: "output", field: "region", set: `{region: "us_east_1"}`, want: "not a valid AWS region"},
 	{kind: "output", field: "partition_key", set: `{partition_key: ""}`, want: "partition key is empty"},
 	{kind: "output", field: "partition_key", set: `{partition_key: "` + strings.Repeat("k", 257) + `"}`, want: "Kinesis allows at most 256"},
@@ -497,6 +501,28 @@ func TestConfigCheckRefusesBadValues(t *testing.T) {
 				msg = err.Error()
 			}
 			check("start", msg)
+		})
+	}
+}
+
+// Under `lint --skip-env-var-check`, which replaces an unset variable with
+// "", a value that may be (or hold) such a placeholder is left to the
+// start; the same values are refused by a plain lint (badRows).
+func TestConfigCheckPlaceholders(t *testing.T) {
+	isolateAWSEnv(t)
+	all.SetEmptyIsPlaceholder(true)
+	t.Cleanup(func() { all.SetEmptyIsPlaceholder(false) })
+	for _, r := range []configRow{
+		// bucket: ${BUCKET}
+		{kind: "input", field: "directory", set: `{directory: ""}`},
+		// stream: ${STREAM}
+		{kind: "output", field: "stream", set: `{stream: ""}`},
+	} {
+		t.Run(r.label(), func(t *testing.T) {
+			component, _ := rowConfig(t, r, t.TempDir())
+			if lint := lintComponent(t, r.kind, component); lint != "" {
+				t.Errorf("lint --skip-env-var-check refused %s, which may be an unset variable: %s\n%s", r.field, lint, component)
+			}
 		})
 	}
 }
