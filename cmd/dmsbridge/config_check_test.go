@@ -153,6 +153,7 @@ var badRows = []configRow{
 		startOnly: "AWS_REGION and the profiles are the running machine's"},
 	// STS refused it at every Connect ("ValidationError"), retried forever.
 	{kind: "input", field: "credentials.role", set: `{credentials: {role: "dms-reader"}}`, want: "must be an IAM role ARN"},
+	{kind: "input", field: "credentials.role", set: `{credentials: {role: "arn:aws:iam:::role/dms-reader"}}`, want: "must be an IAM role ARN"},
 	{kind: "input", field: "checkpoint.key", set: `{checkpoint: {store: file, key: "a/b"}}`, want: "plain file name"},
 	{kind: "input", field: "checkpoint.key", set: `{checkpoint: {store: file, key: ".."}}`, want: "plain file name"},
 	{kind: "input", field: "checkpoint.key", set: `{bucket: b, directory: "", checkpoint: {store: s3, key: "cdcfile/ck.json"}}`, want: "lies under the CDC path"},
@@ -517,6 +518,10 @@ func TestConfigCheckPlaceholders(t *testing.T) {
 		{kind: "input", field: "directory", set: `{directory: ""}`},
 		// stream: ${STREAM}
 		{kind: "output", field: "stream", set: `{stream: ""}`},
+		// role: arn:aws:iam::${ACCOUNT_ID}:role/dms-reader
+		{kind: "input", field: "credentials.role", set: `{credentials: {role: "arn:aws:iam:::role/dms-reader"}}`},
+		// role: arn:${PARTITION}:iam::${ACCOUNT_ID}:role/${ROLE}
+		{kind: "output", field: "credentials.role", set: `{credentials: {role: "arn::iam:::role/"}}`},
 	} {
 		t.Run(r.label(), func(t *testing.T) {
 			component, _ := rowConfig(t, r, t.TempDir())

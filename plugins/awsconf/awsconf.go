@@ -27,6 +27,8 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/dmsbridge/dmsbridge/plugins/internal/lintcheck"
 )
 
 // Config holds the settings. Zero values mean "use the SDK default".
@@ -60,7 +62,7 @@ func (c Config) Validate() error {
 	case c.RoleExternalID != "" && c.Role == "":
 		return errors.New("credentials.role_external_id needs credentials.role")
 	}
-	if c.Role != "" && !roleARN.MatchString(c.Role) {
+	if c.Role != "" && !roleARN.MatchString(c.Role) && !(lintcheck.EmptyIsPlaceholder() && placeholderRoleARN.MatchString(c.Role)) {
 		// STS refuses it at every Connect.
 		return fmt.Errorf("credentials.role: must be an IAM role ARN such as arn:aws:iam::123456789012:role/name, got %q", c.Role)
 	}
@@ -80,6 +82,12 @@ func (c Config) Validate() error {
 // roleARN is the form of an IAM role ARN, in any partition, with or without
 // a path.
 var roleARN = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[^/].*$`)
+
+// placeholderRoleARN is a role ARN some parts of which (partition, account
+// id, name) may be unset variables, replaced with "" by `lint
+// --skip-env-var-check` (arn:aws:iam::${ACCOUNT_ID}:role/dms): left to the
+// start, which sees the values.
+var placeholderRoleARN = regexp.MustCompile(`^arn:(aws[a-z-]*)?:iam::([0-9]{12})?:role/`)
 
 // validRegion is the AWS SDK's own test of a region (rulesfn.IsValidHostLabel
 // with sub-domains, applied by every client's endpoint resolution).

@@ -227,7 +227,7 @@ unacknowledged, until more arrive, so the last rows of a tail would not go out u
 				service.NewStringField("secret").Description("Static secret access key.").Default("").Secret(),
 				service.NewStringField("token").Description("Session token for temporary static credentials.").Default("").Secret(),
 				service.NewStringField("profile").Description("Profile of the shared config/credentials files.").Default(""),
-				service.NewStringField("role").Description("ARN of a role to assume (`arn:aws:iam::<account>:role/<name>`, with STS) using the credentials above or the default chain. STS is called at its regional endpoint, not at `endpoint`; a stand-in STS is named by AWS_ENDPOINT_URL_STS.").Default(""),
+				service.NewStringField("role").Description("ARN of a role to assume (`arn:aws:iam::<account>:role/<name>`, with STS) using the credentials above or the default chain. STS is called at its regional endpoint, not at `endpoint`; a stand-in STS is named by AWS_ENDPOINT_URL_STS. Any other form is refused by lint and at start; under `lint --skip-env-var-check` an ARN with an empty partition, account id or name (`arn:aws:iam::${ACCOUNT_ID}:role/dms`, the variable unset) is left to the start.").Default(""),
 				service.NewStringField("role_external_id").Description("External id for assuming `role`.").Default(""),
 			).Description("Credentials. All empty: the AWS default chain (environment, shared files, web identity, container or instance role). Temporary credentials (an assumed role, a credential_process, web identity) are renewed 30 to 60 s before they expire (an instance role's 5 minutes before), so that no request reaches Kinesis signed with credentials that expired on the way.").Advanced(),
 			service.NewOutputMaxInFlightField().Default(1).

@@ -310,7 +310,7 @@ func inputSpec() *service.ConfigSpec {
 				service.NewStringField("id").Description("Access key id.").Default(""),
 				service.NewStringField("secret").Description("Secret access key.").Default("").Secret(),
 				service.NewStringField("token").Description("Session token.").Default("").Secret(),
-				service.NewStringField("role").Description("Role ARN to assume (`arn:aws:iam::<account>:role/<name>`; with STS, at its regional endpoint, not at `endpoint`; a stand-in STS is named by AWS_ENDPOINT_URL_STS).").Default(""),
+				service.NewStringField("role").Description("Role ARN to assume (`arn:aws:iam::<account>:role/<name>`; with STS, at its regional endpoint, not at `endpoint`; a stand-in STS is named by AWS_ENDPOINT_URL_STS). Any other form is refused by lint and at start; under `lint --skip-env-var-check` an ARN with an empty partition, account id or name (`arn:aws:iam::${ACCOUNT_ID}:role/dms`, the variable unset) is left to the start.").Default(""),
 				service.NewStringField("role_external_id").Description("External id for the role.").Default(""),
 			).Description("Explicit credentials; by default the AWS default chain is used. Temporary credentials (an assumed role, a credential_process, web identity) are renewed 30 to 60 s before they expire (an instance role's 5 minutes before), so that no request reaches S3 signed with credentials that expired on the way.").Advanced(),
 			service.NewObjectField("checkpoint",
