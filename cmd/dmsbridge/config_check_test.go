@@ -518,6 +518,10 @@ func TestConfigCheckPlaceholders(t *testing.T) {
 		{kind: "input", field: "directory", set: `{directory: ""}`},
 		// stream: ${STREAM}
 		{kind: "output", field: "stream", set: `{stream: ""}`},
+		// stream: arn:aws:kinesis:${AWS_REGION}:${ACCOUNT_ID}:stream/dms-target
+		{kind: "output", field: "stream", set: `{stream: "arn:aws:kinesis:::stream/dms-target"}`},
+		// stream: arn:${PARTITION}:kinesis:us-east-1:123456789012:stream/${STREAM}
+		{kind: "output", field: "stream", set: `{stream: "arn::kinesis:us-east-1:123456789012:stream/"}`},
 		// role: arn:aws:iam::${ACCOUNT_ID}:role/dms-reader
 		{kind: "input", field: "credentials.role", set: `{credentials: {role: "arn:aws:iam:::role/dms-reader"}}`},
 		// role: arn:${PARTITION}:iam::${ACCOUNT_ID}:role/${ROLE}

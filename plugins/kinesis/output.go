@@ -102,7 +102,8 @@ landing on a shard other than the one it was routed to (a split or merge happene
 Every setting is checked when the config is linted (`+"`dmsbridge lint`"+`, the lint `+"`run`"+` does before
 starting, and the streams API's POST/PUT), with the error the start would give, naming the field (the
 `+"`dead_letter`"+` output is linted as an output of its own). An empty `+"`stream`"+` is refused too, except under
-`+"`lint --skip-env-var-check`"+`, where it stands for an unset `+"`${STREAM}`"+` and is left to the start. An `+"`endpoint`"+` quoted in an error never shows its
+`+"`lint --skip-env-var-check`"+`, where it stands for an unset `+"`${STREAM}`"+` and is left to the start, as is a stream ARN with an empty
+partition, region, account id or name (`+"`arn:aws:kinesis:${AWS_REGION}:${ACCOUNT_ID}:stream/dms`"+`, the variables unset). An `+"`endpoint`"+` quoted in an error never shows its
 user information or query string. With `+"`endpoint`"+` empty, the endpoint the AWS SDK takes from
 AWS_ENDPOINT_URL_KINESIS, AWS_ENDPOINT_URL or the shared config gets the same checks when the output connects.
 The AWS configuration is resolved when the output is built (without a request; not by lint, which may
@@ -391,14 +392,51 @@ func parseOutputConfig(conf *service.ParsedConfig) (outputConfig, error) {
 	return parseConfig(conf, false)
 }
 
+// placeholderStream fills, under lint --skip-env-var-check (which replaces
+// an unset variable with ""), what of the stream may be such a variable: the
+// whole stream, or an empty partition, region, account id or name of its ARN
+// (arn:aws:kinesis:${AWS_REGION}:${ACCOUNT_ID}:stream/dms). The start sees
+// the real values and checks them.
+func placeholderStream(conf *service.ParsedConfig, s string) (string, error) {
+	if s == "" {
+		return "stream-from-the-environment", nil
+	}
+	parts := strings.SplitN(s, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "kinesis" {
+		return s, nil
+	}
+	if parts[1] == "" {
+		parts[1] = "aws"
+	}
+	if parts[3] == "" {
+		region, err := conf.FieldString(fRegion)
+		if err != nil {
+			return "", err
+		}
+		if region == "" {
+			region = "us-east-1"
+		}
+		parts[3] = region
+	}
+	if parts[4] == "" {
+		parts[4] = "123456789012"
+	}
+	if parts[5] == "stream/" {
+		parts[5] = "stream/stream-from-the-environment"
+	}
+	return strings.Join(parts, ":"), nil
+}
+
 func parseConfig(conf *service.ParsedConfig, lint bool) (outputConfig, error) {
 	var oc outputConfig
 	s, err := conf.FieldString(fStream)
 	if err != nil {
 		return oc, err
 	}
-	if lint && s == "" && lintcheck.EmptyIsPlaceholder() {
-		s = "stream-from-the-environment"
+	if lint && lintcheck.EmptyIsPlaceholder() {
+		if s, err = placeholderStream(conf, s); err != nil {
+			return oc, err
+		}
 	}
 	if oc.stream, err = parseStream(s); err != nil {
 		return oc, fmt.Errorf("%s: %w", fStream, err)
