@@ -520,6 +520,20 @@ output:
 		return strings.Split(s, "\n")
 	}
 	out1, out2 := filepath.Join(work, "out1.txt"), filepath.Join(work, "out2.txt")
+	// The HTTP server answers (404) before the streams API is registered.
+	for i := 0; ; i++ {
+		resp, err := http.Get("http://" + addr + "/streams")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if i == 200 {
+			t.Fatalf("GET /streams never answered 200: %v\n%s", err, stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	call("POST", "/streams/s1", stream(out1))
 	deadline := time.Now().Add(20 * time.Second)
 	for len(lines(out1)) < 300 && time.Now().Before(deadline) {
