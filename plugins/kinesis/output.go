@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"github.com/dmsbridge/dmsbridge/plugins/awsconf"
 	"github.com/dmsbridge/dmsbridge/plugins/internal/lintcheck"
+	"github.com/dmsbridge/dmsbridge/plugins/internal/outage"
 	"net"
 	"regexp"
 	"slices"
@@ -138,7 +139,9 @@ not answering at all (transport errors, HTTP 5xx, requests timed out after `+"`r
 is 0, a refusal an operator must fix (`+"`AccessDeniedException`"+`, e.g. a policy allowing DescribeStreamSummary but
 not PutRecords, or a KMS key disabled, missing or not accessible; with a retry budget it is retried within it and
 then fails the records, as above). The engine then reports the output not connected (`+"`/ready`"+` answers 503 naming it), calls Connect
-(which describes the stream) until Kinesis answers, and retries the same batch: the output remembers which of its
+(which describes the stream, every second) until Kinesis answers (a failure that lasts is logged at once, then after
+10 s and at doubling intervals up to once a minute, saying for how long it has failed; the recovery is logged once with
+its length), and retries the same batch: the output remembers which of its
 records were written and sends only the others, so a lost connection neither duplicates records nor sends them to a
 dead letter. After a refusal, the first Connect fails with an error naming the stream, the shard and the refusal
 (`+"`/ready`"+` shows it; logged at error level once by the output, then by the engine at every attempt; the engine's
@@ -761,6 +764,8 @@ type output struct {
 	dlDown    error
 	dlFailing bool
 	dlBo      backoff.ExponentialBackOff
+	// connFails paces the log of a lasting Connect failure.
+	connFails outage.Tracker
 }
 
 // maxResume bounds the remembered stopped batches (one per batch in
@@ -957,7 +962,23 @@ func (o *output) streamARN() *string {
 
 // Connect builds the client, checks the stream exists and is writable, and
 // learns its shards.
+// Connect tries connect once a second while it fails, but returns (and so
+// has the engine log) a lasting failure only at growing intervals, up to once
+// a minute (see outage.Tracker): a Kinesis outage used to log an ERROR line a
+// second for as long as it lasted. A back-off error (a refusal, a failing
+// dead letter) is returned at once: it carries its own wait.
 func (o *output) Connect(ctx context.Context) error {
+	err := o.connFails.Retry(ctx, o.connect, func(err error) bool {
+		var bo *service.ErrBackOff
+		return errors.As(err, &bo)
+	})
+	if err == nil {
+		o.connFails.Recovered()
+	}
+	return err
+}
+
+func (o *output) connect(ctx context.Context) error {
 	o.mu.Lock()
 	if r := o.refused; r != nil {
 		// The stream refused the last batch: the engine reports this error
@@ -1029,7 +1050,11 @@ func (o *output) Connect(ctx context.Context) error {
 	o.client = client
 	o.mu.Unlock()
 	o.bgOnce.Do(func() { go o.refresher() })
-	o.log.Infof("Writing to kinesis stream %s with %d open shards", o.streamLabel(), len(m.shards))
+	after := ""
+	if d := o.connFails.Recovered(); d > 0 {
+		after = fmt.Sprintf(" (after failing for %v)", d.Round(time.Second))
+	}
+	o.log.Infof("Writing to kinesis stream %s with %d open shards%s", o.streamLabel(), len(m.shards), after)
 	return nil
 }
 

@@ -32,6 +32,7 @@ import (
 	"github.com/dmsbridge/dmsbridge/plugins/internal/box"
 	"github.com/dmsbridge/dmsbridge/plugins/internal/lintcheck"
 	"github.com/dmsbridge/dmsbridge/plugins/internal/metamap"
+	"github.com/dmsbridge/dmsbridge/plugins/internal/outage"
 	"github.com/dmsbridge/dmsbridge/plugins/tabledef"
 )
 
@@ -135,7 +136,8 @@ and an instance whose checkpoint was taken over (or deleted under it) stops emit
 reporting itself not connected (` + "`/ready`" + ` answers 503 saying so), so two instances never double-process:
 an instance whose lease ran out without a successful write (S3 slow or unreachable for it, its bucket deleted, a long
 pause; also noticed while the CDC folder is idle) emits nothing more, reporting itself not connected (` + "`/ready`" + `
-answers 503 naming the checkpoint and the lapse; the engine logs it about once a second), until a write confirms its
+answers 503 naming the checkpoint and the lapse; checked every second, logged at once, then after 10 s and at
+doubling intervals up to once a minute), until a write confirms its
 claim (reading goes on) or finds it taken over;
 a write whose answer was lost, and that therefore fails its own condition when sent again, is told from a takeover
 by reading the object back: it still names this instance; a Connect that fails after claiming (a checkpoint that does
@@ -216,9 +218,12 @@ stream's input has started.
 
 When the source stops answering (network errors, a body cut short, 5xx, no answer or no body bytes within
 ` + "`request_timeout`" + `), the input logs the error and
-reports itself not connected: the engine's ` + "`/ready`" + ` answers 503 naming it, and the engine reconnects
-with backoff, each attempt a listing of the CDC folder; once the source answers, reading resumes at the same row
-(an object cut mid-body is reopened with a ranged GET at the last whole row). When the read fails again although
+reports itself not connected: the engine's ` + "`/ready`" + ` answers 503 naming it, and the input tries to reconnect
+every second, each attempt a listing of the CDC folder; once the source answers, reading resumes at the same row
+(an object cut mid-body is reopened with a ranged GET at the last whole row), logged once with how long it failed.
+A connection failure that lasts (here, or any other error of Connect) is logged by the engine ("Failed to connect")
+at once, then after 10 s and at doubling intervals up to once a minute, saying for how long it has failed; not at
+every attempt. When the read fails again although
 the listing succeeded (e.g. S3 failing the GETs of one object only), the next attempts wait first (1 s, growing to
 10 s, reset once rows are read), with ` + "`/ready`" + ` showing the error meanwhile, instead of reading again at once. When S3 answers but refuses (a 3xx
 or 4xx answer other than a timeout or throttling: access denied, invalid or expired credentials, the bucket deleted,
@@ -807,10 +812,12 @@ type input struct {
 	// staleAWS: S3 itself refused a request (ExpiredToken, AccessDenied,
 	// ...): each probe until it accepts one again loads the AWS
 	// configuration anew into s3 first (see Connect).
-	staleAWS  bool
-	s3        *swapS3
-	repeats   int // not-connected episodes (source unreachable) since rows were last read
-	refuseBo  backoff.ExponentialBackOff
+	staleAWS bool
+	s3       *swapS3
+	repeats  int // not-connected episodes (source unreachable) since rows were last read
+	refuseBo backoff.ExponentialBackOff
+	// connFails paces the log of a lasting Connect failure.
+	connFails outage.Tracker
 	box       box.Boxer // per-row metadata values without an allocation each (ReadBatch only)
 	closeOnce sync.Once
 	bgCtx     context.Context
@@ -951,7 +958,27 @@ func newS3Client(ctx context.Context, c *inputConf) (*s3.Client, error) {
 	return cl, nil
 }
 
+// Connect tries connect once a second while it fails, but returns (and so
+// has the engine log) a lasting failure only at growing intervals, up to once
+// a minute (see outage.Tracker): an S3 outage used to log an ERROR line a
+// second for as long as it lasted. A back-off error (a refusal, a stop) is
+// returned at once: it carries its own wait; except a lapsed lease, checked
+// locally each second until a checkpoint write confirms the claim (S3
+// unreachable for the checkpoint store lapses it, and it logged a line a
+// second too).
 func (in *input) Connect(ctx context.Context) error {
+	err := in.connFails.Retry(ctx, in.connect, func(err error) bool {
+		var bo *service.ErrBackOff
+		var le *leaseLapseError
+		return errors.As(err, &bo) && !errors.As(bo.Err, &le)
+	})
+	if err == nil {
+		in.connFails.Recovered()
+	}
+	return err
+}
+
+func (in *input) connect(ctx context.Context) error {
 	in.mu.Lock()
 	connected, offline := in.connected, in.offline
 	in.mu.Unlock()
@@ -1028,7 +1055,7 @@ func (in *input) Connect(ctx context.Context) error {
 			in.mu.Lock()
 			in.offline = false
 			in.mu.Unlock()
-			in.log.Infof("%s answers again: reading on", in.describeSource())
+			in.log.Infof("%s answers again: reading on%s", in.describeSource(), failedFor(in.connFails.Recovered()))
 		}
 		return nil
 	}
@@ -1125,8 +1152,17 @@ func (in *input) Connect(ctx context.Context) error {
 		return err
 	}
 	go in.saver()
-	in.log.Infof("aws_s3_dms reading %s (mode %s), checkpoint %s, resuming at %s", in.describeSource(), c.mode, in.store, in.lastPos)
+	in.log.Infof("aws_s3_dms reading %s (mode %s), checkpoint %s, resuming at %s%s", in.describeSource(), c.mode, in.store, in.lastPos, failedFor(in.connFails.Recovered()))
 	return nil
+}
+
+// failedFor tells, after a connection failure that lasted d, for how long it
+// failed ("" when d is 0: nothing failed).
+func failedFor(d time.Duration) string {
+	if d <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (after failing for %v)", d.Round(time.Second))
 }
 
 func (in *input) describeSource() string {
