@@ -282,13 +282,15 @@ type worker struct {
 	avg    int            // expected bytes per row
 	rsv    int            // bytes kept free for the next row
 	left   int            // rows left in the run, this one included
-	warned int
 
 	rowCounts []int64
 	errCounts map[errKey]int64
 	firstBad  string // where the batch's first flagged row is (file and line)
-	warnings  []string
-	controls  []controlOut
+	// truncated values per table and column (errKey.reason: the column),
+	// and the first of the batch, told in full
+	truncCounts map[errKey]int64
+	firstTrunc  string
+	controls    []controlOut
 
 	boxes box.Boxer // interface values of the partition keys, without an allocation each
 	meta  []routeMeta
@@ -306,8 +308,9 @@ type worker struct {
 func (c *converter) newWorker() *worker {
 	return &worker{
 		c: c, sp: dmscsv.NewSplitter(c.o.csv),
-		rowCounts: make([]int64, len(c.plans)*numOps),
-		errCounts: map[errKey]int64{},
+		rowCounts:   make([]int64, len(c.plans)*numOps),
+		errCounts:   map[errKey]int64{},
+		truncCounts: map[errKey]int64{},
 	}
 }
 
@@ -338,9 +341,9 @@ func (w *worker) reset() {
 	clear(w.rowCounts)
 	clear(w.errCounts)
 	w.firstBad = ""
-	w.warnings = w.warnings[:0]
+	clear(w.truncCounts)
+	w.firstTrunc = ""
 	w.controls = w.controls[:0]
-	w.warned = 0
 }
 
 func metaString(m *service.Message, key string) (string, bool) {
@@ -747,9 +750,11 @@ func (w *worker) convert(m *service.Message, p *tablePlan, op int, data []dmscsv
 			w.fail(m, p, reason, fmt.Sprintf(" column %s: %s is not a %s: %v", col.name, quoteValue(f.Value), col.r.Label(), err))
 			return
 		}
-		if truncated && w.warned < 10 {
-			w.warned++
-			w.warnings = append(w.warnings, fmt.Sprintf("%s table %s.%s column %s: value of %d bytes truncated to ColumnLength %d", location(m), p.schema, p.name, col.name, len(f.Value), col.r.Length))
+		if truncated {
+			w.truncCounts[errKey{p.schema, p.name, col.name}]++
+			if w.firstTrunc == "" {
+				w.firstTrunc = fmt.Sprintf("%s table %s.%s column %s: value of %d bytes truncated to ColumnLength %d", location(m), p.schema, p.name, col.name, len(f.Value), col.r.Length)
+			}
 		}
 		spans[i] = span{s: int32(start - bodyStart), e: int32(len(dst) - bodyStart)}
 	}

@@ -1,10 +1,12 @@
 package csvjson
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -328,6 +330,59 @@ func TestTruncationIsLoggedAsWarning(t *testing.T) {
 	mustOK(t, m)
 	if !strings.Contains(logs.String(), "s3://bkt/LOAD9.csv line 4 table app.mixed column region: value of 9 bytes truncated to ColumnLength 8") {
 		t.Fatalf("log: %s", logs.String())
+	}
+}
+
+// A column whose values are all longer than ColumnLength (a common case once
+// the source widened it) truncates every row. Before, each batch logged up to
+// ten warnings, one per value, for as long as the values came: at 1000 rows
+// a batch and a few batches a second, dozens of lines a second. Now
+// truncations are logged like flagged rows: the first at once, with where it
+// is, then counted per column and logged together at most every
+// badLogInterval, the rest at close.
+func TestTruncationWarningsRateLimited(t *testing.T) {
+	p, logs := newLoggedProc(t, "table_definition: ./testdata/mixed.json\nmessage_format: json-unformatted\ntruncation_policy: truncate\n")
+	now := fixedNow
+	nowFunc = func() time.Time { return now }
+	t.Cleanup(func() { nowFunc = func() time.Time { return fixedNow } })
+	lines := func() []string {
+		var w []string
+		for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+			if l != "" {
+				w = append(w, l)
+			}
+		}
+		return w
+	}
+	batch := func(b int) {
+		var rows []row
+		for i := range 20 {
+			rows = append(rows, fullLoad("app", "mixed", "LOAD9.csv", int64(b*20+i+1), "1,eu-west-1"+strings.Repeat(",", 18)))
+		}
+		for _, m := range process(t, p, rows...) {
+			mustOK(t, m)
+		}
+	}
+	for b := range 50 {
+		batch(b)
+	}
+	w := lines()
+	if len(w) != 1 || !strings.Contains(w[0], "s3://bkt/LOAD9.csv line 1 table app.mixed column region: value of 9 bytes truncated to ColumnLength 8") {
+		t.Fatalf("%d warnings for 50 batches of truncated values within %v, want 1 naming the first:\n%.3000s", len(w), badLogInterval, logs.String())
+	}
+	now = now.Add(badLogInterval)
+	batch(50)
+	w = lines()
+	if len(w) != 2 || !strings.Contains(w[1], "1000 values truncated to ColumnLength (app.mixed column region 1000)") || !strings.Contains(w[1], "LOAD9.csv line 21 ") {
+		t.Fatalf("after the interval, want one warning counting the 1000 values since the first, naming the next:\n%.3000s", logs.String())
+	}
+	batch(51)
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w = lines()
+	if len(w) != 3 || !strings.Contains(w[2], "20 values truncated to ColumnLength (app.mixed column region 20)") {
+		t.Fatalf("at close, want the rest counted:\n%.3000s", logs.String())
 	}
 }
 

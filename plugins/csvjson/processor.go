@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"runtime"
 	"slices"
 	"strings"
@@ -225,7 +226,7 @@ func processorSpec() *service.ConfigSpec {
 			service.NewBoolField(fNumericAsString).Default(false).
 				Description("Render NUMERIC values as JSON strings instead of numbers."),
 			service.NewStringEnumField(fTruncation, "error", "truncate").Default("error").
-				Description("What to do with STRING/CLOB/BYTE/BLOB values longer than ColumnLength: `error` flags the row, `truncate` cuts the value (on a UTF-8 boundary) and logs a warning; partition keys and `${column}` templates use the value as cut, like the record's data, and invalid UTF-8 in the part cut off still flags the row."),
+				Description("What to do with STRING/CLOB/BYTE/BLOB values longer than ColumnLength: `error` flags the row, `truncate` cuts the value (on a UTF-8 boundary) and logs a warning, like flagged rows: the first at once, naming where it is, later ones counted per column and reported together at most every 10 seconds, and at close (`20 values truncated to ColumnLength (app.t column note 20), the first: ...`); partition keys and `${column}` templates use the value as cut, like the record's data, and invalid UTF-8 in the part cut off still flags the row."),
 			service.NewStringEnumField(fCDCPartitionKey, "schema-table", "primary-key").Default("schema-table").
 				Description("Partition key of CDC records: `schema-table` (DMS default) or `primary-key` (DMS with ParallelApply)."),
 			service.NewStringField(fTaskID).Default("dmsbridge").
@@ -266,7 +267,8 @@ type Processor struct {
 	slabRsv int // room kept free for the next row (see worker.newChunk)
 	mu      sync.Mutex
 
-	bad badRows
+	bad   badRows
+	trunc truncLog
 }
 
 // badLogInterval is the shortest time between two warnings about flagged
@@ -343,6 +345,68 @@ func (b *badRows) take() string {
 		"(errored(), error()) for the dead-letter route", total, rows, strings.Join(parts, ", "), where)
 	clear(b.counts)
 	b.first = ""
+	return msg
+}
+
+// truncLog gathers the values truncated (truncation_policy: truncate)
+// between two warnings, logged like flagged rows: the first at once, then
+// at most every badLogInterval, the rest at close. (A column too short for
+// every value would otherwise log a line per value.)
+type truncLog struct {
+	mu     sync.Mutex
+	counts map[errKey]int64 // errKey.reason: the column
+	first  string           // the first of them, told in full
+	last   time.Time
+}
+
+// add counts a batch's truncated values and returns the warning to log now,
+// if any.
+func (l *truncLog) add(counts map[errKey]int64, first string, now time.Time) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for k, n := range counts {
+		if l.counts == nil {
+			l.counts = map[errKey]int64{}
+		}
+		l.counts[k] += n
+	}
+	if l.first == "" {
+		l.first = first
+	}
+	if len(l.counts) == 0 || now.Sub(l.last) < badLogInterval {
+		return ""
+	}
+	l.last = now
+	return l.take()
+}
+
+// flush returns the warning for the values not logged yet ("" if none).
+func (l *truncLog) flush() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.take()
+}
+
+func (l *truncLog) take() string {
+	if len(l.counts) == 0 {
+		return ""
+	}
+	keys := slices.SortedFunc(maps.Keys(l.counts), func(x, y errKey) int {
+		return cmp.Or(cmp.Compare(x.schema, y.schema), cmp.Compare(x.table, y.table), cmp.Compare(x.reason, y.reason))
+	})
+	var total int64
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		total += l.counts[k]
+		parts[i] = fmt.Sprintf("%s.%s column %s %d", k.schema, k.table, k.reason, l.counts[k])
+	}
+	values := "values"
+	if total == 1 {
+		values = "value"
+	}
+	msg := fmt.Sprintf("%d %s truncated to ColumnLength (%s), the first: %s", total, values, strings.Join(parts, ", "), l.first)
+	clear(l.counts)
+	l.first = ""
 	return msg
 }
 
@@ -630,8 +694,10 @@ func (p *Processor) report(ws []*worker, rows int) {
 			p.errsCtr.Incr(n, k.schema, k.table, k.reason)
 			p.lastUpd.Set(now, k.schema, k.table)
 		}
-		for _, s := range w.warnings {
-			p.log.Warn(s)
+		if len(w.truncCounts) > 0 {
+			if msg := p.trunc.add(w.truncCounts, w.firstTrunc, nowFunc()); msg != "" {
+				p.log.Warn(msg)
+			}
 		}
 		if len(w.errCounts) > 0 {
 			if msg := p.bad.add(w.errCounts, w.firstBad, nowFunc()); msg != "" {
@@ -663,6 +729,9 @@ func (p *Processor) learn(ws []*worker, rows int) {
 // resources.
 func (p *Processor) Close(context.Context) error {
 	if msg := p.bad.flush(); msg != "" {
+		p.log.Warn(msg)
+	}
+	if msg := p.trunc.flush(); msg != "" {
 		p.log.Warn(msg)
 	}
 	return nil
