@@ -3,9 +3,14 @@ package csvjson
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
 )
 
 // Every bad row keeps its body and metadata, is flagged with an error naming
@@ -175,4 +180,59 @@ func TestBadRowsAreLoggedRateLimited(t *testing.T) {
 	if len(w) != 3 || !strings.Contains(w[2], "1 row flagged as bad (schema01.table01 field_count 1), the first at s3://bkt/cdc/cdc_001 line 9;") {
 		t.Fatalf("after close, log:\n%s", logs.String())
 	}
+}
+
+// Flagged rows counted after a warning are reported once the interval has
+// passed even when no further bad row comes. Before, they waited for the
+// next bad row or for close: a burst of bad rows, then none for days, left
+// the log saying one row was flagged while the dead letter held them all.
+func TestBadRowsPendingAreLoggedWithoutFurtherBadRows(t *testing.T) {
+	old := badLogInterval
+	badLogInterval = 200 * time.Millisecond
+	t.Cleanup(func() { badLogInterval = old })
+	nowFunc = time.Now
+	t.Cleanup(func() { nowFunc = func() time.Time { return fixedNow } })
+	var mu sync.Mutex
+	logs := &strings.Builder{}
+	logger := service.NewLoggerFromSlog(slog.New(slog.NewTextHandler(lockedWriter{&mu, logs}, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	conf, err := processorSpec().ParseYAML("table_definition: ./testdata/reference.json\nmessage_format: json-unformatted\ntruncation_policy: truncate\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := newProcessor(conf, service.MockResources(service.MockResourcesOptUseLogger(logger)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	text := func() string { mu.Lock(); defer mu.Unlock(); return logs.String() }
+	const key = "schema01/table01/full_000"
+	process(t, p, fullLoad("schema01", "table01", key, 1, "2023-10-01 12:00:00,d,1,12a.5,s"))
+	process(t, p, fullLoad("schema01", "table01", key, 2, "2023-10-01 12:00:00,d,1,1"))
+	if n := strings.Count(text(), "flagged as bad"); n != 1 {
+		t.Fatalf("%d warnings, want the first at once:\n%s", n, text())
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(text(), "1 row flagged as bad (schema01.table01 field_count 1), the first at s3://bkt/schema01/table01/full_000 line 2;") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the row counted after the first warning is not reported 5 s later (interval %v) without further bad rows:\n%s", badLogInterval, text())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(text(), "flagged as bad"); n != 2 {
+		t.Fatalf("%d warnings, want 2 (nothing left for close):\n%s", n, text())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -173,7 +173,8 @@ bad rows again: the figures count each row read once.
 Bad rows are never silent in the log either (DMS logs nothing for an invalid CSV row): the first
 flagged row is reported at once in a warning that gives the count per table and reason and where the
 first one is (file and line, not the row's values), and later ones are counted and reported together
-at most every 10 seconds, and at close, e.g.
+at most every 10 seconds (once 10 seconds have passed since the last warning, even if no further bad row
+comes), and at close, e.g.
 ` + "`3 rows flagged as bad (schema01.table01 bad_value 2, schema01.table01 field_count 1), the first at s3://bucket/cdcfile/cdc_001 line 7; ...`" + `.
 
 ### Performance
@@ -226,7 +227,7 @@ func processorSpec() *service.ConfigSpec {
 			service.NewBoolField(fNumericAsString).Default(false).
 				Description("Render NUMERIC values as JSON strings instead of numbers."),
 			service.NewStringEnumField(fTruncation, "error", "truncate").Default("error").
-				Description("What to do with STRING/CLOB/BYTE/BLOB values longer than ColumnLength: `error` flags the row, `truncate` cuts the value (on a UTF-8 boundary) and logs a warning, like flagged rows: the first at once, naming where it is, later ones counted per column and reported together at most every 10 seconds, and at close (`20 values truncated to ColumnLength (app.t column note 20), the first: ...`); partition keys and `${column}` templates use the value as cut, like the record's data, and invalid UTF-8 in the part cut off still flags the row."),
+				Description("What to do with STRING/CLOB/BYTE/BLOB values longer than ColumnLength: `error` flags the row, `truncate` cuts the value (on a UTF-8 boundary) and logs a warning, like flagged rows: the first at once, naming where it is, later ones counted per column and reported together at most every 10 seconds (even if no further value is cut), and at close (`20 values truncated to ColumnLength (app.t column note 20), the first: ...`); partition keys and `${column}` templates use the value as cut, like the record's data, and invalid UTF-8 in the part cut off still flags the row."),
 			service.NewStringEnumField(fCDCPartitionKey, "schema-table", "primary-key").Default("schema-table").
 				Description("Partition key of CDC records: `schema-table` (DMS default) or `primary-key` (DMS with ParallelApply)."),
 			service.NewStringField(fTaskID).Default("dmsbridge").
@@ -282,6 +283,10 @@ type badRows struct {
 	counts map[errKey]int64
 	first  string // where the first of them is
 	last   time.Time
+	// reports the counts left once the interval has passed, when no
+	// further flagged row comes to do it
+	timer *time.Timer
+	logf  func(string)
 }
 
 // add counts a batch's flagged rows and returns the warning to log now, if
@@ -298,7 +303,17 @@ func (b *badRows) add(counts map[errKey]int64, first string, now time.Time) stri
 	if b.first == "" {
 		b.first = first
 	}
-	if len(b.counts) == 0 || now.Sub(b.last) < badLogInterval {
+	if len(b.counts) == 0 {
+		return ""
+	}
+	if now.Sub(b.last) < badLogInterval {
+		armReport(&b.timer, b.last, now, b.logf, func() string {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			b.timer = nil
+			b.last = nowFunc()
+			return b.take()
+		})
 		return ""
 	}
 	b.last = now
@@ -309,7 +324,27 @@ func (b *badRows) add(counts map[errKey]int64, first string, now time.Time) stri
 func (b *badRows) flush() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.timer != nil {
+		b.timer.Stop()
+		b.timer = nil
+	}
 	return b.take()
+}
+
+// armReport starts, unless one is running, a timer that logs what report
+// returns once badLogInterval has passed since last: counts gathered after
+// a warning are then reported even if nothing more comes (before, a burst of
+// bad rows followed by none left all but the first unreported until close).
+func armReport(timer **time.Timer, last, now time.Time, logf func(string), report func() string) {
+	if *timer != nil || logf == nil {
+		return
+	}
+	wait := min(max(badLogInterval-now.Sub(last), 0), badLogInterval)
+	*timer = time.AfterFunc(wait, func() {
+		if msg := report(); msg != "" {
+			logf(msg)
+		}
+	})
 }
 
 func (b *badRows) take() string {
@@ -357,6 +392,8 @@ type truncLog struct {
 	counts map[errKey]int64 // errKey.reason: the column
 	first  string           // the first of them, told in full
 	last   time.Time
+	timer  *time.Timer // see badRows.timer
+	logf   func(string)
 }
 
 // add counts a batch's truncated values and returns the warning to log now,
@@ -373,7 +410,17 @@ func (l *truncLog) add(counts map[errKey]int64, first string, now time.Time) str
 	if l.first == "" {
 		l.first = first
 	}
-	if len(l.counts) == 0 || now.Sub(l.last) < badLogInterval {
+	if len(l.counts) == 0 {
+		return ""
+	}
+	if now.Sub(l.last) < badLogInterval {
+		armReport(&l.timer, l.last, now, l.logf, func() string {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			l.timer = nil
+			l.last = nowFunc()
+			return l.take()
+		})
 		return ""
 	}
 	l.last = now
@@ -384,6 +431,10 @@ func (l *truncLog) add(counts map[errKey]int64, first string, now time.Time) str
 func (l *truncLog) flush() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.timer != nil {
+		l.timer.Stop()
+		l.timer = nil
+	}
 	return l.take()
 }
 
@@ -435,6 +486,7 @@ func newProcessor(conf *service.ParsedConfig, res *service.Resources) (*Processo
 	}
 	o := c.o
 	p := &Processor{c: c, log: res.Logger(), workers: o.maxWorkers}
+	p.bad.logf, p.trunc.logf = p.log.Warn, p.log.Warn
 	if p.workers <= 0 {
 		p.workers = runtime.GOMAXPROCS(0)
 	}
