@@ -86,7 +86,7 @@ writes create-table control records when a CDC task starts, and the processor tu
 At-least-once. Acknowledgements may arrive out of order: the input tracks every emitted batch and advances
 the checkpoint only to the highest position whose predecessors are all acknowledged (key, ETag, byte offset
 and line of the next row), saving it every ` + "`checkpoint.interval`" + ` and on close. A nacked batch (wholly or
-partly failed) is redelivered with the same rows in the same order (after a short backoff) before anything newer
+partly failed) is redelivered with the same rows in the same order (after a wait of 100 ms, doubling with each rejection of the same batch up to 30 s, so that a batch rejected for good is retried and logged four times a minute) before anything newer
 is read, followed by every batch emitted after it, acknowledged or not, again in emission order (go-back-N: those
 batches were already in the pipeline and were or will be written after the rejected delivery, so they are
 written again after the redelivery). Rows of those later batches may thus be written twice, but the last copy of
@@ -1659,7 +1659,10 @@ func (in *input) settle(pb *pendingBatch, gen uint64, err error) {
 		return
 	}
 	pb.attempts++
-	backoff := time.Duration(1<<min(pb.attempts, 6)) * 50 * time.Millisecond
+	// 100 ms, doubling up to redeliverMaxWait: a batch rejected for good (a
+	// record the output can never write) is retried, and logged, four times a
+	// minute, not every 3.2 s forever.
+	backoff := min(time.Duration(1<<min(pb.attempts, 20))*50*time.Millisecond, redeliverMaxWait)
 	pb.due = time.Now().Add(backoff)
 	later := in.emitted[pb.id-in.emitted[0].id:]
 	for _, e := range later {
@@ -1677,12 +1680,15 @@ func (in *input) settle(pb *pendingBatch, gen uint64, err error) {
 		}
 	}
 	in.mu.Unlock()
-	in.log.Warnf("batch of %d rows (from %s) was rejected downstream (%v): redelivering it in %s, before newer rows, followed by the %d batches emitted after it (copies of the ones already written, so that the last copy of every row is in order; %d such copies so far)", pb.rows, pb.first, err, backoff, copies, total)
+	in.log.Warnf("batch of %d rows (from %s) was rejected downstream (%v): redelivering it in %s (attempt %d), before newer rows, followed by the %d batches emitted after it (copies of the ones already written, so that the last copy of every row is in order; %d such copies so far)", pb.rows, pb.first, err, backoff, pb.attempts, copies, total)
 	select {
 	case in.wake <- struct{}{}:
 	default:
 	}
 }
+
+// redeliverMaxWait bounds the wait before a rejected batch is redelivered.
+const redeliverMaxWait = 30 * time.Second
 
 // dropEmittedLocked forgets the batches passed by the contiguous point
 // (ids below contig). in.mu held.

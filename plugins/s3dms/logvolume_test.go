@@ -1,7 +1,9 @@
 package s3dms
 
 import (
+	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -37,6 +39,42 @@ func TestLapsedLeaseLoggedSparingly(t *testing.T) {
 	b.put(t, "dms/changes/cdc1.csv", []byte("I,hr,zeta,2,b\n"))
 	if got := r.waitFor(t, 2, 15*time.Second); got[1].Body != "I,hr,zeta,2,b" {
 		t.Fatalf("after the writes went through: %v", got)
+	}
+	r.stop(t)
+}
+
+// A batch the output keeps rejecting (a record it can never write, no dead
+// letter) is redelivered until it goes through. Before, the wait between two
+// redeliveries stopped growing at 3.2 s: a warning from the input and an
+// error from the engine every 3.2 s, for as long as nobody intervened (over
+// 2,000 lines an hour). Now the wait keeps doubling, up to 30 s, so the
+// lines thin out to four a minute, the warning counting the attempts; once
+// the output takes the batch, reading goes on.
+func TestRejectedBatchRedeliveryThinsOut(t *testing.T) {
+	b := newS3Backend(t)
+	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("1,a\n"))
+	var rejecting atomic.Bool
+	rejecting.Store(true)
+	r := startStream(t, baseYAML(b, "batch_size: 1\npoll_interval: 50ms\ncheckpoint:\n  store: none\n"), func(batch []got) error {
+		if rejecting.Load() && batch[0].Body == "1,a" {
+			return errors.New("rejected by the test")
+		}
+		return nil
+	})
+	time.Sleep(40 * time.Second)
+	logs := r.logText()
+	n := strings.Count(logs, "was rejected downstream")
+	// nacks at 0, 0.1, 0.3, 0.7, 1.5, 3.1, 6.3, 12.7, 25.5 s (then 51.1):
+	// 9; before, 16 or more.
+	if n == 0 || n > 10 {
+		t.Fatalf("%d warnings about the rejected batch in 40 s, want at most 10:\n%.4000s", n, logs)
+	}
+	if !strings.Contains(logs, "redelivering it in 25.6s (attempt 9)") {
+		t.Fatalf("the waits do not grow to 25.6 s by the 9th attempt, or the attempts are not counted:\n%.4000s", logs)
+	}
+	rejecting.Store(false)
+	if got := r.waitFor(t, 1, 40*time.Second); got[0].Body != "1,a" {
+		t.Fatalf("after the output takes the batch: %v", got)
 	}
 	r.stop(t)
 }
