@@ -217,8 +217,8 @@ stream's input has started.
 ### Errors
 
 When the source stops answering (network errors, a body cut short, 5xx, no answer or no body bytes within
-` + "`request_timeout`" + `), the input logs the error and
-reports itself not connected: the engine's ` + "`/ready`" + ` answers 503 naming it, and the input tries to reconnect
+` + "`request_timeout`" + `), the input logs the error as a warning (as it does a download cut mid-body, whose
+rows read before the cut go on) and reports itself not connected: the engine's ` + "`/ready`" + ` answers 503 naming it, and the input tries to reconnect
 every second, each attempt a listing of the CDC folder; once the source answers, reading resumes at the same row
 (an object cut mid-body is reopened with a ranged GET at the last whole row), logged once with how long it failed.
 A connection failure that lasts (here, or any other error of Connect) is logged by the engine ("Failed to connect")
@@ -1957,7 +1957,9 @@ func (in *input) readOnce(ctx context.Context) (service.MessageBatch, service.Ac
 			// Reported as a lost connection, so that the engine's /ready
 			// says so and reconnects (Connect probes) with backoff; reading
 			// resumes at the same row.
-			in.log.Errorf("%v: %s unreachable, input not connected until it answers", err, in.describeSource())
+			// A warning: if it lasts, the reconnection failing at once is
+			// the error line (see Connect).
+			in.log.Warnf("%v: %s unreachable, input not connected until it answers", err, in.describeSource())
 			in.mu.Lock()
 			in.offline = true
 			if in.repeats++; in.repeats >= 2 {
@@ -2015,7 +2017,14 @@ func (in *input) readOnce(ctx context.Context) (service.MessageBatch, service.Ac
 	// ReadBatch's context ending: the engine stopping the stream, no fault;
 	// or a bad object with bad_files: stop, which badFile logged.
 	if err != nil && (ctx.Err() == nil || !errors.Is(err, ctx.Err())) && !errors.As(err, &bs) {
-		in.log.Errorf("%v", err)
+		if unreachable(err) {
+			// A download cut mid-body (or a transport error), reopened at
+			// its last whole row by the next read: a warning, as an outage
+			// that lasts is an error from the first reconnection failing.
+			in.log.Warnf("%v: the rows before it go on; reading goes on at that row (the object reopened there) at the next read", err)
+		} else {
+			in.log.Errorf("%v", err)
+		}
 	}
 	pb := &pendingBatch{rows: len(batch), first: firstPosition(batch), recipe: rec, size: cap(rec.arena) + len(rec.refs)*int(unsafe.Sizeof(rowRef{})+unsafe.Sizeof((*fileMeta)(nil)))}
 	lapsed := in.leaseLapsed()

@@ -2,6 +2,11 @@ package s3dms
 
 import (
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -77,4 +82,50 @@ func TestRejectedBatchRedeliveryThinsOut(t *testing.T) {
 		t.Fatalf("after the output takes the batch: %v", got)
 	}
 	r.stop(t)
+}
+
+// A download cut once mid-body (a connection reset, common on long S3
+// reads) is reopened at its last whole row and reading goes on: nothing for
+// an operator to act on. Before, the cut was logged at error level (as was
+// "unreachable" when no row of the batch had been read yet), the same level
+// as an outage that lasts. Now it is a warning naming the object and what
+// happens next; an outage that lasts still gets an error line, from the
+// first reconnection that fails.
+func TestCutDownloadThatResumesIsAWarning(t *testing.T) {
+	b := newS3Backend(t)
+	var body strings.Builder
+	for i := 0; i < 5000; i++ {
+		fmt.Fprintf(&body, "%d,row\n", i)
+	}
+	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte(body.String()))
+	target, _ := url.Parse(b.ep)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	var gets atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/LOAD1.csv") && gets.Add(1) == 1 {
+			rp.ServeHTTP(&cutWriter{ResponseWriter: w, left: 20000}, r)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	yaml := strings.Replace(baseYAML(b, "mode: full-load\nbatch_size: 100\ncheckpoint:\n  store: none\n"), b.ep, srv.URL, 1)
+	r := startStream(t, yaml, nil)
+	got := r.waitFor(t, 5000, 30*time.Second)
+	for i, g := range got {
+		if g.Body != fmt.Sprintf("%d,row", i) {
+			t.Fatalf("row %d: %q", i, g.Body)
+		}
+	}
+	r.waitDone(t, 10*time.Second)
+	logs := r.logText()
+	if gets.Load() < 2 {
+		t.Fatalf("the download was not reopened (%d GETs)", gets.Load())
+	}
+	if strings.Contains(logs, "level=ERROR") {
+		t.Fatalf("a cut download that resumed at once is logged at error level:\n%s", logs)
+	}
+	if !strings.Contains(logs, "level=WARN") || !strings.Contains(logs, "LOAD1.csv") {
+		t.Fatalf("the cut is not logged as a warning naming the object:\n%s", logs)
+	}
 }
