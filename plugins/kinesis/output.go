@@ -960,8 +960,6 @@ func (o *output) streamARN() *string {
 	return aws.String(o.conf.stream.arn)
 }
 
-// Connect builds the client, checks the stream exists and is writable, and
-// learns its shards.
 // Connect tries connect once a second while it fails, but returns (and so
 // has the engine log) a lasting failure only at growing intervals, up to once
 // a minute (see outage.Tracker): a Kinesis outage used to log an ERROR line a
@@ -978,6 +976,8 @@ func (o *output) Connect(ctx context.Context) error {
 	return err
 }
 
+// connect builds the client, checks the stream exists and is writable, and
+// learns its shards.
 func (o *output) connect(ctx context.Context) error {
 	o.mu.Lock()
 	if r := o.refused; r != nil {
