@@ -313,3 +313,40 @@ func (h hideProcessOutput) Retrieve(ctx context.Context) (aws.Credentials, error
 	}
 	return c, err
 }
+
+// CredentialsError is a failure of the credentials provider (default chain,
+// profile, assumed role, credential_process): nothing can be signed. Its
+// cause can look like anything, e.g. an STS AssumeRole answering 403, which
+// is not the service refusing the request; a component tells it apart with
+// errors.As (the SDK only wraps it in "get identity: get credentials: ...").
+type CredentialsError struct{ Err error }
+
+func (e *CredentialsError) Error() string { return e.Err.Error() }
+func (e *CredentialsError) Unwrap() error { return e.Err }
+
+// TypedCredentials returns its provider's errors as CredentialsError.
+type TypedCredentials struct{ aws.CredentialsProvider }
+
+// Retrieve implements aws.CredentialsProvider.
+func (c TypedCredentials) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	creds, err := c.CredentialsProvider.Retrieve(ctx)
+	if err != nil {
+		return creds, &CredentialsError{Err: err}
+	}
+	return creds, nil
+}
+
+// IsCredentialsProvider lets aws.IsCredentialsProvider see through the
+// wrapper (the SDK checks for anonymous credentials that way).
+func (c TypedCredentials) IsCredentialsProvider(target aws.CredentialsProvider) bool {
+	return aws.IsCredentialsProvider(c.CredentialsProvider, target)
+}
+
+// ProviderSources keeps the credential sources the SDK reports in its
+// user agent.
+func (c TypedCredentials) ProviderSources() []aws.CredentialSource {
+	if s, ok := c.CredentialsProvider.(aws.CredentialProviderSource); ok {
+		return s.ProviderSources()
+	}
+	return nil
+}

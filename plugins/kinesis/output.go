@@ -885,7 +885,7 @@ func newOutput(c outputConfig, res *service.Resources) *output {
 }
 
 // clientFor turns an SDK client into the one the output writes with: its
-// credentials provider's failures typed (see credentialsError) and, unless
+// credentials provider's failures typed (see awsconf.CredentialsError) and, unless
 // sdk_client is set, PutRecords on the output's own path.
 func (o *output) clientFor(c *kinesis.Client) kinesisAPI {
 	c = kinesis.New(c.Options(), typeCredentialErrors)
@@ -897,53 +897,16 @@ func (o *output) clientFor(c *kinesis.Client) kinesisAPI {
 	return fc
 }
 
-// credentialsError is a failure of the credentials provider (default chain,
-// profile, assumed role): nothing can be signed. Its cause can look like
-// anything, e.g. an STS AssumeRole answering 403, which is not Kinesis
-// refusing the request; classify takes it for a lost connection first, on
-// both PutRecords paths (the SDK's only wraps it in "get identity: get
-// credentials: ...").
-type credentialsError struct{ err error }
-
-func (e *credentialsError) Error() string { return e.err.Error() }
-func (e *credentialsError) Unwrap() error { return e.err }
-
-// typedCredentials returns its provider's errors as credentialsError.
-type typedCredentials struct{ aws.CredentialsProvider }
-
-func (c typedCredentials) Retrieve(ctx context.Context) (aws.Credentials, error) {
-	creds, err := c.CredentialsProvider.Retrieve(ctx)
-	if err != nil {
-		return creds, &credentialsError{err: err}
-	}
-	return creds, nil
-}
-
-// IsCredentialsProvider lets aws.IsCredentialsProvider see through the
-// wrapper (the SDK checks for anonymous credentials that way).
-func (c typedCredentials) IsCredentialsProvider(target aws.CredentialsProvider) bool {
-	return aws.IsCredentialsProvider(c.CredentialsProvider, target)
-}
-
-// ProviderSources keeps the credential sources the SDK reports in its
-// user agent.
-func (c typedCredentials) ProviderSources() []aws.CredentialSource {
-	if s, ok := c.CredentialsProvider.(aws.CredentialProviderSource); ok {
-		return s.ProviderSources()
-	}
-	return nil
-}
-
 // typeCredentialErrors is a kinesis.Options function wrapping the
-// credentials provider in typedCredentials.
+// credentials provider in awsconf.TypedCredentials.
 func typeCredentialErrors(opts *kinesis.Options) {
 	if opts.Credentials == nil {
 		return
 	}
-	if _, ok := opts.Credentials.(typedCredentials); ok {
+	if _, ok := opts.Credentials.(awsconf.TypedCredentials); ok {
 		return
 	}
-	opts.Credentials = typedCredentials{opts.Credentials}
+	opts.Credentials = awsconf.TypedCredentials{CredentialsProvider: opts.Credentials}
 }
 
 func (o *output) streamName() *string {
@@ -1707,7 +1670,7 @@ func classify(ctx context.Context, err error) errClass {
 	// Credentials that cannot be had, whatever the provider's error looks
 	// like (an STS 403 must not pass for an invalid request), then a
 	// request that could not be signed.
-	var cErr *credentialsError
+	var cErr *awsconf.CredentialsError
 	if errors.As(err, &cErr) {
 		return errConnection
 	}

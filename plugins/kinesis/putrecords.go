@@ -97,7 +97,7 @@ func newFastClient(c *kinesis.Client, stream streamRef) *fastClient {
 	creds := opts.Credentials
 	if creds != nil {
 		inner := creds
-		if t, ok := creds.(typedCredentials); ok {
+		if t, ok := creds.(awsconf.TypedCredentials); ok {
 			inner = t.CredentialsProvider
 		}
 		if _, ok := inner.(*aws.CredentialsCache); !ok {

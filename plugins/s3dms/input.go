@@ -21,7 +21,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/cenkalti/backoff/v4"
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -914,30 +913,6 @@ func (s *swapS3) PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...f
 	return s.c.Load().PutObject(ctx, in, opts...)
 }
 
-// credentialsError is a failure of the credentials provider: nothing can
-// be signed, whatever the error looks like (an STS 403 is no S3 refusal).
-type credentialsError struct{ err error }
-
-func (e *credentialsError) Error() string { return e.err.Error() }
-func (e *credentialsError) Unwrap() error { return e.err }
-
-// typedCredentials returns its provider's errors as credentialsError.
-type typedCredentials struct{ aws.CredentialsProvider }
-
-func (c typedCredentials) Retrieve(ctx context.Context) (aws.Credentials, error) {
-	creds, err := c.CredentialsProvider.Retrieve(ctx)
-	if err != nil {
-		return creds, &credentialsError{err: err}
-	}
-	return creds, nil
-}
-
-// IsCredentialsProvider lets aws.IsCredentialsProvider see through the
-// wrapper (the SDK checks for anonymous credentials that way).
-func (c typedCredentials) IsCredentialsProvider(target aws.CredentialsProvider) bool {
-	return aws.IsCredentialsProvider(c.CredentialsProvider, target)
-}
-
 // newS3Client loads the AWS configuration (credentials from wherever it
 // finds them, read now) and builds the S3 client.
 func newS3Client(ctx context.Context, c *inputConf) (*s3.Client, error) {
@@ -949,7 +924,7 @@ func newS3Client(ctx context.Context, c *inputConf) (*s3.Client, error) {
 		o.UsePathStyle = c.aws.ForcePathStyle
 		o.DisableLogOutputChecksumValidationSkipped = true
 		if o.Credentials != nil {
-			o.Credentials = typedCredentials{o.Credentials}
+			o.Credentials = awsconf.TypedCredentials{CredentialsProvider: o.Credentials}
 		}
 	})
 	if err := c.aws.CheckResolvedEndpoint(cl.Options().BaseEndpoint, "AWS_ENDPOINT_URL_S3"); err != nil {
@@ -1936,7 +1911,7 @@ func (in *input) readOnce(ctx context.Context) (service.MessageBatch, service.Ac
 	}
 	if len(batch) == 0 {
 		in.settleIdle()
-		var noCreds *credentialsError
+		var noCreds *awsconf.CredentialsError
 		if err != nil && ctx.Err() == nil && errors.As(err, &noCreds) {
 			// No credentials to sign with (a credential_process or the
 			// instance metadata service failing, an SSO token expired): no
