@@ -1,19 +1,13 @@
 package s3dms
 
 import (
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
 // TestRotatedCredentialsAreUsed: credentials from the shared credentials
@@ -28,47 +22,24 @@ import (
 func TestRotatedCredentialsAreUsed(t *testing.T) {
 	b := newS3Backend(t)
 	var expired atomic.Bool
-	target, _ := url.Parse(b.ep)
-	root := aws.Credentials{AccessKeyID: os.Getenv("AWS_ACCESS_KEY_ID"), SecretAccessKey: os.Getenv("AWS_SECRET_ACCESS_KEY")}
-	region := os.Getenv("AWS_REGION")
+	keyID, secret := os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
 	// versitygw takes no session tokens: requests that pass are signed
 	// again with its root key (no token) and passed on.
-	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	front := resigningFront(t, b, func(w http.ResponseWriter, r *http.Request) bool {
 		tok := r.Header.Get("X-Amz-Security-Token")
 		if tok == "" || expired.Load() && tok == "token-1" {
 			w.Header().Set("Content-Type", "application/xml")
 			w.WriteHeader(http.StatusBadRequest)
 			w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>ExpiredToken</Code><Message>The provided token has expired.</Message><RequestId>R</RequestId><HostId>H</HostId></Error>`))
-			return
+			return true
 		}
-		out := r.Clone(r.Context())
-		out.RequestURI = ""
-		out.URL.Scheme, out.URL.Host, out.Host = target.Scheme, target.Host, target.Host
-		for _, h := range []string{"Authorization", "X-Amz-Security-Token", "X-Amz-Date"} {
-			out.Header.Del(h)
-		}
-		if err := v4.NewSigner().SignHTTP(r.Context(), root, out, out.Header.Get("X-Amz-Content-Sha256"), "s3", region, time.Now()); err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		resp, err := http.DefaultTransport.RoundTrip(out)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		for k, v := range resp.Header {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(resp.StatusCode)
-		io.Copy(w, resp.Body)
-	}))
-	defer front.Close()
+		return false
+	})
 	dir := t.TempDir()
 	credFile := filepath.Join(dir, "credentials")
 	writeCreds := func(token string) {
 		tmp := credFile + ".tmp"
-		body := "[dms]\naws_access_key_id = " + root.AccessKeyID + "\naws_secret_access_key = " + root.SecretAccessKey + "\naws_session_token = " + token + "\n"
+		body := "[dms]\naws_access_key_id = " + keyID + "\naws_secret_access_key = " + secret + "\naws_session_token = " + token + "\n"
 		if err := os.WriteFile(tmp, []byte(body), 0o600); err != nil {
 			t.Fatal(err)
 		}
