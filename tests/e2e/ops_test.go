@@ -120,17 +120,7 @@ func TestLintRefusesWhatStartRefuses(t *testing.T) {
 // used by the aws_s3_dms input ... in this process").
 func TestStreamsRefusedCreateThenCorrectedCreateRuns(t *testing.T) {
 	dir := t.TempDir()
-	p := start(t, nil, "streams", "-o", "config/streams-root.yaml")
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if code, _, err := p.Get("/streams"); err == nil && code == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the streams API never answered")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	p := startStreamsAPI(t)
 	outPath := filepath.Join(dir, "out.jsonl")
 	stream := func(output string) string {
 		return `
@@ -166,7 +156,7 @@ output:
 		}
 		want += strings.Count(string(b), "\n")
 	}
-	deadline = time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		b, _ := os.ReadFile(outPath)
 		if n := strings.Count(string(b), "\n"); n >= want {

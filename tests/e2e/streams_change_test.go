@@ -21,10 +21,18 @@ import (
 func startStreamsAPI(t *testing.T) *Proc {
 	t.Helper()
 	p := start(t, nil, "streams", "-o", "config/streams-root.yaml")
+	waitStreamsAPI(t, p)
+	return p
+}
+
+// waitStreamsAPI waits until the streams API answers GET /streams (the HTTP
+// server answers 404 before streams mode registers it).
+func waitStreamsAPI(t *testing.T, p *Proc) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if code, _, err := p.Get("/streams"); err == nil && code == 200 {
-			return p
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the streams API never answered")
@@ -249,16 +257,7 @@ func TestStreamsSameCacheCheckpointRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := start(t, nil, "streams", "-o", root, "-r", res)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if code, _, err := p.Get("/streams"); err == nil && code == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the streams API never answered")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitStreamsAPI(t, p)
 	stream := func(out string) string {
 		s := sampleStream(dir, "x", "", "  file: {path: "+out+", codec: lines}\n")
 		s = strings.Replace(s, "mode: full-load\n", "mode: full-load-and-cdc\n    cdc_path: cdcfile\n", 1) // runs on, tailing
@@ -272,7 +271,7 @@ func TestStreamsSameCacheCheckpointRefused(t *testing.T) {
 	if code, resp, err := p.do(http.MethodPost, "/streams/two", stream(two)); err != nil || code != 200 {
 		t.Fatalf("create two: %d %s %v", code, resp, err)
 	}
-	deadline = time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		code, body, _ := p.Get("/ready")
 		logs := p.Stdout.String() + p.Stderr.String()
