@@ -70,7 +70,7 @@
 // net/http may still be probing it for EOF, the transport then closes the connection and the call fails with
 // "deserialization failed ... use of closed network connection" although the proxy answered correctly. The SDK's
 // default retryer retries it (net.ErrClosed), so producers must treat it as retryable; a client without retries
-// can avoid it by sending request bodies from memory (see bufferedBody in proxy_test.go).
+// can avoid it by sending request bodies from memory (see testutil.BufferedBody).
 package kinesisproxy
 
 import (

@@ -1,7 +1,6 @@
 package kinesisproxy
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -37,33 +36,8 @@ func client(t testing.TB, base string, retry bool) *kinesis.Client {
 		if !retry {
 			o.Retryer = aws.NopRetryer{}
 		}
-		o.HTTPClient = bufferedBody{awshttp.NewBuildableClient()}
+		o.HTTPClient = testutil.BufferedBody{C: awshttp.NewBuildableClient()}
 	})
-}
-
-// bufferedBody sends every request body from an in-memory copy. Without it, a fast answer (the proxy answers a fully
-// rejected PutRecords in microseconds) races the SDK: smithy-go closes the request body as soon as the response
-// arrives, while net/http's write loop still probes that body for EOF (it flushed the headers first because the body
-// is not a known in-memory reader); the probe fails, the transport closes the connection, and reading the answer fails
-// with "deserialization failed ... use of closed network connection" (aws/aws-sdk-go-v2#2737; the SDK's default
-// retryer retries net.ErrClosed, these tests use no retries).
-type bufferedBody struct {
-	c interface {
-		Do(*http.Request) (*http.Response, error)
-	}
-}
-
-func (b bufferedBody) Do(r *http.Request) (*http.Response, error) {
-	if r.Body != nil && r.Body != http.NoBody {
-		data, err := io.ReadAll(r.Body)
-		_ = r.Body.Close()
-		if err != nil {
-			return nil, err
-		}
-		r.Body = io.NopCloser(bytes.NewReader(data))
-		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
-	}
-	return b.c.Do(r)
 }
 
 func waitActive(t testing.TB, c *kinesis.Client, name string) {

@@ -14,6 +14,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"sort"
 	"strings"
@@ -21,6 +23,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
@@ -86,6 +89,7 @@ func KinesisClient(t testing.TB) *kinesis.Client {
 	ep := MustEnv(t, "KINESIS_ENDPOINT")
 	return kinesis.NewFromConfig(AWSConfig(t), func(o *kinesis.Options) {
 		o.BaseEndpoint = aws.String(ep)
+		o.HTTPClient = BufferedBody{C: awshttp.NewBuildableClient()}
 	})
 }
 
@@ -245,4 +249,30 @@ func WaitFor(timeout time.Duration, cond func() bool) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return nil
+}
+
+// BufferedBody sends every request body from an in-memory copy. Without it, a fast answer (the proxy answers a fully
+// rejected PutRecords in microseconds) races the SDK: smithy-go closes the request body as soon as the response
+// arrives, while net/http's write loop still probes that body for EOF (it flushed the headers first because the body
+// is not a known in-memory reader); the probe fails, the transport closes the connection, and reading the answer fails
+// with "deserialization failed ... use of closed network connection" (aws/aws-sdk-go-v2#2737; the SDK's default
+// retryer retries net.ErrClosed, which sends the records twice: a test that
+// counts what a server received, or uses no retries, needs BufferedBody).
+type BufferedBody struct {
+	C interface {
+		Do(*http.Request) (*http.Response, error)
+	}
+}
+
+func (b BufferedBody) Do(r *http.Request) (*http.Response, error) {
+	if r.Body != nil && r.Body != http.NoBody {
+		data, err := io.ReadAll(r.Body)
+		_ = r.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		r.Body = io.NopCloser(bytes.NewReader(data))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
+	}
+	return b.C.Do(r)
 }

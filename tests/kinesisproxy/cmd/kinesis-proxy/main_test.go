@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
@@ -43,6 +44,7 @@ func TestRunServesUntilStopped(t *testing.T) {
 	c := kinesis.NewFromConfig(testutil.AWSConfig(t), func(o *kinesis.Options) {
 		o.BaseEndpoint = aws.String(url)
 		o.Retryer = aws.NopRetryer{}
+		o.HTTPClient = testutil.BufferedBody{C: awshttp.NewBuildableClient()}
 	})
 	var entries []types.PutRecordsRequestEntry
 	for _, k := range []string{"a", "b", "c", "d", "e"} {
