@@ -100,7 +100,10 @@ before; a batch read while a nack was pending and not given out yet does not), b
 each row once in its per-table figures. For strict end-to-end order (of the last copies) also use ` + "`pipeline.threads: 1`" + ` and an
 output with ` + "`max_in_flight: 1`" + `.
 On restart the object at the checkpoint is reopened with a ranged GET at the offset (gzip objects are
-re-read and the decompressed prefix skipped). If its ETag changed the input fails with an error naming the
+re-read and the decompressed prefix skipped). A stop (the engine ending a read) is obeyed at the next read of the
+object's bytes, so within one read buffer even inside content that yields no row for a long time (a gigabyte of
+blank lines, a row passed over as too long, a gzip bomb of either): the object is then reopened at its last whole
+row, by the next read or from the checkpoint. If its ETag changed the input fails with an error naming the
 object, or with ` + "`restart_changed_files`" + ` re-reads that object from its start. Duplicates after a crash
 are bounded by the rows in flight (unacknowledged) plus those acknowledged within one checkpoint interval.
 With ` + "`checkpoint.interval: 0s`" + ` the bound is strict: the input never has more than 4 emitted batches outside
@@ -2233,6 +2236,7 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, batchRecip
 		if in.cur.pf != nil {
 			in.cur.pf.ctx = ctx
 		}
+		in.cur.cx.ctx = ctx
 		row, rerr := in.cur.rows.Next()
 		if rerr == io.EOF {
 			in.closeCur(true)

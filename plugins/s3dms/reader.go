@@ -28,6 +28,30 @@ type fileReader struct {
 	gz           bool
 	rawStart     int64 // object offset of the first raw byte read
 	pf           *prefetcher
+	cx           *ctxReader // the rows' source: set its ctx before reading
+}
+
+// ctxReader ends reading once ctx (ReadBatch's context) is done. Without
+// it, content that yields no row for a long time (a gigabyte of blank
+// lines, a row far longer than max_row_size passed over, a gzip bomb of
+// either) would keep ReadBatch reading it to its end whatever its context:
+// a stop would overrun shutdown_timeout and close without saving the
+// checkpoint. The prefetcher only looks at the context while it waits for
+// the network, which a local file or a fast connection never makes it do.
+// The read fails with the context's error, which ReadBatch takes for what it
+// is: the file is reopened at its last whole row by the next read.
+type ctxReader struct {
+	r   io.Reader
+	ctx context.Context
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if c.ctx != nil {
+		if err := c.ctx.Err(); err != nil {
+			return 0, err
+		}
+	}
+	return c.r.Read(p)
 }
 
 type countingReader struct {
@@ -135,11 +159,13 @@ func openRows(ctx context.Context, src source, key, etag string, offset, line in
 	if o.Ranged {
 		rawStart = offset
 	}
+	cx := &ctxReader{r: r}
 	return &fileReader{
 		rawStart: rawStart,
 		pf:       pf,
+		cx:       cx,
 		key:      key, etag: o.ETag, size: o.Size, lastModified: o.LastModified, body: o.Body, raw: raw, gz: gz,
-		rows: dmscsv.NewRowReader(r, s, dmscsv.RowOptions{MaxRowSize: maxRow, StartOffset: offset, StartLine: line, BufferSize: rowBuf}),
+		rows: dmscsv.NewRowReader(cx, s, dmscsv.RowOptions{MaxRowSize: maxRow, StartOffset: offset, StartLine: line, BufferSize: rowBuf}),
 	}, nil
 }
 
