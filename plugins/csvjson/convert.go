@@ -319,7 +319,7 @@ func (c *converter) newWorker() *worker {
 // bytes, keeping rsv bytes free for the next row, and the batch timestamp.
 func (w *worker) begin(now time.Time, n, avg, rsv int) {
 	w.avg, w.rsv = avg, rsv
-	w.slab = make([]byte, 0, n*avg+rsv)
+	w.slab = make([]byte, 0, slabSize(n, avg, rsv))
 	w.filled, w.maxRow = 0, 0
 	w.ts = append(w.ts[:0], '"')
 	w.ts = now.UTC().AppendFormat(w.ts, "2006-01-02T15:04:05.000000Z")
@@ -839,7 +839,22 @@ func (w *worker) convert(m *service.Message, p *tablePlan, op int, data []dmscsv
 // the previous batch.
 func (w *worker) newChunk() {
 	w.filled += len(w.slab)
-	w.slab = make([]byte, 0, max(w.left, 1)*w.avg+w.rsv)
+	w.slab = make([]byte, 0, slabSize(max(w.left, 1), w.avg, w.rsv))
+}
+
+// maxSlabRows bounds the part of an output buffer sized for the rows to
+// come (n × avg): avg is the previous batch's, which may be one long row. A
+// batch of one 1 MiB value (6 MiB once JSON escapes control characters)
+// made the next batch of 500 short rows allocate 500 times that, 0.5 to 3
+// GB kept alive as long as the batch's messages. Past the bound the batch
+// goes on in further buffers (newChunk), which costs an allocation per 4
+// MiB of output.
+const maxSlabRows = 4 << 20
+
+// slabSize is the capacity of an output buffer for n rows of about avg
+// bytes, with rsv bytes kept free for the next row.
+func slabSize(n, avg, rsv int) int {
+	return min(n*avg, maxSlabRows) + rsv
 }
 
 // unsafeString makes a string of bytes that are never written again (a

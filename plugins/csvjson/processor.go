@@ -182,7 +182,9 @@ comes), and at close, e.g.
 Per-table plans are built once. A batch is converted into a freshly allocated buffer, sized
 from the rows of earlier batches, that the message bodies slice into (a new one is started
 rather than grown when rows are longer than before), so the conversion makes well under one
-allocation per row. Common value shapes (ISO timestamps, short decimals, plain ASCII strings)
+allocation per row. A buffer is sized for at most 4 MiB of rows plus the longest row of the batch
+before, so that a batch after one long row (a 1 MiB value, six times that once JSON escapes control
+characters) does not reserve that row's size for each of its rows. Common value shapes (ISO timestamps, short decimals, plain ASCII strings)
 are rendered by fast paths that give the same bytes as the general parser.
 Batches of at least 1024 rows are spread over ` + "`max_workers`" + ` goroutines; output order always
 equals input order.
