@@ -30,6 +30,8 @@ type Row struct {
 	// quoted field: the row holds everything from its start to the end of
 	// the stream, so that nothing is lost; whoever parses its fields reports
 	// the unterminated quote (the processor sends it to the dead letter).
+	// A row also marked TooLong holds only its first bytes (see TooLong):
+	// the quote that never closed is what made it that long.
 	Unterminated bool
 	// TooLong is set on a row longer than RowOptions.MaxRowSize. The reader
 	// skips it without holding it in memory and goes on with the next row:
@@ -308,7 +310,9 @@ func (rr *RowReader) skipLong(end int, found bool) (Row, error) {
 		end, found = rr.scanRow()
 	}
 	var row Row
+	unterminated := false
 	if atEOF {
+		unterminated = rr.inQuote
 		rr.closeQ, rr.inQuote = false, false
 		row = rr.emit(rr.w, rr.w)
 	} else {
@@ -320,6 +324,7 @@ func (rr *RowReader) skipLong(end int, found bool) (Row, error) {
 	row.NextLine += skippedNL
 	rr.off, rr.line = row.End, row.NextLine
 	row.Data, row.TooLong, row.Size = prefix, true, size
+	row.Unterminated = unterminated
 	return row, nil
 }
 

@@ -600,3 +600,34 @@ func TestOverlappingDelimiterMidFieldQuotesLinear(t *testing.T) {
 		t.Fatalf("reading a 64 KB row took %v, a 16 KB one %v: x%.1f for 4 times the bytes (quadratic)", large, small, ratio)
 	}
 }
+
+// TestRowReaderLongUnterminatedRowIsMarked: a quote never closed makes the
+// rest of the stream one row; when that is longer than MaxRowSize it is
+// passed over (TooLong) and still marked Unterminated, as Row documents for
+// the last row of a stream that ended inside a quoted field, so that its
+// report names the unterminated quote rather than only its size. A long row
+// whose quotes close is not marked.
+func TestRowReaderLongUnterminatedRowIsMarked(t *testing.T) {
+	long := strings.Repeat("x,y\n", 1000)
+	for _, tc := range []struct {
+		name, in     string
+		unterminated bool
+	}{
+		{"quote never closed", "ok\n1,\"" + long, true},
+		{"quote closed", "ok\n1,\"" + long + "\"\n2,b\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rr := NewRowReader(strings.NewReader(tc.in), DefaultSettings(), RowOptions{MaxRowSize: 100, BufferSize: 64})
+			if r, err := rr.Next(); err != nil || string(r.Data) != "ok" {
+				t.Fatalf("first: %q %v", r.Data, err)
+			}
+			r, err := rr.Next()
+			if err != nil || !r.TooLong || r.Line != 2 || r.Offset != 3 {
+				t.Fatalf("long row: line %d offset %d too long %v err %v", r.Line, r.Offset, r.TooLong, err)
+			}
+			if r.Unterminated != tc.unterminated {
+				t.Fatalf("long row marked Unterminated %v, want %v", r.Unterminated, tc.unterminated)
+			}
+		})
+	}
+}

@@ -177,7 +177,8 @@ key the record holds.
   lexical (S3 byte) order; keys ending in "/" are skipped.
 - ` + "`ignore_header_rows`" + ` applies to full-load files, and to CDC files only with ` + "`cdc_ignore_header_rows`" + `.
   A header row whose quoted field never closes runs to the end of the file; it is passed on whole (for the
-  processor to flag), not skipped, so that no row is lost silently.
+  processor to flag), not skipped, so that no row is lost silently; past ` + "`max_row_size`" + ` it is passed over
+  like any such row, its message carrying the error (see Errors).
 - gzip sources (".gz" or Content-Encoding gzip) are read. Keys must be UTF-8; row bytes are passed on untouched.
   Keys may hold any character S3 accepts, control characters included: listings ask for URL-encoded keys
   (` + "`encoding-type=url`" + `, as the AWS CLI does) and decode them when the answer says so, since S3 otherwise
@@ -245,6 +246,7 @@ An object that ends inside a quoted field is not dropped: everything from the ro
 object is emitted as one row (logged as a warning naming the object, line and offset), so the processor flags it
 and a dead-letter route keeps it. A row longer than ` + "`max_row_size`" + ` is passed over without being held in
 memory: its message carries the row's first 4096 bytes and an error naming the object, line, offset and size
+(and, when a quote that never closes made it run to the end of the object, saying so)
 (logged as a warning, counted in ` + "`dms_rows_too_long`" + `), so a dead-letter route (` + "`reject_errored`" + ` in a
 ` + "`fallback`" + `) records it, the processor leaves it untouched, and the rows after it go on. A bad object (a
 truncated gzip, an object deleted between listing and reading, the object the checkpoint is in the middle of,
@@ -2287,7 +2289,7 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, batchRecip
 		// A header row whose quote never closes is the rest of the file:
 		// it goes on whole like any unterminated row, not skipped.
 		in.skipHeader = false
-		if row.Unterminated {
+		if row.Unterminated && !row.TooLong {
 			// Nothing is dropped: the tail goes on as one row, which the
 			// processor flags (and a dead-letter route keeps).
 			in.log.Warnf("%s (etag %s): row at line %d, byte offset %d: %v: passed on whole (%d bytes)",
@@ -2298,8 +2300,13 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, batchRecip
 			// Skipped without holding it; the message carries its first
 			// bytes and an error, so a dead-letter route records it and the
 			// rows after it go on.
-			rowErr = fmt.Errorf("%s (etag %s): row at line %d, byte offset %d: %w (%d bytes): row of %d bytes not passed on; the message holds its first %d bytes",
-				in.src.describe(in.curItem.obj.Key), in.cur.etag, row.Line, row.Offset, dmscsv.ErrRowTooLong, c.maxRow, row.Size, len(row.Data))
+			why := ""
+			if row.Unterminated {
+				// What made it that long: not a long row among short ones.
+				why = "; a quoted field runs from this row to the end of the object (a quote that never closes)"
+			}
+			rowErr = fmt.Errorf("%s (etag %s): row at line %d, byte offset %d: %w (%d bytes): row of %d bytes not passed on; the message holds its first %d bytes%s",
+				in.src.describe(in.curItem.obj.Key), in.cur.etag, row.Line, row.Offset, dmscsv.ErrRowTooLong, c.maxRow, row.Size, len(row.Data), why)
 			in.log.Warnf("%v", rowErr)
 			in.stats.mLongRows.Incr(1)
 		}
