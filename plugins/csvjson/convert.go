@@ -306,8 +306,16 @@ type worker struct {
 }
 
 func (c *converter) newWorker() *worker {
+	sp := dmscsv.NewSplitter(c.o.csv)
+	// A row needs at most operation, table, schema and the widest table's
+	// columns; past one more the splitter only counts (a row of a million
+	// delimiters is refused for its count without a slice of a million
+	// fields).
+	for _, p := range c.plans {
+		sp.MaxFields = max(sp.MaxFields, 3+len(p.cols)+1)
+	}
 	return &worker{
-		c: c, sp: dmscsv.NewSplitter(c.o.csv),
+		c: c, sp: sp,
 		rowCounts:   make([]int64, len(c.plans)*numOps),
 		errCounts:   map[errKey]int64{},
 		truncCounts: map[errKey]int64{},
@@ -622,7 +630,7 @@ func (w *worker) route(m *service.Message, rm *routeMeta, fields []dmscsv.Field)
 	switch phase {
 	case "cdc":
 		if len(fields) < 3 {
-			w.fail(m, nil, reasonFieldCount, fmt.Sprintf(": CDC row has %d fields, expected operation, table, schema and the columns", len(fields)))
+			w.fail(m, nil, reasonFieldCount, fmt.Sprintf(": CDC row has %d fields, expected operation, table, schema and the columns", w.sp.NumFields()))
 			return nil, 0, nil, false
 		}
 		p = c.table(fields[2].Value, fields[1].Value)
@@ -636,7 +644,7 @@ func (w *worker) route(m *service.Message, rm *routeMeta, fields []dmscsv.Field)
 			return nil, 0, nil, false
 		}
 		if len(fields) != 3+len(p.cols) {
-			w.fail(m, p, reasonFieldCount, fmt.Sprintf(": CDC row has %d fields, expected %d (operation, table, schema and %d columns)", len(fields), 3+len(p.cols), len(p.cols)))
+			w.fail(m, p, reasonFieldCount, fmt.Sprintf(": CDC row has %d fields, expected %d (operation, table, schema and %d columns)", w.sp.NumFields(), 3+len(p.cols), len(p.cols)))
 			return nil, 0, nil, false
 		}
 		return p, op, fields[3:], true
@@ -667,10 +675,10 @@ func (w *worker) route(m *service.Message, rm *routeMeta, fields []dmscsv.Field)
 			if o, ok := isOp(fields[0].Value); ok && o == opInsert {
 				return p, opLoad, fields[1:], setNames
 			}
-			w.fail(m, p, reasonFieldCount, fmt.Sprintf(": full-load row has %d fields, expected %d; a leading operation column must be I or INSERT, not %s", len(fields), n, quoteValue(fields[0].Value)))
+			w.fail(m, p, reasonFieldCount, fmt.Sprintf(": full-load row has %d fields, expected %d; a leading operation column must be I or INSERT, not %s", w.sp.NumFields(), n, quoteValue(fields[0].Value)))
 			return nil, 0, nil, false
 		default:
-			w.fail(m, p, reasonFieldCount, fmt.Sprintf(": full-load row has %d fields, expected %d (TableColumnsTotal) or %d with a leading I/INSERT column", len(fields), n, n+1))
+			w.fail(m, p, reasonFieldCount, fmt.Sprintf(": full-load row has %d fields, expected %d (TableColumnsTotal) or %d with a leading I/INSERT column", w.sp.NumFields(), n, n+1))
 			return nil, 0, nil, false
 		}
 	}

@@ -184,7 +184,9 @@ from the rows of earlier batches, that the message bodies slice into (a new one 
 rather than grown when rows are longer than before), so the conversion makes well under one
 allocation per row. A buffer is sized for at most 4 MiB of rows plus the longest row of the batch
 before, so that a batch after one long row (a 1 MiB value, six times that once JSON escapes control
-characters) does not reserve that row's size for each of its rows. Common value shapes (ISO timestamps, short decimals, plain ASCII strings)
+characters) does not reserve that row's size for each of its rows. A row is split into at most one
+field more than the widest table needs; further fields are only counted, so a row of a million
+delimiters is refused for its field count without memory per field. Common value shapes (ISO timestamps, short decimals, plain ASCII strings)
 are rendered by fast paths that give the same bytes as the general parser.
 Batches of at least 1024 rows are spread over ` + "`max_workers`" + ` goroutines; output order always
 equals input order.

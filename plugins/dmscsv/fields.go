@@ -79,9 +79,32 @@ type Splitter struct {
 	nullSet bool
 	rfc     bool
 
+	// MaxFields, when above 0, bounds the fields Split keeps: past about
+	// that many (the slice is not grown beyond it) further fields are
+	// counted, not stored, and NumFields tells how many the row had. A row
+	// of a million delimiters otherwise costs 32 bytes per field (tens of
+	// megabytes, kept with the splitter) only to be refused for its field
+	// count.
+	MaxFields int
+
 	fields []Field
+	extra  int    // fields of the last row counted but not stored
 	buf    []byte // unescaped text of quoted fields holding doubled quotes
 	err    FieldError
+}
+
+// NumFields is the number of fields of the last row split (up to the bad
+// field of a malformed row), including those not stored past MaxFields.
+func (s *Splitter) NumFields() int { return len(s.fields) + s.extra }
+
+// push appends f to fields, or counts it once fields is full and holds
+// MaxFields or more.
+func (s *Splitter) push(fields []Field, f Field) []Field {
+	if len(fields) < cap(fields) || s.MaxFields <= 0 || len(fields) < s.MaxFields {
+		return append(fields, f)
+	}
+	s.extra++
+	return fields
 }
 
 // NewSplitter returns a splitter for s. s should have passed Validate.
@@ -102,11 +125,13 @@ func NewSplitter(s Settings) *Splitter {
 // Split splits one row (without its row delimiter, which the row reader
 // removes, "\r\n" included) into fields. The returned slice and the values in it are
 // reused by the next call. On a malformed row it returns the fields read so
-// far and a *FieldError.
+// far and a *FieldError. Past MaxFields the slice holds only the first
+// fields; NumFields counts them all.
 func (s *Splitter) Split(row []byte) ([]Field, error) {
 	// The fields are gathered in a local slice (stored back on return) so
 	// that the loop keeps the slice header and settings in registers.
 	fields := s.fields[:0]
+	s.extra = 0
 	// Unescaped quoted text is never longer than the row, so a buffer of
 	// len(row) bytes never grows while the row is split and the slices
 	// handed out stay valid.
@@ -118,12 +143,12 @@ func (s *Splitter) Split(row []byte) ([]Field, error) {
 	pos := 0
 	for {
 		if rfc && pos < len(row) && row[pos] == '"' {
-			val, next, err := s.quoted(row, pos, len(fields)+1)
+			val, next, err := s.quoted(row, pos, len(fields)+s.extra+1)
 			if err != nil {
 				s.fields = fields
 				return fields, err
 			}
-			fields = append(fields, Field{Value: val, Quoted: true})
+			fields = s.push(fields, Field{Value: val, Quoted: true})
 			if next >= len(row) {
 				s.fields = fields
 				return fields, nil
@@ -131,7 +156,7 @@ func (s *Splitter) Split(row []byte) ([]Field, error) {
 			pos = next + len(s.delim)
 			if pos >= len(row) {
 				// trailing delimiter: one more, empty field
-				fields = append(fields, s.plain(row[len(row):]))
+				fields = s.push(fields, s.plain(row[len(row):]))
 				s.fields = fields
 				return fields, nil
 			}
@@ -144,14 +169,14 @@ func (s *Splitter) Split(row []byte) ([]Field, error) {
 			end = s.indexDelim(row, pos)
 		}
 		if end < 0 {
-			fields = append(fields, s.plain(row[pos:]))
+			fields = s.push(fields, s.plain(row[pos:]))
 			s.fields = fields
 			return fields, nil
 		}
-		fields = append(fields, s.plain(row[pos:end]))
+		fields = s.push(fields, s.plain(row[pos:end]))
 		pos = end + len(s.delim)
 		if pos >= len(row) {
-			fields = append(fields, s.plain(row[len(row):]))
+			fields = s.push(fields, s.plain(row[len(row):]))
 			s.fields = fields
 			return fields, nil
 		}

@@ -235,3 +235,30 @@ func TestNullValueStartingWithQuoteIsRefusedUnderRFC4180(t *testing.T) {
 		t.Fatalf("rfc4180 off: %+v %v", f, err)
 	}
 }
+
+// TestSplitPastMaxFieldsCounts: past MaxFields the splitter stores no more
+// fields but counts them (NumFields), and a malformed field past the bound
+// is still found and named by its real column.
+func TestSplitPastMaxFieldsCounts(t *testing.T) {
+	s := NewSplitter(DefaultSettings())
+	s.MaxFields = 4
+	f, err := s.Split([]byte(strings.Repeat("a,", 99) + "z"))
+	if err != nil || s.NumFields() != 100 || len(f) < 4 || len(f) > 8 || string(f[0].Value) != "a" {
+		t.Fatalf("100 fields, MaxFields 4: kept %d, NumFields %d, err %v", len(f), s.NumFields(), err)
+	}
+	_, err = s.Split([]byte(strings.Repeat("a,", 49) + `"b"c,d`))
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Column != 50 || fe.Kind != ErrTextAfterQuote || s.NumFields() != 49 {
+		t.Fatalf("bad field 50 past MaxFields: err %v, NumFields %d", err, s.NumFields())
+	}
+	// The next row starts the count again; a row within the bound is whole.
+	f, err = s.Split([]byte("1,2,3"))
+	if err != nil || len(f) != 3 || s.NumFields() != 3 || string(f[2].Value) != "3" {
+		t.Fatalf("3 fields after a long row: %d kept, NumFields %d, err %v", len(f), s.NumFields(), err)
+	}
+	// No bound: every field is kept.
+	s.MaxFields = 0
+	if f, _ := s.Split([]byte(strings.Repeat("a,", 99) + "z")); len(f) != 100 {
+		t.Fatalf("no MaxFields: kept %d of 100", len(f))
+	}
+}
