@@ -37,9 +37,10 @@ RUN CGO_ENABLED=0 go build -trimpath -tags timetzdata \
 #   /app                                the working directory, writable by the non-root user, so
 #                                       the shipped configs' relative paths (config/..., ./checkpoints,
 #                                       ./dead-letter.jsonl) work unchanged
-#   /app/checkpoints                    the reference pipeline's checkpoint directory, owned by the
-#                                       non-root user, so a named volume mounted there starts writable
-#                                       and keeps checkpoints across containers
+#   /app/checkpoints                    the state directory: the reference pipeline's checkpoints and
+#                                       its dead letter (DEAD_LETTER_PATH below), owned by the non-root
+#                                       user, so a named volume mounted there starts writable and keeps
+#                                       both across containers, also with a read-only root file system
 RUN mkdir -p /out/etc/ssl/certs /out/app/config /out/app/checkpoints \
  && cp /etc/ssl/certs/ca-certificates.crt /out/etc/ssl/certs/ca-certificates.crt \
  && if [ -d config ]; then cp -R config/. /out/app/config/; fi \
@@ -52,6 +53,10 @@ COPY --from=build /out/ /
 WORKDIR /app
 # config/local.yaml reads its sample data from ${DMSBRIDGE_CONFIG_DIR}/sample.
 ENV DMSBRIDGE_CONFIG_DIR=/app/config
+# The shipped pipelines' dead letter goes to the state volume, next to the checkpoints: the
+# checkpoint moves past a dead-lettered row, so the file holding that row must outlive the container
+# as the checkpoint does, and the container may write nowhere else (read-only root file system).
+ENV DEAD_LETTER_PATH=/app/checkpoints/dead-letter.jsonl
 # Numeric, so Kubernetes runAsNonRoot can verify it without an /etc/passwd lookup.
 USER 65532:65532
 # Benthos HTTP server: /ping, /ready, /metrics (disable or move with the `http` config section).

@@ -16,7 +16,10 @@
 #   5. checks the image: numeric non-root USER, entrypoint/cmd/port, CA bundle present, size;
 #      `docker run IMAGE --version` prints the version and date passed to the build; running the
 #      pipeline DOCKER_TEST_CONFIG prints exactly DOCKER_TEST_EXPECT on stdout (byte comparison,
-#      no normalisation) and exits 0;
+#      no normalisation) and exits 0; the image's default command (the demo); with the test servers,
+#      the reference pipeline as README's "Docker" deployment runs it (read-only root file system,
+#      state volume on /app/checkpoints, one bad row), twice: the second container repeats nothing,
+#      and the volume holds the checkpoint and the bad row's dead letter;
 #   6. tears everything down (containers, dockerd by pid, mounts, temp dir) and checks the host is
 #      as before: no process of ours left, no docker0, ip_forward unchanged.
 #
@@ -288,20 +291,45 @@ run_check demo "$ROOT/tests/docker/demo-full-load.golden.jsonl" 's/"timestamp":"
 
 # The reference pipeline against the real test servers, when they run (tests/services.sh).
 if [ -n "${S3_ENDPOINT:-}" ] && [ -n "${KINESIS_ENDPOINT:-}" ]; then
-  step "docker run $IMAGE run config/s3-to-kinesis.yaml against versitygw and kinesalite"
+  # As README's "Docker" deployment says, and as a hardened Kubernetes pod runs it: read-only root
+  # file system, the state volume on /app/checkpoints. The data set has one bad row (an extra
+  # full-load file): its dead letter must land on the volume, the only place the container can
+  # write and the only one that outlives it. A second container on the same volume then finds the
+  # full load done in the checkpoint and writes nothing again.
+  step "docker run --read-only -v STATE:/app/checkpoints $IMAGE run config/s3-to-kinesis.yaml against versitygw and kinesalite, twice"
   ref=dmsb-docker-$(date +%s)-$$
+  printf '2026-01-01 00:00:00,10.1000/dmsbridge.bad,1,not-a-number,badbadbad0\n' >"$W/bad_row.csv"
   (cd "$ROOT" && go run ./tests/refdata/cmd/refcheck prepare -bucket "$ref" -stream "$ref" -shards 2 -scale 0.02 \
-    -manifest "$W/manifest.jsonl") || fail "could not prepare the reference data set"
-  rc=0
-  timeout 300 "$DOCKER" run --rm --network host \
-    -e BUCKET="$ref" -e STREAM="$ref" -e DMSBRIDGE_MODE=full-load -e CHECKPOINT_STORE=none \
-    -e S3_ENDPOINT -e KINESIS_ENDPOINT -e S3_FORCE_PATH_STYLE=true -e AWS_ACCESS_KEY_ID -e AWS_SECRET_ACCESS_KEY \
-    -e AWS_REGION -e HTTP_ADDRESS=127.0.0.1:0 -e KINESIS_SHARD_RECORDS_PER_SECOND=100000 \
-    -e KINESIS_SHARD_BYTES_PER_SECOND=104857600 -e LOG_LEVEL=WARN \
-    "$IMAGE" run config/s3-to-kinesis.yaml >"$W/ref.out" 2>&1 || rc=$?
-  [ $rc = 0 ] || { tail -20 "$W/ref.out" | sed 's/^/    /'; fail "the reference pipeline exited with status $rc"; }
-  (cd "$ROOT" && go run ./tests/refdata/cmd/refcheck verify -stream "$ref" -manifest "$W/manifest.jsonl" -phase full-load) \
-    | sed 's/^/    /' || fail "the reference pipeline's records on Kinesis do not match the manifest"
+    -manifest "$W/manifest.jsonl" -put schema01/table01/zz_bad_row.csv="$W/bad_row.csv") || fail "could not prepare the reference data set"
+  "$DOCKER" volume create dmsbridge-state >/dev/null
+  for run in 1 2; do
+    rc=0
+    timeout 120 "$DOCKER" run --name "ref$run" --network host --read-only -v dmsbridge-state:/app/checkpoints \
+      -e BUCKET="$ref" -e STREAM="$ref" -e DMSBRIDGE_MODE=full-load \
+      -e S3_ENDPOINT -e KINESIS_ENDPOINT -e S3_FORCE_PATH_STYLE=true -e AWS_ACCESS_KEY_ID -e AWS_SECRET_ACCESS_KEY \
+      -e AWS_REGION -e HTTP_ADDRESS=127.0.0.1:0 -e KINESIS_SHARD_RECORDS_PER_SECOND=100000 \
+      -e KINESIS_SHARD_BYTES_PER_SECOND=104857600 -e LOG_LEVEL=WARN \
+      "$IMAGE" run config/s3-to-kinesis.yaml >"$W/ref$run.out" 2>&1 || rc=$?
+    if [ $rc != 0 ]; then
+      "$DOCKER" logs "ref$run" 2>&1 | tail -8 | cut -c1-400 | sed 's/^/    /' || true
+      fail "run $run of the reference pipeline (read-only root, state volume) did not exit 0 within 120s (status $rc)"
+    fi
+    "$DOCKER" rm "ref$run" >/dev/null
+    (cd "$ROOT" && go run ./tests/refdata/cmd/refcheck verify -stream "$ref" -manifest "$W/manifest.jsonl" -phase full-load) \
+      >"$W/verify$run.out" 2>&1 || { sed 's/^/    /' "$W/verify$run.out"; fail "run $run: the records on Kinesis do not match the manifest"; }
+    sed 's/^/    /' "$W/verify$run.out"
+    grep -q 'duplicates 0,' "$W/verify$run.out" || fail "run $run: records written twice (the checkpoint on the volume was not used)"
+  done
+  # What the volume holds once both containers are gone (read with the builder image's busybox).
+  "$DOCKER" run --rm --network none -v dmsbridge-state:/state "$GO_IMAGE" \
+    sh -c 'ls -A /state; echo ---; cat /state/dead-letter.jsonl' >"$W/state.out" 2>&1 || true
+  sed -n '/^---$/q;s/^/    volume: /p' "$W/state.out"
+  grep -Eq '^aws_s3_dms-.*\.json$' "$W/state.out" || fail "no checkpoint file on the state volume: $(cat "$W/state.out")"
+  dl=$(sed '1,/^---$/d' "$W/state.out")
+  [ "$(printf '%s\n' "$dl" | grep -c .)" = 1 ] && printf '%s' "$dl" | grep -q '"s3_key":"schema01/table01/zz_bad_row.csv"' \
+    && printf '%s' "$dl" | grep -q 'not-a-number' \
+    || fail "the state volume does not hold the bad row's dead letter (one line naming zz_bad_row.csv): $dl"
+  log "    the bad row's dead letter is on the state volume: $(printf '%s' "$dl" | cut -c1-160)..."
 elif [ "${DOCKER_TEST_SKIP_REF:-}" = 1 ]; then
   log "    DOCKER_TEST_SKIP_REF=1: reference pipeline not run"
 else

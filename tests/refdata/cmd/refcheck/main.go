@@ -4,6 +4,7 @@
 //
 //	refcheck prepare -bucket B -stream S [-shards 2] [-scale 0.02] -manifest FILE
 //	    creates the bucket and the stream, uploads the data set, writes the manifest
+//	    [-put KEY=FILE] also uploads FILE as object KEY (e.g. a bad row; not in the manifest)
 //	refcheck verify -stream S -manifest FILE [-phase full-load|all]
 //	    reads every shard and compares with the manifest (count, content, per-key
 //	    order); exits 1 with the report when anything is missing or wrong
@@ -19,6 +20,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -42,13 +44,14 @@ func main() {
 	scale := fs.Float64("scale", 0.02, "size of the data set (1 = the blog's)")
 	manifest := fs.String("manifest", "", "manifest file (JSON lines)")
 	phase := fs.String("phase", "all", "records to expect: full-load or all")
+	put := fs.String("put", "", "prepare: KEY=FILE, an extra object to upload (not in the manifest)")
 	_ = fs.Parse(os.Args[2:])
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var err error
 	switch os.Args[1] {
 	case "prepare":
-		err = prepare(ctx, *bucket, *stream, *shards, *scale, *manifest)
+		err = prepare(ctx, *bucket, *stream, *shards, *scale, *manifest, *put)
 	case "verify":
 		err = verify(ctx, *stream, *manifest, *phase)
 	default:
@@ -78,7 +81,7 @@ func kinesisClient(cfg aws.Config) *kinesis.Client {
 	return kinesis.NewFromConfig(cfg, func(o *kinesis.Options) { o.BaseEndpoint = aws.String(os.Getenv("KINESIS_ENDPOINT")) })
 }
 
-func prepare(ctx context.Context, bucket, stream string, shards int, scale float64, manifestPath string) error {
+func prepare(ctx context.Context, bucket, stream string, shards int, scale float64, manifestPath, put string) error {
 	if bucket == "" || stream == "" || manifestPath == "" {
 		return errors.New("prepare needs -bucket, -stream and -manifest")
 	}
@@ -95,6 +98,17 @@ func prepare(ctx context.Context, bucket, stream string, shards int, scale float
 		return fmt.Errorf("create bucket %s: %w", bucket, err)
 	}
 	files, manifest := refdata.Generate(refdata.Scaled(scale))
+	if put != "" {
+		key, path, ok := strings.Cut(put, "=")
+		if !ok || key == "" || path == "" {
+			return fmt.Errorf("-put %q: want KEY=FILE", put)
+		}
+		body, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		files = append(files, refdata.File{Key: key, Body: body})
+	}
 	for _, f := range files {
 		if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(f.Key), Body: bytes.NewReader(f.Body)}); err != nil {
 			return fmt.Errorf("put %s: %w", f.Key, err)
