@@ -36,7 +36,9 @@ RUN CGO_ENABLED=0 go build -trimpath -tags timetzdata \
 #   /config.yaml                        config/local.yaml, the default pipeline (the embedded demo)
 #   /app                                the working directory, writable by the non-root user, so
 #                                       the shipped configs' relative paths (config/..., ./checkpoints,
-#                                       ./dead-letter.jsonl) work unchanged
+#                                       ./dead-letter.jsonl) work unchanged; all of /app is group 0
+#                                       with the owner's rights, since OpenShift runs an image as an
+#                                       arbitrary user id in group 0, not as its USER
 #   /app/checkpoints                    the state directory: the reference pipeline's checkpoints and
 #                                       its dead letter (DEAD_LETTER_PATH below), owned by the non-root
 #                                       user, so a named volume mounted there starts writable and keeps
@@ -46,7 +48,8 @@ RUN mkdir -p /out/etc/ssl/certs /out/app/config /out/app/checkpoints \
  && if [ -d config ]; then cp -R config/. /out/app/config/; fi \
  && if [ -f config/local.yaml ]; then cp config/local.yaml /out/config.yaml; fi \
  && chmod -R a+rX /out \
- && chown -R 65532:65532 /out/app
+ && chown -R 65532:0 /out/app \
+ && chmod -R g=u /out/app
 
 FROM ${RUNTIME_IMAGE}
 COPY --from=build /out/ /

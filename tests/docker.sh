@@ -19,7 +19,8 @@
 #      no normalisation) and exits 0; the image's default command (the demo); with the test servers,
 #      the reference pipeline as README's "Docker" deployment runs it (read-only root file system,
 #      state volume on /app/checkpoints, one bad row), twice: the second container repeats nothing,
-#      and the volume holds the checkpoint and the bad row's dead letter;
+#      and the volume holds the checkpoint and the bad row's dead letter; then as an arbitrary user
+#      in group 0 (as OpenShift runs images) on a fresh volume;
 #   6. tears everything down (containers, dockerd by pid, mounts, temp dir) and checks the host is
 #      as before: no process of ours left, no docker0, ip_forward unchanged.
 #
@@ -241,8 +242,9 @@ CID=$("$DOCKER" create --network none "$IMAGE")
 "$DOCKER" cp "$CID:/dmsbridge" - | tar -tvf - >"$W/bin.lst" || fail "no /dmsbridge in the image"
 "$DOCKER" cp "$CID:/app/checkpoints" - | tar --numeric-owner -tvf - >"$W/ck.lst" || fail "no /app/checkpoints in the image"
 "$DOCKER" rm "$CID" >/dev/null
-# a named volume mounted on /app/checkpoints starts with this owner: the non-root user
-grep -Eq '^d[rwx-]+ 65532/65532 .* checkpoints/?$' "$W/ck.lst" || fail "/app/checkpoints is not a directory of 65532: $(head -1 "$W/ck.lst")"
+# a named volume mounted on /app/checkpoints starts with this owner: the non-root user, and group 0
+# with the owner's rights (OpenShift runs the image as an arbitrary user in group 0)
+grep -Eq '^drwxrwx[r-][w-][x-] 65532/0 .* checkpoints/?$' "$W/ck.lst" || fail "/app/checkpoints is not a directory of 65532, writable by group 0: $(head -1 "$W/ck.lst")"
 n=$(grep -c 'BEGIN CERTIFICATE' "$W/ca.crt" || true)
 [ "$n" -gt 10 ] || fail "CA bundle in the image has $n certificates"
 log "    CA bundle: $n certificates; binary: $(awk '{print $1, $3, $NF}' "$W/bin.lst")"
@@ -330,6 +332,31 @@ if [ -n "${S3_ENDPOINT:-}" ] && [ -n "${KINESIS_ENDPOINT:-}" ]; then
     && printf '%s' "$dl" | grep -q 'not-a-number' \
     || fail "the state volume does not hold the bad row's dead letter (one line naming zz_bad_row.csv): $dl"
   log "    the bad row's dead letter is on the state volume: $(printf '%s' "$dl" | cut -c1-160)..."
+
+  # OpenShift (restricted SCC) runs an image as an arbitrary user id in group 0, not as its USER:
+  # the state directory must be writable through group 0. Fresh volume, own data set.
+  step "docker run --user 1000650000:0 (arbitrary user, group 0, as OpenShift runs images) --read-only, fresh state volume"
+  ref=dmsb-docker-uid-$(date +%s)-$$
+  (cd "$ROOT" && go run ./tests/refdata/cmd/refcheck prepare -bucket "$ref" -stream "$ref" -shards 1 -scale 0.005 \
+    -manifest "$W/manifest-uid.jsonl") || fail "could not prepare the data set"
+  rc=0
+  timeout 120 "$DOCKER" run --name refuid --network host --user 1000650000:0 --read-only -v dmsbridge-state-uid:/app/checkpoints \
+    -e BUCKET="$ref" -e STREAM="$ref" -e DMSBRIDGE_MODE=full-load \
+    -e S3_ENDPOINT -e KINESIS_ENDPOINT -e S3_FORCE_PATH_STYLE=true -e AWS_ACCESS_KEY_ID -e AWS_SECRET_ACCESS_KEY \
+    -e AWS_REGION -e HTTP_ADDRESS=127.0.0.1:0 -e KINESIS_SHARD_RECORDS_PER_SECOND=100000 \
+    -e KINESIS_SHARD_BYTES_PER_SECOND=104857600 -e LOG_LEVEL=WARN \
+    "$IMAGE" run config/s3-to-kinesis.yaml >"$W/refuid.out" 2>&1 || rc=$?
+  if [ $rc != 0 ]; then
+    "$DOCKER" logs refuid 2>&1 | tail -4 | cut -c1-300 | sed 's/^/    /' || true
+    fail "the reference pipeline as user 1000650000:0 did not exit 0 within 120s (status $rc)"
+  fi
+  "$DOCKER" rm refuid >/dev/null
+  (cd "$ROOT" && go run ./tests/refdata/cmd/refcheck verify -stream "$ref" -manifest "$W/manifest-uid.jsonl" -phase full-load) \
+    >"$W/verify-uid.out" 2>&1 || { sed 's/^/    /' "$W/verify-uid.out"; fail "user 1000650000:0: the records on Kinesis do not match the manifest"; }
+  sed 's/^/    /' "$W/verify-uid.out"
+  "$DOCKER" run --rm --network none -v dmsbridge-state-uid:/state "$GO_IMAGE" ls -ln /state >"$W/state-uid.out" 2>&1 || true
+  grep -Eq ' 1000650000 +0 .* aws_s3_dms-.*\.json$' "$W/state-uid.out" || fail "no checkpoint of user 1000650000 on the volume: $(cat "$W/state-uid.out")"
+  log "    checkpoint saved by user 1000650000: $(grep -E 'aws_s3_dms-' "$W/state-uid.out")"
 elif [ "${DOCKER_TEST_SKIP_REF:-}" = 1 ]; then
   log "    DOCKER_TEST_SKIP_REF=1: reference pipeline not run"
 else
