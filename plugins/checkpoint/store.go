@@ -284,6 +284,13 @@ func (s *S3) Load(ctx context.Context) (*State, error) {
 	return st, nil
 }
 
+// Peek reads the stored state without claiming it (nil when there is
+// none).
+func (s *S3) Peek(ctx context.Context) (*State, error) {
+	st, _, _, err := s.read(ctx)
+	return st, err
+}
+
 func (s *S3) Save(ctx context.Context, st *State) error {
 	sent := time.Now()
 	s.written++

@@ -126,6 +126,15 @@ being loaded) or key prefix differs from the definition's. Tables added after th
 full load is done, are accepted, and so are tables removed (or reordered) once the full load is done. The default key
 does not change with ` + "`mode`" + `: a checkpoint written with ` + "`mode: cdc`" + ` (in CDC, no table ever loaded) is refused
 the same way when ` + "`mode`" + ` is ` + "`full-load`" + ` or ` + "`full-load-and-cdc`" + `, since resuming it would skip the full load.
+Since the default key changes with the table definition, a first start under a default key (no position stored under
+it) is refused while the same store (the ` + "`file`" + ` store's directory, the ` + "`s3`" + ` store's prefix; not a cache) holds a
+checkpoint of this job under another default key: one written for the same data (bucket or directory, ` + "`bucket_folder`" + `,
+` + "`cdc_path`" + `; a checkpoint of before 2026-11-29, which does not record them, when its keys lie under ` + "`bucket_folder`" + `)
+that names a table of this definition. Starting over would load every table and re-read every CDC file again; the
+error names that checkpoint and says to set ` + "`checkpoint.key`" + ` to it to go on (judged as above: tables added once the
+full load is done are not loaded, as DMS, whose S3 source has no table reload, does not), or to remove it to start over.
+A checkpoint naming no table of the definition is another group of a job split by tables, and is no obstacle. An ` + "`s3`" + `
+listing refused (credentials without s3:ListBucket) skips the check.
 
 Checkpoint stores: ` + "`file`" + ` (one JSON file, replaced atomically: temp file, fsync, rename, fsync of the
 directory; with ` + "`directory`" + `, a ` + "`checkpoint.directory`" + ` under the CDC path or a table's path is refused at start and by lint,
@@ -324,7 +333,7 @@ func inputSpec() *service.ConfigSpec {
 			).Description("Explicit credentials; by default the AWS default chain is used. Temporary credentials (an assumed role, a credential_process, web identity) are renewed 30 to 60 s before they expire (an instance role's 5 minutes before), so that no request reaches S3 signed with credentials that expired on the way.").Advanced(),
 			service.NewObjectField("checkpoint",
 				service.NewStringEnumField("store", "file", "s3", "cache", "none").Description("Where the position is kept.").Default("file"),
-				service.NewStringField("key").Description("Checkpoint name (file name, object key or cache key). Default: derived from the bucket or directory, the folders and the table paths, as the listing uses them (`dms` and `/dms/`, `hr/employee` and `hr/employee/` name the same checkpoint).").Default(""),
+				service.NewStringField("key").Description("Checkpoint name (file name, object key or cache key). Default: derived from the bucket or directory, the folders and the table paths, as the listing uses them (`dms` and `/dms/`, `hr/employee` and `hr/employee/` name the same checkpoint); a change of the table definition changes it, and a first start under it is refused while the store keeps this job's checkpoint under another default key (see Delivery and checkpoints).").Default(""),
 				service.NewStringField("directory").Description("Directory of the file store.").Default("checkpoints"),
 				service.NewStringField("bucket").Description("Bucket of the s3 store (default: `bucket`). Refused with another store.").Default(""),
 				service.NewStringField("cache").Description("Cache resource of the cache store (refused at start when no such resource is declared). Refused with another store.").Default(""),
@@ -363,6 +372,11 @@ type inputConf struct {
 	ckStore, ckKey, ckDir, ckBucket    string
 	ckCache                            string
 	ckInterval, ckLease                time.Duration
+	// ckSource names the data read (bucket or directory, bucket_folder,
+	// cdc_path; not the tables), stored with the checkpoint; ckSiblings is,
+	// for a default key, the start of the default keys of every table
+	// definition on that data (see movedCheckpoint), "" for an explicit key.
+	ckSource, ckSiblings string
 }
 
 // lintConf is the input's lint rule: every check of parseConf, with an
@@ -559,14 +573,15 @@ func parseConfig(pc *service.ParsedConfig, lint bool) (*inputConf, error) {
 	if c.ckStore != "s3" && c.ckBucket != "" {
 		return nil, fmt.Errorf("checkpoint.bucket: only the s3 store uses it (checkpoint.store is %s)", c.ckStore)
 	}
+	// Spelled as the listing uses them, so that "dms" and "/dms/",
+	// "hr/zeta" and "hr/zeta/" or "./data" and "data" name the same
+	// checkpoint (forms other than these hash as before).
+	dir := c.directory
+	if dir != "" {
+		dir = filepath.Clean(dir)
+	}
+	c.ckSource = shortHash("source", c.bucket, dir, strings.Trim(c.folder, "/"), strings.Trim(c.cdcPath, "/"))
 	if c.ckKey == "" {
-		// Spelled as the listing uses them, so that "dms" and "/dms/",
-		// "hr/zeta" and "hr/zeta/" or "./data" and "data" name the same
-		// checkpoint (forms other than these hash as before).
-		dir := c.directory
-		if dir != "" {
-			dir = filepath.Clean(dir)
-		}
 		parts := []string{c.bucket, dir, strings.Trim(c.folder, "/"), strings.Trim(c.cdcPath, "/")}
 		for _, t := range c.def.Tables {
 			tp := strings.Trim(t.Path, "/")
@@ -585,9 +600,11 @@ func parseConfig(pc *service.ParsedConfig, lint bool) (*inputConf, error) {
 			// whole layout keeps it unique.
 			name = name[:maxCkName]
 		}
-		c.ckKey = fmt.Sprintf("aws_s3_dms-%s-%s.json", name, shortHash(parts...))
+		c.ckSiblings = fmt.Sprintf("aws_s3_dms-%s-", name)
+		c.ckKey = fmt.Sprintf("%s%s.json", c.ckSiblings, shortHash(parts...))
 		if c.ckStore == "s3" {
 			c.ckKey = "dmsbridge-checkpoints/" + c.ckKey
+			c.ckSiblings = "dmsbridge-checkpoints/" + c.ckSiblings
 		}
 	}
 	if c.ckStore == "s3" && c.ckBucket == "" {
@@ -1107,6 +1124,14 @@ func (in *input) connect(ctx context.Context) error {
 			}
 		}
 	}
+	// An s3 store's Load creates the checkpoint empty (a claim) when there
+	// is none, and a failed Connect leaves it so: no position yet either.
+	if c.ckSiblings != "" && (st == nil || st.Position.Phase == checkpoint.PhaseNone && !st.CDCStartSet && st.Figures == nil) {
+		if err := in.movedCheckpoint(ctx, s3c); err != nil {
+			unclaim()
+			return err
+		}
+	}
 	if err := in.restore(ctx, st); err != nil {
 		unclaim()
 		return err
@@ -1134,6 +1159,127 @@ func (in *input) connect(ctx context.Context) error {
 	go in.saver()
 	in.log.Infof("aws_s3_dms reading %s (mode %s), checkpoint %s, resuming at %s%s", in.describeSource(), c.mode, in.store, in.lastPos, failedFor(in.connFails.Recovered()))
 	return nil
+}
+
+// movedCheckpoint refuses a first start under the default key while the
+// store holds the checkpoint of this job under another default key: the
+// default key hashes the table list, so a table added, removed or renamed
+// (or a TablePath changed) gives a new one, and starting over under it would
+// load every table and re-read every CDC file again without a word. The
+// checkpoints looked at are those of the same store whose default key has
+// the same name part (the bucket or directory name): one is this job's when
+// it was written for the same data (its source, or for a checkpoint of
+// before sources were stored, its keys under this configuration's paths)
+// and names a table of this definition; another group of tables of a job
+// split by tables (no table in common) is not. The file store's directory
+// and the s3 store's prefix are listed (an s3 listing refused, e.g. without
+// s3:ListBucket, skips the check); the cache store cannot be listed.
+func (in *input) movedCheckpoint(ctx context.Context, s3c *swapS3) error {
+	c := in.conf
+	type found struct {
+		key string
+		st  *checkpoint.State
+	}
+	var cands []found
+	switch store := in.store.(type) {
+	case *checkpoint.File:
+		paths, err := filepath.Glob(filepath.Join(c.ckDir, c.ckSiblings+"*.json"))
+		if err != nil {
+			return nil
+		}
+		for _, p := range paths {
+			if filepath.Base(p) == c.ckKey {
+				continue
+			}
+			if st, err := (&checkpoint.File{Path: p}).Load(ctx); err == nil && st != nil {
+				cands = append(cands, found{filepath.Base(p), st})
+			}
+		}
+	case *checkpoint.S3:
+		var token *string
+		for {
+			out, err := s3c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &store.Bucket, Prefix: &c.ckSiblings, ContinuationToken: token, ExpectedBucketOwner: nilIfEmpty(store.ExpectedBucketOwner)})
+			if err != nil {
+				if apiCode(err) == "AccessDenied" {
+					return nil
+				}
+				return fmt.Errorf("checkpoint %s holds no position; listing %s to look for this job's checkpoint under an earlier default key failed: %w", in.store, c.ckSiblings, err)
+			}
+			for _, o := range out.Contents {
+				if o.Key == nil || *o.Key == c.ckKey || !strings.HasSuffix(*o.Key, ".json") {
+					continue
+				}
+				other := &checkpoint.S3{Client: s3c, Bucket: store.Bucket, Key: *o.Key, ExpectedBucketOwner: store.ExpectedBucketOwner}
+				if st, err := other.Peek(ctx); err == nil && st != nil {
+					cands = append(cands, found{*o.Key, st})
+				}
+			}
+			if out.NextContinuationToken == nil || out.IsTruncated == nil || !*out.IsTruncated {
+				break
+			}
+			token = out.NextContinuationToken
+		}
+	default:
+		return nil
+	}
+	for _, f := range cands {
+		if common := in.sameJob(f.st); len(common) > 0 {
+			return fmt.Errorf("checkpoint %s holds no position (a first start), but %q in the same store, kept for the same data and for the table(s) %s of this definition, does: the default checkpoint key changes with the table definition (a table added, removed or renamed, a TablePath changed), and starting over under the new key would load every table and re-read every CDC file again. To go on from it with this definition (checked against it as any checkpoint is), set checkpoint.key: %s; to start over instead, remove it (or set another checkpoint.key)",
+				in.store, f.key, strings.Join(common, ", "), f.key)
+		}
+	}
+	return nil
+}
+
+// sameJob tells whether a checkpoint found under another default key was
+// written for this job (see movedCheckpoint): it returns the tables of this
+// definition it names, or nil.
+func (in *input) sameJob(st *checkpoint.State) []string {
+	c := in.conf
+	p := st.Position
+	if p.Phase == checkpoint.PhaseNone && !st.CDCStartSet && st.Figures == nil {
+		return nil // an empty claim: nothing to go on from
+	}
+	if st.Source != "" && st.Source != c.ckSource {
+		return nil
+	}
+	if st.Source == "" {
+		// Written before sources were stored: judged by its keys.
+		prefix, ok := joinPrefix(c.folder, ""), false
+		for _, k := range []string{st.CDCHighWater, st.CDCStartAfter, p.Key} {
+			ok = ok || (k != "" && strings.HasPrefix(k, prefix))
+		}
+		if !ok {
+			return nil
+		}
+	}
+	var common []string
+	if f := st.Figures; f != nil && len(f.Tables) > 0 {
+		for _, d := range c.def.Tables {
+			for _, ft := range f.Tables {
+				if ft.Schema == d.Owner && ft.Table == d.Name {
+					common = append(common, d.QualifiedName())
+					break
+				}
+			}
+		}
+		return common
+	}
+	// No figures (written before they were stored): the table its
+	// full-load position is in, or every table when it cannot tell.
+	for _, d := range c.def.Tables {
+		if p.Phase != checkpoint.PhaseFullLoad || strings.HasPrefix(p.Key, joinPrefix(c.folder, d.Path)) {
+			common = append(common, d.QualifiedName())
+		}
+	}
+	return common
+}
+
+func nilIfEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 // failedFor tells, after a connection failure that lasted d, for how long it
@@ -1391,6 +1537,7 @@ func (in *input) newestCDCKey(ctx context.Context) (string, error) {
 // a.figs, made only when it is saved (see figView).
 func (in *input) stateFor(a ackPoint) *checkpoint.State {
 	return &checkpoint.State{
+		Source:        in.conf.ckSource,
 		Position:      a.pos,
 		CDCStartAfter: in.cdcAfter,
 		CDCStartSet:   in.cdcSet,
