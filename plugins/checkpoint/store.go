@@ -30,20 +30,36 @@ type Store interface {
 
 // Encode and Decode are the stored form of a State (JSON).
 func Encode(st *State) ([]byte, error) {
-	st.Version = 1
+	st.Version = Version
 	return json.Marshal(st)
 }
 
+// Decode reads a stored State; where names it in errors. A checkpoint
+// that cannot be read is never taken for none: starting over
+// would load every table and re-read every CDC file. The error names it,
+// says what is wrong and how to go on. A newer version than Version is
+// refused (this one cannot know what it would skip); fields this version
+// does not know, in a checkpoint of its Version, are ignored: a field added
+// without a new version is one an older reader may do without.
 func Decode(b []byte, where string) (*State, error) {
+	const startOver = "dmsbridge does not start over by itself, since that would load every table and re-read every CDC file again; remove it to start over (or set another checkpoint.key)"
 	var st State
 	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("checkpoint %s is corrupt: %w", where, err)
+		return nil, fmt.Errorf("checkpoint %s is corrupt (%d bytes: %v): put back a good copy (e.g. from a backup) to go on from it; %s", where, len(b), err, startOver)
 	}
-	if st.Version != 1 {
-		return nil, fmt.Errorf("checkpoint %s has unsupported version %d", where, st.Version)
+	switch {
+	case st.Version == 0:
+		return nil, fmt.Errorf("checkpoint %s holds no version: it is not a dmsbridge checkpoint (or is damaged); put back a good copy to go on from it; %s", where, startOver)
+	case st.Version > Version:
+		return nil, fmt.Errorf("checkpoint %s has version %d, written by a newer dmsbridge (this one reads version %d): run that newer version again to go on from it; %s", where, st.Version, Version, startOver)
+	case st.Version != Version:
+		return nil, fmt.Errorf("checkpoint %s has version %d, which this dmsbridge (version %d) does not read; %s", where, st.Version, Version, startOver)
 	}
 	return &st, nil
 }
+
+// Version is the checkpoint format Encode writes and Decode reads.
+const Version = 1
 
 // None stores nothing: every start is a fresh start.
 type None struct{}

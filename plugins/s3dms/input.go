@@ -126,6 +126,11 @@ being loaded) or key prefix differs from the definition's. Tables added after th
 full load is done, are accepted, and so are tables removed (or reordered) once the full load is done. The default key
 does not change with ` + "`mode`" + `: a checkpoint written with ` + "`mode: cdc`" + ` (in CDC, no table ever loaded) is refused
 the same way when ` + "`mode`" + ` is ` + "`full-load`" + ` or ` + "`full-load-and-cdc`" + `, since resuming it would skip the full load.
+A checkpoint that cannot be read (truncated, empty, not JSON, without a version, or of a newer format version than
+this dmsbridge reads) is never taken for none: Connect fails (and is retried) with an error naming it, saying what is
+wrong and to put back a good copy (or run the newer version) to go on, or to remove it to start over. Fields this
+version does not know, in a checkpoint of its format version (written by a newer dmsbridge that added them), are
+ignored.
 Since the default key changes with the table definition, a first start under a default key (no position stored under
 it) is refused while the same store (the ` + "`file`" + ` store's directory, the ` + "`s3`" + ` store's prefix; not a cache) holds a
 checkpoint of this job under another default key: one written for the same data (bucket or directory, ` + "`bucket_folder`" + `,
