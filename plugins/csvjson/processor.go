@@ -140,6 +140,16 @@ empty) becomes ` + "`schema.table`" + ` and a key
   (` + "`${LastName}`" + ` names LastName). A mapping parameter of the wrong shape (e.g. ` + "`exclude-columns`" + ` not
   a list) is a configuration error, never ignored, and so is a constant ` + "`partition-key.value`" + ` holding ` + "`${`" + `
   (templates are not expanded there; use ` + "`attribute-name`" + ` for a key per row). Other rule types are ignored.
+- Settings changed between two runs (the table definition, ` + "`table_mappings`" + `, the partition-key settings) apply
+  to every row converted after the restart, those the input repeats included (after a crash, the rows acknowledged
+  since the last saved checkpoint and those in flight; after a clean stop, which drains the pipeline and saves
+  the checkpoint, none). Records already written are never rewritten, so a repeated row may be written twice,
+  typed, shaped or keyed differently. With another partition key its two copies may land in different shards,
+  and Kinesis orders records per shard only: a consumer may read the older copy after the newer one. Change
+  partition-key settings (and object-mapping partition keys) at a clean stop, not when restarting an instance
+  that crashed or was killed. A column added to or removed from a table leaves the rows of files written before
+  with the old field count: they are flagged (wrong field count), not fitted to the new columns; a column retyped
+  types every row converted afterwards with the new type, flagging the values it does not accept.
 
 ### Configuration checks
 

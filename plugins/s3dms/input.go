@@ -199,6 +199,12 @@ key the record holds.
   sends such a key in a form no XML parser accepts, which would fail every listing of its folder.
 - CDC files present before the first start are processed (` + "`cdc_start: beginning`" + `); ` + "`now`" + ` skips them.
 - Changes captured during the full load: CDC starts after the full load, from the CDC start point, in lexical order.
+- A table's full-load files are listed once, when its load begins (again when a restart resumes inside it). A
+  file added to its folder after that is not read, nor, after a restart inside the table, one added with a key
+  sorting before the checkpoint's (the load goes on after it), nor any added once the table or the full load is
+  done: DMS's S3 source has no table reload either. To load such files, start the job over (another
+  ` + "`checkpoint.key`" + `, or the checkpoint removed). A file before the checkpoint's key that is replaced or
+  deleted is not looked at again; one after it is read as it is when the table is listed.
 - A CDC key already processed is never re-read, even if rewritten (high-water mark). The input remembers the CDC
   keys the folder holds, not every key ever processed: a processed file removed from the folder (e.g. expired by a
   lifecycle rule) is forgotten at the next late-file check, and an object put again under its key after that is a
