@@ -89,9 +89,9 @@ func SortKey(phase Phase, seq int, key string, offset int64) string {
 // State is what a store persists.
 type State struct {
 	Version int `json:"version"`
-	// Source names the data the input that wrote it reads (a hash of its
-	// bucket or directory and folders), to tell its checkpoints from those
-	// of other data; "" in a checkpoint of before 2026-11-29.
+	// Source names the data the input that wrote it reads ("s3://bucket"
+	// or "directory <dir>"), to tell its checkpoints from those of other
+	// data; "" in a checkpoint of before 2026-11-29.
 	Source string `json:"source,omitempty"`
 	// Position is the highest contiguous acknowledged position.
 	Position Position `json:"position"`

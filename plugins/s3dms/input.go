@@ -120,7 +120,9 @@ finished full load is saved, since ending without it would report success while 
 everything since the last save again; until then it reports itself not connected (` + "`/ready`" + ` answers 503: the full
 load is done, but its checkpoint cannot be saved, with the store's error) and tries again every second.
 A checkpoint written for another layout (possible with an explicit ` + "`checkpoint.key`" + `; the default key changes
-with the bucket, folders and table paths) is refused at Connect with an error naming it: CDC keys not under
+with the bucket, folders and table paths) is refused at Connect with an error naming it: written by an input reading
+another bucket or directory (checkpoints record it since 2026-11-29; the error says how to go on from one whose data
+was moved unchanged), CDC keys not under
 ` + "`[bucket_folder/]cdc_path/`" + `, or a full-load position whose table (by index, schema and name, up to the one
 being loaded) or key prefix differs from the definition's. Tables added after the one being loaded, or once the
 full load is done, are accepted, and so are tables removed (or reordered) once the full load is done. The default key
@@ -133,9 +135,9 @@ version does not know, in a checkpoint of its format version (written by a newer
 ignored.
 Since the default key changes with the table definition, a first start under a default key (no position stored under
 it) is refused while the same store (the ` + "`file`" + ` store's directory, the ` + "`s3`" + ` store's prefix; not a cache) holds a
-checkpoint of this job under another default key: one written for the same data (bucket or directory, ` + "`bucket_folder`" + `,
-` + "`cdc_path`" + `; a checkpoint of before 2026-11-29, which does not record them, when its keys lie under ` + "`bucket_folder`" + `)
-that names a table of this definition. Starting over would load every table and re-read every CDC file again; the
+checkpoint of this job under another default key: one written for the same bucket or directory (not recorded in a
+checkpoint of before 2026-11-29: any then), whose keys lie under ` + "`bucket_folder`" + `, and that names a table of this
+definition. Starting over would load every table and re-read every CDC file again; the
 error names that checkpoint and says to set ` + "`checkpoint.key`" + ` to it to go on (judged as above: tables added once the
 full load is done are not loaded, as DMS, whose S3 source has no table reload, does not), or to remove it to start over.
 A checkpoint naming no table of the definition is another group of a job split by tables, and is no obstacle. An ` + "`s3`" + `
@@ -383,8 +385,8 @@ type inputConf struct {
 	ckStore, ckKey, ckDir, ckBucket    string
 	ckCache                            string
 	ckInterval, ckLease                time.Duration
-	// ckSource names the data read (bucket or directory, bucket_folder,
-	// cdc_path; not the tables), stored with the checkpoint; ckSiblings is,
+	// ckSource names the data read ("s3://bucket" or "directory <dir>"),
+	// stored with the checkpoint (see checkLayout); ckSiblings is,
 	// for a default key, the start of the default keys of every table
 	// definition on that data (see movedCheckpoint), "" for an explicit key.
 	ckSource, ckSiblings string
@@ -591,7 +593,13 @@ func parseConfig(pc *service.ParsedConfig, lint bool) (*inputConf, error) {
 	if dir != "" {
 		dir = filepath.Clean(dir)
 	}
-	c.ckSource = shortHash("source", c.bucket, dir, strings.Trim(c.folder, "/"), strings.Trim(c.cdcPath, "/"))
+	if c.bucket != "" {
+		c.ckSource = "s3://" + c.bucket
+	} else if abs, err := filepath.Abs(dir); err == nil {
+		c.ckSource = "directory " + abs // "data" and "./data" and "/srv/data" alike
+	} else {
+		c.ckSource = "directory " + dir
+	}
 	if c.ckKey == "" {
 		parts := []string{c.bucket, dir, strings.Trim(c.folder, "/"), strings.Trim(c.cdcPath, "/")}
 		for _, t := range c.def.Tables {
@@ -1179,9 +1187,9 @@ func (in *input) connect(ctx context.Context) error {
 // load every table and re-read every CDC file again without a word. The
 // checkpoints looked at are those of the same store whose default key has
 // the same name part (the bucket or directory name): one is this job's when
-// it was written for the same data (its source, or for a checkpoint of
-// before sources were stored, its keys under this configuration's paths)
-// and names a table of this definition; another group of tables of a job
+// it was written for the same bucket or directory (when it records it),
+// its keys lie under this bucket_folder, and it names a table of this
+// definition; another group of tables of a job
 // split by tables (no table in common) is not. The file store's directory
 // and the s3 store's prefix are listed (an s3 listing refused, e.g. without
 // s3:ListBucket, skips the check); the cache store cannot be listed.
@@ -1235,7 +1243,7 @@ func (in *input) movedCheckpoint(ctx context.Context, s3c *swapS3) error {
 	}
 	for _, f := range cands {
 		if common := in.sameJob(f.st); len(common) > 0 {
-			return fmt.Errorf("checkpoint %s holds no position (a first start), but %q in the same store, kept for the same data and for the table(s) %s of this definition, does: the default checkpoint key changes with the table definition (a table added, removed or renamed, a TablePath changed), and starting over under the new key would load every table and re-read every CDC file again. To go on from it with this definition (checked against it as any checkpoint is), set checkpoint.key: %s; to start over instead, remove it (or set another checkpoint.key)",
+			return fmt.Errorf("checkpoint %s holds no position (a first start), but %q in the same store, kept for the same data and for the table(s) of this definition %s, does: the default checkpoint key changes with the table definition (a table added, removed or renamed, a TablePath changed), and starting over under the new key would load every table and re-read every CDC file again. To go on from it with this definition (checked against it as any checkpoint is), set checkpoint.key: %s; to start over instead, remove it (or set another checkpoint.key)",
 				in.store, f.key, strings.Join(common, ", "), f.key)
 		}
 	}
@@ -1254,15 +1262,14 @@ func (in *input) sameJob(st *checkpoint.State) []string {
 	if st.Source != "" && st.Source != c.ckSource {
 		return nil
 	}
-	if st.Source == "" {
-		// Written before sources were stored: judged by its keys.
-		prefix, ok := joinPrefix(c.folder, ""), false
-		for _, k := range []string{st.CDCHighWater, st.CDCStartAfter, p.Key} {
-			ok = ok || (k != "" && strings.HasPrefix(k, prefix))
-		}
-		if !ok {
-			return nil
-		}
+	// Its keys lie under this bucket_folder (the source of a checkpoint of
+	// before sources were stored is not known either).
+	prefix, ok := joinPrefix(c.folder, ""), false
+	for _, k := range []string{st.CDCHighWater, st.CDCStartAfter, p.Key} {
+		ok = ok || (k != "" && strings.HasPrefix(k, prefix))
+	}
+	if !ok {
+		return nil
 	}
 	var common []string
 	if f := st.Figures; f != nil && len(f.Tables) > 0 {
@@ -1282,6 +1289,9 @@ func (in *input) sameJob(st *checkpoint.State) []string {
 		if p.Phase != checkpoint.PhaseFullLoad || strings.HasPrefix(p.Key, joinPrefix(c.folder, d.Path)) {
 			common = append(common, d.QualifiedName())
 		}
+	}
+	if len(common) > 0 && p.Phase != checkpoint.PhaseFullLoad {
+		return []string{"(its tables are not recorded: written by a version of before 2026-11-28)"}
 	}
 	return common
 }
@@ -1423,6 +1433,10 @@ func (in *input) checkLayout(st *checkpoint.State) (done bool, err error) {
 	mismatch := func(format string, args ...any) error {
 		return fmt.Errorf("checkpoint %s does not match the configuration: %s; resuming from it would skip or repeat files. Restore the previous bucket_folder, cdc_path and table definition, or start over with another checkpoint.key (or remove the checkpoint)",
 			in.store, fmt.Sprintf(format, args...))
+	}
+	if st.Source != "" && st.Source != c.ckSource {
+		return false, fmt.Errorf("checkpoint %s was written by an input reading %s, not %s: its position names objects of that data, and resuming from it here would pass over files of this one (or read them again). Give this input its own checkpoint (another checkpoint.key or checkpoint.directory), or remove it to start over; if the data was moved here unchanged (same keys and ETags), remove the checkpoint's \"source\" field to go on from it",
+			in.store, st.Source, c.ckSource)
 	}
 	p := st.Position
 	if c.mode != "full-load" {

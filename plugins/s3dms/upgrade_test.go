@@ -90,3 +90,36 @@ func TestTableAddedDefaultCheckpointFound(t *testing.T) {
 		}
 	})
 }
+
+// TestCheckpointOfOtherDataRefused: an explicit checkpoint.key (and
+// directory) copied into the configuration of an input reading other data
+// (another bucket or directory, the same folders) finds the first input's
+// checkpoint. Its position names the other data's objects: resuming from
+// it would take this data's full load for done and pass over every CDC file
+// up to the other's high-water mark. Connect refuses it, naming both.
+func TestCheckpointOfOtherDataRefused(t *testing.T) {
+	a := &dirBackend{root: t.TempDir()}
+	a.put(t, "dms/hr/zeta/LOAD1.csv", []byte("1,z\n"))
+	a.put(t, "dms/changes/CDC5.csv", []byte("I,zeta,hr,2,a5\n"))
+	ck := "poll_interval: 50ms\ncheckpoint:\n  directory: " + t.TempDir() + "\n  key: job.json\n"
+	if got := strings.Join(runDirect(t, baseYAML(a, ck), 2), "|"); got != "1,z|I,zeta,hr,2,a5" {
+		t.Fatalf("first input: %s", got)
+	}
+	b := &dirBackend{root: t.TempDir()}
+	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("7,z\n"))
+	b.put(t, "dms/changes/CDC3.csv", []byte("I,zeta,hr,8,b3\n"))
+	in, _ := directInput(t, baseYAML(b, ck))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := in.Connect(ctx)
+	if err == nil {
+		rows, _ := readAllDirect(t, in, 1)
+		t.Fatalf("the input on other data resumed from the first one's checkpoint and read %q", rows)
+	}
+	for _, want := range []string{"job.json", a.root, b.root, "remove it"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Fatalf("the refusal does not say %q: %v", want, err)
+		}
+	}
+	in.Close(ctx)
+}
