@@ -213,7 +213,8 @@ key the record holds.
   late file. An object rewritten while
   it is the checkpointed object is detected by its ETag (error, or re-read with ` + "`restart_changed_files`" + `).
 - The CDC polling interval is ` + "`poll_interval`" + ` (default 5s); DMS's is undocumented.
-- Table state: tables go Before load -> Full load -> Table completed; in a cdc-only run they stay Before load.
+- Table state: tables go Before load -> Full load -> Table completed; in a cdc-only run they stay Before load, and so
+  does a table added to the definition after its place in the full load was passed (it is not loaded, see above).
 - Blank lines are skipped. A final row without a row delimiter is a row.
 
 ### Configuration checks

@@ -298,14 +298,20 @@ func (s *stats) seed(f *checkpoint.Figures, completed int) {
 		s.cdc.Rows, s.cdc.FilesProcessed, s.cdc.LateFiles, s.cdc.NewestFileTime = f.CDCRows, f.CDCFiles, f.LateFiles, at(f.NewestCDCFile)
 		s.lateBase, s.lateSkipped, s.lateDone = f.LateFiles, 0, 0
 	}
+	recorded := f != nil && len(f.Tables) > 0
 	for i, t := range s.tables {
-		if i < completed {
+		tf, known := byName[[2]string{t.Schema, t.Table}]
+		// A table the recorded figures do not show loaded was added to the
+		// definition after its place in the full load had passed (the
+		// full load done, or resumed past it): it was never loaded, and
+		// stays Before load.
+		if i < completed && (!recorded || known && tf.End != 0) {
 			t.State = StateCompleted
 			if t.FullLoadFinish == nil { // a checkpoint from before figures were stored
 				now := time.Now().UTC()
 				t.FullLoadFinish = &now
 			}
-			if tf, ok := byName[[2]string{t.Schema, t.Table}]; ok {
+			if known {
 				// Whole: every file and byte listed was done.
 				t.FilesTotal, t.FilesDone, t.BytesTotal, t.BytesDone = tf.Files, tf.Files, tf.Bytes, tf.Bytes
 			}
