@@ -114,6 +114,9 @@ every interval; every failure is counted in ` + "`dms_checkpoint_save_errors`" +
 is 1 while the last save failed (0 once one succeeds): alert on it, since a restart then repeats every row
 acknowledged since the last save (and with the ` + "`s3`" + ` store the lease lapses, see below). The error is logged
 once, naming the store, then at most every 10 s with the count of failed attempts, and the recovery once.
+At shutdown the input saves once more, and that save may take at most 10 s (` + "`request_timeout`" + ` when shorter; a
+periodic save still under way is given up for it), so that a store that does not answer does not hold the stop past
+Benthos' default ` + "`shutdown_timeout`" + ` (20 s): the next start then resumes at the last save that went through.
 The first write, at connect, must succeed: until it does, Connect fails (the engine retries it) and nothing is read.
 With ` + "`mode: full-load`" + ` so must the last: the input ends (and the pipeline exits 0) only once the checkpoint of the
 finished full load is saved, since ending without it would report success while the next run of the job loads
@@ -1605,6 +1608,8 @@ func (in *input) saver() {
 		err := in.save(ctx)
 		cancel()
 		switch {
+		case err != nil && in.bgCtx.Err() != nil:
+			// Given up by Close, which saves again.
 		case err != nil:
 			fails++
 			if fails == 1 || time.Since(logged) >= ckLogEvery {

@@ -459,6 +459,10 @@ func (in *input) logProgress(what string) {
 	in.log.Infof("table %s.%s: full load %s %.1f%% (%d of %d bytes, %d of %d files, %d rows)", t.Schema, t.Table, what, pct, t.BytesDone, t.BytesTotal, t.FilesDone, t.FilesTotal, t.FullLoadRows)
 }
 
+// closeSaveTimeout bounds the last checkpoint write, at Close (request_timeout
+// when shorter), well within Benthos' default shutdown_timeout of 20 s.
+const closeSaveTimeout = 10 * time.Second
+
 // Close saves the checkpoint (releasing an s3 claim) and stops.
 func (in *input) Close(ctx context.Context) error {
 	var err error
@@ -468,6 +472,10 @@ func (in *input) Close(ctx context.Context) error {
 		in.connected = false
 		in.mu.Unlock()
 		if connected {
+			// A save of the saver's still under way (S3 not answering
+			// it) is given up: the save below writes the same state or a
+			// newer one.
+			in.bgCancel()
 			close(in.saverStop)
 			<-in.saverDone
 			in.mu.Lock()
@@ -479,7 +487,14 @@ func (in *input) Close(ctx context.Context) error {
 			fenced := in.fatal != nil
 			in.mu.Unlock()
 			if !fenced {
-				if err = in.save(ctx); err != nil {
+				// Bounded: the engine's context has no deadline, and a store
+				// that does not answer must not hold the stop (past
+				// shutdown_timeout the process exits 1; a deleted stream
+				// would keep its goroutines and its checkpoint key).
+				sctx, cancel := context.WithTimeout(ctx, min(in.conf.requestTimeout, closeSaveTimeout))
+				err = in.save(sctx)
+				cancel()
+				if err != nil {
 					in.log.Errorf("saving checkpoint on close: %v", err)
 				}
 			}

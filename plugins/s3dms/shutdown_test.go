@@ -1,0 +1,106 @@
+package s3dms
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// ownGoroutines lists the stacks of the goroutines running code of the
+// plugins (not the test's own).
+func ownGoroutines() []string {
+	buf := make([]byte, 4<<20)
+	var own []string
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		if strings.Contains(g, "dmsbridge/plugins/") && !strings.Contains(g, "_test.go") {
+			own = append(own, g)
+		}
+	}
+	return own
+}
+
+// waitNoOwnGoroutines fails the test unless every goroutine of the plugins
+// has ended within a few seconds.
+func waitNoOwnGoroutines(t *testing.T) {
+	t.Helper()
+	var own []string
+	for end := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if own = ownGoroutines(); len(own) == 0 || time.Now().After(end) {
+			break
+		}
+	}
+	if len(own) > 0 {
+		t.Errorf("%d goroutines of the input still running after Close:\n%s", len(own), strings.Join(own, "\n\n"))
+	}
+}
+
+// TestCloseWhileCheckpointWritesStall: S3 stops answering the checkpoint
+// writes (a network partition: the requests get no answer) while the input
+// is connected, then the stream stops. Close must return promptly: it
+// waited for the saver's stalled write (up to 30 s) and then made its last
+// write with the engine's Close context, which has no deadline, so it hung
+// for as long as S3 did not answer: the process exited 1 after
+// shutdown_timeout, and in streams mode a deleted stream kept its goroutines
+// and its hold on the checkpoint key, refusing the same stream created
+// again. The next start resumes from the last write that went through:
+// nothing acknowledged after it is lost (it is read again).
+func TestCloseWhileCheckpointWritesStall(t *testing.T) {
+	b := newS3Backend(t)
+	var sb strings.Builder
+	for i := 0; i < 3000; i++ {
+		fmt.Fprintf(&sb, "%d,row\n", i)
+	}
+	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte(sb.String()))
+	gate, ep := newCkGate(t, b.ep)
+	extra := "mode: full-load\nbatch_size: 5\nrequest_timeout: 2s\ncheckpoint:\n  store: s3\n  key: ha/job.json\n  interval: 100ms\n  lease: 1s\n"
+	yamlA := strings.Replace(baseYAML(b, extra), "endpoint: "+b.ep, "endpoint: "+ep, 1)
+	a, _ := directInput(t, yamlA)
+	t.Cleanup(gate.open) // runs before directInput's Close
+	ctx := context.Background()
+	if err := a.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rows, err := readAllDirect(t, a, 10); err != nil || len(rows) != 10 {
+		t.Fatalf("a reads: %d rows, %v", len(rows), err)
+	}
+	gate.close()
+	<-gate.held // the saver's write is stalled
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- a.Close(ctx) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("Close with stalled checkpoint writes has not returned after %v", time.Since(start))
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Close took %v with request_timeout 2s", d)
+	}
+	waitNoOwnGoroutines(t)
+
+	// S3 answers again: the next start resumes at the last saved
+	// position, at or before the first row a did not read.
+	gate.open()
+	bIn, _ := directInput(t, baseYAML(b, extra))
+	var err error
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if err = bIn.Connect(ctx); err == nil || time.Now().After(end) {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	rows, err := readAllDirect(t, bIn, 1)
+	if err != nil || len(rows) == 0 {
+		t.Fatalf("restart reads: %v %v", rows, err)
+	}
+	var first int
+	fmt.Sscanf(rows[0], "%d,", &first)
+	if first > 10 {
+		t.Fatalf("restart resumes at row %q: rows 10..%d, read by the first instance, are lost", rows[0], first-1)
+	}
+}
