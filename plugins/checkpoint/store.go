@@ -224,6 +224,10 @@ type S3 struct {
 	Owner               string
 	Lease               time.Duration
 	Now                 func() time.Time
+	// Timeout, when set, bounds each request (the input's request_timeout):
+	// a request S3 does not answer (a network partition) fails after it
+	// instead of hanging until TCP gives up, minutes later.
+	Timeout time.Duration
 
 	etag    *string
 	written int64
@@ -259,6 +263,23 @@ func (s *S3) owner() *string {
 		return nil
 	}
 	return aws.String(s.ExpectedBucketOwner)
+}
+
+// request returns the context of one request, bounded by Timeout when set.
+func (s *S3) request(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.Timeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, s.Timeout)
+}
+
+// noAnswer names a request's failure that Timeout caused (rctx's deadline
+// passed while ctx was alive).
+func (s *S3) noAnswer(ctx, rctx context.Context, err error) error {
+	if err != nil && ctx.Err() == nil && errors.Is(rctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("no answer within request_timeout (%v): %w", s.Timeout, err)
+	}
+	return err
 }
 
 func (s *S3) Load(ctx context.Context) (*State, error) {
@@ -324,7 +345,10 @@ func (s *S3) Save(ctx context.Context, st *State) error {
 		} else {
 			in.IfMatch = s.etag
 		}
-		out, err := s.Client.PutObject(ctx, in)
+		rctx, cancel := s.request(ctx)
+		out, err := s.Client.PutObject(rctx, in)
+		err = s.noAnswer(ctx, rctx, err)
+		cancel()
 		// A PUT with If-Match on a key that no longer exists (deleted by an
 		// operator or a lifecycle rule) is answered 404 NoSuchKey, not 412:
 		// read back like a failed condition, it is found deleted and fenced.
@@ -384,17 +408,19 @@ func (s *S3) current(ctx context.Context) (*State, *string, error) {
 // most a second late, never early. Only a server that sends neither header
 // leaves the Heartbeat and this host's clock to judge by.
 func (s *S3) read(ctx context.Context) (*State, *string, time.Duration, error) {
-	out, err := s.Client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.Bucket, Key: &s.Key, ExpectedBucketOwner: s.owner()})
+	rctx, cancel := s.request(ctx) // the body is read under it too
+	defer cancel()
+	out, err := s.Client.GetObject(rctx, &s3.GetObjectInput{Bucket: &s.Bucket, Key: &s.Key, ExpectedBucketOwner: s.owner()})
 	if isCode(err, "NoSuchKey", "NotFound") {
 		return nil, nil, 0, nil
 	}
 	if err != nil {
-		return nil, nil, 0, fmt.Errorf("reading checkpoint %s: %w", s, err)
+		return nil, nil, 0, fmt.Errorf("reading checkpoint %s: %w", s, s.noAnswer(ctx, rctx, err))
 	}
 	defer out.Body.Close()
 	b, err := io.ReadAll(out.Body)
 	if err != nil {
-		return nil, nil, 0, fmt.Errorf("reading checkpoint %s: %w", s, err)
+		return nil, nil, 0, fmt.Errorf("reading checkpoint %s: %w", s, s.noAnswer(ctx, rctx, err))
 	}
 	st, err := Decode(b, s.String())
 	if err != nil {

@@ -319,7 +319,7 @@ func inputSpec() *service.ConfigSpec {
 			service.NewStringEnumField("mode", "full-load", "cdc", "full-load-and-cdc").Description("DMS MigrationType.").Default("full-load-and-cdc"),
 			service.NewStringEnumField("cdc_start", "beginning", "now").Description("Where CDC starts the first time: every CDC file present (beginning) or only files after the newest key present at the first start (now).").Default("beginning"),
 			service.NewDurationField("poll_interval").Description("How often the CDC folder is listed for new files.").Default("5s"),
-			service.NewDurationField("request_timeout").Description("S3: the longest a listing or a GetObject may wait for an answer, and an object's body for its next bytes. Past it the request counts as the source not answering (see Errors): without it a connection on which S3 stopped answering (a network partition) would hang until TCP gives up, minutes later.").Default("30s").Advanced(),
+			service.NewDurationField("request_timeout").Description("S3: the longest a listing or a GetObject may wait for an answer, and an object's body for its next bytes; also each read and write of an `s3` checkpoint (a Connect against an S3 that does not answer then fails, logged and shown by `/ready`, instead of waiting silently). Past it the request counts as the source not answering (see Errors): without it a connection on which S3 stopped answering (a network partition) would hang until TCP gives up, minutes later.").Default("30s").Advanced(),
 			service.NewStringEnumField("late_files", "skip", "process").Description("What to do with a CDC file whose key sorts before one already processed.").Default("skip"),
 			service.NewDurationField("late_file_check_interval").Description("How often the whole CDC folder is listed to find late files.").Default("5m"),
 			service.NewIntField("ignore_header_rows").Description("DMS IgnoreHeaderRows: 1 skips the first row of every full-load file.").Default(0),
@@ -1106,7 +1106,7 @@ func (in *input) connect(ctx context.Context) error {
 	case "file":
 		in.store = &checkpoint.File{Path: filepath.Join(c.ckDir, c.ckKey)}
 	case "s3":
-		st := &checkpoint.S3{Client: s3c, Bucket: c.ckBucket, Key: c.ckKey, Owner: instanceID(), Lease: c.ckLease}
+		st := &checkpoint.S3{Client: s3c, Bucket: c.ckBucket, Key: c.ckKey, Owner: instanceID(), Lease: c.ckLease, Timeout: c.requestTimeout}
 		if c.ckBucket == c.bucket {
 			st.ExpectedBucketOwner = c.expectedOwner
 		}

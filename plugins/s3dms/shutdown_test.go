@@ -3,8 +3,10 @@ package s3dms
 import (
 	"context"
 	"fmt"
+	"net"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -103,4 +105,57 @@ func TestCloseWhileCheckpointWritesStall(t *testing.T) {
 	if first > 10 {
 		t.Fatalf("restart resumes at row %q: rows 10..%d, read by the first instance, are lost", rows[0], first-1)
 	}
+}
+
+// silentS3 is an endpoint that accepts connections and never answers (S3
+// behind a network partition). Closed at the end of the test.
+func silentS3(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// TestConnectWhileS3DoesNotAnswer: S3 does not answer at all (a network
+// partition) when the input starts, with the checkpoint in S3. Each Connect
+// must fail within request_timeout, so that the engine logs the failure and
+// /ready says why, and stop at once when the stream stops.
+func TestConnectWhileS3DoesNotAnswer(t *testing.T) {
+	ep := silentS3(t)
+	b := &s3Backend{bucket: "silent", ep: ep}
+	in, _ := directInput(t, baseYAML(b, "request_timeout: 1s\ncheckpoint:\n  store: s3\n  key: ck/job.json\n"))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	err := in.connect(ctx)
+	if err == nil {
+		t.Fatal("connect succeeded against an endpoint that never answers")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("a Connect attempt against an S3 that does not answer took %v (request_timeout 1s): %v", d, err)
+	}
+	t.Logf("connect: %v after %v", err, time.Since(start))
 }
