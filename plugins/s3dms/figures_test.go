@@ -55,7 +55,13 @@ func lateFileCountSurvivesRestart(t *testing.T, mode string) {
 
 		r2 := startStream(t, yaml, nil)
 		defer r2.stop(t)
-		time.Sleep(500 * time.Millisecond) // past a late check
+		// The figures are restored from the checkpoint in Connect, and the
+		// listing of the whole folder at the start of CDC follows it: until
+		// then the figures read 0 (Connect takes over 500 ms on a loaded
+		// machine). Wait for both, then past a late check (200 ms): a report
+		// of the late file again would show by then.
+		r2.waitLog(t, "CDC: tailing", 10*time.Second)
+		time.Sleep(500 * time.Millisecond)
 		if strings.Contains(r2.logText(), "late CDC file") || len(r2.snapshot()) != 0 {
 			t.Fatalf("the late file was reported again after the restart:\n%s", r2.logText())
 		}
