@@ -41,6 +41,28 @@ func waitStreamsAPI(t *testing.T, p *Proc) {
 	}
 }
 
+// waitStreamListed waits until GET /streams lists the stream id. In streams
+// mode the HTTP server (and /ready, which answers 200 while no stream
+// exists) starts before the streams of the config directory are created:
+// /ready alone does not tell they are there.
+func waitStreamListed(t *testing.T, p *Proc, id string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, body, err := p.Get("/streams")
+		if err == nil && code == 200 {
+			var list map[string]json.RawMessage
+			if json.Unmarshal([]byte(body), &list) == nil && list[id] != nil {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /streams does not list %q after 30 s: %d %s %v", id, code, body, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // sampleStream is a stream on the sample directory, checkpointed in
 // ckDir under key, with output as its output (YAML, indented by two).
 func sampleStream(ckDir, key, input, output string) string {

@@ -63,6 +63,7 @@ func TestStreamsModeOverHTTP(t *testing.T) {
 	env1 := pipelineEnv(t, bucket1, stream1, dir)
 	env1["DEAD_LETTER_PATH"] = filepath.Join(dir, "dl1.jsonl")
 	p := start(t, env1, "streams", "-o", "config/streams-root.yaml", "config/streams")
+	waitStreamListed(t, p, "table01") // the directory's stream: /ready is 200 before it exists
 	p.WaitReady(t, 30*time.Second)
 
 	// The second stream comes through the API, from the same file with its own values.
