@@ -13,6 +13,7 @@ import (
 	"github.com/dmsbridge/dmsbridge/plugins/dmscsv"
 	"github.com/dmsbridge/dmsbridge/plugins/dmsjson"
 	"github.com/dmsbridge/dmsbridge/plugins/internal/box"
+	"github.com/dmsbridge/dmsbridge/plugins/internal/safetext"
 	"github.com/dmsbridge/dmsbridge/plugins/tabledef"
 )
 
@@ -409,21 +410,23 @@ func metaInt(m *service.Message, key string) (int64, bool) {
 	return 0, false
 }
 
-// location names the source of a message for error texts.
+// location names the source of a message for error texts. The object is
+// quoted, its control characters escaped, when its key holds any
+// (safetext.Quote): a key is data, and must not forge a log line.
 func location(m *service.Message) string {
 	bucket, _ := metaString(m, metaBucket)
 	key, _ := metaString(m, metaKey)
 	var s string
 	switch {
 	case bucket != "" && key != "":
-		s = "s3://" + bucket + "/" + key
+		s = safetext.Quote("s3://" + bucket + "/" + key)
 	case key != "":
-		s = key
+		s = safetext.Quote(key)
 	default:
 		s = "row"
 	}
 	if line, ok := metaString(m, metaLine); ok && line != "" {
-		s += " line " + line
+		s += " line " + safetext.Quote(line)
 	}
 	return s
 }

@@ -172,6 +172,9 @@ NULL in a non-nullable column, bad UTF-8, over-long value, unterminated quote) k
 body and metadata and is flagged with an error naming the file, line, table, column, the value
 (truncated) and the rule, e.g.
 ` + "`s3://bucket/key line 12 table schema01.table01 column value: \"12a.5\" is not a NUMERIC(5,2): not a decimal number ...`" + `.
+An object key holding a control character (a line break, a terminal escape) or a character that is not
+printable is written quoted and escaped there, as in ` + "`\"s3://bucket/cdc\\nx\" line 3 ...`" + `, and so is the
+value: a key or a row cannot forge a log line or drive the terminal of whoever reads the log.
 Route such rows to a dead-letter output with ` + "`reject_errored`" + ` inside a ` + "`fallback`" + ` (see
 config/dead-letter.yaml); the pipeline goes on. A message that arrives already flagged with an error (e.g. a
 row the input passed over as longer than its ` + "`max_row_size`" + `) is left untouched, error and bytes, and not

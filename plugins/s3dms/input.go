@@ -296,6 +296,9 @@ LastModified of the newest processed file; 0, never negative, when that is ahead
 ` + "`dms_checkpoint_save_errors`" + `, ` + "`dms_checkpoint_save_failing`" + ` (see Delivery and checkpoints).
 Counters, the CDC gauges (lag included) and every per-table gauge are exported at 0 from the start (an absent series is not a
 zero; in streams mode a stream updated or re-created under its id thus never shows the figures of the input before it).
+Log lines and error texts name an object as ` + "`s3://bucket/key`" + ` (or the file's path), quoted and escaped (` + "`\"s3://bucket/cdc\\nx\"`" + `)
+when its key holds a control character (a line break, a terminal escape) or another character that is not printable:
+whoever can write to the bucket or directory cannot forge a log line or drive the terminal of whoever reads the log.
 The full-load percentage of each table is logged every ` + "`progress_interval`" + `. The same figures are
 available in-process through s3dms.Stats(). They are stored with the checkpoint, as of the checkpointed position,
 and carry on from there after a restart (table states, full-load rows and times, a completed table's files and bytes,
@@ -2628,7 +2631,7 @@ func (in *input) checkGrown() {
 	if !ok || in.lastCDC.key == "" {
 		return
 	}
-	fi, err := os.Stat(d.describe(in.lastCDC.key))
+	fi, err := os.Stat(d.path(in.lastCDC.key))
 	if err != nil || fi.Size() == in.lastCDC.warned {
 		return
 	}

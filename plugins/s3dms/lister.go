@@ -24,6 +24,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/dmsbridge/dmsbridge/plugins/internal/safetext"
 )
 
 // object is one listed object.
@@ -100,7 +102,12 @@ func (s *s3Source) errNoAnswer(what string) error {
 
 func (s *s3Source) bucket() string { return s.bucketName }
 
-func (s *s3Source) describe(key string) string { return fmt.Sprintf("s3://%s/%s", s.bucketName, key) }
+// describe names the object in log lines and error texts: quoted, its
+// control characters escaped, when the key holds any (safetext.Quote), so
+// that a key cannot forge a log line.
+func (s *s3Source) describe(key string) string {
+	return safetext.Quote(fmt.Sprintf("s3://%s/%s", s.bucketName, key))
+}
 
 func (s *s3Source) list(ctx context.Context, prefix, startAfter, token string) ([]object, string, error) {
 	// Keys URL-encoded in the answer, as the AWS CLI asks for them: S3
@@ -288,9 +295,36 @@ type dirSource struct {
 }
 
 func (d *dirSource) bucket() string { return "" }
-func (d *dirSource) describe(key string) string {
+
+// path is the file of key.
+func (d *dirSource) path(key string) string {
 	return filepath.Join(d.root, filepath.FromSlash(key))
 }
+
+// describe names the file of key in log lines and error texts, quoted when
+// it holds control characters (see s3Source.describe).
+func (d *dirSource) describe(key string) string { return safetext.Quote(d.path(key)) }
+
+// quotePath returns err, an error of the os package naming a file, with
+// that name quoted when it holds control characters (a file name in the
+// directory is data: see s3Source.describe). errors.Is and errors.As see
+// the original error.
+func quotePath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) && safetext.Quote(pe.Path) != pe.Path {
+		if top, ok := err.(*fs.PathError); ok {
+			return &quotedPathError{top}
+		}
+	}
+	return err
+}
+
+type quotedPathError struct{ pe *fs.PathError }
+
+func (e *quotedPathError) Error() string {
+	return e.pe.Op + " " + safetext.Quote(e.pe.Path) + ": " + e.pe.Err.Error()
+}
+func (e *quotedPathError) Unwrap() error { return e.pe }
 
 func localETag(fi fs.FileInfo) string {
 	return fmt.Sprintf("%x-%x", fi.Size(), fi.ModTime().UnixNano())
@@ -348,7 +382,7 @@ func (d *dirSource) list(_ context.Context, prefix, startAfter, _ string) ([]obj
 		return nil, "", nil
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("listing directory %s: %w", base, err)
+		return nil, "", fmt.Errorf("listing directory %s: %w", base, quotePath(err))
 	}
 	var objs []object
 	err = filepath.WalkDir(walkBase, func(fp string, de fs.DirEntry, err error) error {
@@ -378,7 +412,7 @@ func (d *dirSource) list(_ context.Context, prefix, startAfter, _ string) ([]obj
 			return nil
 		}
 		if !utf8.ValidString(key) {
-			return fmt.Errorf("file name %q is not valid UTF-8", d.describe(key))
+			return fmt.Errorf("file name %q is not valid UTF-8", d.path(key))
 		}
 		var fi fs.FileInfo
 		if link {
@@ -402,7 +436,7 @@ func (d *dirSource) list(_ context.Context, prefix, startAfter, _ string) ([]obj
 		return nil
 	})
 	if err != nil {
-		return nil, "", fmt.Errorf("listing directory %s: %w", base, err)
+		return nil, "", fmt.Errorf("listing directory %s: %w", base, quotePath(err))
 	}
 	sort.Slice(objs, func(i, j int) bool { return objs[i].Key < objs[j].Key })
 	return objs, "", nil
@@ -451,6 +485,7 @@ func (d *dirSource) open(_ context.Context, key string, offset int64, etag strin
 	}
 	p := d.describe(key)
 	root, err := os.OpenRoot(d.root)
+	err = quotePath(err)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w (deleted between listing and reading?)", p, errGone)
 	}
@@ -464,6 +499,7 @@ func (d *dirSource) open(_ context.Context, key string, offset int64, etag strin
 			f, err = root.Open(filepath.FromSlash(r))
 		}
 	}
+	err = quotePath(err)
 	if err != nil {
 		if li, lerr := root.Lstat(filepath.FromSlash(key)); lerr == nil && li.Mode()&fs.ModeSymlink != 0 {
 			if errors.Is(err, fs.ErrNotExist) {
