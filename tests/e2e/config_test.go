@@ -249,3 +249,33 @@ func TestShippedDeadLettersCarryTheSameFields(t *testing.T) {
 		})
 	}
 }
+
+// The streams API has no authentication, and whoever reaches it runs any
+// pipeline as the process: a stream with a `command` processor runs any
+// program, a `file` input reads any file the process can. The shipped
+// streams-mode root config must therefore serve it on loopback unless
+// HTTP_ADDRESS says otherwise; it served on every interface (0.0.0.0), so
+// `dmsbridge streams -o config/streams-root.yaml` on a host opened command
+// execution to its whole network.
+func TestStreamsRootServesLoopbackByDefault(t *testing.T) {
+	cmd := exec.Command(binPath, "echo", "config/streams-root.yaml")
+	cmd.Dir = repoRoot()
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, "HTTP_ADDRESS=") {
+			cmd.Env = append(cmd.Env, e)
+		}
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("dmsbridge echo: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "\n  address: 127.0.0.1:4195\n") {
+		t.Fatalf("with HTTP_ADDRESS unset the streams API (unauthenticated) is not served on 127.0.0.1:4195:\n%s", out)
+	}
+	set := exec.Command(binPath, "echo", "config/streams-root.yaml")
+	set.Dir = repoRoot()
+	set.Env = append(cmd.Env, "HTTP_ADDRESS=0.0.0.0:4195")
+	if out, err = set.CombinedOutput(); err != nil || !strings.Contains(string(out), "\n  address: 0.0.0.0:4195\n") {
+		t.Fatalf("HTTP_ADDRESS=0.0.0.0:4195 is not used: %v\n%s", err, out)
+	}
+}
