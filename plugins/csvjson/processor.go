@@ -159,7 +159,7 @@ lint reads ` + "`table_definition`" + ` and ` + "`table_mappings`" + ` files rel
 start does. The options of ` + "`default_phase`" + `, ` + "`message_format`" + `, ` + "`truncation_policy`" + ` and
 ` + "`cdc_partition_key`" + ` are read in any case, as Benthos' lint compares them; any other value is refused
 naming the field, also under ` + "`run --chilled`" + `.
-One mistake escapes the lint: a scalar of the wrong type (` + "`batch_size: abc`" + `, ` + "`rfc4180: maybe`" + `). Benthos' lint checks only that a
+One mistake escapes the lint: a scalar of the wrong type (` + "`max_workers: many`" + `, ` + "`rfc4180: maybe`" + `). Benthos' lint checks only that a
 scalar field holds a scalar, and skips a component's checks altogether when one of its fields does not
 decode, so such a config lints clean (and hides the component's other mistakes); the start refuses it,
 naming the field. In streams mode the API's POST/PUT lets it through, and the build fails after the
