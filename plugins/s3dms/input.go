@@ -85,7 +85,7 @@ writes create-table control records when a CDC task starts, and the processor tu
 At-least-once. Acknowledgements may arrive out of order: the input tracks every emitted batch and advances
 the checkpoint only to the highest position whose predecessors are all acknowledged (key, ETag, byte offset
 and line of the next row), saving it every ` + "`checkpoint.interval`" + ` and on close. A nacked batch (wholly or
-partly failed) is redelivered with the same rows in the same order (after a wait of 100 ms, doubling with each rejection of the same batch up to 30 s, so that a batch rejected for good is retried and logged four times a minute) before anything newer
+partly failed) is redelivered with the same rows in the same order (after a wait of 100 ms, doubling with each rejection of the same batch up to 30 s, so that a batch rejected for good is retried, and logged, twice a minute once the wait has reached 30 s, after about a minute) before anything newer
 is read, followed by every batch emitted after it, acknowledged or not, again in emission order (go-back-N: those
 batches were already in the pipeline and were or will be written after the rejected delivery, so they are
 written again after the redelivery). Rows of those later batches may thus be written twice, but the last copy of
@@ -1821,8 +1821,9 @@ func (in *input) settle(pb *pendingBatch, gen uint64, err error) {
 	}
 	pb.attempts++
 	// 100 ms, doubling up to redeliverMaxWait: a batch rejected for good (a
-	// record the output can never write) is retried, and logged, four times a
-	// minute, not every 3.2 s forever.
+	// record the output can never write) is retried, and logged, twice a
+	// minute (the input's warning and the engine's error: four lines), not
+	// every 3.2 s forever.
 	backoff := min(time.Duration(1<<min(pb.attempts, 20))*50*time.Millisecond, redeliverMaxWait)
 	pb.due = time.Now().Add(backoff)
 	later := in.emitted[pb.id-in.emitted[0].id:]
