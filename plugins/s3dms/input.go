@@ -358,7 +358,7 @@ func inputSpec() *service.ConfigSpec {
 				service.NewStringField("bucket").Description("Bucket of the s3 store (default: `bucket`). Refused with another store.").Default(""),
 				service.NewStringField("cache").Description("Cache resource of the cache store (refused at start when no such resource is declared). Refused with another store.").Default(""),
 				service.NewDurationField("interval").Description("How often the position is saved. 0 saves as soon as acknowledgements move it (writes coalesce while one is in progress) and keeps at most 4 emitted batches outside the saved position, which bounds duplicates after a crash to 4 × batch_size rows.").Default("5s"),
-				service.NewDurationField("lease").Description("s3 store: how long an instance's claim lasts without a write. At least 1s. With `interval: 0`, whatever the store, a save (or a retry of a failed one) is also tried every third of it.").Default("30s"),
+				service.NewDurationField("lease").Description("s3 store: how long an instance's claim lasts without a write. At least 1s, and with the s3 store at least twice `interval` (which refreshes it), or the config is refused. With `interval: 0`, whatever the store, a save (or a retry of a failed one) is also tried every third of it.").Default("30s"),
 			).Description("Checkpoint (resume position) settings."),
 		)
 }
