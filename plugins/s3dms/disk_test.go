@@ -151,6 +151,58 @@ func TestEmptyFullLoadCheckpointResumes(t *testing.T) {
 	}
 }
 
+// TestCheckpointDirectoryInsideSourcePathsThroughSymlinkRefused: the same
+// refusal when checkpoint.directory reaches the CDC path or a table's path
+// through a symbolic link (or the directory read is named through one).
+// The check compared the paths as written, so such a config linted clean
+// and started, and the checkpoint file was read, and emitted, as a CDC row.
+func TestCheckpointDirectoryInsideSourcePathsThroughSymlinkRefused(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"dms/changes", "dms/hr/zeta"} {
+		if err := os.MkdirAll(filepath.Join(root, filepath.FromSlash(d)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	links := t.TempDir()
+	rootLink := filepath.Join(links, "root")       // -> the directory read
+	changesLink := filepath.Join(links, "changes") // -> its CDC folder
+	if err := os.Symlink(root, rootLink); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(root, "dms", "changes"), changesLink); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ directory, ckDir, want string }{
+		{root, filepath.Join(rootLink, "dms", "changes"), `lies under the CDC path "dms/changes/"`},
+		{root, changesLink, `lies under the CDC path "dms/changes/"`},
+		{root, filepath.Join(changesLink, "ck"), `lies under the CDC path "dms/changes/"`},
+		{root, filepath.Join(rootLink, "dms", "hr", "zeta"), `lies under the full-load path "dms/hr/zeta/" of table hr.zeta`},
+		{rootLink, filepath.Join(root, "dms", "changes"), `lies under the CDC path "dms/changes/"`},
+	} {
+		pc, err := inputSpec().ParseYAML(baseYAML(&dirBackend{root: c.directory}, "checkpoint:\n  directory: "+c.ckDir+"\n"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = parseConf(pc)
+		if err == nil || !strings.Contains(err.Error(), "checkpoint.directory") || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("directory %s, checkpoint.directory %s: %v, want an error saying it %s", c.directory, c.ckDir, err, c.want)
+		}
+	}
+	// A link elsewhere is still accepted.
+	other := t.TempDir()
+	otherLink := filepath.Join(links, "other")
+	if err := os.Symlink(other, otherLink); err != nil {
+		t.Fatal(err)
+	}
+	pc, err := inputSpec().ParseYAML(baseYAML(&dirBackend{root: root}, "checkpoint:\n  directory: "+otherLink+"\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parseConf(pc); err != nil {
+		t.Errorf("checkpoint.directory %s (outside the directory): %v", otherLink, err)
+	}
+}
+
 // TestCheckpointDirectoryInsideSourcePathsRefused: in directory mode, a
 // checkpoint.directory under the CDC path or a table's path puts the
 // checkpoint file (and its temporary files) among the files the input

@@ -147,7 +147,7 @@ A checkpoint naming no table of the definition is another group of a job split b
 listing refused (credentials without s3:ListBucket) skips the check.
 
 Checkpoint stores: ` + "`file`" + ` (one JSON file, replaced atomically: temp file, fsync, rename, fsync of the
-directory; with ` + "`directory`" + `, a ` + "`checkpoint.directory`" + ` under the CDC path or a table's path is refused at start and by lint,
+directory; with ` + "`directory`" + `, a ` + "`checkpoint.directory`" + ` under the CDC path or a table's path (also one reached through a symbolic link) is refused at start and by lint,
 since the input would read the checkpoint file as data; so is an ` + "`s3`" + ` store's key there, in the bucket read), ` + "`s3`" + ` (one object written with If-None-Match/If-Match; the credentials need s3:GetObject and
 s3:PutObject on it, not s3:ListBucket: S3 answers the first start's read of a checkpoint not written yet with 403
 AccessDenied then, and the create-only write that follows tells a missing checkpoint from an unreadable one, which it
@@ -652,7 +652,7 @@ func parseConfig(pc *service.ParsedConfig, lint bool) (*inputConf, error) {
 	if c.ckStore == "file" && c.directory != "" {
 		// The same check for a checkpoint file inside the directory read:
 		// it (and its temporary files) would be listed and read as rows.
-		if key, ok := keyInDirectory(c.directory, c.ckDir, c.ckKey); ok {
+		for _, key := range keysInDirectory(c.directory, c.ckDir, c.ckKey) {
 			for _, t := range c.def.Tables {
 				if p := joinPrefix(c.folder, t.Path); strings.HasPrefix(key, p) {
 					return nil, fmt.Errorf("checkpoint.directory: %q lies under the full-load path %q of table %s in directory %q: the checkpoint file would be read as a full-load file; put it elsewhere", c.ckDir, p, t.QualifiedName(), c.directory)
@@ -666,20 +666,52 @@ func parseConfig(pc *service.ParsedConfig, lint bool) (*inputConf, error) {
 	return c, nil
 }
 
-// keyInDirectory returns the key (relative, "/"-separated) that the file
-// name in dir has when the directory root is listed, and false when dir is
-// not inside root. Paths are compared as written (made absolute, cleaned).
-func keyInDirectory(root, dir, name string) (string, bool) {
-	absRoot, err1 := filepath.Abs(root)
-	absDir, err2 := filepath.Abs(dir)
-	if err1 != nil || err2 != nil {
-		return "", false
+// keysInDirectory returns the keys (relative, "/"-separated) under which
+// the file name in dir may be listed when the directory root is read, none
+// when dir is not inside root. Paths are compared as written (made
+// absolute, cleaned), and again with symbolic links resolved, so that a
+// dir reaching into root through a link (or a root named through one) is
+// found: the listing follows links that stay inside root, so the file
+// would be read under its real place too.
+func keysInDirectory(root, dir, name string) []string {
+	var keys []string
+	for _, resolve := range []bool{false, true} {
+		absRoot, err1 := absPath(root, resolve)
+		absDir, err2 := absPath(dir, resolve)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		rel, err := filepath.Rel(absRoot, absDir)
+		if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			continue
+		}
+		if key := path.Join(filepath.ToSlash(rel), name); !slices.Contains(keys, key) {
+			keys = append(keys, key)
+		}
 	}
-	rel, err := filepath.Rel(absRoot, absDir)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return "", false
+	return keys
+}
+
+// absPath makes p absolute and clean and, with resolve, resolves the
+// symbolic links of its longest existing prefix (the rest, not created
+// yet, is kept as written).
+func absPath(p string, resolve bool) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil || !resolve {
+		return abs, err
 	}
-	return path.Join(filepath.ToSlash(rel), name), true
+	cur, rest := abs, ""
+	for {
+		if real, err := filepath.EvalSymlinks(cur); err == nil {
+			return filepath.Join(real, rest), nil
+		}
+		parent := filepath.Dir(cur)
+		if parent == cur {
+			return abs, nil
+		}
+		rest = filepath.Join(filepath.Base(cur), rest)
+		cur = parent
+	}
 }
 
 // accountID is the form of an AWS account id.
