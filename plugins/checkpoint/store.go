@@ -181,12 +181,35 @@ func ClaimID(st Store) string {
 		return c.ClaimID()
 	}
 	if s, ok := st.(*File); ok {
-		if abs, err := filepath.Abs(s.Path); err == nil {
-			return "file " + abs
+		if real, err := RealPath(s.Path); err == nil {
+			return "file " + real
 		}
 		return "file " + s.Path
 	}
 	return ""
+}
+
+// RealPath makes p absolute and clean, and resolves the symbolic links of
+// its longest existing prefix (the rest, not created yet, is kept as
+// written), so that two names of one file, one through a link, are one
+// path.
+func RealPath(p string) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	cur, rest := abs, ""
+	for {
+		if real, err := filepath.EvalSymlinks(cur); err == nil {
+			return filepath.Join(real, rest), nil
+		}
+		parent := filepath.Dir(cur)
+		if parent == cur {
+			return abs, nil
+		}
+		rest = filepath.Join(filepath.Base(cur), rest)
+		cur = parent
+	}
 }
 
 // S3API is the part of the S3 client the S3 store uses.

@@ -167,7 +167,7 @@ error and a corrected stream on the same key takes over at once; after a crash a
 the last write is judged by the S3 server's clock (the Date of its answer minus the object's Last-Modified, whole
 seconds, rounded so as never to overstate it), so clocks skewed between the instances play no part; a takeover may
 come a second or two after the lease), ` + "`cache`" + ` (any cache resource; no fencing between processes; as durable as the cache: with a ` + "`memory`" + ` cache a restart starts from the beginning) and ` + "`none`" + `. Two inputs of one
-process (e.g. two streams in streams mode, which share the cache resources) on the same checkpoint file, or on the same
+process (e.g. two streams in streams mode, which share the cache resources) on the same checkpoint file (also one named through a symbolic link), or on the same
 cache resource and key, are refused: the second's Connect fails naming the first, since each would overwrite the other's
 position; give each its own ` + "`checkpoint.key`" + `.
 
@@ -692,26 +692,13 @@ func keysInDirectory(root, dir, name string) []string {
 	return keys
 }
 
-// absPath makes p absolute and clean and, with resolve, resolves the
-// symbolic links of its longest existing prefix (the rest, not created
-// yet, is kept as written).
+// absPath makes p absolute and clean and, with resolve, resolves its
+// symbolic links (checkpoint.RealPath).
 func absPath(p string, resolve bool) (string, error) {
-	abs, err := filepath.Abs(p)
-	if err != nil || !resolve {
-		return abs, err
+	if resolve {
+		return checkpoint.RealPath(p)
 	}
-	cur, rest := abs, ""
-	for {
-		if real, err := filepath.EvalSymlinks(cur); err == nil {
-			return filepath.Join(real, rest), nil
-		}
-		parent := filepath.Dir(cur)
-		if parent == cur {
-			return abs, nil
-		}
-		rest = filepath.Join(filepath.Base(cur), rest)
-		cur = parent
-	}
+	return filepath.Abs(p)
 }
 
 // accountID is the form of an AWS account id.

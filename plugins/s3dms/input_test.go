@@ -1055,6 +1055,35 @@ func TestStatsSurviveRestart(t *testing.T) {
 	})
 }
 
+// The same file reached through a symbolic link to its directory is the
+// same checkpoint: the second input is refused as well. The claim named the
+// file by its path as written (made absolute), so two streams whose
+// checkpoint.directory differed only by a link both started and overwrote
+// each other's position.
+func TestSharedCheckpointFileThroughSymlinkRefused(t *testing.T) {
+	b := &dirBackend{root: t.TempDir()}
+	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("1,a\n2,b\n"))
+	ckDir := t.TempDir()
+	link := filepath.Join(t.TempDir(), "ck")
+	if err := os.Symlink(ckDir, link); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	first, _ := directInput(t, baseYAML(b, "mode: full-load\ncheckpoint:\n  directory: "+ckDir+"\n"))
+	if err := first.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close(ctx)
+	second, _ := directInput(t, baseYAML(b, "mode: full-load\ncheckpoint:\n  directory: "+link+"\n"))
+	err := second.Connect(ctx)
+	if err == nil || !strings.Contains(err.Error(), "is already used by the aws_s3_dms input") {
+		if err == nil {
+			second.Close(ctx)
+		}
+		t.Fatalf("second input on the same checkpoint file through %s: %v", link, err)
+	}
+}
+
 // Two inputs of one process (e.g. two streams in streams mode) on the same
 // checkpoint file would overwrite each other's position, and the one
 // restarted later would resume where the other stopped: the second is
