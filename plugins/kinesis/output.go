@@ -166,7 +166,7 @@ position the pipeline renders into the record, the message's `+"`dms_position`"+
 one applied for that key starts an in-order replay of that key. Each ordering re-send is counted in
 `+"`kinesis_duplicates_ordering`"+` and logged at debug level with the messages' `+"`dms_position`"+`. To keep copies
 few, a request carries at most a per-shard cap of records of one partition key: after a request needed ordering
-re-sends the cap drops to the run of records Kinesis accepted in order before the failure, and it doubles again after
+re-sends the cap drops to the run of records Kinesis accepted in order before the failure (at most half the cap, at least 1), and it doubles again after
 four requests in a row went through whole (so without failures it is the full 500). One request in flight per shard
 means a re-sent record always goes out after the answer about its predecessor. Re-sending a request whose outcome is
 unknown (dropped connection, HTTP 5xx, timeout) can also copy that request, in order; those records are counted in
