@@ -76,7 +76,7 @@ func TestDeadLetterExampleAsDocumented(t *testing.T) {
 	cmd := exec.Command(binPath, "run", "config/dead-letter.yaml")
 	cmd.Dir = repoRoot()
 	// only the dead letter's path moved out of the checkout
-	cmd.Env = append(os.Environ(), "DMS_DEAD_LETTER_PATH="+filepath.Join(dir, "dead-letter.jsonl"))
+	cmd.Env = append(os.Environ(), "DEAD_LETTER_PATH="+filepath.Join(dir, "dead-letter.jsonl"))
 	cmd.Stdin = strings.NewReader(string(sample) + "2026-01-01 00:00:09,10.1000/x,not-a-number,1.00,sig\n")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -113,7 +113,7 @@ func TestDeadLetterExampleRuns(t *testing.T) {
 	cmd := exec.Command(binPath, "run", filepath.Join(repoRoot(), "config/dead-letter.yaml")) // the shipped log level: the log must stay off stdout
 	cmd.Env = append(os.Environ(),
 		"DMS_TABLE_DEFINITION="+filepath.Join(repoRoot(), "plugins/csvjson/testdata/employee.json"),
-		"DMS_DEAD_LETTER_PATH="+dead)
+		"DEAD_LETTER_PATH="+dead)
 	cmd.Stdin = strings.NewReader(rows)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
