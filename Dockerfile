@@ -7,7 +7,7 @@
 # Both base images are build arguments so that a CI without registry access can pass locally
 # imported images (tests/docker.sh does this). No `# syntax=` line on purpose: it would make
 # BuildKit pull a frontend image. Works with the legacy builder and with BuildKit.
-ARG GO_IMAGE=golang:1.26
+ARG GO_IMAGE=golang:1.27
 ARG RUNTIME_IMAGE=gcr.io/distroless/static-debian12:nonroot
 
 FROM ${GO_IMAGE} AS build
