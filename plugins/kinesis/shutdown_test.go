@@ -12,6 +12,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/dmsbridge/dmsbridge/tests/tcpproxy"
+	"github.com/dmsbridge/dmsbridge/tests/testutil"
 )
 
 // TestCloseWithDeadLetterThatCannotConnect: a dead_letter output that cannot
@@ -83,19 +84,6 @@ func settleGoroutines(t *testing.T, before int) {
 		buf := make([]byte, 1<<20)
 		t.Errorf("%d goroutines after Close, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
 	}
-}
-
-// ownGoroutines lists the stacks of the goroutines running code of the
-// plugins (not the test's own).
-func ownGoroutines() []string {
-	buf := make([]byte, 4<<20)
-	var own []string
-	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
-		if strings.Contains(g, "dmsbridge/plugins/") && !strings.Contains(g, "_test.go") {
-			own = append(own, g)
-		}
-	}
-	return own
 }
 
 // TestCloseInEveryState closes the output in each state of its life with
@@ -183,15 +171,7 @@ func TestCloseInEveryState(t *testing.T) {
 			if d := time.Since(start); d > 3*time.Second {
 				t.Errorf("stop took %v", d)
 			}
-			var own []string
-			for end := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-				if own = ownGoroutines(); len(own) == 0 || time.Now().After(end) {
-					break
-				}
-			}
-			if len(own) > 0 {
-				t.Errorf("%d goroutines of the output still running after Close:\n%s", len(own), strings.Join(own, "\n\n"))
-			}
+			testutil.WaitNoPluginGoroutines(t, "output")
 		})
 	}
 }

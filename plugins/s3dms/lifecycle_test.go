@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dmsbridge/dmsbridge/tests/tcpproxy"
+	"github.com/dmsbridge/dmsbridge/tests/testutil"
 )
 
 // lifecycleData puts 4 full-load files of 50 rows (hr/zeta) and 3 CDC files
@@ -119,7 +120,7 @@ func TestStopInEveryStateResumes(t *testing.T) {
 				if d := time.Since(start); d > 5*time.Second {
 					t.Errorf("stop took %v", d)
 				}
-				waitNoOwnGoroutines(t)
+				testutil.WaitNoPluginGoroutines(t, "input")
 				if b.name() == "dir" {
 					if f := openFiles(t); f > fds {
 						t.Errorf("%d open files after the stop, %d before the start", f, fds)

@@ -4,40 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/dmsbridge/dmsbridge/tests/testutil"
 )
-
-// ownGoroutines lists the stacks of the goroutines running code of the
-// plugins (not the test's own).
-func ownGoroutines() []string {
-	buf := make([]byte, 4<<20)
-	var own []string
-	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
-		if strings.Contains(g, "dmsbridge/plugins/") && !strings.Contains(g, "_test.go") {
-			own = append(own, g)
-		}
-	}
-	return own
-}
-
-// waitNoOwnGoroutines fails the test unless every goroutine of the plugins
-// has ended within a few seconds.
-func waitNoOwnGoroutines(t *testing.T) {
-	t.Helper()
-	var own []string
-	for end := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if own = ownGoroutines(); len(own) == 0 || time.Now().After(end) {
-			break
-		}
-	}
-	if len(own) > 0 {
-		t.Errorf("%d goroutines of the input still running after Close:\n%s", len(own), strings.Join(own, "\n\n"))
-	}
-}
 
 // TestCloseWhileCheckpointWritesStall: S3 stops answering the checkpoint
 // writes (a network partition: the requests get no answer) while the input
@@ -81,7 +54,7 @@ func TestCloseWhileCheckpointWritesStall(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("Close took %v with request_timeout 2s", d)
 	}
-	waitNoOwnGoroutines(t)
+	testutil.WaitNoPluginGoroutines(t, "input")
 
 	// S3 answers again: the next start resumes at the last saved
 	// position, at or before the first row a did not read.

@@ -17,6 +17,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -275,4 +276,33 @@ func (b BufferedBody) Do(r *http.Request) (*http.Response, error) {
 		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
 	}
 	return b.C.Do(r)
+}
+
+// PluginGoroutines lists the stacks of the goroutines running code of the
+// plugins (not a test's own).
+func PluginGoroutines() []string {
+	buf := make([]byte, 4<<20)
+	var own []string
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		if strings.Contains(g, "dmsbridge/plugins/") && !strings.Contains(g, "_test.go") {
+			own = append(own, g)
+		}
+	}
+	return own
+}
+
+// WaitNoPluginGoroutines fails the test unless every goroutine of the
+// plugins has ended within 5 s; what names the component closed (for the
+// message).
+func WaitNoPluginGoroutines(t testing.TB, what string) {
+	t.Helper()
+	var own []string
+	for end := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if own = PluginGoroutines(); len(own) == 0 || time.Now().After(end) {
+			break
+		}
+	}
+	if len(own) > 0 {
+		t.Errorf("%d goroutines of the %s still running after Close:\n%s", len(own), what, strings.Join(own, "\n\n"))
+	}
 }
