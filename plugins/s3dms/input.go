@@ -124,7 +124,7 @@ everything since the last save again; until then it reports itself not connected
 load is done, but its checkpoint cannot be saved, with the store's error) and tries again every second.
 A checkpoint written for another layout (possible with an explicit ` + "`checkpoint.key`" + `; the default key changes
 with the bucket, folders and table paths) is refused at Connect with an error naming it: written by an input reading
-another bucket or directory (checkpoints record it since 2026-11-29; the error says how to go on from one whose data
+another bucket or directory (checkpoints record it since 2026-11-29, a directory by its real path, symbolic links resolved; the error says how to go on from one whose data
 was moved unchanged), CDC keys not under
 ` + "`[bucket_folder/]cdc_path/`" + `, or a full-load position whose table (by index, schema and name, up to the one
 being loaded) or key prefix differs from the definition's. Tables added after the one being loaded, or once the
@@ -602,8 +602,11 @@ func parseConfig(pc *service.ParsedConfig, lint bool) (*inputConf, error) {
 	}
 	if c.bucket != "" {
 		c.ckSource = "s3://" + c.bucket
-	} else if abs, err := filepath.Abs(dir); err == nil {
-		c.ckSource = "directory " + abs // "data" and "./data" and "/srv/data" alike
+	} else if real, err := checkpoint.RealPath(dir); err == nil {
+		// "data", "./data" and "/srv/data" alike, and so a directory
+		// named through a symbolic link (a working directory reached
+		// through one, as a shell's $PWD may be) and by its real path.
+		c.ckSource = "directory " + real
 	} else {
 		c.ckSource = "directory " + dir
 	}

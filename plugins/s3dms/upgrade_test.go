@@ -2,7 +2,9 @@ package s3dms
 
 import (
 	"context"
+	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -168,4 +170,32 @@ func TestTableAddedAfterFullLoadNotCompleted(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("the restart after", again)
+}
+
+// TestSameDirectoryThroughSymlinkResumes: the same job, with its relative
+// directory and checkpoint directory, run once from a working directory
+// reached through a symbolic link (an interactive shell's logical $PWD,
+// e.g. a home directory or project folder behind a link, or macOS's /tmp
+// and /var) and once from its real path (a service manager's, cron's) reads
+// the same data and the same checkpoint: the second run must resume, not be
+// refused as "written by an input reading another directory".
+func TestSameDirectoryThroughSymlinkResumes(t *testing.T) {
+	real := t.TempDir()
+	link := filepath.Join(t.TempDir(), "job")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	b := &dirBackend{root: filepath.Join(real, "data")}
+	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("1,z\n"))
+	b.put(t, "dms/changes/CDC1.csv", []byte("I,zeta,hr,2,c1\n"))
+	yaml := "directory: data\nbucket_folder: dms\ncdc_path: changes\ntable_definition: '" + twoTables + "'\npoll_interval: 50ms\ncheckpoint:\n  directory: checkpoints\n"
+	t.Chdir(link)
+	if got := strings.Join(runDirect(t, yaml, 2), "|"); got != "1,z|I,zeta,hr,2,c1" {
+		t.Fatalf("run from %s: %s", link, got)
+	}
+	b.put(t, "dms/changes/CDC2.csv", []byte("I,zeta,hr,3,c2\n"))
+	t.Chdir(real)
+	if got := strings.Join(runDirect(t, yaml, 1), "|"); got != "I,zeta,hr,3,c2" {
+		t.Fatalf("run from %s: %s", real, got)
+	}
 }
