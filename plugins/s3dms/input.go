@@ -1246,7 +1246,15 @@ func (in *input) movedCheckpoint(ctx context.Context, s3c *swapS3) error {
 	case *checkpoint.S3:
 		var token *string
 		for {
-			out, err := s3c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &store.Bucket, Prefix: &c.ckSiblings, ContinuationToken: token, ExpectedBucketOwner: nilIfEmpty(store.ExpectedBucketOwner)})
+			// Bounded as every request of the s3 store (request_timeout):
+			// an S3 that stops answering fails this Connect, which is
+			// logged and retried, instead of holding it for minutes.
+			rctx, cancel := context.WithTimeout(ctx, c.requestTimeout)
+			out, err := s3c.ListObjectsV2(rctx, &s3.ListObjectsV2Input{Bucket: &store.Bucket, Prefix: &c.ckSiblings, ContinuationToken: token, ExpectedBucketOwner: nilIfEmpty(store.ExpectedBucketOwner)})
+			if err != nil && ctx.Err() == nil && errors.Is(rctx.Err(), context.DeadlineExceeded) {
+				err = fmt.Errorf("no answer within request_timeout (%v): %w", c.requestTimeout, err)
+			}
+			cancel()
 			if err != nil {
 				if apiCode(err) == "AccessDenied" {
 					return nil
@@ -1257,8 +1265,14 @@ func (in *input) movedCheckpoint(ctx context.Context, s3c *swapS3) error {
 				if o.Key == nil || *o.Key == c.ckKey || !strings.HasSuffix(*o.Key, ".json") {
 					continue
 				}
-				other := &checkpoint.S3{Client: s3c, Bucket: store.Bucket, Key: *o.Key, ExpectedBucketOwner: store.ExpectedBucketOwner}
-				if st, err := other.Peek(ctx); err == nil && st != nil {
+				other := &checkpoint.S3{Client: s3c, Bucket: store.Bucket, Key: *o.Key, ExpectedBucketOwner: store.ExpectedBucketOwner, Timeout: c.requestTimeout}
+				st, err := other.Peek(ctx)
+				if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+					// Not answered: passing it over could start over
+					// under the new key, what this check prevents.
+					return fmt.Errorf("checkpoint %s holds no position; reading %s to look for this job's checkpoint under an earlier default key failed: %w", in.store, *o.Key, err)
+				}
+				if err == nil && st != nil {
 					cands = append(cands, found{*o.Key, st})
 				}
 			}
