@@ -50,3 +50,44 @@ func TestOneLongRowDoesNotInflateTheNextBatch(t *testing.T) {
 		})
 	}
 }
+
+// TestBodiesEndAtTheirRecord: the records of a batch share an output buffer
+// whose memory is not cleared first (uncleared). Each body and partition key
+// must end at its own last byte (capacity = length), so that a processor
+// after this one appending to a body gets a copy, and neither reads the
+// buffer's unwritten bytes nor overwrites the next record.
+func TestBodiesEndAtTheirRecord(t *testing.T) {
+	p := newTestProc(t, "table_definition: ./testdata/mixed.json\nmessage_format: json-unformatted\n")
+	var rows []row
+	for i := 0; i < 50; i++ {
+		rows = append(rows, mixedRowN(i))
+	}
+	out := process(t, p, rows...)
+	want := make([]string, len(out))
+	for i, m := range out {
+		mustOK(t, m)
+		want[i] = body(t, m)
+	}
+	for i, m := range out {
+		b, err := m.AsBytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cap(b) != len(b) {
+			t.Fatalf("record %d: body of %d bytes has capacity %d: the bytes past it are the buffer's", i, len(b), cap(b))
+		}
+		m.SetBytes(append(b, "XXXXXXXXXXXXXXXX"...))
+	}
+	for i, m := range out {
+		if got := body(t, m); got != want[i]+"XXXXXXXXXXXXXXXX" {
+			t.Fatalf("record %d after appends to every body:\n got %q\nwant %q", i, got, want[i]+"XXXXXXXXXXXXXXXX")
+		}
+		k, ok := m.MetaGetMut(metaPartitionKey)
+		if !ok {
+			t.Fatalf("record %d has no partition key", i)
+		}
+		if s, _ := k.(string); !strings.HasPrefix(s, strings.Split(strings.TrimPrefix(want[i], `{"data":{"id":`), ",")[0]+".") {
+			t.Fatalf("record %d: partition key %q does not start with its id", i, s)
+		}
+	}
+}
