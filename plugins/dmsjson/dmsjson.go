@@ -44,6 +44,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -673,18 +674,6 @@ func appendBool(dst, v []byte) ([]byte, error) {
 
 const hexUpper = "0123456789ABCDEF"
 
-func unhex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
-}
-
 func (c *Column) appendHex(dst, v []byte) ([]byte, bool, error) {
 	if len(v) >= 2 && v[0] == '0' && (v[1] == 'x' || v[1] == 'X') {
 		v = v[2:]
@@ -699,26 +688,45 @@ func (c *Column) appendHex(dst, v []byte) ([]byte, bool, error) {
 		}
 		truncated = true
 	}
-	for i := 0; i < len(v); i++ {
-		if _, ok := unhex(v[i]); !ok {
-			return dst, false, fail(ReasonBadValue, "%q at position %d is not a hex digit", v[i], i+1)
-		}
-	}
+	kept := v
 	if truncated {
-		v = v[:2*c.Length]
+		kept = v[:2*c.Length]
 	}
+	orig := len(dst)
 	dst = append(dst, '"')
 	if !c.opts.NoHexPrefix {
 		dst = append(dst, '0', 'x')
 	}
-	for _, ch := range v {
-		if ch >= 'a' && ch <= 'f' {
-			ch -= 'a' - 'A'
+	n := len(dst)
+	dst = slices.Grow(dst, len(kept)+1)[:n+len(kept)]
+	out := dst[n:]
+	for i, ch := range kept {
+		u := hexUpper256[ch]
+		if u == 0 {
+			return dst[:orig], false, fail(ReasonBadValue, "%q at position %d is not a hex digit", ch, i+1)
 		}
-		dst = append(dst, ch)
+		out[i] = u
+	}
+	for i := len(kept); i < len(v); i++ {
+		// the part truncation drops must be hex too
+		if hexUpper256[v[i]] == 0 {
+			return dst[:orig], false, fail(ReasonBadValue, "%q at position %d is not a hex digit", v[i], i+1)
+		}
 	}
 	return append(dst, '"'), truncated, nil
 }
+
+// hexUpper256[b] is the upper-case form of the hex digit b, or 0 when b is
+// not a hex digit.
+var hexUpper256 = func() (t [256]byte) {
+	for _, c := range "0123456789ABCDEF" {
+		t[c] = byte(c)
+	}
+	for _, c := range "abcdef" {
+		t[c] = byte(c) - 'a' + 'A'
+	}
+	return
+}()
 
 // safeASCII[b] is true for ASCII bytes copied unescaped into a JSON string.
 var safeASCII = func() (t [utf8.RuneSelf]bool) {
