@@ -262,3 +262,13 @@ func TestSplitPastMaxFieldsCounts(t *testing.T) {
 		t.Fatalf("no MaxFields: kept %d of 100", len(f))
 	}
 }
+
+func BenchmarkSplitMixedRow(b *testing.B) {
+	sp := NewSplitter(DefaultSettings())
+	row := []byte(`12345,eu-3,45,12345,12345,100,97761555,12345.2345,345.5,345.25,true,2024-02-14,12:34:45.123,2024-02-29 23:59:45.123456,02/29/2024 23:59:59.123456789,"Name 12345, ""quoted""",plain note 12345,DEADBEEF39,00FF3039,wide é 45`)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(row)))
+	for b.Loop() {
+		sp.Split(row)
+	}
+}
