@@ -28,12 +28,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -58,6 +61,8 @@ type options struct {
 	poll                                 time.Duration
 	timeout                              time.Duration
 	md, svg                              string
+	cpuprofile                           string
+	profileSecs                          int
 	kinesalite, baseline                 bool
 }
 
@@ -76,6 +81,8 @@ func main() {
 	flag.StringVar(&o.svg, "svg", "docs/bench-e2e.svg", "throughput chart to write ('' for none)")
 	flag.BoolVar(&o.kinesalite, "kinesalite", true, "also measure dmsbridge -> kinesalite")
 	flag.BoolVar(&o.baseline, "baseline", true, "also measure the core-components baseline")
+	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the first dmsbridge -> acksink run to this file (through Benthos' debug endpoint, for -cpuprofile-seconds from its start: use a -scale that makes the run last longer)")
+	flag.IntVar(&o.profileSecs, "cpuprofile-seconds", 3, "length of the -cpuprofile profile")
 	flag.Parse()
 	if o.core == "" || o.acksink == "" || o.runs < 1 || o.scale <= 0 {
 		flag.Usage()
@@ -123,6 +130,33 @@ func inRoot(root, p string) string {
 	return filepath.Join(root, p)
 }
 func env(k, v string) string { return k + "=" + v }
+
+// cpuProfile waits for the HTTP server at addr, then takes a CPU profile of
+// the process's next seconds s into file. The run must last longer than
+// that: a profile cut short by the process ending is lost.
+func cpuProfile(addr, file string, secs int) error {
+	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err != nil {
+			if errors.Is(err, syscall.ECONNREFUSED) && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond) // not listening yet
+				continue
+			}
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("debug endpoint answered %s", resp.Status)
+		}
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return fmt.Errorf("%w (did the run end before the %d s profile? use a larger -scale)", err, secs)
+		}
+		return os.WriteFile(file, b, 0o644)
+	}
+}
 func ck(err error, what string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
@@ -434,13 +468,28 @@ func runDMS(ctx context.Context, o options, kc *kinesis.Client, bucket, data str
 		env("KINESIS_SHARD_RECORDS_PER_SECOND", "1000000000"), env("KINESIS_SHARD_BYTES_PER_SECOND", "1000000000000"),
 		env("HTTP_ADDRESS", addr), env("LOG_LEVEL", "INFO"),
 	}
+	args := []string{"run", filepath.Join(o.root, "config/s3-to-kinesis.yaml")}
+	profile := o.cpuprofile != "" && sinkKind == "acksink" && i == 0
+	if profile {
+		args = []string{"run", "--set", "http.debug_endpoints=true", filepath.Join(o.root, "config/s3-to-kinesis.yaml")}
+	}
 	t0 := time.Now()
-	p, err := startProc("dmsbridge", filepath.Join(dir, "dmsbridge.log"), envs, o.dmsbridge,
-		"run", filepath.Join(o.root, "config/s3-to-kinesis.yaml"))
+	p, err := startProc("dmsbridge", filepath.Join(dir, "dmsbridge.log"), envs, o.dmsbridge, args...)
 	if err != nil {
 		return res, err
 	}
 	defer func() { _ = p.stop(5 * time.Second) }()
+	if profile {
+		profDone := make(chan error, 1)
+		go func() { profDone <- cpuProfile(addr, o.cpuprofile, o.profileSecs) }()
+		defer func() {
+			if perr := <-profDone; perr != nil {
+				fmt.Fprintf(os.Stderr, "bench-e2e: no CPU profile: %v\n", perr)
+			} else {
+				fmt.Fprintf(os.Stderr, "bench-e2e: CPU profile written to %s (that run's figures include the profiling)\n", o.cpuprofile)
+			}
+		}()
+	}
 	metricsURL := "http://" + addr + "/metrics"
 	written := func() (int64, error) {
 		page, err := get(metricsURL)
