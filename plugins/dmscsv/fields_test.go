@@ -3,6 +3,7 @@ package dmscsv
 import (
 	"bytes"
 	"errors"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -192,6 +193,101 @@ func TestIndexByteFromMatchesIndexByte(t *testing.T) {
 						t.Fatalf("row %q from %d: got %d, want %d", row, from, got, want)
 					}
 				}
+			}
+		}
+	}
+}
+
+// splitReference is the plain, byte-at-a-time reading of the same rules,
+// for TestSplitMatchesReference.
+func splitReference(s Settings, row []byte) (vals []string, nulls, quoted []bool, ok bool) {
+	d := []byte(s.Delimiter)
+	pos := 0
+	for {
+		if s.RFC4180 && pos < len(row) && row[pos] == '"' {
+			var v []byte
+			i := pos + 1
+			for {
+				if i >= len(row) {
+					return nil, nil, nil, false
+				}
+				if row[i] == '"' {
+					if i+1 < len(row) && row[i+1] == '"' {
+						v = append(v, '"')
+						i += 2
+						continue
+					}
+					break
+				}
+				v = append(v, row[i])
+				i++
+			}
+			i++
+			vals, nulls, quoted = append(vals, string(v)), append(nulls, false), append(quoted, true)
+			if i >= len(row) {
+				return vals, nulls, quoted, true
+			}
+			if !bytes.HasPrefix(row[i:], d) {
+				return nil, nil, nil, false
+			}
+			pos = i + len(d)
+		} else {
+			end := bytes.Index(row[pos:], d)
+			last := end < 0
+			if last {
+				end = len(row) - pos
+			}
+			v := row[pos : pos+end]
+			null := len(v) == 0
+			if s.NullValueSet {
+				null = string(v) == s.NullValue
+			}
+			vals, nulls, quoted = append(vals, string(v)), append(nulls, null), append(quoted, false)
+			if last {
+				return vals, nulls, quoted, true
+			}
+			pos += end + len(d)
+		}
+		if pos >= len(row) {
+			null := !s.NullValueSet
+			return append(vals, ""), append(nulls, null), append(quoted, false), true
+		}
+	}
+}
+
+// Split gives what the byte-at-a-time reference gives, on random rows of
+// short fields drawn from delimiters, quotes and bytes next to them, with
+// either delimiter kind, rfc4180 on and off, csv_null_value set or not.
+func TestSplitMatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := []byte{',', ',', ',', '"', '"', 'a', 'b', ',' + 1, ',' - 1, 0x80, '\\', 'N', '|', ';'}
+	for iter := 0; iter < 200000; iter++ {
+		s := DefaultSettings()
+		s.RFC4180 = rng.IntN(4) != 0
+		if rng.IntN(3) == 0 {
+			s.NullValue, s.NullValueSet = `\N`, true
+		}
+		if rng.IntN(4) == 0 {
+			s.Delimiter = "|;"
+		}
+		row := make([]byte, rng.IntN(40))
+		for k := range row {
+			row[k] = alphabet[rng.IntN(len(alphabet))]
+		}
+		fields, err := NewSplitter(s).Split(row)
+		vals, nulls, quoted, ok := splitReference(s, row)
+		if (err == nil) != ok {
+			t.Fatalf("settings %+v row %q: Split error %v, reference ok %v", s, row, err, ok)
+		}
+		if !ok {
+			continue
+		}
+		if len(fields) != len(vals) {
+			t.Fatalf("settings %+v row %q: %d fields, reference %d (%q)", s, row, len(fields), len(vals), vals)
+		}
+		for k, f := range fields {
+			if string(f.Value) != vals[k] || f.Null != nulls[k] || f.Quoted != quoted[k] {
+				t.Fatalf("settings %+v row %q field %d: %q null %v quoted %v, reference %q %v %v", s, row, k+1, f.Value, f.Null, f.Quoted, vals[k], nulls[k], quoted[k])
 			}
 		}
 	}
