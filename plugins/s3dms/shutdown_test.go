@@ -142,38 +142,9 @@ func TestConnectWhileS3DoesNotAnswer(t *testing.T) {
 // request_timeout, as every other request of the s3 store does, not hang
 // until TCP gives up.
 func TestFirstStartWhileS3ListingDoesNotAnswer(t *testing.T) {
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case r.Method == http.MethodGet && r.URL.Query().Get("list-type") == "2":
-			select { // no answer
-			case <-r.Context().Done():
-			case <-release:
-			}
-		case r.Method == http.MethodGet:
-			w.Header().Set("Content-Type", "application/xml")
-			w.WriteHeader(http.StatusNotFound)
-			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code><Message>none</Message></Error>`)
-		case r.Method == http.MethodPut:
-			w.Header().Set("ETag", `"e1"`)
-			w.WriteHeader(http.StatusOK)
-		default:
-			w.WriteHeader(http.StatusOK)
-		}
-	}))
-	t.Cleanup(func() { close(release); srv.Close() })
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	t.Setenv("AWS_REGION", "us-east-1")
-	b := &s3Backend{bucket: "quiet", ep: srv.URL}
-	in, _ := directInput(t, baseYAML(b, "request_timeout: 1s\ncheckpoint:\n  store: s3\n"))
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	start := time.Now()
-	err := in.connect(ctx)
-	if d := time.Since(start); err == nil || d > 5*time.Second {
-		t.Fatalf("a first start whose checkpoint listing S3 does not answer returned %v after %v (request_timeout 1s)", err, d)
-	}
+	err := firstStartAgainst(t, func(w http.ResponseWriter, r *http.Request) bool {
+		return r.URL.Query().Get("list-type") != "2" // the listing is not answered
+	})
 	if !strings.Contains(err.Error(), "request_timeout") {
 		t.Errorf("the error does not say S3 did not answer within request_timeout: %v", err)
 	}
@@ -184,22 +155,45 @@ func TestFirstStartWhileS3ListingDoesNotAnswer(t *testing.T) {
 // first start fails after request_timeout instead of hanging, and does not
 // pass it over (which could start over under the new key).
 func TestFirstStartWhileS3CheckpointReadDoesNotAnswer(t *testing.T) {
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case r.Method == http.MethodGet && r.URL.Query().Get("list-type") == "2":
+	err := firstStartAgainst(t, func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Query().Get("list-type") == "2" {
 			w.Header().Set("Content-Type", "application/xml")
 			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>quiet</Name><IsTruncated>false</IsTruncated><Contents><Key>dmsbridge-checkpoints/aws_s3_dms-quiet-0000000000000000.json</Key><Size>10</Size></Contents></ListBucketResult>`)
-		case r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "0000000000000000.json"):
-			select { // no answer
-			case <-r.Context().Done():
-			case <-release:
+			return true
+		}
+		return !strings.HasSuffix(r.URL.Path, "0000000000000000.json") // that read is not answered
+	})
+	for _, want := range []string{"request_timeout", "aws_s3_dms-quiet-0000000000000000.json"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not say %q: %v", want, err)
+		}
+	}
+}
+
+// firstStartAgainst runs a first start (default s3 checkpoint key,
+// request_timeout 1s) of bucket "quiet" against an S3 whose GETs go to get
+// first: get answers and returns true, or returns false and the request is
+// never answered. Other GETs are NoSuchKey, PUTs succeed. It fails the test
+// unless Connect fails within 5 s, and returns Connect's error.
+func firstStartAgainst(t *testing.T, get func(w http.ResponseWriter, r *http.Request) bool) error {
+	t.Helper()
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet:
+			if !get(w, r) {
+				select { // no answer
+				case <-r.Context().Done():
+				case <-release:
+				}
+				return
 			}
-		case r.Method == http.MethodGet:
-			w.Header().Set("Content-Type", "application/xml")
-			w.WriteHeader(http.StatusNotFound)
-			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code><Message>none</Message></Error>`)
-		case r.Method == http.MethodPut:
+			if r.URL.Query().Get("list-type") != "2" && !strings.HasSuffix(r.URL.Path, "0000000000000000.json") {
+				w.Header().Set("Content-Type", "application/xml")
+				w.WriteHeader(http.StatusNotFound)
+				fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code><Message>none</Message></Error>`)
+			}
+		case http.MethodPut:
 			w.Header().Set("ETag", `"e1"`)
 			w.WriteHeader(http.StatusOK)
 		default:
@@ -217,11 +211,7 @@ func TestFirstStartWhileS3CheckpointReadDoesNotAnswer(t *testing.T) {
 	start := time.Now()
 	err := in.connect(ctx)
 	if d := time.Since(start); err == nil || d > 5*time.Second {
-		t.Fatalf("a first start whose read of another default key's checkpoint S3 does not answer returned %v after %v (request_timeout 1s)", err, d)
+		t.Fatalf("a first start against an S3 that does not answer one request returned %v after %v (request_timeout 1s)", err, d)
 	}
-	for _, want := range []string{"request_timeout", "aws_s3_dms-quiet-0000000000000000.json"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("the error does not say %q: %v", want, err)
-		}
-	}
+	return err
 }
