@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -229,24 +230,94 @@ func parseRule(i int, rm map[string]any) (*mappingRule, error) {
 	return r, nil
 }
 
-// like matches s against a DMS object-locator pattern where % is any run.
+// like matches s against a DMS table-mapping pattern, as DMS documents its
+// wildcards: % is any run of characters, _ is one character, [_] is a
+// literal underscore, [ab] one character of a set and [a-d] one of a range.
+// Anything else, an unclosed [ included, is itself. Names are compared
+// case-sensitively.
 func like(pat, s string) bool {
-	if !strings.Contains(pat, "%") {
-		return pat == s
-	}
-	parts := strings.Split(pat, "%")
-	if !strings.HasPrefix(s, parts[0]) {
-		return false
-	}
-	s = s[len(parts[0]):]
-	for _, mid := range parts[1 : len(parts)-1] {
-		i := strings.Index(s, mid)
-		if i < 0 {
+	toks := likeTokens(pat)
+	// Every token but % matches exactly one character, so the classic
+	// greedy match with one backtracking point (the last %) is exact.
+	ti, si := 0, 0
+	star, starSi := -1, 0
+	for si < len(s) {
+		r, n := utf8.DecodeRuneInString(s[si:])
+		switch {
+		case ti < len(toks) && !toks[ti].any && toks[ti].match(r):
+			ti++
+			si += n
+		case ti < len(toks) && toks[ti].any:
+			star, starSi = ti, si
+			ti++
+		case star >= 0:
+			_, n = utf8.DecodeRuneInString(s[starSi:])
+			starSi += n
+			ti, si = star+1, starSi
+		default:
 			return false
 		}
-		s = s[i+len(mid):]
 	}
-	return strings.HasSuffix(s, parts[len(parts)-1])
+	for ti < len(toks) && toks[ti].any {
+		ti++
+	}
+	return ti == len(toks)
+}
+
+// likeToken is % (any) or a matcher of one character: a literal, _, or a
+// [set] of characters and ranges.
+type likeToken struct {
+	any    bool
+	single bool   // _
+	set    []rune // pairs lo, hi: a literal is one pair
+}
+
+func (t *likeToken) match(r rune) bool {
+	if t.single {
+		return true
+	}
+	for i := 0; i < len(t.set); i += 2 {
+		if t.set[i] <= r && r <= t.set[i+1] {
+			return true
+		}
+	}
+	return false
+}
+
+func likeTokens(pat string) []likeToken {
+	var toks []likeToken
+	for len(pat) > 0 {
+		r, n := utf8.DecodeRuneInString(pat)
+		switch r {
+		case '%':
+			toks = append(toks, likeToken{any: true})
+			pat = pat[n:]
+			continue
+		case '_':
+			toks = append(toks, likeToken{single: true})
+			pat = pat[n:]
+			continue
+		case '[':
+			if end := strings.IndexByte(pat[1:], ']'); end > 0 {
+				cls := []rune(pat[1 : 1+end])
+				var set []rune
+				for i := 0; i < len(cls); i++ {
+					if i+2 < len(cls) && cls[i+1] == '-' {
+						set = append(set, cls[i], cls[i+2])
+						i += 2
+						continue
+					}
+					set = append(set, cls[i], cls[i])
+				}
+				toks = append(toks, likeToken{set: set})
+				pat = pat[2+end:]
+				continue
+			}
+		}
+		toks = append(toks, likeToken{set: []rune{r, r}})
+		pat = pat[n:]
+	}
+	return toks
 }
 
 func (r *mappingRule) matches(schema, table string) bool {

@@ -130,8 +130,11 @@ empty) becomes ` + "`schema.table`" + ` and a key
 - Control records without ` + "`include_control_details`" + ` have no ` + "`control`" + ` key (as in a real DMS capture);
   with it, ` + "`drop-table`" + ` has ` + "`\"control\":{}`" + ` and ` + "`create-table`" + ` a ` + "`table-def`" + ` whose column types use
   DMS's table-def names (INT8 -> INT64, DATETIME -> TIMESTAMP, ...).
-- Object mapping: the first ` + "`object-mapping`" + ` rule (by rule-id) whose object-locator matches (% is a
-  wildcard) applies. Template column names (` + "`${col}`" + `) and ` + "`exclude-columns`" + ` match case-insensitively;
+- Object mapping: the first ` + "`object-mapping`" + ` rule (by rule-id) whose object-locator matches applies
+  ([UNCONFIRMED] which rule DMS applies when several match). schema-name and table-name are matched
+  case-sensitively with DMS's wildcards: ` + "`%`" + ` any run of characters, ` + "`_`" + ` one character, ` + "`[_]`" + ` a
+  literal underscore, ` + "`[ab]`" + ` a set, ` + "`[a-d]`" + ` a range (so ` + "`order_items`" + ` also matches ` + "`orderXitems`" + `,
+  as in DMS; write ` + "`order[_]items`" + ` for the one table). Template column names (` + "`${col}`" + `) and ` + "`exclude-columns`" + ` match case-insensitively;
   a NULL renders as an empty string. map-record-to-record writes the non-excluded columns then
   the mapped attributes (an attribute named like a column replaces it); map-record-to-document
   writes the attributes then ` + "`_doc`" + ` holding the non-excluded columns. A rule that maps one attribute
