@@ -130,10 +130,15 @@ type converter struct {
 	// records at the start of CDC.
 	applyExceptions *tablePlan
 	now             func() time.Time
+	// ruleTables[i] lists the tables (schema.table) that o.rules[i]
+	// matches but an earlier rule maps; ruleApplied[i] whether it maps any.
+	ruleTables  [][]string
+	ruleApplied []bool
 }
 
 func newConverter(o options) (*converter, error) {
 	c := &converter{o: o, bySchema: map[string]map[string]*tablePlan{}, now: func() time.Time { return nowFunc() }}
+	c.ruleTables, c.ruleApplied = make([][]string, len(o.rules)), make([]bool, len(o.rules))
 	for i, t := range o.def.Tables {
 		p, err := c.plan(i, t)
 		if err != nil {
@@ -157,6 +162,22 @@ func newConverter(o options) (*converter, error) {
 	}
 	c.applyExceptions = ae
 	return c, nil
+}
+
+// unappliedRules describes the object-mapping rules that apply to no table
+// of the definition: their exclude-columns and partition keys do nothing.
+func (c *converter) unappliedRules() []string {
+	var msgs []string
+	for i, r := range c.o.rules {
+		switch {
+		case c.ruleApplied[i]:
+		case len(c.ruleTables[i]) > 0:
+			msgs = append(msgs, fmt.Sprintf("%s applies to no table: every table it matches (%s) is mapped by an earlier rule", r.where(), strings.Join(c.ruleTables[i], ", ")))
+		default:
+			msgs = append(msgs, fmt.Sprintf("%s matches no table of the table definition (schema-name %q, table-name %q); it is not applied", r.where(), r.schemaPat, r.tablePat))
+		}
+	}
+	return msgs
 }
 
 // keyWords holds a key of up to 16 bytes as two words, so that appending it
@@ -205,14 +226,18 @@ func (c *converter) plan(idx int, t *tabledef.Table) (*tablePlan, error) {
 			nullable: col.Nullable, inData: true,
 		})
 	}
-	for _, r := range c.o.rules {
-		if r.matches(p.schema, p.name) {
+	for i, r := range c.o.rules {
+		switch {
+		case !r.matches(p.schema, p.name):
+		case p.mapping != nil:
+			c.ruleTables[i] = append(c.ruleTables[i], p.schema+"."+p.name)
+		default:
 			m, err := r.resolve(p)
 			if err != nil {
 				return nil, err
 			}
 			p.mapping = m
-			break
+			c.ruleApplied[i] = true
 		}
 	}
 	qualified := p.schema + "." + p.name

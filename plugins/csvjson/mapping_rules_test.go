@@ -102,3 +102,26 @@ func TestLikeMatchesRegexp(t *testing.T) {
 		}
 	}
 }
+
+// An object-mapping rule that applies to no table of the definition (a
+// misspelt or differently cased name, or a rule every table of which an
+// earlier rule maps) is not applied; the start says so, since its
+// exclude-columns and partition key then silently do nothing.
+func TestObjectMappingRuleThatAppliesToNoTableIsLogged(t *testing.T) {
+	_, logs := newLoggedProc(t, twoTablesDef+`table_mappings: '[`+
+		`{"rule-type":"object-mapping","rule-id":"1","rule-action":"map-record-to-record","object-locator":{"schema-name":"sales","table-name":"order%"}},`+
+		`{"rule-type":"object-mapping","rule-id":"2","rule-name":"pii","rule-action":"map-record-to-record","object-locator":{"schema-name":"sales","table-name":"order[_]items"},"mapping-parameters":{"exclude-columns":["secret"]}},`+
+		`{"rule-type":"object-mapping","rule-id":"3","rule-action":"map-record-to-record","object-locator":{"schema-name":"Sales","table-name":"order_items"},"mapping-parameters":{"exclude-columns":["secret"]}}]'
+`)
+	for _, want := range []string{
+		`object-mapping rule 2 (pii) applies to no table: every table it matches (sales.order_items) is mapped by an earlier rule`,
+		`object-mapping rule 3 matches no table of the table definition (schema-name \"Sales\", table-name \"order_items\"); it is not applied`,
+	} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the log lacks %s:\n%s", want, logs.String())
+		}
+	}
+	if strings.Contains(logs.String(), "object-mapping rule 1") {
+		t.Errorf("rule 1 applies, yet it is reported:\n%s", logs.String())
+	}
+}

@@ -134,7 +134,10 @@ empty) becomes ` + "`schema.table`" + ` and a key
   ([UNCONFIRMED] which rule DMS applies when several match). schema-name and table-name are matched
   case-sensitively with DMS's wildcards: ` + "`%`" + ` any run of characters, ` + "`_`" + ` one character, ` + "`[_]`" + ` a
   literal underscore, ` + "`[ab]`" + ` a set, ` + "`[a-d]`" + ` a range (so ` + "`order_items`" + ` also matches ` + "`orderXitems`" + `,
-  as in DMS; write ` + "`order[_]items`" + ` for the one table). Template column names (` + "`${col}`" + `) and ` + "`exclude-columns`" + ` match case-insensitively;
+  as in DMS; write ` + "`order[_]items`" + ` for the one table). A rule that applies to no table (it matches
+  none of the table definition, or every table it matches is mapped by an earlier rule) is not
+  an error, as one table mapping may serve several tasks ([UNCONFIRMED] in DMS), but the start
+  logs a warning naming it: its ` + "`exclude-columns`" + ` and partition key do nothing. Template column names (` + "`${col}`" + `) and ` + "`exclude-columns`" + ` match case-insensitively;
   a NULL renders as an empty string. map-record-to-record writes the non-excluded columns then
   the mapped attributes (an attribute named like a column replaces it); map-record-to-document
   writes the attributes then ` + "`_doc`" + ` holding the non-excluded columns. A rule that maps one attribute
@@ -507,6 +510,9 @@ func newProcessor(conf *service.ParsedConfig, res *service.Resources) (*Processo
 	o := c.o
 	p := &Processor{c: c, log: res.Logger(), workers: o.maxWorkers}
 	p.bad.logf, p.trunc.logf = p.log.Warn, p.log.Warn
+	for _, msg := range c.unappliedRules() {
+		p.log.Warn(fTableMappings + ": " + msg)
+	}
 	if p.workers <= 0 {
 		p.workers = runtime.GOMAXPROCS(0)
 	}
