@@ -131,14 +131,17 @@ type converter struct {
 	applyExceptions *tablePlan
 	now             func() time.Time
 	// ruleTables[i] lists the tables (schema.table) that o.rules[i]
-	// matches but an earlier rule maps; ruleApplied[i] whether it maps any.
-	ruleTables  [][]string
-	ruleApplied []bool
+	// matches but an earlier rule maps; ruleMapped[i] those it maps, and
+	// ruleExcluded[i] the (lower-case) exclude-columns found in them.
+	ruleTables   [][]string
+	ruleMapped   [][]string
+	ruleExcluded []map[string]bool
 }
 
 func newConverter(o options) (*converter, error) {
 	c := &converter{o: o, bySchema: map[string]map[string]*tablePlan{}, now: func() time.Time { return nowFunc() }}
-	c.ruleTables, c.ruleApplied = make([][]string, len(o.rules)), make([]bool, len(o.rules))
+	c.ruleTables, c.ruleMapped = make([][]string, len(o.rules)), make([][]string, len(o.rules))
+	c.ruleExcluded = make([]map[string]bool, len(o.rules))
 	for i, t := range o.def.Tables {
 		p, err := c.plan(i, t)
 		if err != nil {
@@ -164,13 +167,19 @@ func newConverter(o options) (*converter, error) {
 	return c, nil
 }
 
-// unappliedRules describes the object-mapping rules that apply to no table
-// of the definition: their exclude-columns and partition keys do nothing.
-func (c *converter) unappliedRules() []string {
+// mappingWarnings describes the object-mapping rules that apply to no table
+// of the definition, whose exclude-columns and partition keys do nothing,
+// and the exclude-columns that name no column of the tables a rule maps.
+func (c *converter) mappingWarnings() []string {
 	var msgs []string
 	for i, r := range c.o.rules {
 		switch {
-		case c.ruleApplied[i]:
+		case len(c.ruleMapped[i]) > 0:
+			for _, name := range r.excludes {
+				if !c.ruleExcluded[i][strings.ToLower(name)] {
+					msgs = append(msgs, fmt.Sprintf("%s: exclude-columns %q names no column of the tables it maps (%s); it excludes nothing", r.where(), name, strings.Join(c.ruleMapped[i], ", ")))
+				}
+			}
 		case len(c.ruleTables[i]) > 0:
 			msgs = append(msgs, fmt.Sprintf("%s applies to no table: every table it matches (%s) is mapped by an earlier rule", r.where(), strings.Join(c.ruleTables[i], ", ")))
 		default:
@@ -237,7 +246,15 @@ func (c *converter) plan(idx int, t *tabledef.Table) (*tablePlan, error) {
 				return nil, err
 			}
 			p.mapping = m
-			c.ruleApplied[i] = true
+			c.ruleMapped[i] = append(c.ruleMapped[i], p.schema+"."+p.name)
+			if c.ruleExcluded[i] == nil {
+				c.ruleExcluded[i] = map[string]bool{}
+			}
+			for _, col := range p.cols {
+				if name := strings.ToLower(col.name); r.exclude[name] {
+					c.ruleExcluded[i][name] = true
+				}
+			}
 		}
 	}
 	qualified := p.schema + "." + p.name

@@ -25,6 +25,7 @@ type mappingRule struct {
 	keyName   string
 	keyValue  string
 	exclude   map[string]bool // lower-case column names
+	excludes  []string        // exclude-columns as written, in order
 	attrs     []attrSpec
 }
 
@@ -188,6 +189,7 @@ func parseRule(i int, rm map[string]any) (*mappingRule, error) {
 	if ex, ok := mp["exclude-columns"].([]any); ok {
 		for _, c := range ex {
 			r.exclude[strings.ToLower(str(c))] = true
+			r.excludes = append(r.excludes, str(c))
 		}
 	} else if mp["exclude-columns"] != nil {
 		return nil, fmt.Errorf("%s: exclude-columns must be a list of column names", r.where())

@@ -125,3 +125,21 @@ func TestObjectMappingRuleThatAppliesToNoTableIsLogged(t *testing.T) {
 		t.Errorf("rule 1 applies, yet it is reported:\n%s", logs.String())
 	}
 }
+
+// An exclude-columns entry that names no column of any table the rule maps
+// (a typo, "scret" for "secret") keeps nothing out: the start says so.
+func TestExcludeColumnNamingNoColumnIsLogged(t *testing.T) {
+	p, logs := newLoggedProc(t, twoTablesDef+`table_mappings: '[`+
+		`{"rule-type":"object-mapping","rule-id":"1","rule-action":"map-record-to-record","object-locator":{"schema-name":"sales","table-name":"order%"},"mapping-parameters":{"exclude-columns":["ID","scret"]}}]'
+`)
+	want := `object-mapping rule 1: exclude-columns \"scret\" names no column of the tables it maps (sales.order_items, sales.order1items); it excludes nothing`
+	if !strings.Contains(logs.String(), want) {
+		t.Errorf("the log lacks %s:\n%s", want, logs.String())
+	}
+	if strings.Contains(logs.String(), `\"ID\"`) {
+		t.Errorf("ID names a column (case-insensitively), yet it is reported:\n%s", logs.String())
+	}
+	if got := dataOf(t, body(t, process(t, p, fullLoad("sales", "order_items", "k", 1, "1,pin"))[0])); got != `{"secret":"pin"}` {
+		t.Errorf("data %s", got)
+	}
+}

@@ -137,7 +137,8 @@ empty) becomes ` + "`schema.table`" + ` and a key
   as in DMS; write ` + "`order[_]items`" + ` for the one table). A rule that applies to no table (it matches
   none of the table definition, or every table it matches is mapped by an earlier rule) is not
   an error, as one table mapping may serve several tasks ([UNCONFIRMED] in DMS), but the start
-  logs a warning naming it: its ` + "`exclude-columns`" + ` and partition key do nothing. Template column names (` + "`${col}`" + `) and ` + "`exclude-columns`" + ` match case-insensitively;
+  logs a warning naming it: its ` + "`exclude-columns`" + ` and partition key do nothing. So does an
+  ` + "`exclude-columns`" + ` entry that names no column of the tables its rule maps: it keeps nothing out. Template column names (` + "`${col}`" + `) and ` + "`exclude-columns`" + ` match case-insensitively;
   a NULL renders as an empty string. map-record-to-record writes the non-excluded columns then
   the mapped attributes (an attribute named like a column replaces it); map-record-to-document
   writes the attributes then ` + "`_doc`" + ` holding the non-excluded columns. A rule that maps one attribute
@@ -510,7 +511,7 @@ func newProcessor(conf *service.ParsedConfig, res *service.Resources) (*Processo
 	o := c.o
 	p := &Processor{c: c, log: res.Logger(), workers: o.maxWorkers}
 	p.bad.logf, p.trunc.logf = p.log.Warn, p.log.Warn
-	for _, msg := range c.unappliedRules() {
+	for _, msg := range c.mappingWarnings() {
 		p.log.Warn(fTableMappings + ": " + msg)
 	}
 	if p.workers <= 0 {
