@@ -137,8 +137,9 @@ empty) becomes ` + "`schema.table`" + ` and a key
   as in DMS; write ` + "`order[_]items`" + ` for the one table). A rule that applies to no table (it matches
   none of the table definition, or every table it matches is mapped by an earlier rule) is not
   an error, as one table mapping may serve several tasks ([UNCONFIRMED] in DMS), but the start
-  logs a warning naming it: its ` + "`exclude-columns`" + ` and partition key do nothing. So does an
-  ` + "`exclude-columns`" + ` entry that names no column of the tables its rule maps: it keeps nothing out. Template column names (` + "`${col}`" + `) and ` + "`exclude-columns`" + ` match case-insensitively;
+  logs a warning naming it: its ` + "`exclude-columns`" + ` and partition key do nothing. It also
+  warns about an ` + "`exclude-columns`" + ` entry that names no column of the tables its rule maps (it keeps
+  nothing out). Template column names (` + "`${col}`" + `) and ` + "`exclude-columns`" + ` match case-insensitively;
   a NULL renders as an empty string. map-record-to-record writes the non-excluded columns then
   the mapped attributes (an attribute named like a column replaces it); map-record-to-document
   writes the attributes then ` + "`_doc`" + ` holding the non-excluded columns. A rule that maps one attribute
