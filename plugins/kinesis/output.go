@@ -205,7 +205,9 @@ still must be.
 ### Metrics
 `+"`kinesis_records_written`, `kinesis_bytes_written`, `kinesis_requests` (label `outcome`: ok, partial, error), "+
 			"`kinesis_records_throttled` (label `shard`), `kinesis_retries` (records re-sent), `kinesis_duplicates_ordering`, "+
-			"`kinesis_resends_unknown_outcome`, `kinesis_records_failed`, `kinesis_dead_lettered`, `kinesis_request_records`, `kinesis_request_bytes`, "+
+			"`kinesis_resends_unknown_outcome`, `kinesis_records_failed` (records Kinesis can never take or that ran out of retry budget, "+
+			"counted once each when dead-lettered or reported failed; not while their batch waits for the dead letter or a reconnection), "+
+			"`kinesis_dead_lettered`, `kinesis_request_records`, `kinesis_request_bytes`, "+
 			"`kinesis_record_bytes_max` (gauges of the last request / batch), `kinesis_shard_rate_percent` (label `shard`), "+
 			"`kinesis_put_records_latency_ns`. The counters are exported at 0 from the start (an absent series is not a zero), "+
 			"`kinesis_records_throttled` for every open shard once the output has listed the shards."+`
@@ -1257,11 +1259,12 @@ func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 	}()
 	// failures are the messages that are not written to Kinesis: records
 	// that failed, and (with a dead letter) messages flagged upstream.
+	// kinesis_records_failed counts them once the batch is settled (see
+	// countFailed), not here: a batch that waits (not connected) is
+	// written again, and its failures are found again then.
 	var failures []failure
 	fail := func(i int, err error) {
-		failures = append(failures, failure{i, err})
-		o.st.failed.Add(1)
-		o.m.failed.Incr(1)
+		failures = append(failures, failure{idx: i, err: err, record: true})
 	}
 	deadLetter := o.conf.deadLetter
 
@@ -1305,7 +1308,7 @@ func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 		if deadLetter != nil {
 			if err := msg.GetError(); err != nil {
 				// A processor failed on it: the dead letter's, not Kinesis'.
-				failures = append(failures, failure{i, err})
+				failures = append(failures, failure{idx: i, err: err})
 				continue
 			}
 		}
@@ -1468,6 +1471,9 @@ func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 		// messages and still report failure (dead-lettered and replayed
 		// to Kinesis); what did fail for good is dead-lettered when the
 		// batch is replayed.
+		if deadLetter == nil && ctx.Err() == nil {
+			o.countFailed(failures)
+		}
 		return batchError(batch, failures)
 	}
 	return o.writeDeadLetter(ctx, deadLetter, batch, recs, failures)
@@ -1484,10 +1490,30 @@ var (
 )
 
 // failure is a message of the batch that was not written to Kinesis, and
-// why.
+// why; record tells a record that failed in the output from a message
+// flagged upstream.
 type failure struct {
-	idx int
-	err error
+	idx    int
+	err    error
+	record bool
+}
+
+// countFailed adds to kinesis_records_failed the records of failures that
+// failed for good, once their batch is settled: dead-lettered, or returned
+// to the engine as failed. Not when the batch waits (not connected: the
+// same batch is written again and its failures found again), nor for
+// records interrupted by a shutdown (written when the batch is replayed).
+func (o *output) countFailed(failures []failure) {
+	n := 0
+	for _, f := range failures {
+		if f.record && f.forGood() {
+			n++
+		}
+	}
+	if n > 0 {
+		o.st.failed.Add(int64(n))
+		o.m.failed.Incr(int64(n))
+	}
 }
 
 // forGood tells a failure the dead letter takes (a flagged message, a record
@@ -1542,6 +1568,7 @@ func (o *output) writeDeadLetter(ctx context.Context, dl *service.OwnedOutput, b
 			return service.ErrNotConnected
 		}
 		if err == nil {
+			o.countFailed(dead)
 			o.mu.Lock()
 			if o.dlFailing {
 				o.dlFailing = false
