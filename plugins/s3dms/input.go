@@ -296,6 +296,8 @@ LastModified of the newest processed file; 0, never negative, when that is ahead
 ` + "`dms_checkpoint_save_errors`" + `, ` + "`dms_checkpoint_save_failing`" + ` (see Delivery and checkpoints).
 Counters, the CDC gauges (lag included) and every per-table gauge are exported at 0 from the start (an absent series is not a
 zero; in streams mode a stream updated or re-created under its id thus never shows the figures of the input before it).
+When the input closes, ` + "`dms_checkpoint_save_failing`" + `, ` + "`dms_cdc_files_pending`" + ` and ` + "`dms_cdc_lag_seconds`" + ` are set to 0: in
+streams mode a deleted stream's series stay in ` + "`/metrics`" + `, and nothing of a closed input fails, waits or lags.
 Log lines and error texts name an object as ` + "`s3://bucket/key`" + ` (or the file's path), quoted and escaped (` + "`\"s3://bucket/cdc\\nx\"`" + `)
 when its key holds a control character (a line break, a terminal escape) or another character that is not printable:
 whoever can write to the bucket or directory cannot forge a log line or drive the terminal of whoever reads the log.

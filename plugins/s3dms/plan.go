@@ -504,6 +504,7 @@ func (in *input) Close(ctx context.Context) error {
 			in.releaseClaim()
 		}
 		in.stats.unregister()
+		in.stats.closed()
 		if in.bgCancel != nil {
 			in.bgCancel()
 		}

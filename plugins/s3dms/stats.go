@@ -378,6 +378,18 @@ func (s *stats) unregister() {
 	registryMu.Unlock()
 }
 
+// closed sets the gauges of a live condition to 0 when the input closes: in
+// streams mode the exporter outlives a deleted stream and keeps its series,
+// and a store failing, files pending or a lag left at their last values
+// would read (and alert) as live for the life of the process; nothing of a
+// closed input fails, waits or lags. (An input that follows under the same
+// labels, a stream updated, sets its own at its first save and poll.)
+func (s *stats) closed() {
+	s.mCkFailing.Set(0)
+	s.mCDCPending.Set(0)
+	s.mLag.Set(0)
+}
+
 func (s *stats) setPhase(p string) {
 	s.mu.Lock()
 	s.phase = p

@@ -1,0 +1,103 @@
+package s3dms
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	_ "github.com/dmsbridge/dmsbridge/plugins/prometheus"
+)
+
+// In streams mode the metrics exporter outlives a deleted stream, and its
+// series stay in /metrics. An input whose checkpoint store was failing when
+// its stream was deleted left dms_checkpoint_save_failing at 1 (and its CDC
+// files pending, its lag) for the life of the process: an alert on it fired
+// forever for a stream that no longer exists, and no save could ever clear
+// it. Once the input is closed nothing fails, waits or lags: they read 0.
+func TestClosedInputLeavesNoLiveConditionBehind(t *testing.T) {
+	b := &dirBackend{root: t.TempDir()}
+	b.put(t, "dms/hr/zeta/LOAD1.csv", []byte("1,a\n"))
+	ckDir := filepath.Join(t.TempDir(), "ck")
+	sb := service.NewStreamBuilder()
+	mux := http.NewServeMux()
+	sb.SetHTTPMux(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	if err := sb.SetLoggerYAML("level: none"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.SetMetricsYAML("prometheus: {}"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.AddInputYAML(fmt.Sprintf("aws_s3_dms:\n%s  bucket_folder: dms\n  cdc_path: changes\n  table_definition: '%s'\n  poll_interval: 20ms\n  checkpoint:\n    directory: %s\n    interval: 20ms\n",
+		indent(b.yaml()), twoTables, ckDir)); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.AddOutputYAML("drop: {}"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := sb.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- st.Run(context.Background()) }()
+	metric := func(name string) string {
+		resp, err := http.Get(srv.URL + "/metrics")
+		if err != nil {
+			return ""
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		for _, line := range strings.Split(string(body), "\n") {
+			if strings.HasPrefix(line, name+"{") {
+				return line[strings.LastIndexByte(line, ' ')+1:]
+			}
+		}
+		return ""
+	}
+	waitMetric := func(name, want string) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for metric(name) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s is %q, want %s", name, metric(name), want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitMetric("dms_table_state", "2")
+	waitMetric("dms_checkpoint_save_failing", "0")
+	for i := 0; ; i++ { // the directory becomes a file: every save fails
+		err := os.RemoveAll(ckDir)
+		if err == nil {
+			err = os.WriteFile(ckDir, nil, 0o644)
+		}
+		if err == nil {
+			break
+		}
+		if i == 100 {
+			t.Fatal(err)
+		}
+	}
+	b.put(t, "dms/changes/CDC1.csv", []byte("I,zeta,hr,2,b\n"))
+	waitMetric("dms_checkpoint_save_failing", "1")
+	if err := st.StopWithin(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	for _, m := range []string{"dms_checkpoint_save_failing", "dms_cdc_files_pending", "dms_cdc_lag_seconds"} {
+		if got := metric(m); got != "0" {
+			t.Errorf("after the input closed, %s is %q, want 0", m, got)
+		}
+	}
+}
