@@ -204,6 +204,12 @@ var badRows = []configRow{
 
 	// ---- aws_kinesis_streams ----
 	{kind: "output", field: "stream", set: `{stream: "a b"}`, want: "not a valid stream name"},
+	// An empty list anywhere in the config (as in the full config
+	// `dmsbridge create` writes: batching.processors: []) reaches the lint
+	// rule as null, which the spec refuses to parse: the rule must still
+	// run.
+	{kind: "output", field: "stream", set: `{stream: "a b", batching: {processors: []}}`, want: "not a valid stream name"},
+	{kind: "output", field: "max_in_flight", set: `{max_in_flight: 0, batching: {count: 10, processors: []}}`, want: "at least 1"},
 	{kind: "output", field: "stream", set: `{stream: "arn:aws:kinesis::123456789012:stream/x"}`, want: "must look like arn:aws:kinesis"},
 	{kind: "output", field: "stream", set: `{stream: "arn:aws:kinesis:eu-west-1:123456789012:stream/x"}`, want: "stream ARN is in region eu-west-1"},
 	// Left to the start only under lint --skip-env-var-check (an unset

@@ -76,12 +76,42 @@ func Check(spec *service.ConfigSpec, v any, check func(*service.ParsedConfig) er
 	}
 	pc, err := spec.ParseYAML(string(b), nil)
 	if err != nil {
-		return ""
+		// Benthos hands the rule an empty list ([]) as null, which the
+		// spec refuses where it expects a list (batching.processors: [],
+		// as in the full config `dmsbridge create` writes): the rule would
+		// then never run. Read as the empty list it stands for.
+		if b, err = json.Marshal(nullsAsEmptyLists(m)); err != nil {
+			return ""
+		}
+		if pc, err = spec.ParseYAML(string(b), nil); err != nil {
+			return ""
+		}
 	}
 	if err := check(pc); err != nil {
 		return err.Error()
 	}
 	return ""
+}
+
+// nullsAsEmptyLists returns v with every null replaced by an empty list.
+func nullsAsEmptyLists(v any) any {
+	switch v := v.(type) {
+	case nil:
+		return []any{}
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[k] = nullsAsEmptyLists(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = nullsAsEmptyLists(e)
+		}
+		return out
+	}
+	return v
 }
 
 // placeholders is set while the process runs `lint --skip-env-var-check`.
