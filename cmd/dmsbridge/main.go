@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -39,7 +40,20 @@ func main() {
 		debug.SetGCPercent(defaultGOGC)
 	}
 	all.SetEmptyIsPlaceholder(skipsEnvVarCheck(os.Args[1:]))
-	service.RunCLI(context.Background(), cliOptions()...)
+	code, err := service.RunCLIToCode(context.Background(), cliOptions()...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, productMessage(err.Error()))
+	}
+	if code != 0 {
+		os.Exit(code)
+	}
+}
+
+// productMessage is a message of the Benthos CLI with the product name in
+// it: Benthos v4.60 words the streams mode's lint failure "... run
+// {{.ProductName}} with --chilled", its template unexpanded.
+func productMessage(msg string) string {
+	return strings.ReplaceAll(msg, "{{.ProductName}}", "dmsbridge")
 }
 
 func cliOptions() []service.CLIOptFunc {

@@ -279,3 +279,31 @@ func TestStreamsRootServesLoopbackByDefault(t *testing.T) {
 		t.Fatalf("HTTP_ADDRESS=0.0.0.0:4195 is not used: %v\n%s", err, out)
 	}
 }
+
+// The README's streams-mode command, run without the variables its stream
+// needs, stops with the lint errors and a last line saying how to start
+// anyway, naming the binary. Benthos core (v4.60) words that line for
+// streams mode with its template unexpanded: "run {{.ProductName}} with
+// --chilled".
+func TestStreamsLintErrorsSayHowToStart(t *testing.T) {
+	cmd := exec.Command(binPath, "streams", "-o", "config/streams-root.yaml", "config/streams")
+	cmd.Dir = repoRoot()
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, "BUCKET=") && !strings.HasPrefix(e, "STREAM=") && !strings.HasPrefix(e, "HTTP_ADDRESS=") {
+			cmd.Env = append(cmd.Env, e)
+		}
+	}
+	cmd.Env = append(cmd.Env, "HTTP_ADDRESS="+freePort(t))
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("dmsbridge streams without BUCKET and STREAM: %v, want exit code 1\n%s", err, out)
+	}
+	for _, want := range []string{"required environment variables were not set: [BUCKET STREAM]", "to prevent shutdown run dmsbridge with --chilled\n"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(out), "{{") {
+		t.Errorf("output holds an unexpanded template:\n%s", out)
+	}
+}
