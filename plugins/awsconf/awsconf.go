@@ -10,7 +10,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -161,6 +163,24 @@ func showEndpoint(s string) string {
 	return strconv.Quote(u.String())
 }
 
+// sharedFiles names the shared config files the SDK reads, each missing one
+// marked: the SDK's profile error names none.
+func sharedFiles() string {
+	files := []string{os.Getenv("AWS_CONFIG_FILE"), os.Getenv("AWS_SHARED_CREDENTIALS_FILE")}
+	if files[0] == "" {
+		files[0] = config.DefaultSharedConfigFilename()
+	}
+	if files[1] == "" {
+		files[1] = config.DefaultSharedCredentialsFilename()
+	}
+	for i, f := range files {
+		if _, err := os.Stat(f); errors.Is(err, fs.ErrNotExist) {
+			files[i] += ": does not exist"
+		}
+	}
+	return strings.Join(files, ", ")
+}
+
 // Load resolves the configuration. Static keys win over the default chain; a
 // role is assumed with whatever credentials were resolved first. A
 // configuration that ends without a region is an error.
@@ -188,7 +208,7 @@ func Load(ctx context.Context, c Config) (aws.Config, error) {
 	conf, err := config.LoadDefaultConfig(ctx, opts...)
 	var noProfile config.SharedConfigProfileNotExistError
 	if errors.As(err, &noProfile) && c.Profile != "" && noProfile.Profile == c.Profile {
-		return aws.Config{}, fmt.Errorf("credentials.profile: %q is not in the shared config files (%s)", c.Profile, strings.Join(noProfile.Filename, ", "))
+		return aws.Config{}, fmt.Errorf("credentials.profile: %q is not in the shared config files (%s)", c.Profile, sharedFiles())
 	}
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("loading AWS configuration: %w", err)

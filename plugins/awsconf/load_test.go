@@ -171,3 +171,22 @@ func TestEndpointValidated(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A credentials.profile the shared config files lack is refused naming the
+// files read, and which of them do not exist (a container without its
+// mounted ~/.aws): the SDK's error names neither.
+func TestLoadMissingProfileNamesTheFiles(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "config")
+	creds := filepath.Join(dir, "no-credentials")
+	if err := os.WriteFile(conf, []byte("[profile other]\nregion = eu-west-1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_CONFIG_FILE", conf)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", creds)
+	_, err := Load(context.Background(), Config{Region: "us-east-1", Profile: "dms"})
+	want := `credentials.profile: "dms" is not in the shared config files (` + conf + `, ` + creds + `: does not exist)`
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %v\nwant %s", err, want)
+	}
+}
