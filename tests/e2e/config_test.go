@@ -307,3 +307,25 @@ func TestStreamsLintErrorsSayHowToStart(t *testing.T) {
 		t.Errorf("output holds an unexpanded template:\n%s", out)
 	}
 }
+
+// The config unit tests run with the command their target's header gives,
+// copied literally, from the repository root. It said `dmsbridge test
+// ./config/tests/`, which finds nothing ("No tests were found", exit 1):
+// Benthos searches a directory only when written as ./dir/...
+func TestConfigTestsRunAsTheirHeaderSays(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(repoRoot(), "config/tests/dms_csv_to_json.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "(run: dmsbridge test ")
+	args, _, ok2 := strings.Cut(rest, ")")
+	if !ok || !ok2 {
+		t.Fatalf("the header gives no command:\n%s", b[:200])
+	}
+	cmd := exec.Command(binPath, append([]string{"test"}, strings.Fields(args)...)...)
+	cmd.Dir = repoRoot()
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Test 'config/tests/dms_csv_to_json.yaml' succeeded") {
+		t.Fatalf("dmsbridge test %s: %v\n%s", args, err, out)
+	}
+}
