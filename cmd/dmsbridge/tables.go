@@ -303,7 +303,7 @@ func fetchTableStats(ctx context.Context, base, prefix string) ([]TableStats, er
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return nil, fmt.Errorf("tables: GET %s: %s: %s (is the prometheus metrics exporter enabled?)", shownURL(url), resp.Status, strings.TrimSpace(string(b)))
+		return nil, fmt.Errorf("tables: GET %s: %s: %s%s", shownURL(url), resp.Status, strings.TrimSpace(string(b)), refusalHint(resp.StatusCode, req.URL.User != nil))
 	}
 	stats, err := parseTableStats(resp.Body, prefix)
 	if err != nil {
@@ -319,6 +319,19 @@ func fetchTableStats(ctx context.Context, base, prefix string) ([]TableStats, er
 		stats = kept
 	}
 	return stats, nil
+}
+
+// refusalHint is what to do about a refused GET /metrics, when known.
+func refusalHint(status int, withUser bool) string {
+	switch {
+	case status == http.StatusUnauthorized && withUser:
+		return " (the user or password in --url is refused)"
+	case status == http.StatusUnauthorized:
+		return " (the instance asks for a user and password: give them in --url, as http://user:password@host:port)"
+	case status == http.StatusNotFound:
+		return " (is the prometheus metrics exporter enabled?)"
+	}
+	return ""
 }
 
 // liveStreams returns the streams of a streams-mode instance (GET /streams)

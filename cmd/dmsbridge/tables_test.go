@@ -559,3 +559,35 @@ dms_csv_to_json_rows{label="",operation="insert",path="root.pipeline.processors.
 		t.Errorf("tables shown: %v, want kept and other", names)
 	}
 }
+
+// A refused fetch says what to do about it: an instance behind
+// http.basic_auth (401) needs the user and password in --url, or other
+// ones; only a missing /metrics (404) points at the prometheus exporter. It
+// said "(is the prometheus metrics exporter enabled?)" for every status, a
+// 401 included, next to an exporter that was running.
+func TestTablesRefusedFetchSaysWhy(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// No user information: asked for. /auth: this user is refused.
+		// /nometrics: let in, no exporter.
+		if _, _, ok := r.BasicAuth(); !ok || r.URL.Path == "/auth/metrics" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="restricted"`)
+			http.Error(w, "Unauthorized", http.StatusUnauthorized)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	defer srv.Close()
+	withAuth := strings.Replace(srv.URL, "http://", "http://admin:secret@", 1)
+	for _, c := range []struct {
+		url, want, notWant string
+	}{
+		{srv.URL, "401 Unauthorized: Unauthorized (the instance asks for a user and password: give them in --url, as http://user:password@host:port)", "exporter"},
+		{withAuth + "/auth", "401 Unauthorized: Unauthorized (the user or password in --url is refused)", "exporter"},
+		{withAuth + "/nometrics", "404 Not Found: 404 page not found (is the prometheus metrics exporter enabled?)", "password"},
+	} {
+		_, errs, code := runTablesCmd(context.Background(), "--url", c.url)
+		if code != 1 || !strings.Contains(errs, c.want) || strings.Contains(errs, c.notWant) {
+			t.Errorf("--url %s: exit %d, want 1 and %q:\n%s", c.url, code, c.want, errs)
+		}
+	}
+}
