@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/urfave/cli/v2"
@@ -62,7 +63,7 @@ const defaultWatch = 2 * time.Second
 func tablesCommand() *cli.Command {
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "url", Value: "http://localhost:4195", Usage: "base URL of the instance's HTTP server"},
-		&cli.StringFlag{Name: "prefix", Value: "", EnvVars: []string{statePrefixEnv}, Usage: "metric name prefix set in the prometheus exporter"},
+		&cli.StringFlag{Name: "prefix", Value: "", EnvVars: []string{statePrefixEnv}, Usage: "metric name prefix set in the prometheus exporter (found in /metrics when not given and only one is in use)"},
 		&cli.StringFlag{Name: "format", Value: "text", Usage: "text or json"},
 		&cli.DurationFlag{Name: "watch", Usage: "refresh at this interval (" + defaultWatch.String() + " when given alone) until interrupted"},
 	}
@@ -447,6 +448,9 @@ func parseTableStats(r io.Reader, prefix string) ([]TableStats, error) {
 	// table, whose series stay in /metrics) is no longer read.
 	newest := map[[2]string]float64{}
 	prefix = metricPrefix(prefix)
+	if prefix == "" {
+		prefix = foundPrefix(families)
+	}
 	for name, fam := range families {
 		name = strings.TrimPrefix(name, prefix)
 		switch name {
@@ -565,6 +569,30 @@ func parseTableStats(r io.Reader, prefix string) ([]TableStats, error) {
 		return out[i].Table < out[j].Table
 	})
 	return out, nil
+}
+
+// foundPrefix is the prefix an exporter set before dmsbridge's table
+// metrics, when none is given: "" when they are there without one, or
+// when more than one prefix is in use (which is meant cannot be told).
+func foundPrefix(families map[string]*dto.MetricFamily) string {
+	found := map[string]bool{}
+	for name := range families {
+		for _, m := range []string{mState, mRows, mErrors} {
+			if p, ok := strings.CutSuffix(name, m); ok {
+				if p == "" {
+					return ""
+				}
+				found[p] = true
+			}
+		}
+	}
+	if len(found) != 1 {
+		return ""
+	}
+	for p := range found {
+		return p
+	}
+	return ""
 }
 
 var invalidMetricChars = regexp.MustCompile(`[^a-zA-Z0-9_:]`)

@@ -591,3 +591,27 @@ func TestTablesRefusedFetchSaysWhy(t *testing.T) {
 		}
 	}
 }
+
+// An instance whose prometheus exporter has a prefix (the field's own
+// example, dmsbridge_) shows its tables without --prefix: there is one
+// prefix before dmsbridge's metric names in /metrics. tables printed "no
+// table statistics yet (is an aws_s3_dms input or dms_csv_to_json processor
+// running?)" next to a running load. A --prefix given is used as given.
+func TestTablesFindsTheExporterPrefix(t *testing.T) {
+	srv := fakeInstance(t, strings.ReplaceAll(sampleMetrics, "dms_", "dmsbridge_dms_"), nil, 0, 0, nil)
+	out, errs, code := runTablesCmd(context.Background(), "--url", srv.URL)
+	if code != 0 || !strings.Contains(out, "schema01  table01   Full load        120") {
+		t.Errorf("without --prefix: exit %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	out, errs, code = runTablesCmd(context.Background(), "--url", srv.URL, "--prefix", "other_")
+	if code != 0 || !strings.Contains(out, "no table statistics yet") {
+		t.Errorf("--prefix other_: exit %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	// Two prefixes: which one is meant cannot be told.
+	two := strings.NewReplacer("dms_", "a_dms_", "input_", "a_input_").Replace(sampleMetrics) +
+		strings.NewReplacer("dms_", "b_dms_", "input_", "b_input_").Replace(sampleMetrics)
+	stats, err := parseTableStats(strings.NewReader(two), "")
+	if err != nil || len(stats) != 0 {
+		t.Errorf("two prefixes: %v %+v", err, stats)
+	}
+}
