@@ -67,12 +67,16 @@ func cliOptions() []service.CLIOptFunc {
 	}
 }
 
-// skipsEnvVarCheck reports whether args hold lint's --skip-env-var-check
-// (set true): that lint replaces an unset variable with "", so the lint
-// rules leave an empty required value to the start (see
-// all.SetEmptyIsPlaceholder). No
-// other command has the flag.
+// skipsEnvVarCheck reports whether args run a command that lints with an
+// unset variable replaced by "", so that the lint rules leave an empty
+// required value to the start (see all.SetEmptyIsPlaceholder): lint with
+// --skip-env-var-check (set true; no other command has the flag), and test,
+// which lints a unit test's target config that way (Benthos: each test case
+// may set its own environment).
 func skipsEnvVarCheck(args []string) bool {
+	if command(args) == "test" {
+		return true
+	}
 	for _, a := range args {
 		if a == "--" {
 			return false
@@ -88,4 +92,29 @@ func skipsEnvVarCheck(args []string) bool {
 		return err == nil && b
 	}
 	return false
+}
+
+// rootValueFlags are the root flags of the Benthos CLI that take a value.
+var rootValueFlags = map[string]bool{
+	"config": true, "c": true, "log.level": true, "set": true, "s": true, "resources": true, "r": true,
+	"env-file": true, "e": true, "templates": true, "t": true,
+}
+
+// command is the command args run: the first argument that is neither a
+// root flag nor its value ("" for none).
+func command(args []string) string {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return ""
+		}
+		if !strings.HasPrefix(a, "-") {
+			return a
+		}
+		name, _, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !hasVal && rootValueFlags[name] {
+			i++
+		}
+	}
+	return ""
 }

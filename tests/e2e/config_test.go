@@ -329,3 +329,44 @@ func TestConfigTestsRunAsTheirHeaderSays(t *testing.T) {
 		t.Fatalf("dmsbridge test %s: %v\n%s", args, err, out)
 	}
 }
+
+// `dmsbridge test` lints the target config with unset variables read as ""
+// (Benthos: each test case may set its own environment), as `lint
+// --skip-env-var-check` does: a unit test of the reference pipeline's
+// processors passes without BUCKET and STREAM in the environment. It failed
+// with "exactly one of bucket and directory must be set" and "stream must
+// not be empty": dmsbridge's lint rules took the empty values for the
+// user's own.
+func TestUnitTestOfTheReferenceConfigWithoutItsVariables(t *testing.T) {
+	dir := t.TempDir()
+	ref, err := os.ReadFile(filepath.Join(repoRoot(), "config/s3-to-kinesis.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := `tests:
+  - name: a full-load row of schema01.table01
+    target_processors: /pipeline/processors
+    input_batch:
+      - content: '2026-01-01T00:00:00Z,10.1000/x,1001,12.50,a1b2c3d4e5'
+        metadata: {dms_phase: full-load, dms_schema: schema01, dms_table: table01}
+    output_batches:
+      - - bloblang: '!errored() && this.data.id == 1001 && this.metadata.operation == "load"'
+`
+	if err := os.WriteFile(filepath.Join(dir, "ref.yaml"), ref, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ref_benthos_test.yaml"), []byte(def), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binPath, "test", filepath.Join(dir, "ref.yaml"))
+	cmd.Dir = repoRoot()
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, "BUCKET=") && !strings.HasPrefix(e, "STREAM=") {
+			cmd.Env = append(cmd.Env, e)
+		}
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "succeeded") {
+		t.Fatalf("dmsbridge test without BUCKET and STREAM: %v\n%s", err, out)
+	}
+}
