@@ -104,7 +104,7 @@ landing on a shard other than the one it was routed to (a split or merge happene
 Every setting is checked when the config is linted (`+"`dmsbridge lint`"+`, the lint `+"`run`"+` does before
 starting, and the streams API's POST/PUT), with the error the start would give, naming the field (the
 `+"`dead_letter`"+` output is linted as an output of its own). An empty `+"`stream`"+` is refused too, except under
-`+"`lint --skip-env-var-check`"+`, where it stands for an unset `+"`${STREAM}`"+` and is left to the start, as is a stream ARN with an empty
+`+"`lint --skip-env-var-check`"+` and `+"`dmsbridge test`"+`, where it stands for an unset `+"`${STREAM}`"+` and is left to the start, as is a stream ARN with an empty
 partition, region, account id or name (`+"`arn:aws:kinesis:${AWS_REGION}:${ACCOUNT_ID}:stream/dms`"+`, the variables unset). An `+"`endpoint`"+` quoted in an error never shows its
 user information or query string. With `+"`endpoint`"+` empty, the endpoint the AWS SDK takes from
 AWS_ENDPOINT_URL_KINESIS, AWS_ENDPOINT_URL or the shared config gets the same checks when the output connects.

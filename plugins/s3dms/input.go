@@ -226,7 +226,7 @@ Every setting is checked when the config is linted (` + "`dmsbridge lint`" + `, 
 starting, and the streams API's POST/PUT, which lint before building), with the error the start would give,
 naming the field: a wrong size, duration or combination never gets as far as a running pipeline. Like the
 start, the lint reads ` + "`table_definition`" + ` files relative to the working directory. An empty ` + "`bucket`" + `
-and ` + "`directory`" + ` is refused too, except under ` + "`lint --skip-env-var-check`" + `, where it stands for an unset
+and ` + "`directory`" + ` is refused too, except under ` + "`lint --skip-env-var-check`" + ` and ` + "`dmsbridge test`" + `, where it stands for an unset
 ` + "`${BUCKET}`" + ` and is left to the start.
 The options of ` + "`mode`" + `, ` + "`cdc_start`" + `, ` + "`late_files`" + `, ` + "`bad_files`" + ` and ` + "`checkpoint.store`" + ` are read in any
 case (` + "`File`" + ` is ` + "`file`" + `), as Benthos' lint compares them; any other value is refused naming the field, also
