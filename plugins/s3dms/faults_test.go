@@ -11,6 +11,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -203,6 +204,44 @@ func TestBucketErrors(t *testing.T) {
 				t.Fatalf("error %v, want it to say %q and name the bucket", err, c.want)
 			}
 		})
+	}
+}
+
+// A directory that does not exist (a typo, a volume not mounted, a
+// relative path run from another working directory) is refused like a
+// bucket that does not exist: the input reports itself not connected and
+// says why, naming the directory. It was read as an empty one: a full
+// load of 0 files completed every table (drop-table and create-table
+// control records emitted, mode full-load exiting 0), and the load was
+// never done once the directory appeared.
+func TestMissingDirectory(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "not-mounted")
+	in, _ := directInput(t, "directory: '"+root+"'\nmode: full-load\nemit_table_start: true\ntable_definition: '"+zetaOnly+"'\ncheckpoint:\n  store: none\n")
+	if err := in.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if rows, err := readAllDirect(t, in, 1); !errors.Is(err, service.ErrNotConnected) {
+		t.Fatalf("ReadBatch: %q %v, want ErrNotConnected", rows, err)
+	}
+	err := in.Connect(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "directory "+root+" does not exist") {
+		t.Fatalf("error %v, want it to say that the directory %s does not exist", err, root)
+	}
+	// Once it is there, the load runs.
+	writeFile(t, filepath.Join(root, "hr", "zeta", "LOAD1.csv"), "1,a\n")
+	var rows []string
+	for i := 0; i < 50 && len(rows) == 0; i++ {
+		if err := in.Connect(context.Background()); err != nil {
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		rows, err = readAllDirect(t, in, 2)
+		if err != nil && !errors.Is(err, service.ErrNotConnected) {
+			t.Fatal(err)
+		}
+	}
+	if !strings.Contains(strings.Join(rows, "|"), "1,a") {
+		t.Fatalf("after the directory appeared: %q", rows)
 	}
 }
 

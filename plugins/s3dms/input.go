@@ -262,7 +262,10 @@ answer), the engine logs it at every attempt and counts ` + "`input_connection_f
 (1 s, growing to 10 s) so that the refused request is not repeated at once; each attempt loads the AWS configuration
 again (so credentials replaced where it finds them, e.g. a shared credentials file rewritten when its session token is
 renewed, are used from then on), probes with a listing of the CDC folder and then retries the refused request. Once S3 accepts the input's requests again, reading resumes at the
-same row. Credentials that cannot be had at all (a credential_process or the instance metadata service failing, an SSO
+same row. A ` + "`directory`" + ` that does not exist (not mounted, a typo, a relative path read from another working directory)
+is handled as a bucket that does not exist: not connected, ` + "`/ready`" + ` naming it (and the working directory a relative
+one is read from), read once it is there; a folder under it that does not exist is an empty table or CDC path, as in
+S3. Credentials that cannot be had at all (a credential_process or the instance metadata service failing, an SSO
 token expired: no request reaches S3) are handled the same way: not connected, ` + "`/ready`" + ` naming the failure. An object that changed while it was read, found when a cut download is reopened at its last row (the ETag
 differs), stops the input at that row the same way (logged once, not connected, ` + "`/ready`" + ` 503 with the error,
 the reopen tried after each wait) until the original is put back or the input is restarted with
@@ -2200,7 +2203,11 @@ func (in *input) readOnce(ctx context.Context) (service.MessageBatch, service.Ac
 			in.refusing, in.staleAWS = true, true
 			in.mu.Unlock()
 			if first {
-				in.log.Errorf("%v: input not connected until S3 accepts its requests", err)
+				until := "S3 accepts its requests"
+				if in.conf.bucket == "" {
+					until = "the directory can be read"
+				}
+				in.log.Errorf("%v: input not connected until %s", err, until)
 			}
 			return nil, nil, service.ErrNotConnected
 		}
@@ -2292,6 +2299,9 @@ func (in *input) setAcked(st *checkpoint.State, figs figView, contig uint64) {
 // bucket, wrong region), except request timeouts and throttling. Per-object
 // conditions (gone, changed) are handled before and never get here.
 func refusedBySource(err error) bool {
+	if errors.Is(err, errNoDirectory) {
+		return true // like S3's NoSuchBucket
+	}
 	if errors.Is(err, errGone) || errors.Is(err, errETagChanged) || errors.Is(err, errBeyondEnd) {
 		return false
 	}

@@ -59,6 +59,9 @@ var (
 	errGone        = errors.New("object no longer exists")
 	errUnreadable  = errors.New("object cannot be read") // never will be: a bad object, not retried
 	errBeyondEnd   = errors.New("offset beyond the end of the object")
+	// errNoDirectory: the input's directory itself does not exist (a
+	// folder under it that does not is an empty table or CDC path).
+	errNoDirectory = errors.New("does not exist")
 )
 
 // source is a bucket, or a local directory laid out like one.
@@ -326,6 +329,19 @@ func (e *quotedPathError) Error() string {
 }
 func (e *quotedPathError) Unwrap() error { return e.pe }
 
+// relativeTo says, for a relative path, which working directory it is
+// read from.
+func relativeTo(p string) string {
+	if filepath.IsAbs(p) {
+		return ""
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	return " (relative to the working directory " + safetext.Quote(wd) + ")"
+}
+
 func localETag(fi fs.FileInfo) string {
 	return fmt.Sprintf("%x-%x", fi.Size(), fi.ModTime().UnixNano())
 }
@@ -354,7 +370,9 @@ func (d *dirSource) list(_ context.Context, prefix, startAfter, _ string) ([]obj
 	base := filepath.Join(d.root, filepath.FromSlash(dir))
 	root, err := os.OpenRoot(d.root)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, "", nil
+		// Not an empty listing: a full load would complete every table
+		// with no rows, and never be done once the directory is there.
+		return nil, "", fmt.Errorf("listing directory %s: directory %s %w%s", base, safetext.Quote(d.root), errNoDirectory, relativeTo(d.root))
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("listing directory %s: %w", base, err)
