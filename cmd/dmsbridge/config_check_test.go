@@ -89,7 +89,7 @@ var badRows = []configRow{
 	{kind: "input", field: "cdc_path", set: `{cdc_path: ""}`, want: "required when mode is full-load-and-cdc"},
 	{kind: "input", field: "cdc_path", set: `{cdc_path: "../../x"}`, want: "leads out of directory"},
 	{kind: "input", field: "table_definition", set: `{table_definition: ""}`, want: "empty reference"},
-	{kind: "input", field: "table_definition", set: `{table_definition: no-such-file.json}`, want: "no such file"},
+	{kind: "input", field: "table_definition", set: `{table_definition: no-such-file.json}`, want: "no such file or directory (relative to the working directory "},
 	{kind: "input", field: "table_definition", set: `{table_definition: 5}`, want: "invalid JSON"},
 	// Enums: Benthos' lint says "value X is not a valid option for this
 	// field" without naming it, and `run --chilled` started with any value,
@@ -198,7 +198,7 @@ var badRows = []configRow{
 	{kind: "processor", field: "task_id", set: `{task_id: ""}`, want: "must not be empty"},
 	{kind: "processor", field: "target_table_prep_mode", set: `{target_table_prep_mode: recreate}`, want: "is not drop-and-create, truncate or do-nothing"},
 	{kind: "processor", field: "table_mappings", set: `{table_mappings: 5}`, want: "expected a table-mapping document"},
-	{kind: "processor", field: "table_mappings", set: `{table_mappings: no-such-file.json}`, want: "no such file"},
+	{kind: "processor", field: "table_mappings", set: `{table_mappings: no-such-file.json}`, want: "no such file or directory (relative to the working directory "},
 	{kind: "processor", field: "max_workers", set: `{max_workers: -1}`, want: "must be 0 (one per CPU) or more"},
 	{kind: "processor", field: "max_workers", set: `{max_workers: all}`, named: "field 'max_workers'", want: "into int", lintBlind: true},
 

@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/dmsbridge/dmsbridge/plugins/dmsjson"
+	"github.com/dmsbridge/dmsbridge/plugins/tabledef"
 )
 
 // mappingRule is one DMS table-mapping rule of rule-type object-mapping.
@@ -74,7 +75,7 @@ func parseTableMappings(v any) ([]*mappingRule, error) {
 		} else {
 			b, err := os.ReadFile(s)
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("%w%s", err, tabledef.RelativeTo(s, err))
 			}
 			doc = b
 		}

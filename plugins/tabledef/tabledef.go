@@ -20,7 +20,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -445,7 +447,7 @@ func Load(ref string) (*Definition, error) {
 	}
 	st, err := os.Stat(s)
 	if err != nil {
-		return nil, fmt.Errorf("table definition: %w", err)
+		return nil, fmt.Errorf("table definition: %w%s", err, RelativeTo(s, err))
 	}
 	if st.Size() > MaxDocumentSize {
 		return nil, fmt.Errorf("table definition %s: file is %d bytes, larger than DMS's 2 MB limit", s, st.Size())
@@ -459,6 +461,19 @@ func Load(ref string) (*Definition, error) {
 		return nil, fmt.Errorf("%s: %w", s, err)
 	}
 	return d, nil
+}
+
+// RelativeTo says, when err is a file not found at the relative path p,
+// which working directory p was read from: "" otherwise.
+func RelativeTo(p string, err error) string {
+	if !errors.Is(err, fs.ErrNotExist) || filepath.IsAbs(p) {
+		return ""
+	}
+	wd, werr := os.Getwd()
+	if werr != nil {
+		return ""
+	}
+	return " (relative to the working directory " + wd + ")"
 }
 
 // FromAny builds a definition from a decoded configuration value: a string

@@ -1,6 +1,8 @@
 package tabledef
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -215,5 +217,26 @@ func TestBooleanSpellingsAndOptionalTableCount(t *testing.T) {
 	_, err := Load(`{"Tables":[{"TableName":"t","TablePath":"s/t/","TableOwner":"s","TableColumnsTotal":"1","TableColumns":[{"ColumnName":"a","ColumnType":"INT4","ColumnNullable":"maybe"}]}]}`)
 	if err == nil || !strings.Contains(err.Error(), `ColumnNullable: "maybe" is not a boolean`) {
 		t.Fatalf("ColumnNullable maybe: %v", err)
+	}
+}
+
+// A relative table_definition path that is not there names the working
+// directory it was looked for in (the shipped configs say
+// config/table-definition.json, found only from the repository root or
+// /app): "no such file or directory" alone sends the operator to a file
+// that exists.
+func TestLoadMissingRelativeFileNamesTheWorkingDirectory(t *testing.T) {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load("config/table-definition.json")
+	want := "table definition: stat config/table-definition.json: no such file or directory (relative to the working directory " + wd + ")"
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %v\nwant %s", err, want)
+	}
+	abs := filepath.Join(t.TempDir(), "missing.json")
+	if _, err = Load(abs); err == nil || strings.Contains(err.Error(), "working directory") {
+		t.Fatalf("absolute path: %v", err)
 	}
 }
