@@ -1210,7 +1210,15 @@ func (in *input) connect(ctx context.Context) error {
 		return err
 	}
 	go in.saver()
-	in.log.Infof("aws_s3_dms reading %s (mode %s), checkpoint %s, resuming at %s%s", in.describeSource(), c.mode, in.store, in.lastPos, failedFor(in.connFails.Recovered()))
+	store := in.store.String()
+	if f, ok := in.store.(*checkpoint.File); ok {
+		// Absolute: a relative checkpoint.directory (./checkpoints in the
+		// shipped configs) is another file from another working directory.
+		if abs, err := filepath.Abs(f.Path); err == nil {
+			store = "file " + abs
+		}
+	}
+	in.log.Infof("aws_s3_dms reading %s (mode %s), checkpoint %s, resuming at %s%s", in.describeSource(), c.mode, store, in.lastPos, failedFor(in.connFails.Recovered()))
 	return nil
 }
 
