@@ -312,6 +312,11 @@ var goodRows = []configRow{
 	{kind: "output", field: "max_in_flight", set: `{max_in_flight: 64}`},
 	{kind: "output", field: "ordering", set: `{ordering: Relaxed}`},
 	{kind: "output", field: "dead_letter", set: `{dead_letter: {drop: {}}}`},
+	// Optional fields as `dmsbridge create` writes them: not set.
+	{kind: "output", field: "dead_letter", set: `{dead_letter: null}`},
+	{kind: "output", field: "hash_key", set: `{hash_key: ""}`},
+	{kind: "output", field: "batching.processors", set: `{batching: {processors: []}}`},
+	{kind: "processor", field: "table_mappings", set: `{table_mappings: null}`},
 	{kind: "output", field: "batching.period", set: `{batching: {count: 500, byte_size: 1000000, period: 100ms}}`},
 	{kind: "output", field: "batching.count", set: `{batching: {count: 0, byte_size: 0, period: ""}}`},
 	{kind: "metrics", field: "histogram_buckets", set: `{use_histogram_timing: true, histogram_buckets: [0.001, 0.01, 1]}`},

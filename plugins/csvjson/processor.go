@@ -260,7 +260,7 @@ func processorSpec() *service.ConfigSpec {
 			service.NewStringField(fPrepMode).Default("drop-and-create").
 				Description("TargetTablePrepMode: `drop-and-create` (drop-table + create-table control records when a table's full load starts), `truncate` (create-table only) or `do-nothing` (no control records). DMS spellings (DROP_AND_CREATE, TRUNCATE_BEFORE_LOAD, DO_NOTHING) are accepted."),
 			service.NewAnyField(fTableMappings).Optional().
-				Description("DMS table mappings holding `object-mapping` rules: the table-mapping document (`{\"rules\":[...]}`), its rules list, or a file path to either."),
+				Description("DMS table mappings holding `object-mapping` rules: the table-mapping document (`{\"rules\":[...]}`), its rules list, or a file path to either. null: none."),
 			service.NewIntField(fMaxWorkers).Default(0).Advanced().
 				Description("Goroutines used for batches of 1024 rows or more; 0 means one per CPU, 1 disables spreading."),
 		).
@@ -616,8 +616,10 @@ func optionsFromConfig(conf *service.ParsedConfig) (options, error) {
 		if err != nil {
 			return o, err
 		}
-		if o.rules, err = parseTableMappings(tm); err != nil {
-			return o, fmt.Errorf("%s: %w", fTableMappings, err)
+		if tm != nil { // null: not set, as `dmsbridge create` writes it
+			if o.rules, err = parseTableMappings(tm); err != nil {
+				return o, fmt.Errorf("%s: %w", fTableMappings, err)
+			}
 		}
 	}
 	if o.maxWorkers, err = conf.FieldInt(fMaxWorkers); err != nil {

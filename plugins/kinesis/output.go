@@ -227,7 +227,7 @@ unacknowledged, until more arrive, so the last rows of a tail would not go out u
 				Description("The partition key of each record (valid UTF-8, 1 to 256 characters as Kinesis counts them: UTF-16 code units, so an emoji counts two). The default is the key the `dms_csv_to_json` processor computes the DMS way.").
 				Default("${! @dms_partition_key }"),
 			service.NewInterpolatedStringField(fHashKey).
-				Description("Optional explicit hash key (decimal, 0 to 2^128-1) overriding the MD5 of the partition key for shard routing.").
+				Description("Optional explicit hash key (decimal, 0 to 2^128-1) overriding the MD5 of the partition key for shard routing. Empty: not set.").
 				Optional().Advanced(),
 			service.NewStringField(fRegion).Description("AWS region. Empty: from the ARN, AWS_REGION or the profile. A name the AWS SDK would refuse at every request (not dot-separated labels of letters, digits and inner hyphens) is refused by lint and at start.").Default(""),
 			service.NewStringField(fEndpoint).Description("Custom endpoint URL, e.g. a local Kinesis stand-in (http or https; user information such as `user:password@` is refused: credentials go in `credentials`; so is a query string or fragment, which the AWS SDK would not send). Empty: the AWS endpoint of the region.").Default("").Advanced(),
@@ -465,7 +465,9 @@ func parseConfig(conf *service.ParsedConfig, lint bool) (outputConfig, error) {
 		if oc.hashKey, err = conf.FieldInterpolatedString(fHashKey); err != nil {
 			return oc, err
 		}
-		if k, ok := oc.hashKey.Static(); ok {
+		if k, ok := oc.hashKey.Static(); ok && k == "" {
+			oc.hashKey = nil // not set, as `dmsbridge create` and an unset ${HASH_KEY:} write it
+		} else if ok {
 			if _, err := parseHashKey(k); err != nil {
 				return oc, fmt.Errorf("%s: %w", fHashKey, err)
 			}
@@ -574,12 +576,17 @@ func parseConfig(conf *service.ParsedConfig, lint bool) (outputConfig, error) {
 	if err := checkBatching(conf); err != nil {
 		return oc, err
 	}
-	if conf.Contains(fDeadLetter) {
+	hasDL := conf.Contains(fDeadLetter)
+	if hasDL {
 		// Benthos' lint of an output field passes a scalar and an empty
 		// object, which fail only when built (in streams mode after the
-		// input has started).
+		// input has started). null is not set, as `dmsbridge create`
+		// writes it.
 		v, _ := conf.FieldAny(fDeadLetter)
-		if n, ok := v.(*yaml.Node); ok && (n.Kind != yaml.MappingNode || len(n.Content) == 0) {
+		n, ok := v.(*yaml.Node)
+		if v == nil || ok && n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
+			hasDL = false
+		} else if ok && (n.Kind != yaml.MappingNode || len(n.Content) == 0) {
 			got := "an empty object"
 			if n.Kind != yaml.MappingNode {
 				got = n.ShortTag() + " " + strconv.Quote(n.Value)
@@ -587,7 +594,7 @@ func parseConfig(conf *service.ParsedConfig, lint bool) (outputConfig, error) {
 			return oc, fmt.Errorf("%s: must name an output, such as {file: {path: ...}}, got %s", fDeadLetter, got)
 		}
 	}
-	if conf.Contains(fDeadLetter) && !lint {
+	if hasDL && !lint {
 		if oc.deadLetter, err = conf.FieldOutput(fDeadLetter); err != nil {
 			return oc, fmt.Errorf("%s: %w", fDeadLetter, err)
 		}

@@ -370,3 +370,39 @@ func TestUnitTestOfTheReferenceConfigWithoutItsVariables(t *testing.T) {
 		t.Fatalf("dmsbridge test without BUCKET and STREAM: %v\n%s", err, out)
 	}
 }
+
+// `dmsbridge create` (the root help's way to start a config) writes every
+// field of dmsbridge's components with its default, and "" or null for the
+// optional ones without a default. Once its required fields are filled in,
+// the config lints: an optional field written that way means "not set". It
+// refused table_mappings: null ("expected a table-mapping document ...,
+// got <nil>") and hash_key: "" ("explicit hash key must be a decimal
+// integer ...").
+func TestCreatedConfigLintsOnceFilledIn(t *testing.T) {
+	out, err := exec.Command(binPath, "create", "aws_s3_dms/dms_csv_to_json/aws_kinesis_streams").Output()
+	if err != nil {
+		t.Fatalf("dmsbridge create: %v", err)
+	}
+	conf := string(out)
+	for _, r := range [][2]string{
+		{"    directory: \"\"\n", "    directory: config/sample\n"},
+		{"    cdc_path: \"\"\n", "    cdc_path: cdcfile\n"},
+		{"table_definition: null # No default (required)", "table_definition: config/sample/table-definition.json"},
+		{"table_definition: null # No default (required)", "table_definition: config/sample/table-definition.json"},
+		{"stream: \"\" # No default (required)", "stream: dms-target"},
+	} {
+		if !strings.Contains(conf, r[0]) {
+			t.Fatalf("the created config has no %q:\n%s", r[0], conf)
+		}
+		conf = strings.Replace(conf, r[0], r[1], 1)
+	}
+	path := filepath.Join(t.TempDir(), "created.yaml")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lint := exec.Command(binPath, "lint", path)
+	lint.Dir = repoRoot()
+	if out, err := lint.CombinedOutput(); err != nil {
+		t.Fatalf("dmsbridge lint of the created config, filled in: %v\n%s", err, out)
+	}
+}

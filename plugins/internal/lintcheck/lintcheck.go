@@ -79,8 +79,9 @@ func Check(spec *service.ConfigSpec, v any, check func(*service.ParsedConfig) er
 		// Benthos hands the rule an empty list ([]) as null, which the
 		// spec refuses where it expects a list (batching.processors: [],
 		// as in the full config `dmsbridge create` writes): the rule would
-		// then never run. Read as the empty list it stands for.
-		if b, err = json.Marshal(nullsAsEmptyLists(m)); err != nil {
+		// then never run. Read without its nulls: an empty list, like an
+		// optional field written null, is as good as absent there.
+		if b, err = json.Marshal(withoutNulls(m)); err != nil {
 			return ""
 		}
 		if pc, err = spec.ParseYAML(string(b), nil); err != nil {
@@ -93,21 +94,21 @@ func Check(spec *service.ConfigSpec, v any, check func(*service.ParsedConfig) er
 	return ""
 }
 
-// nullsAsEmptyLists returns v with every null replaced by an empty list.
-func nullsAsEmptyLists(v any) any {
+// withoutNulls returns v without the object keys whose value is null.
+func withoutNulls(v any) any {
 	switch v := v.(type) {
-	case nil:
-		return []any{}
 	case map[string]any:
 		out := make(map[string]any, len(v))
 		for k, e := range v {
-			out[k] = nullsAsEmptyLists(e)
+			if e != nil {
+				out[k] = withoutNulls(e)
+			}
 		}
 		return out
 	case []any:
 		out := make([]any, len(v))
 		for i, e := range v {
-			out[i] = nullsAsEmptyLists(e)
+			out[i] = withoutNulls(e)
 		}
 		return out
 	}
