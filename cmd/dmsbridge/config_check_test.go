@@ -537,6 +537,14 @@ func TestConfigCheckPlaceholders(t *testing.T) {
 		{kind: "input", field: "credentials.role", set: `{credentials: {role: "arn:aws:iam:::role/dms-reader"}}`},
 		// role: arn:${PARTITION}:iam::${ACCOUNT_ID}:role/${ROLE}
 		{kind: "output", field: "credentials.role", set: `{credentials: {role: "arn::iam:::role/"}}`},
+		// id: AKIDEXAMPLE, secret: ${AWS_SECRET_ACCESS_KEY}
+		{kind: "output", field: "credentials.secret", set: `{credentials: {id: AKIDEXAMPLE, secret: ""}}`},
+		// id: ${AWS_ACCESS_KEY_ID}, secret: S3CR3T
+		{kind: "input", field: "credentials.id", set: `{credentials: {id: "", secret: ` + secretMark + `}}`},
+		// id: ${KEY_ID}, secret: ${SECRET}, token: ${AWS_SESSION_TOKEN} (only the token set)
+		{kind: "input", field: "credentials.token", set: `{credentials: {id: "", secret: "", token: tok}}`},
+		// role: ${ROLE_ARN}, role_external_id: dms
+		{kind: "output", field: "credentials.role_external_id", set: `{credentials: {role: "", role_external_id: dms}}`},
 	} {
 		t.Run(r.label(), func(t *testing.T) {
 			component, _ := rowConfig(t, r, t.TempDir())
