@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"sort"
 	"strings"
@@ -93,8 +94,9 @@ refusing writes, S3 refusing the input, a lapsed checkpoint lease), each compone
 written to stderr after the table ("not ready: output kinesis: ..."): the figures alone stay as
 they were when a failure stops the pipeline. The exit code stays 0.
 
-With --watch it refreshes until interrupted; a failed refresh is reported and the next one
-tried. An instance behind http.basic_auth is reached with --url http://user:password@host:port;
+With --watch it refreshes until interrupted (on a terminal each refresh replaces the last; into a
+pipe or a file they follow one another, without escape codes); a failed refresh is reported and
+the next one tried. An instance behind http.basic_auth is reached with --url http://user:password@host:port;
 the password is never printed (errors and the --watch header show the URL without it).
 
   dmsbridge tables --url http://localhost:4195
@@ -222,7 +224,9 @@ func runTables(ctx context.Context, w, errW io.Writer, o tablesOpts) error {
 		}
 		now := time.Now().UTC().Format(time.RFC3339)
 		if o.format == "text" {
-			fmt.Fprint(w, "\033[H\033[2J")
+			if isTerminal(w) {
+				fmt.Fprint(w, "\033[H\033[2J") // home, clear: each refresh replaces the last
+			}
 			fmt.Fprintf(w, "%s  %s\n\n", now, shownURL(o.url))
 		}
 		if err != nil {
@@ -240,6 +244,18 @@ func runTables(ctx context.Context, w, errW io.Writer, o tablesOpts) error {
 		case <-t.C:
 		}
 	}
+}
+
+// isTerminal reports whether w is a terminal (a character device), where
+// --watch clears the screen for each refresh; into a pipe or a file the
+// refreshes follow one another, without escape codes.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // reportNotReady writes to w what /ready of the instance reports when it is

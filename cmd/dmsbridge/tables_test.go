@@ -346,6 +346,25 @@ func TestTablesWatchKeepsGoingAfterAFailedFetch(t *testing.T) {
 	}
 }
 
+// Watching into a pipe or a file (`tables --watch | tee log`) writes no
+// screen-clearing escape codes: only a terminal gets them. Each refresh
+// still starts with its time and the URL.
+func TestTablesWatchIntoAPipeHasNoEscapeCodes(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv := fakeInstance(t, twoStreams, nil, 0, 3, cancel)
+	out, errs, code := runTablesCmd(ctx, "--url", srv.URL, "--watch", "10ms")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	if strings.Contains(out, "\033") {
+		t.Errorf("watch output to a non-terminal holds escape codes: %q", out)
+	}
+	if n := strings.Count(out, srv.URL); n < 2 {
+		t.Errorf("%d refresh headers naming the URL, want one per refresh (2):\n%s", n, out)
+	}
+}
+
 // A bad --format is a usage error (exit 2), found before any fetch.
 func TestTablesBadFormatBeforeFetching(t *testing.T) {
 	_, errs, code := runTablesCmd(context.Background(), "--url", "http://127.0.0.1:1", "--format", "xml")
