@@ -2452,6 +2452,10 @@ func (in *input) readRows(ctx context.Context) (service.MessageBatch, batchRecip
 				continue
 			}
 			if oerr := in.openItem(it); oerr != nil {
+				if errors.Is(oerr, errGone) && !it.resumed {
+					in.goneBeforeRead(it, oerr)
+					continue
+				}
 				if errors.Is(oerr, errGone) || errors.Is(oerr, errUnreadable) || errors.Is(oerr, errETagChanged) && it.offset == 0 {
 					in.badFile(it, oerr)
 					if c.badStop {
@@ -2589,6 +2593,50 @@ func (in *input) badFile(it item, err error) {
 		return
 	}
 	in.log.Errorf("bad object, going on with the next one (bad_files: skip): %v", err)
+}
+
+// goneBeforeRead handles a listed object that no longer exists when it is
+// to be read, before any of it was read (a temporary file renamed to its
+// final name, a file deleted): nothing of it is lost, so it is no bad
+// object, and it is not processed: it moves neither the position nor the
+// high-water mark nor the late-file record. The folder is listed again
+// from the last file processed, so that a file replacing it under another
+// key, also one sorting before it (cdc_0001.tmp renamed to cdc_0001), is
+// read in key order like any other, not skipped as late.
+func (in *input) goneBeforeRead(it item, err error) {
+	in.log.Warnf("object gone before it was read, not processed (a file that replaces it is read when listed): %v", err)
+	if in.phase == checkpoint.PhaseFullLoad {
+		// The table's queue is listed anew after the last file done
+		// (listTable with a position read to its end), without a second
+		// table-start; its totals no longer count the gone object.
+		p := checkpoint.Position{Phase: checkpoint.PhaseFullLoad, Seq: in.tableIdx, Done: true}
+		if in.lastPos.Phase == checkpoint.PhaseFullLoad && in.lastPos.Seq == in.tableIdx {
+			p.Key, p.ETag = in.lastPos.Key, in.lastPos.ETag
+		}
+		in.resumeFL = &p
+		in.queue = nil
+		in.tableReady = false
+		return
+	}
+	delete(in.known, it.obj.Key)
+	if it.late {
+		return // below the mark: what replaces it is late too
+	}
+	// The files queued after it by polls are let go, and the mark goes
+	// back to the last file processed: the next poll, at once, lists them
+	// again with whatever replaced the gone one.
+	keep := make([]item, 0, len(in.queue))
+	for _, q := range in.queue {
+		if q.late || q.resumed {
+			keep = append(keep, q)
+			continue
+		}
+		delete(in.known, q.obj.Key)
+	}
+	in.queue = keep
+	in.listAfter = max(in.hwm, in.cdcAfter)
+	in.nextPoll = time.Now()
+	in.stats.cdcPending(len(in.queue))
 }
 
 // openItem opens a file and prepares its metadata.
