@@ -348,6 +348,8 @@ func localETag(fi fs.FileInfo) string {
 
 // list walks the directory that holds prefix and returns every regular file
 // whose key starts with prefix and sorts after startAfter, in one page.
+// Hidden files and folders below the folder of prefix are not listed (see
+// hidden).
 //
 // The folder's path is checked through an os.Root of the directory:
 // symlinks inside it are followed (a folder on the way to a table may be
@@ -419,10 +421,14 @@ func (d *dirSource) list(_ context.Context, prefix, startAfter, _ string) ([]obj
 			key = path.Join(walkFrom, filepath.ToSlash(rel))
 		}
 		if de.IsDir() {
-			// Prune directories that cannot hold matching keys.
-			if key != walkFrom && !strings.HasPrefix(key+"/", prefix) && !strings.HasPrefix(prefix, key+"/") {
+			// Prune directories that cannot hold matching keys, and
+			// hidden ones below the folder.
+			if key != walkFrom && (!strings.HasPrefix(key+"/", prefix) && !strings.HasPrefix(prefix, key+"/") || hidden(de.Name())) {
 				return fs.SkipDir
 			}
+			return nil
+		}
+		if hidden(de.Name()) {
 			return nil
 		}
 		link := de.Type()&fs.ModeSymlink != 0
@@ -459,6 +465,12 @@ func (d *dirSource) list(_ context.Context, prefix, startAfter, _ string) ([]obj
 	sort.Slice(objs, func(i, j int) bool { return objs[i].Key < objs[j].Key })
 	return objs, "", nil
 }
+
+// hidden tells a file or folder whose name starts with ".": not data, as
+// for Spark and Hadoop. Tools that copy into the folder write such files
+// while they copy (rsync's ".<name>.XXXXXX"), as do editors (swap files);
+// one read as a CDC file would sort before the CDC files and count as late.
+func hidden(name string) bool { return strings.HasPrefix(name, ".") }
 
 // resolveInside returns the path name leads to, relative to the directory,
 // when that stays inside it. os.Root refuses every absolute symlink ("path
