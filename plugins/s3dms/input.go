@@ -59,8 +59,15 @@ path; a file in a table or CDC folder that is a symlink is read as the file it l
 the directory, and is otherwise a bad object (see Errors: a link leading out, to nothing or to a folder); a ` + "`bucket_folder`" + `, ` + "`cdc_path`" + ` or TablePath
 leading out of it with ".." is refused at start and by lint, naming the field), ` + "`s3_bucket`" + ` is "", and the ETag is
 "<size hex>-<mtime ns hex>" (no content hash), so a rewrite keeping size and modification time is not
-detected. Files must appear atomically (write elsewhere, then rename): a CDC file is read once, as soon as it is
-listed, so bytes written to it afterwards are not read. The newest CDC file read is watched at every poll, and if
+detected. Files and folders whose name starts with "." (below a table or CDC folder) are hidden and never
+listed, neither read nor taken for late files, as Spark and Hadoop do: rsync writes ".<name>.XXXXXX" while it
+copies, editors write swap files (with ` + "`bucket`" + `, as in DMS, every object is listed). Files must appear atomically
+(write elsewhere, then rename): a CDC file is read once, as soon as it is listed, so bytes written to it afterwards
+are not read. A temporary file written in the watched folder itself under a name that is not hidden (e.g. the
+"<name>.<random>" of ` + "`aws s3 cp`" + ` and ` + "`aws s3 sync`" + ` downloads, or "<name>.tmp") is not safe: listed while
+being written, it is read as a file of its own (maybe cut short), and the file it is then renamed to, sorting
+before it, is a late file; write temporary files outside the folder, or under a hidden name. One renamed before it
+is read is harmless (see late files). The newest CDC file read is watched at every poll, and if
 its size changes after it was read to its end, a warning names it with both sizes (once per size).
 
 ### Messages
@@ -188,6 +195,12 @@ was stopped (e.g. copied onto itself to re-encrypt it), which must not be read a
 late, arriving while the input is stopped, is neither reported nor processed. A late file being processed is only
 recorded once it is done, so a crash in between finds it late again, unless (as above) its key sorts before every
 key the record holds.
+A listed file that no longer exists when it is to be read (a temporary file renamed since, a file deleted) is not
+processed: it is logged as a warning ("object gone before it was read"), is not a bad object, moves neither the
+position nor the high-water mark nor the record of late files, and the folder is listed again at once from the last
+file processed, so that the file it became is read in key order like any other, not taken for a late file, also
+across a restart. The same holds in the full load (the table's remaining files are listed again; its totals no
+longer count the gone one).
 ` + "`cdc_start: now`" + ` starts CDC after the newest CDC key present at the first start (recorded in the checkpoint).
 
 ### Decisions on behaviour DMS leaves unspecified
@@ -278,13 +291,16 @@ memory: its message carries the row's first 4096 bytes and an error naming the o
 (and, when a quote that never closes made it run to the end of the object, saying so)
 (logged as a warning, counted in ` + "`dms_rows_too_long`" + `), so a dead-letter route (` + "`reject_errored`" + ` in a
 ` + "`fallback`" + `) records it, the processor leaves it untouched, and the rows after it go on. A bad object (a
-truncated gzip, an object deleted between listing and reading, the object the checkpoint is in the middle of,
-deleted while the input was stopped, or in directory mode a symlink that does not lead to a file inside the
+truncated gzip, the object the checkpoint is in the middle of, deleted while the input was stopped, or in
+directory mode a symlink that does not lead to a file inside the
 directory) is, with ` + "`bad_files: skip`" + ` (default, like DMS's LOG_ERROR),
 logged as an error and counted in ` + "`dms_bad_files`" + `, and the input goes on with the next object (rows
 before the fault were emitted); with ` + "`bad_files: stop`" + ` the input stops reading for good (until a restart; the
 object is not read again, nor any object after it; rows read before it are emitted, and redelivered when nacked): it
 logs and counts the object, then reports itself not connected, Connect returning the error naming the object (` + "`/ready`" + ` answers 503 with it; the engine logs it once per ` + "`poll_interval`" + `, at least 1 s).
+An object gone between listing and reading, before any of it was read, is no bad object: nothing of it is lost that
+a file replacing it does not bring, and it is logged as a warning and passed over whatever ` + "`bad_files`" + ` says (see
+late files).
 
 ### Statistics
 
