@@ -197,8 +197,8 @@ recorded once it is done, so a crash in between finds it late again, unless (as 
 key the record holds.
 A listed file that no longer exists when it is to be read (a temporary file renamed since, a file deleted) is not
 processed: it is logged as a warning ("object gone before it was read"), is not a bad object, moves neither the
-position nor the high-water mark nor the record of late files, and the folder is listed again at once from the last
-file processed, so that the file it became is read in key order like any other, not taken for a late file, also
+position nor the high-water mark nor the record of late files, and the next poll lists the folder again from the
+last file processed, so that the file it became is read in key order like any other, not taken for a late file, also
 across a restart. The same holds in the full load (the table's remaining files are listed again; its totals no
 longer count the gone one).
 ` + "`cdc_start: now`" + ` starts CDC after the newest CDC key present at the first start (recorded in the checkpoint).
@@ -2639,8 +2639,10 @@ func (in *input) goneBeforeRead(it item, err error) {
 		return // below the mark: what replaces it is late too
 	}
 	// The files queued after it by polls are let go, and the mark goes
-	// back to the last file processed: the next poll, at once, lists them
-	// again with whatever replaced the gone one.
+	// back to the last file processed: the next poll lists them again with
+	// whatever replaced the gone one (at poll_interval, not at once: a
+	// store whose listings lag behind its deletions would otherwise be
+	// listed and read in a busy loop).
 	keep := make([]item, 0, len(in.queue))
 	for _, q := range in.queue {
 		if q.late || q.resumed {
@@ -2651,7 +2653,6 @@ func (in *input) goneBeforeRead(it item, err error) {
 	}
 	in.queue = keep
 	in.listAfter = max(in.hwm, in.cdcAfter)
-	in.nextPoll = time.Now()
 	in.stats.cdcPending(len(in.queue))
 }
 
