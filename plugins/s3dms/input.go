@@ -1885,6 +1885,7 @@ func (in *input) settle(pb *pendingBatch, gen uint64, err error) {
 		return
 	}
 	pb.attempts++
+	attempts := pb.attempts // for the log line, after the unlock: the redelivery's own settle may count the next attempt
 	// 100 ms, doubling up to redeliverMaxWait: a batch rejected for good (a
 	// record the output can never write) is retried, and logged, twice a
 	// minute (the input's warning and the engine's error: four lines), not
@@ -1907,7 +1908,7 @@ func (in *input) settle(pb *pendingBatch, gen uint64, err error) {
 		}
 	}
 	in.mu.Unlock()
-	in.log.Warnf("batch of %d rows (from %s) was rejected downstream (%v): redelivering it in %s (attempt %d), before newer rows, followed by the %d batches emitted after it (copies of the ones already written, so that the last copy of every row is in order; %d such copies so far)", pb.rows, pb.first, err, backoff, pb.attempts, copies, total)
+	in.log.Warnf("batch of %d rows (from %s) was rejected downstream (%v): redelivering it in %s (attempt %d), before newer rows, followed by the %d batches emitted after it (copies of the ones already written, so that the last copy of every row is in order; %d such copies so far)", pb.rows, pb.first, err, backoff, attempts, copies, total)
 	select {
 	case in.wake <- struct{}{}:
 	default:
