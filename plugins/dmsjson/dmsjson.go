@@ -44,6 +44,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"strconv"
 	"strings"
@@ -741,20 +742,16 @@ const (
 	highs8 = 0x8080808080808080
 )
 
-// plain8 reports whether the 8 bytes of w (one byte per lane) are all
-// ASCII that a JSON string holds unescaped: 0x20-0x7F except '"' and '\\'.
-// Once every lane is below 0x80, each test below is exact: a lane below n
-// is the only way to borrow out of a lane in x - n*ones8.
-func plain8(w uint64) bool {
-	if w&highs8 != 0 {
-		return false
-	}
-	ctl := (w - 0x20*ones8) & ^w & highs8 // a lane < 0x20
+// special8 flags (with the lane's high bit) the first of the 8 bytes of w
+// (one byte per lane, the first in the lowest) that is not ASCII a JSON
+// string holds unescaped (0x20-0x7F except '"' and '\\'), and perhaps
+// later lanes; 0 when all 8 are plain. The lowest flagged lane is exact: a
+// borrow in the tests below only flags lanes above the one it comes from.
+func special8(w uint64) uint64 {
+	ctl := (w - 0x20*ones8) & ^w // a lane < 0x20
 	q := w ^ '"'*ones8
 	bs := w ^ '\\'*ones8
-	hasQ := (q - ones8) & ^q & highs8    // a '"' lane
-	hasBS := (bs - ones8) & ^bs & highs8 // a '\\' lane
-	return ctl|hasQ|hasBS == 0
+	return (w | ctl | (q-ones8)&^q | (bs-ones8)&^bs) & highs8
 }
 
 // AppendString appends v as a quoted JSON string. Invalid UTF-8 is an error.
@@ -772,9 +769,26 @@ func AppendString(dst, v []byte) ([]byte, error) {
 func AppendEscaped(dst, v []byte) ([]byte, error) {
 	start := 0
 	for i := 0; i < len(v); {
-		if i+8 <= len(v) && plain8(binary.LittleEndian.Uint64(v[i:])) {
-			i += 8 // eight bytes copied as they are
-			continue
+		// Find the next byte that is not plain ASCII a word at a time; only
+		// the last 1 to 3 bytes go byte by byte.
+		if n := len(v) - i; n >= 8 {
+			m := special8(binary.LittleEndian.Uint64(v[i:]))
+			if m == 0 {
+				i += 8 // eight bytes copied as they are
+				continue
+			}
+			i += bits.TrailingZeros64(m) / 8
+		} else if n >= 4 {
+			// the last 4 to 7 bytes as two (overlapping) 4-byte words
+			m := special8(uint64(binary.LittleEndian.Uint32(v[i:])) | uint64(binary.LittleEndian.Uint32(v[len(v)-4:]))<<32)
+			if m == 0 {
+				break
+			}
+			if k := bits.TrailingZeros64(m) / 8; k < 4 {
+				i += k
+			} else {
+				i = len(v) - 8 + k
+			}
 		}
 		b := v[i]
 		if b < utf8.RuneSelf {
@@ -803,6 +817,14 @@ func AppendEscaped(dst, v []byte) ([]byte, error) {
 			start = i
 			continue
 		}
+		if b <= 0xDF && b >= 0xC2 && i+1 < len(v) && v[i+1]&0xC0 == 0x80 {
+			i += 2 // a valid 2-byte character
+			continue
+		}
+		if b&0xF0 == 0xE0 && utf8Valid3(v[i:]) {
+			i += 3 // a valid 3-byte character other than U+2028/U+2029
+			continue
+		}
 		r, size := utf8.DecodeRune(v[i:])
 		if r == utf8.RuneError && size == 1 {
 			return dst, fail(ReasonBadUTF8, "invalid UTF-8 at byte %d", i+1)
@@ -817,6 +839,25 @@ func AppendEscaped(dst, v []byte) ([]byte, error) {
 		i += size
 	}
 	return append(dst, v[start:]...), nil
+}
+
+// utf8Valid3 reports whether v starts with a valid 3-byte UTF-8 sequence
+// other than U+2028 and U+2029 (which JSON strings escape); v[0] is 0xE0 to
+// 0xEF. Anything else (those two, invalid UTF-8) is left to
+// utf8.DecodeRune.
+func utf8Valid3(v []byte) bool {
+	if len(v) < 3 || v[1]&0xC0 != 0x80 || v[2]&0xC0 != 0x80 {
+		return false
+	}
+	switch v[0] {
+	case 0xE0:
+		return v[1] >= 0xA0 // not overlong
+	case 0xED:
+		return v[1] <= 0x9F // not a surrogate
+	case 0xE2:
+		return v[1] != 0x80 || v[2]&^1 != 0xA8 // not U+2028, U+2029
+	}
+	return true
 }
 
 // AppendStringNoCheck appends s as a JSON string, replacing invalid UTF-8

@@ -369,3 +369,30 @@ func TestRealFastPathMatches(t *testing.T) {
 		t.Fatal("the REAL fast path never ran")
 	}
 }
+
+// The 2- and 3-byte UTF-8 fast path accepts exactly what utf8.DecodeRune
+// does: every lead byte from 0x80 with every second byte, and for 3-byte
+// leads every third byte, before, inside and after plain text.
+func TestAppendEscapedUTF8MatchesBytewise(t *testing.T) {
+	for b0 := 0x80; b0 < 0x100; b0++ {
+		for b1 := 0; b1 < 0x100; b1++ {
+			thirds := []int{-1, 0x41}
+			if b0 >= 0xE0 {
+				thirds = []int{-1, 0x41, 0x7F, 0x80, 0xA8, 0xA9, 0xBF, 0xC0}
+			}
+			for _, b2 := range thirds {
+				seq := []byte{byte(b0), byte(b1)}
+				if b2 >= 0 {
+					seq = append(seq, byte(b2))
+				}
+				for _, v := range [][]byte{seq, append([]byte("abcdefghi"), seq...), append(append([]byte("ab"), seq...), "cdefghij"...)} {
+					got, gotErr := AppendEscaped(nil, v)
+					want, wantErr := appendEscapedBytewise(nil, v)
+					if !bytes.Equal(got, want) || fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+						t.Fatalf("%q: got %q (%v), want %q (%v)", v, got, gotErr, want, wantErr)
+					}
+				}
+			}
+		}
+	}
+}
