@@ -139,7 +139,7 @@ func (s *Splitter) Split(row []byte) ([]Field, error) {
 		s.buf = make([]byte, 0, len(row)+len(row)/2)
 	}
 	s.buf = s.buf[:0]
-	single, d0, rfc := len(s.delim) == 1, s.d0, s.rfc
+	single, pat, rfc := len(s.delim) == 1, uint64(s.d0)*ones8, s.rfc
 	pos := 0
 	for {
 		if rfc && pos < len(row) && row[pos] == '"' {
@@ -162,12 +162,31 @@ func (s *Splitter) Split(row []byte) ([]Field, error) {
 			}
 			continue
 		}
-		var end int
 		if single {
-			end = indexByteFrom(row, pos, d0)
-		} else {
-			end = s.indexDelim(row, pos)
+			// Unquoted fields up to the next quoted one, in a loop of their
+			// own: without the quoted field's call in it, the loop keeps
+			// the row and the fields in registers.
+			for {
+				end := indexByteFrom(row, pos, pat)
+				if end < 0 {
+					fields = s.push(fields, s.plain(row[pos:]))
+					s.fields = fields
+					return fields, nil
+				}
+				fields = s.push(fields, s.plain(row[pos:end]))
+				pos = end + 1
+				if pos >= len(row) {
+					fields = s.push(fields, s.plain(row[len(row):]))
+					s.fields = fields
+					return fields, nil
+				}
+				if rfc && row[pos] == '"' {
+					break
+				}
+			}
+			continue
 		}
+		end := s.indexDelim(row, pos)
 		if end < 0 {
 			fields = s.push(fields, s.plain(row[pos:]))
 			s.fields = fields
@@ -188,15 +207,18 @@ const (
 	highs8 = 0x8080808080808080
 )
 
-// indexByteFrom returns the index of the first c in row at or after i, or
-// -1. Fields are short, so it compares eight bytes per step in a register
-// (x has a zero lane where row has c; the lowest lane flagged by
-// (x-ones8) & ^x & highs8 is exactly the first zero lane) rather than
-// paying for a call to bytes.IndexByte per field.
-func indexByteFrom(row []byte, i int, c byte) int {
-	pat := uint64(c) * ones8
+// indexByteFrom returns the index of the first byte c in row at or after
+// i, or -1; pat is c in every byte (c * ones8). Fields are short, so it
+// compares eight bytes per step in a register (x has a zero lane where row
+// has c; the lowest lane flagged by (x-ones8) & ^x & highs8 is exactly the
+// first zero lane) rather than paying for a call to bytes.IndexByte per
+// field.
+func indexByteFrom(row []byte, i int, pat uint64) int {
+	c := byte(pat)
 	for ; i+8 <= len(row); i += 8 {
-		x := binary.LittleEndian.Uint64(row[i:]) ^ pat
+		// row[i:i+8], not row[i:]: a slice that cannot be empty spares
+		// the compiler's guard against a pointer past the end.
+		x := binary.LittleEndian.Uint64(row[i:i+8]) ^ pat
 		if m := (x - ones8) & ^x & highs8; m != 0 {
 			return i + bits.TrailingZeros64(m)/8
 		}

@@ -189,7 +189,7 @@ func TestIndexByteFromMatchesIndexByte(t *testing.T) {
 					if want >= 0 {
 						want += from
 					}
-					if got := indexByteFrom(row, from, ','); got != want {
+					if got := indexByteFrom(row, from, ','*ones8); got != want {
 						t.Fatalf("row %q from %d: got %d, want %d", row, from, got, want)
 					}
 				}
