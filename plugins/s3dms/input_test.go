@@ -949,7 +949,7 @@ func TestLateFilesWhileStopped(t *testing.T) {
 				time.Sleep(300 * time.Millisecond) // anything more would show now
 				r2.stop(t)
 				logs := r2.logText()
-				if n := strings.Count(logs, "late CDC file"); n != 1 || !strings.Contains(logs, "CDC3.csv") || !strings.Contains(logs, "appeared while the input was stopped") {
+				if n := strings.Count(logs, "late CDC file"); n != 1 || !strings.Contains(logs, "CDC3.csv") || !strings.Contains(logs, "found at this start: the run before never listed it") {
 					t.Fatalf("want one warning naming CDC3.csv as arrived while stopped, got %d:\n%s", n, logs)
 				}
 				var bodies []string

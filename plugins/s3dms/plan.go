@@ -264,7 +264,7 @@ func (in *input) startCDC(ctx context.Context) error {
 		return err
 	}
 	in.forgetLateDone(listed)
-	in.reportLate(whileStopped, "appeared while the input was stopped")
+	in.reportLate(whileStopped, "found at this start: the run before never listed it (it appeared while the input was stopped, or after that run's last late-file check)")
 	in.noteSeen()
 	if in.conf.emitCDCStart {
 		in.queue = append([]item{{cdcStart: true}}, in.queue...)
