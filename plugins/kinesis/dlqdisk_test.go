@@ -23,13 +23,7 @@ import (
 // takes the message: each good record in the stream once, the flagged one in
 // the dead letter once.
 func TestDeadLetterDownHoldsTheBatch(t *testing.T) {
-	stream := newStream(t, 1)
-	dir := filepath.Join(t.TempDir(), "dl")
-	if err := os.WriteFile(dir, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "dlq.jsonl")
-	o := newKinesaliteOutput(t, kinesaliteYAML(t, stream, dlqYAML(path)))
+	o, stream, dir, path := outputWithDeadLetterDown(t)
 	flagged := keyed("k", []byte("1,not-a-number"))
 	flagged.SetError(errorString("row 2 column id: not an INT8"))
 	b := service.MessageBatch{keyed("k", testRecord("k", 0, 20)), flagged, keyed("k", testRecord("k", 1, 20))}
@@ -69,4 +63,19 @@ func TestDeadLetterDownHoldsTheBatch(t *testing.T) {
 	if got := readDLQ(t, path); len(got) != 1 || got[0].Row != "1,not-a-number" {
 		t.Fatalf("dead letter holds %+v, want the flagged row once", got)
 	}
+}
+
+// outputWithDeadLetterDown is an output to a new 1-shard kinesalite stream
+// whose dead letter (the file path) cannot be written: its directory (dir)
+// is a file, as a disk gone, full or read-only would behave. Removing dir
+// brings the dead letter back.
+func outputWithDeadLetterDown(t *testing.T) (o *output, stream, dir, path string) {
+	t.Helper()
+	stream = newStream(t, 1)
+	dir = filepath.Join(t.TempDir(), "dl")
+	if err := os.WriteFile(dir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path = filepath.Join(dir, "dlq.jsonl")
+	return newKinesaliteOutput(t, kinesaliteYAML(t, stream, dlqYAML(path))), stream, dir, path
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -18,13 +17,7 @@ import (
 // letter file saw one failure per attempt (4 here; one per reconnection, for
 // as long as the disk stayed full) for a single record.
 func TestRecordsFailedCountedOncePerRecord(t *testing.T) {
-	stream := newStream(t, 1)
-	dir := filepath.Join(t.TempDir(), "dl")
-	if err := os.WriteFile(dir, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "dlq.jsonl")
-	o := newKinesaliteOutput(t, kinesaliteYAML(t, stream, dlqYAML(path)))
+	o, stream, dir, path := outputWithDeadLetterDown(t)
 	b := service.MessageBatch{keyed("k", testRecord("k", 0, 20)), keyed("", []byte("no key")), keyed("k", testRecord("k", 1, 20))}
 	ctx := context.Background()
 	for i := 0; i < 3; i++ {

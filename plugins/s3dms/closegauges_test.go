@@ -3,12 +3,10 @@ package s3dms
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -51,30 +49,7 @@ func TestClosedInputLeavesNoLiveConditionBehind(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- st.Run(context.Background()) }()
-	metric := func(name string) string {
-		resp, err := http.Get(srv.URL + "/metrics")
-		if err != nil {
-			return ""
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		for _, line := range strings.Split(string(body), "\n") {
-			if strings.HasPrefix(line, name+"{") {
-				return line[strings.LastIndexByte(line, ' ')+1:]
-			}
-		}
-		return ""
-	}
-	waitMetric := func(name, want string) {
-		t.Helper()
-		deadline := time.Now().Add(15 * time.Second)
-		for metric(name) != want {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s is %q, want %s", name, metric(name), want)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	metric, waitMetric := metricReader(t, srv.URL, func() string { return "" })
 	waitMetric("dms_table_state", "2")
 	waitMetric("dms_checkpoint_save_failing", "0")
 	for i := 0; ; i++ { // the directory becomes a file: every save fails

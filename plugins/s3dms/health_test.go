@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -146,30 +145,7 @@ output:
 		t.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	metric := func(name string) string {
-		resp, err := http.Get("http://" + addr + "/metrics")
-		if err != nil {
-			return ""
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		for _, line := range strings.Split(string(body), "\n") {
-			if strings.HasPrefix(line, name+"{") {
-				return line[strings.LastIndexByte(line, ' ')+1:]
-			}
-		}
-		return ""
-	}
-	waitMetric := func(name, want string) {
-		t.Helper()
-		deadline := time.Now().Add(15 * time.Second)
-		for metric(name) != want {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s is %q, want %s; log:\n%s", name, metric(name), want, logs.String())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	metric, waitMetric := metricReader(t, "http://"+addr, logs.String)
 	waitMetric("dms_table_state", "2") // the full load is done and saved
 	waitMetric("dms_checkpoint_save_errors", "0")
 	waitMetric("dms_checkpoint_save_failing", "0")

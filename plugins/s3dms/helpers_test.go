@@ -5,9 +5,11 @@ import (
 	"compress/gzip"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -349,4 +351,35 @@ func putTruncatedGzipThenGood(t testing.TB, b backend, pad int) {
 	full := gz(t, rows.String())
 	b.put(t, "dms/hr/zeta/LOAD1.csv.gz", full[:len(full)/2])
 	b.put(t, "dms/hr/zeta/LOAD2.csv", []byte("3,ok\n"))
+}
+
+// metricReader reads the value of a metric's first series from base's
+// /metrics ("" when absent or unreachable), and waits up to 15 s for one to
+// read want, failing the test with logs() otherwise.
+func metricReader(t *testing.T, base string, logs func() string) (metric func(name string) string, waitMetric func(name, want string)) {
+	metric = func(name string) string {
+		resp, err := http.Get(base + "/metrics")
+		if err != nil {
+			return ""
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		for _, line := range strings.Split(string(body), "\n") {
+			if strings.HasPrefix(line, name+"{") {
+				return line[strings.LastIndexByte(line, ' ')+1:]
+			}
+		}
+		return ""
+	}
+	waitMetric = func(name, want string) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for metric(name) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s is %q, want %s; log:\n%s", name, metric(name), want, logs())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return metric, waitMetric
 }
