@@ -1506,10 +1506,15 @@ func runDiffCase(t *testing.T, rt *rapid.T, dc *dcase) {
 		if dc.interval == "0s" && crashPos >= 0 {
 			// after a crash, at most 4 batches of input messages (a control
 			// signal is one, however many records it becomes) again
+			// (a cdc-start signal is not counted: emit_cdc_start sends one at
+			// every start in CDC, by design, however far the checkpoint got)
 			units := map[string]bool{}
 			for _, e := range dc.exp[min(start, crashPos):crashPos] {
 				u := e.id()
 				if e.control != "" {
+					if e.phase == "cdc" {
+						continue
+					}
 					u = e.phase + e.posPrefix
 				}
 				units[u] = true
