@@ -1,5 +1,5 @@
 # dmsbridge: build, test, benchmark, lint and package.
-# `make test` starts the real S3 (versitygw) and Kinesis (kinesalite) servers itself and stops them after.
+# `make test` starts the real S3 (versitygw) and Kinesis (kinesalite; kinesis-mock for CBOR) servers itself and stops them after.
 
 SHELL        := /bin/bash
 VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)

@@ -2,6 +2,8 @@
 # Starts and stops the real S3 and Kinesis servers that dmsbridge's tests talk to, on loopback:
 #   S3:      versitygw v1.8.0 (posix backend in a fresh temp dir, SigV4 checked against the root key)
 #   Kinesis: kinesalite 3.3.3 (npm, pinned by tests/package-lock.json, installed with npm ci)
+#   Kinesis in CBOR: kinesis-local 0.6.2 (kinesis-mock, npm, same lock file): kinesalite truncates
+#            CBOR answers over 16 KiB, so the tests of `protocol: cbor` talk to this one
 #
 # Usage:
 #   tests/services.sh start        install if needed, start, wait until ready, write .cache/services.env
@@ -11,11 +13,13 @@
 #                                  started (not servers that already answered); exit code of CMD
 #
 # If a server already answers on its port (another checkout's services, say), it is reused and
-# never stopped by this checkout. Ports: S3_PORT (7070), KINESIS_PORT (4567).
+# never stopped by this checkout. Ports: S3_PORT (7070), KINESIS_PORT (4567), KINESIS_MOCK_PORT (4570; it
+# also opens a TLS port, KINESIS_MOCK_PORT+1, which the tests do not use).
 set -euo pipefail
 
 VERSITYGW_VERSION=v1.8.0
 KINESALITE_VERSION=3.3.3
+KINESIS_LOCAL_VERSION=0.6.2
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${DMSBRIDGE_CACHE:-$ROOT/.cache}
@@ -23,10 +27,11 @@ TOOLS=${TOOLS:-$CACHE/test-tools}
 STATE=$CACHE/services
 S3_PORT=${S3_PORT:-7070}
 KINESIS_PORT=${KINESIS_PORT:-4567}
+KINESIS_MOCK_PORT=${KINESIS_MOCK_PORT:-4570}
 ACCESS_KEY=testkey
 SECRET_KEY=testsecret
 VERSITYGW=$TOOLS/versitygw-$VERSITYGW_VERSION/versitygw
-KINESALITE=$ROOT/tests/node_modules/kinesalite/cli.js
+KINESIS_LOCAL=$ROOT/tests/node_modules/kinesis-local
 
 log() { echo "services: $*" >&2; }
 
@@ -49,12 +54,14 @@ install() {
     log "installing versitygw $VERSITYGW_VERSION (go install; ~2 min on a cold module cache)"
     GOBIN=$(dirname "$VERSITYGW") GOFLAGS=-mod=mod go install "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION"
   fi
-  local have=""
+  local have="" have_mock=""
   [ -f "$ROOT/tests/node_modules/kinesalite/package.json" ] &&
     have=$(node -p "require('$ROOT/tests/node_modules/kinesalite/package.json').version" 2>/dev/null || true)
-  if [ "$have" != "$KINESALITE_VERSION" ]; then
-    command -v npm >/dev/null || { log "node and npm are required to install kinesalite"; exit 1; }
-    log "installing kinesalite $KINESALITE_VERSION (npm ci)"
+  [ -f "$KINESIS_LOCAL/package.json" ] &&
+    have_mock=$(node -p "require('$KINESIS_LOCAL/package.json').version" 2>/dev/null || true)
+  if [ "$have" != "$KINESALITE_VERSION" ] || [ "$have_mock" != "$KINESIS_LOCAL_VERSION" ]; then
+    command -v npm >/dev/null || { log "node and npm are required to install kinesalite and kinesis-local"; exit 1; }
+    log "installing kinesalite $KINESALITE_VERSION and kinesis-local $KINESIS_LOCAL_VERSION (npm ci)"
     npm ci --prefix "$ROOT/tests" --no-audit --no-fund --loglevel=error >&2
   fi
 }
@@ -64,6 +71,7 @@ write_env() {
   cat >"$CACHE/services.env" <<ENV
 export S3_ENDPOINT=http://127.0.0.1:$S3_PORT
 export KINESIS_ENDPOINT=http://127.0.0.1:$KINESIS_PORT
+export KINESIS_MOCK_ENDPOINT=http://127.0.0.1:$KINESIS_MOCK_PORT
 export AWS_ACCESS_KEY_ID=$ACCESS_KEY
 export AWS_SECRET_ACCESS_KEY=$SECRET_KEY
 export AWS_REGION=us-east-1
@@ -99,6 +107,18 @@ start() {
     wait_port "$KINESIS_PORT" 30 "$!" || { cat "$STATE/kinesalite.log" >&2; exit 1; }
     log "kinesalite $KINESALITE_VERSION on 127.0.0.1:$KINESIS_PORT (pid $!)"
   fi
+  if port_open "$KINESIS_MOCK_PORT"; then
+    log "Kinesis (CBOR) port $KINESIS_MOCK_PORT already answers: reusing it"
+  else
+    # Streams become ACTIVE 500 ms after CreateStream (tests wait for it); 1000 shards allowed.
+    KINESIS_MOCK_CERT_PATH=$KINESIS_LOCAL/server.json KINESIS_MOCK_PLAIN_PORT=$KINESIS_MOCK_PORT \
+      KINESIS_MOCK_TLS_PORT=$((KINESIS_MOCK_PORT + 1)) SHARD_LIMIT=1000 LOG_LEVEL=WARN \
+      node "$KINESIS_LOCAL/main.js" >"$STATE/kinesis-mock.log" 2>&1 &
+    echo "$!" >"$STATE/kinesis-mock.pid"
+    STARTED+=(kinesis-mock)
+    wait_port "$KINESIS_MOCK_PORT" 60 "$!" || { cat "$STATE/kinesis-mock.log" >&2; exit 1; }
+    log "kinesis-local $KINESIS_LOCAL_VERSION (kinesis-mock) on 127.0.0.1:$KINESIS_MOCK_PORT (pid $!)"
+  fi
   write_env
   log "environment written to $CACHE/services.env"
 }
@@ -119,12 +139,13 @@ stop_one() {
 }
 
 stop() {
+  stop_one kinesis-mock
   stop_one kinesalite
   stop_one versitygw
 }
 
 status() {
-  for s in versitygw kinesalite; do
+  for s in versitygw kinesalite kinesis-mock; do
     if [ -f "$STATE/$s.pid" ] && kill -0 "$(cut -d' ' -f1 "$STATE/$s.pid")" 2>/dev/null; then
       echo "$s: running (pid $(cut -d' ' -f1 "$STATE/$s.pid"))"
     else
@@ -133,6 +154,7 @@ status() {
   done
   port_open "$S3_PORT" && echo "S3 port $S3_PORT: open" || echo "S3 port $S3_PORT: closed"
   port_open "$KINESIS_PORT" && echo "Kinesis port $KINESIS_PORT: open" || echo "Kinesis port $KINESIS_PORT: closed"
+  port_open "$KINESIS_MOCK_PORT" && echo "Kinesis (CBOR) port $KINESIS_MOCK_PORT: open" || echo "Kinesis (CBOR) port $KINESIS_MOCK_PORT: closed"
 }
 
 case "${1:-}" in

@@ -193,6 +193,10 @@ func BenchmarkEncode(b *testing.B) {
 	if _, ok := fast.client.(fastPutter); !ok {
 		b.Fatalf("default client %T has no own PutRecords path", fast.client)
 	}
+	cborOut := connect(conf + "protocol: cbor\n")
+	if fc, ok := cborOut.client.(*fastClient); !ok || !fc.cbor {
+		b.Fatalf("protocol: cbor client %T does not send CBOR", cborOut.client)
+	}
 	sdk := connect(conf + "sdk_client: true\n")
 	if _, ok := sdk.client.(fastPutter); ok {
 		b.Fatal("sdk_client: true still uses the own path")
@@ -214,16 +218,19 @@ func BenchmarkEncode(b *testing.B) {
 	}
 	b.ResetTimer()
 	fastCPU, fastWall := measure(func() error { return fast.WriteBatch(context.Background(), batch) })
+	cborCPU, _ := measure(func() error { return cborOut.WriteBatch(context.Background(), batch) })
 	sdkCPU, _ := measure(func() error { return sdk.WriteBatch(context.Background(), batch) })
 	naiveCPU, _ := measure(func() error { return nw.write(context.Background(), batch) })
 	b.StopTimer()
-	for name, o := range map[string]*output{"fast": fast, "sdk": sdk} {
+	for name, o := range map[string]*output{"fast": fast, "cbor": cborOut, "sdk": sdk} {
 		if o.st.written.Load() != int64(b.N*len(batch)) {
 			b.Fatalf("%s: written %d of %d", name, o.st.written.Load(), b.N*len(batch))
 		}
 	}
 	b.ReportMetric(fastCPU, "records/cpu-s")
 	b.ReportMetric(fastWall, "records/s")
+	b.ReportMetric(cborCPU, "cbor_records/cpu-s")
+	b.ReportMetric(cborCPU/fastCPU, "cbor_ratio_vs_json")
 	b.ReportMetric(sdkCPU, "sdk_records/cpu-s")
 	b.ReportMetric(naiveCPU, "naive_records/cpu-s")
 	b.ReportMetric(fastCPU/sdkCPU, "ratio_vs_sdk_path")

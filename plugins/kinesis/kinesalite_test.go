@@ -37,9 +37,15 @@ func mustEnv(t testing.TB, name string) string {
 
 func kinesaliteClient(t testing.TB) *kinesis.Client {
 	t.Helper()
+	return clientAt(t, mustEnv(t, "KINESIS_ENDPOINT"))
+}
+
+// clientAt is an SDK client of the Kinesis server at endpoint.
+func clientAt(t testing.TB, endpoint string) *kinesis.Client {
+	t.Helper()
 	return kinesis.New(kinesis.Options{
 		Region:       mustEnv(t, "AWS_REGION"),
-		BaseEndpoint: aws.String(mustEnv(t, "KINESIS_ENDPOINT")),
+		BaseEndpoint: aws.String(endpoint),
 		Credentials: credentials.NewStaticCredentialsProvider(
 			mustEnv(t, "AWS_ACCESS_KEY_ID"), mustEnv(t, "AWS_SECRET_ACCESS_KEY"), ""),
 	})
@@ -50,7 +56,12 @@ var streamSeq atomic.Int64
 // newStream creates an ACTIVE stream with n shards, deleted at cleanup.
 func newStream(t testing.TB, n int) string {
 	t.Helper()
-	c := kinesaliteClient(t)
+	return newStreamAt(t, kinesaliteClient(t), n)
+}
+
+// newStreamAt is newStream on the server of c.
+func newStreamAt(t testing.TB, c *kinesis.Client, n int) string {
+	t.Helper()
 	name := fmt.Sprintf("out-%s-%d-%d", strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())), time.Now().UnixNano()%1e9, streamSeq.Add(1))
 	if len(name) > 128 {
 		name = name[len(name)-128:]
@@ -90,9 +101,14 @@ type streamRecord struct {
 // (lower shard ids) before their children.
 func readStream(t testing.TB, name string) []streamRecord {
 	t.Helper()
-	c := kinesaliteClient(t)
+	return readStreamAt(t, kinesaliteClient(t), name)
+}
+
+// readStreamAt is readStream on the server of c.
+func readStreamAt(t testing.TB, c *kinesis.Client, name string) []streamRecord {
+	t.Helper()
 	ctx := context.Background()
-	shards := listShards(t, name)
+	shards := listShardsAt(t, c, name)
 	var recs []streamRecord
 	for _, s := range shards {
 		it, err := c.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String(name),
@@ -122,7 +138,11 @@ func readStream(t testing.TB, name string) []streamRecord {
 // server reports it, by shard id.
 func listShards(t testing.TB, name string) []types.Shard {
 	t.Helper()
-	c := kinesaliteClient(t)
+	return listShardsAt(t, kinesaliteClient(t), name)
+}
+
+func listShardsAt(t testing.TB, c *kinesis.Client, name string) []types.Shard {
+	t.Helper()
 	var shards []types.Shard
 	in := &kinesis.ListShardsInput{StreamName: aws.String(name)}
 	for {

@@ -47,6 +47,7 @@ const (
 	fShardRefresh   = "shard_refresh_interval"
 	fReqTimeout     = "request_timeout"
 	fSDKClient      = "sdk_client"
+	fProtocol       = "protocol"
 	fDeadLetter     = "dead_letter"
 
 	maxRecordsPerRequest = 500
@@ -86,6 +87,16 @@ Kinesis refused for it ("Signature expired") is sent again at once with the corr
 such a host connects and writes without a lost connection. Every other
 call (DescribeStreamSummary, ListShards, assume-role) uses the SDK. `+"`sdk_client: true`"+` sends PutRecords through
 the SDK too.
+
+`+"`protocol`"+` chooses the encoding of the PutRecords requests. `+"`json`"+` (the default) is the JSON 1.1 body the AWS
+SDK for Go sends, record data in base64. `+"`cbor`"+` sends the same request in CBOR (Content-Type
+`+"`application/x-amz-cbor-1.1`"+`), as the AWS SDKs for Java and the KPL do by default: record data travels as raw
+bytes, so a body is about a quarter smaller (no base64) and costs about a tenth less CPU per record to build, hash,
+sign and send. The answer is read in whichever encoding the endpoint answers in (its Content-Type), errors included:
+error codes, messages and their handling are the same in both. Kinesis, kinesalite and kinesis-mock take CBOR; a
+stand-in that does not refuses the requests (typically a SerializationException naming no record): the error
+message then says to set `+"`protocol: json`"+`. `+"`cbor`"+` needs the output's own request path (not with
+`+"`sdk_client: true`"+`).
 
 ### Shards, parallelism and pacing
 At connect the output checks the stream exists (DescribeStreamSummary; a missing stream is a connect error naming
@@ -273,6 +284,9 @@ unacknowledged, until more arrive, so the last rows of a tail would not go out u
 			service.NewBoolField(fSDKClient).
 				Description("Send PutRecords through the AWS SDK's generic client instead of the output's own request path (see Requests and limits). The own path is about twice as cheap in CPU; this switch is a fallback should it ever disagree with an AWS endpoint.").
 				Default(false).Advanced(),
+			service.NewStringEnumField(fProtocol, "json", "cbor").
+				Description("Encoding of PutRecords requests: `json` (JSON 1.1, data in base64, what the AWS SDK for Go sends) or `cbor` (CBOR, data as raw bytes, what the AWS SDKs for Java and the KPL send; a quarter fewer bytes, a tenth less CPU per record). See Requests and limits.").
+				Default("json").Advanced(),
 		).
 		Example("DMS pipeline target", "Writes the JSON records of `dms_csv_to_json` to a stream, strict per-key order.", `
 output:
@@ -364,6 +378,7 @@ type outputConfig struct {
 	shardRefresh   time.Duration
 	reqTimeout     time.Duration
 	sdkClient      bool
+	cbor           bool // protocol: cbor
 	deadLetter     *service.OwnedOutput
 	// keyMeta is the metadata key when partition_key is exactly
 	// ${! @name }: string values are then read without the interpolation
@@ -572,6 +587,20 @@ func parseConfig(conf *service.ParsedConfig, lint bool) (outputConfig, error) {
 	}
 	if oc.sdkClient, err = conf.FieldBool(fSDKClient); err != nil {
 		return oc, err
+	}
+	proto, err := conf.FieldString(fProtocol)
+	if err != nil {
+		return oc, err
+	}
+	switch proto {
+	case "json":
+	case "cbor":
+		if oc.sdkClient {
+			return oc, fmt.Errorf("%s: cbor needs the output's own PutRecords path; it cannot be combined with %s: true", fProtocol, fSDKClient)
+		}
+		oc.cbor = true
+	default:
+		return oc, fmt.Errorf("%s must be json or cbor, got %q", fProtocol, proto)
 	}
 	if err := checkBatching(conf); err != nil {
 		return oc, err
@@ -906,6 +935,7 @@ func (o *output) clientFor(c *kinesis.Client) kinesisAPI {
 	}
 	fc := newFastClient(c, o.conf.stream)
 	fc.skew = &o.clockSkew
+	fc.cbor = o.conf.cbor
 	return fc
 }
 
@@ -1029,7 +1059,11 @@ func (o *output) connect(ctx context.Context) error {
 	if d := o.connFails.Recovered(); d > 0 {
 		after = fmt.Sprintf(" (after failing for %v)", d.Round(time.Second))
 	}
-	o.log.Infof("Writing to kinesis stream %s with %d open shards%s", o.streamLabel(), len(m.shards), after)
+	proto := "JSON"
+	if fc, ok := client.(*fastClient); ok && fc.cbor {
+		proto = "CBOR"
+	}
+	o.log.Infof("Writing to kinesis stream %s with %d open shards%s, PutRecords in %s", o.streamLabel(), len(m.shards), after, proto)
 	return nil
 }
 

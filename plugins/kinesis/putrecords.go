@@ -72,6 +72,7 @@ type fastClient struct {
 	stream     streamRef
 	ua         string
 	opSchema   *smithy.OperationSchema
+	cbor       bool // PutRecords bodies in CBOR (protocol: cbor)
 
 	// skew is the server clock minus ours, in nanoseconds, when it is
 	// beyond skewThreshold (as seen in the Date of the last answer); it is
@@ -264,7 +265,13 @@ func (f *fastClient) putRecordsFast(ctx context.Context, pc *putCall, recs []*re
 // send signs the records' PutRecords request at now plus skew and sends it;
 // status is the HTTP status of an answer (0 without one).
 func (f *fastClient) send(ctx context.Context, pc *putCall, recs []*record, creds aws.Credentials, url string, skew int64) (*kinesis.PutRecordsOutput, int, error) {
-	pc.body = appendPutRecordsBody(pc.body[:0], recs, f.stream)
+	contentType := "application/x-amz-json-1.1"
+	if f.cbor {
+		pc.body = appendPutRecordsCBOR(pc.body[:0], recs, f.stream)
+		contentType = cborContentType
+	} else {
+		pc.body = appendPutRecordsBody(pc.body[:0], recs, f.stream)
+	}
 	sum := sha256.Sum256(pc.body)
 	body := &sentBody{closed: make(chan struct{})}
 	body.Reset(pc.body)
@@ -274,7 +281,7 @@ func (f *fastClient) send(ctx context.Context, pc *putCall, recs []*record, cred
 		return nil, 0, f.opError(err)
 	}
 	req.ContentLength = int64(len(pc.body))
-	req.Header["Content-Type"] = []string{"application/x-amz-json-1.1"}
+	req.Header["Content-Type"] = []string{contentType}
 	req.Header["X-Amz-Target"] = []string{"Kinesis_20131202.PutRecords"}
 	req.Header["User-Agent"] = []string{f.ua}
 	if err := f.signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "kinesis", f.region, time.Now().Add(time.Duration(skew)).UTC()); err != nil {
@@ -296,7 +303,11 @@ func (f *fastClient) send(ctx context.Context, pc *putCall, recs []*record, cred
 		// may have been written (classify: retry, outcome unknown).
 		return nil, resp.StatusCode, f.opError(f.wrapResponse(resp, &smithy.DeserializationError{Err: fmt.Errorf("reading PutRecords response: %w", rerr)}))
 	}
-	if err := pc.decode(pc.resp.Bytes()); err != nil {
+	decode := pc.decode
+	if isCBOR(resp) {
+		decode = pc.decodeCBOR
+	}
+	if err := decode(pc.resp.Bytes()); err != nil {
 		return nil, resp.StatusCode, f.opError(f.wrapResponse(resp, &smithy.DeserializationError{Err: err}))
 	}
 	return &pc.out, resp.StatusCode, nil
@@ -310,6 +321,14 @@ func (f *fastClient) responseError(ctx context.Context, resp *http.Response, bod
 		err = &smithy.DeserializationError{Err: fmt.Errorf("failed to read error response body, %w", rerr)}
 	} else {
 		r := *resp
+		if isCBOR(resp) && len(body) > 0 {
+			// The SDK's deserializer reads JSON: the same members, transcoded.
+			if j, terr := cborToJSON(body); terr == nil {
+				body = j
+				r.Header = resp.Header.Clone()
+				r.Header.Set("Content-Type", "application/x-amz-json-1.1")
+			}
+		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		err = f.opts.Protocol.DeserializeResponse(ctx, f.opSchema, kinesis.TypeRegistry, &smithyhttp.Response{Response: &r}, &kinesis.PutRecordsOutput{})
 		if err == nil {
@@ -532,6 +551,13 @@ func (pc *putCall) decode(body []byte) error {
 	if !sawRecords {
 		return errors.New("decoding PutRecords response: no Records")
 	}
+	pc.finish(failed)
+	return nil
+}
+
+// finish points the results' strings into pc.strs, now that it no longer
+// grows, and completes pc.out.
+func (pc *putCall) finish(failed *int32) {
 	k := 0
 	for j := range pc.results {
 		r := &pc.results[j]
@@ -545,7 +571,6 @@ func (pc *putCall) decode(body []byte) error {
 	}
 	pc.out.FailedRecordCount = failed
 	pc.out.Records = pc.results
-	return nil
 }
 
 // jsonScanner is a minimal JSON reader for the PutRecords answer: objects,

@@ -283,39 +283,50 @@ func TestFastSignedHeadersMatchSDK(t *testing.T) {
 	}
 }
 
+// errReply is an error answer of a Kinesis endpoint.
+type errReply struct {
+	status int
+	header map[string]string
+	body   string
+}
+
+// errorAnswerCases are error answers and the class and code the output
+// must give them, on every request path.
+func errorAnswerCases() []errorAnswerCase {
+	return []errorAnswerCase{
+		{"throttled", errReply{400, nil, `{"__type":"ProvisionedThroughputExceededException","message":"Rate exceeded"}`}, errThrottle, "ProvisionedThroughputExceededException"},
+		{"kms throttled", errReply{400, nil, `{"__type":"KMSThrottlingException","message":"slow down"}`}, errThrottle, "KMSThrottlingException"},
+		{"not found", errReply{400, nil, `{"__type":"ResourceNotFoundException","message":"Stream s under account 1 not found."}`}, errConnection, "ResourceNotFoundException"},
+		{"prefixed code", errReply{400, nil, `{"__type":"com.amazonaws.kinesis.v20131202#ResourceNotFoundException","Message":"gone"}`}, errConnection, "ResourceNotFoundException"},
+		{"header code", errReply{400, map[string]string{"X-Amzn-ErrorType": "ExpiredTokenException:http://internal.amazon.com/"}, `{"message":"expired"}`}, errConnection, "ExpiredTokenException"},
+		{"validation", errReply{400, nil, `{"__type":"ValidationException","message":"1 validation error detected"}`}, errInvalid, "ValidationException"},
+		{"invalid argument", errReply{400, nil, `{"__type":"InvalidArgumentException","message":"Records size exceeds 5 MB limit"}`}, errInvalid, "InvalidArgumentException"},
+		{"expired token", errReply{400, nil, `{"__type":"ExpiredTokenException","message":"The security token included in the request is expired"}`}, errConnection, "ExpiredTokenException"},
+		{"unrecognized client", errReply{400, nil, `{"__type":"UnrecognizedClientException","message":"bad key"}`}, errConnection, "UnrecognizedClientException"},
+		{"bad signature", errReply{403, nil, `{"__type":"InvalidSignatureException","message":"The request signature we calculated does not match"}`}, errConnection, "InvalidSignatureException"},
+		{"access denied", errReply{400, nil, `{"__type":"AccessDeniedException","message":"not authorized to perform: kinesis:PutRecords"}`}, errFatal, "AccessDeniedException"},
+		{"kms disabled", errReply{400, nil, `{"__type":"KMSDisabledException","message":"key disabled"}`}, errFatal, "KMSDisabledException"},
+		{"internal failure", errReply{500, nil, `{"__type":"InternalFailure"}`}, errRetryUnknown, "InternalFailure"},
+		{"unavailable", errReply{503, nil, `{"__type":"ServiceUnavailable","message":"try later"}`}, errRetryUnknown, "ServiceUnavailable"},
+		{"413 empty", errReply{413, nil, ``}, errInvalid, "UnknownError"},
+		{"502 html", errReply{502, map[string]string{"Content-Type": "text/html"}, `<html>bad gateway</html>`}, errRetryUnknown, ""},
+		{"429 empty", errReply{429, nil, ``}, errThrottle, "UnknownError"},
+	}
+}
+
+type errorAnswerCase struct {
+	name string
+	r    errReply
+	want errClass
+	code string
+}
+
 // TestFastErrorsClassifyLikeSDK answers both paths with the same error
 // responses: the errors must carry the same code, message and text and
 // classify the same, and the class must be the expected one.
 func TestFastErrorsClassifyLikeSDK(t *testing.T) {
-	type reply struct {
-		status int
-		header map[string]string
-		body   string
-	}
-	cases := []struct {
-		name string
-		r    reply
-		want errClass
-		code string
-	}{
-		{"throttled", reply{400, nil, `{"__type":"ProvisionedThroughputExceededException","message":"Rate exceeded"}`}, errThrottle, "ProvisionedThroughputExceededException"},
-		{"kms throttled", reply{400, nil, `{"__type":"KMSThrottlingException","message":"slow down"}`}, errThrottle, "KMSThrottlingException"},
-		{"not found", reply{400, nil, `{"__type":"ResourceNotFoundException","message":"Stream s under account 1 not found."}`}, errConnection, "ResourceNotFoundException"},
-		{"prefixed code", reply{400, nil, `{"__type":"com.amazonaws.kinesis.v20131202#ResourceNotFoundException","Message":"gone"}`}, errConnection, "ResourceNotFoundException"},
-		{"header code", reply{400, map[string]string{"X-Amzn-ErrorType": "ExpiredTokenException:http://internal.amazon.com/"}, `{"message":"expired"}`}, errConnection, "ExpiredTokenException"},
-		{"validation", reply{400, nil, `{"__type":"ValidationException","message":"1 validation error detected"}`}, errInvalid, "ValidationException"},
-		{"invalid argument", reply{400, nil, `{"__type":"InvalidArgumentException","message":"Records size exceeds 5 MB limit"}`}, errInvalid, "InvalidArgumentException"},
-		{"expired token", reply{400, nil, `{"__type":"ExpiredTokenException","message":"The security token included in the request is expired"}`}, errConnection, "ExpiredTokenException"},
-		{"unrecognized client", reply{400, nil, `{"__type":"UnrecognizedClientException","message":"bad key"}`}, errConnection, "UnrecognizedClientException"},
-		{"bad signature", reply{403, nil, `{"__type":"InvalidSignatureException","message":"The request signature we calculated does not match"}`}, errConnection, "InvalidSignatureException"},
-		{"access denied", reply{400, nil, `{"__type":"AccessDeniedException","message":"not authorized to perform: kinesis:PutRecords"}`}, errFatal, "AccessDeniedException"},
-		{"kms disabled", reply{400, nil, `{"__type":"KMSDisabledException","message":"key disabled"}`}, errFatal, "KMSDisabledException"},
-		{"internal failure", reply{500, nil, `{"__type":"InternalFailure"}`}, errRetryUnknown, "InternalFailure"},
-		{"unavailable", reply{503, nil, `{"__type":"ServiceUnavailable","message":"try later"}`}, errRetryUnknown, "ServiceUnavailable"},
-		{"413 empty", reply{413, nil, ``}, errInvalid, "UnknownError"},
-		{"502 html", reply{502, map[string]string{"Content-Type": "text/html"}, `<html>bad gateway</html>`}, errRetryUnknown, ""},
-		{"429 empty", reply{429, nil, ``}, errThrottle, "UnknownError"},
-	}
+	type reply = errReply
+	cases := errorAnswerCases()
 	var cur atomic.Pointer[reply]
 	srv, _ := captureServer(t, func(w http.ResponseWriter, _ []byte) {
 		r := cur.Load()

@@ -23,6 +23,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/aws/smithy-go/encoding/cbor"
 )
 
 // Sink is a running endpoint.
@@ -208,6 +210,23 @@ func (s *Sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.acked(n, int64(len(body)))
 		w.WriteHeader(http.StatusOK)
+		return
+	}
+	if target == "Kinesis_20131202.PutRecords" && r.Header.Get("Content-Type") == cborContentType {
+		// The same answer in CBOR (protocol: cbor).
+		w.Header().Set("Content-Type", cborContentType)
+		records, n, err := countPutRecordsCBOR(body)
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write(cbor.Encode(cbor.Map{"__type": cbor.String("SerializationException"), "message": cbor.String(err.Error())}))
+			return
+		}
+		op := bufs.Get().(*[]byte)
+		defer bufs.Put(op)
+		*op = appendCBORAnswer((*op)[:0], s.seq.Add(int64(records))-int64(records), records)
+		s.acked(int64(records), n)
+		w.Header().Set("Content-Length", strconv.Itoa(len(*op)))
+		_, _ = w.Write(*op)
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")

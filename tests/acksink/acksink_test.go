@@ -1,9 +1,11 @@
 package acksink
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/smithy-go/encoding/cbor"
 
 	"github.com/dmsbridge/dmsbridge/tests/testutil"
 )
@@ -163,4 +166,67 @@ func BenchmarkCountPutRecords(b *testing.B) {
 	b.ReportMetric(decodeNs/scanNs, "x_faster_than_decode")
 	b.ReportMetric(decodeNs/500, "decode_ns/record")
 	b.ReportMetric(scanNs/500, "scan_ns/record")
+}
+
+// TestSinkTakesCBOR: a PutRecords body in CBOR (protocol: cbor) is counted
+// like its JSON twin, definite or indefinite lengths, and answered in CBOR
+// with one success entry per record; a broken body is refused.
+func TestSinkTakesCBOR(t *testing.T) {
+	s, err := Start("127.0.0.1:0", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	recs := cbor.List{}
+	for i := 0; i < 300; i++ {
+		recs = append(recs, cbor.Map{"Data": cbor.Slice(fmt.Sprintf("r%03d\x00\xff", i)), "PartitionKey": cbor.String("k"),
+			"ExplicitHashKey": cbor.String("1")})
+	}
+	definite := cbor.Encode(cbor.Map{"Records": recs, "StreamName": cbor.String("x")})
+	// The same with an indefinite-length outer map.
+	indef := append(append([]byte{0xbf}, definite[1:]...), 0xff)
+	for i, body := range [][]byte{definite, indef} {
+		resp, err := postCBOR(s.URL(), body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ans, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != cborContentType {
+			t.Fatalf("body %d: %s %q", i, resp.Status, resp.Header.Get("Content-Type"))
+		}
+		v, err := cbor.Decode(ans)
+		if err != nil {
+			t.Fatalf("answer: %v", err)
+		}
+		m := v.(cbor.Map)
+		if m["FailedRecordCount"] != cbor.Uint(0) || len(m["Records"].(cbor.List)) != 300 {
+			t.Fatalf("answer %v", m["FailedRecordCount"])
+		}
+		e := m["Records"].(cbor.List)[299].(cbor.Map)
+		if e["ShardId"] != cbor.String("shardId-000000000000") || e["SequenceNumber"] != cbor.String(fmt.Sprint((i+1)*300)) {
+			t.Fatalf("last entry %v", e)
+		}
+	}
+	if s.Records() != 600 || s.Bytes() != 600*6 {
+		t.Fatalf("counted %d records, %d bytes", s.Records(), s.Bytes())
+	}
+	resp, err := postCBOR(s.URL(), definite[:len(definite)-3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 || s.Records() != 600 {
+		t.Fatalf("cut body: %s, %d records counted", resp.Status, s.Records())
+	}
+}
+
+func postCBOR(url string, body []byte) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", cborContentType)
+	req.Header.Set("X-Amz-Target", "Kinesis_20131202.PutRecords")
+	return http.DefaultClient.Do(req)
 }
