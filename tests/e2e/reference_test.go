@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -15,15 +16,35 @@ import (
 // a 2-shard kinesalite stream, CDC files uploaded while the pipeline runs.
 // Every record is read back and compared with the generator's manifest.
 func TestReferencePipeline(t *testing.T) {
-	files, manifest := refdata.Generate(refdata.Scaled(0.08))
+	testReferencePipeline(t, testutil.MustEnv(t, "KINESIS_ENDPOINT"), "json", 0.08)
+}
+
+// TestReferencePipelineCBOR: the same with the config's own protocol (cbor),
+// into kinesis-mock: kinesalite truncates CBOR answers over 16 KiB.
+func TestReferencePipelineCBOR(t *testing.T) {
+	testReferencePipeline(t, testutil.MustEnv(t, "KINESIS_MOCK_ENDPOINT"), "", 0.015)
+}
+
+// testReferencePipeline runs the reference pipeline into the Kinesis server
+// at endpoint, with KINESIS_PROTOCOL set to protocol ("": the config's
+// default), on the data set at scale.
+func testReferencePipeline(t *testing.T, endpoint, protocol string, scale float64) {
+	files, manifest := refdata.Generate(refdata.Scaled(scale))
 	full, cdc := split(files)
 	bucket := testutil.NewBucket(t)
-	stream := testutil.NewStream(t, 2)
+	kc := testutil.KinesisClientAt(t, endpoint)
+	stream := testutil.NewStreamAt(t, kc, 2)
 	upload(t, bucket, full)
 	upload(t, bucket, cdc[:1]) // present at start: processed after the full load
 
 	dir := t.TempDir()
-	p := start(t, pipelineEnv(t, bucket, stream, dir), "run", "config/s3-to-kinesis.yaml")
+	env := pipelineEnv(t, bucket, stream, dir)
+	env["KINESIS_ENDPOINT"] = endpoint
+	delete(env, "KINESIS_PROTOCOL")
+	if protocol != "" {
+		env["KINESIS_PROTOCOL"] = protocol
+	}
+	p := start(t, env, "run", "config/s3-to-kinesis.yaml")
 	p.WaitReady(t, 30*time.Second)
 
 	loads := 0
@@ -40,7 +61,10 @@ func TestReferencePipeline(t *testing.T) {
 	}
 	waitWritten(t, p, len(manifest), 120*time.Second)
 
-	recs := testutil.ReadStream(t, stream)
+	recs, err := testutil.ReadStreamErr(context.Background(), kc, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var got []refdata.Delivered
 	for _, r := range recs {
 		got = append(got, refdata.Delivered{PartitionKey: r.PartitionKey, Data: r.Data})
@@ -78,6 +102,13 @@ func TestReferencePipeline(t *testing.T) {
 	}
 	if len(cdcKeys) != 1 || !cdcKeys["schema01.table01"] {
 		t.Errorf("CDC partition keys %v, want only schema01.table01 (DMS default)", cdcKeys)
+	}
+	wantProto := "PutRecords in CBOR"
+	if protocol == "json" {
+		wantProto = "PutRecords in JSON"
+	}
+	if !strings.Contains(p.Stdout.String()+p.Stderr.String(), wantProto) {
+		t.Errorf("the log does not say %q", wantProto)
 	}
 	if dl := lines(t, dir+"/dead-letter.jsonl"); len(dl) != 0 {
 		t.Errorf("%d dead letters from clean data: %s", len(dl), dl[0])

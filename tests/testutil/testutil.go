@@ -87,7 +87,12 @@ func S3Client(t testing.TB) *s3.Client {
 // KinesisClient is a client for KINESIS_ENDPOINT.
 func KinesisClient(t testing.TB) *kinesis.Client {
 	t.Helper()
-	ep := MustEnv(t, "KINESIS_ENDPOINT")
+	return KinesisClientAt(t, MustEnv(t, "KINESIS_ENDPOINT"))
+}
+
+// KinesisClientAt is a client for the Kinesis server at ep.
+func KinesisClientAt(t testing.TB, ep string) *kinesis.Client {
+	t.Helper()
 	return kinesis.NewFromConfig(AWSConfig(t), func(o *kinesis.Options) {
 		o.BaseEndpoint = aws.String(ep)
 		o.HTTPClient = BufferedBody{C: awshttp.NewBuildableClient()}
@@ -158,7 +163,12 @@ func PutObject(t testing.TB, bucket, key string, body []byte) {
 // the test ends.
 func NewStream(t testing.TB, shards int) string {
 	t.Helper()
-	c := KinesisClient(t)
+	return NewStreamAt(t, KinesisClient(t), shards)
+}
+
+// NewStreamAt is NewStream on the server of c.
+func NewStreamAt(t testing.TB, c *kinesis.Client, shards int) string {
+	t.Helper()
 	name := UniqueName("dmsb")
 	cx := ctx(t)
 	if _, err := c.CreateStream(cx, &kinesis.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(int32(shards))}); err != nil {

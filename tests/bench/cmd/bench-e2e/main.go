@@ -468,6 +468,10 @@ func runDMS(ctx context.Context, o options, kc *kinesis.Client, bucket, data str
 		env("KINESIS_SHARD_RECORDS_PER_SECOND", "1000000000"), env("KINESIS_SHARD_BYTES_PER_SECOND", "1000000000000"),
 		env("HTTP_ADDRESS", addr), env("LOG_LEVEL", "INFO"),
 	}
+	if sinkKind == "kinesalite" {
+		// kinesalite truncates CBOR answers over 16 KiB.
+		envs = append(envs, env("KINESIS_PROTOCOL", "json"))
+	}
 	args := []string{"run", filepath.Join(o.root, "config/s3-to-kinesis.yaml")}
 	profile := o.cpuprofile != "" && sinkKind == "acksink" && i == 0
 	if profile {
