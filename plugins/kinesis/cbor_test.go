@@ -312,19 +312,7 @@ func TestCBORErrorsClassifyLikeJSON(t *testing.T) {
 			if sErr == nil || fErr == nil {
 				t.Fatalf("SDK %v, cbor %v", sErr, fErr)
 			}
-			if sc, fc := classify(ctx, sErr), classify(ctx, fErr); sc != c.want || fc != c.want {
-				t.Fatalf("classes: SDK %d, cbor %d, want %d (%v / %v)", sc, fc, c.want, sErr, fErr)
-			}
-			if sErr.Error() != fErr.Error() {
-				t.Errorf("error text:\nSDK  %v\ncbor %v", sErr, fErr)
-			}
-			var sa, fa smithy.APIError
-			if errors.As(sErr, &sa) != errors.As(fErr, &fa) {
-				t.Fatalf("API error: SDK %T, cbor %T", sErr, fErr)
-			}
-			if sa != nil && (sa.ErrorCode() != fa.ErrorCode() || sa.ErrorMessage() != fa.ErrorMessage() || reflect.TypeOf(sa) != reflect.TypeOf(fa)) {
-				t.Errorf("API errors: SDK %T %s %q, cbor %T %s %q", sa, sa.ErrorCode(), sa.ErrorMessage(), fa, fa.ErrorCode(), fa.ErrorMessage())
-			}
+			checkSameError(t, c, sErr, fErr)
 		})
 	}
 	reqs := got()

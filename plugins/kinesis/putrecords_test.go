@@ -349,23 +349,31 @@ func TestFastErrorsClassifyLikeSDK(t *testing.T) {
 			if sErr == nil || fErr == nil {
 				t.Fatalf("SDK %v, fast %v", sErr, fErr)
 			}
-			if sc, fc := classify(ctx, sErr), classify(ctx, fErr); sc != c.want || fc != c.want {
-				t.Fatalf("classes: SDK %d, fast %d, want %d (%v / %v)", sc, fc, c.want, sErr, fErr)
-			}
-			if sErr.Error() != fErr.Error() {
-				t.Errorf("error text:\nSDK  %v\nfast %v", sErr, fErr)
-			}
-			var sa, fa smithy.APIError
-			if errors.As(sErr, &sa) != errors.As(fErr, &fa) {
-				t.Fatalf("API error: SDK %T, fast %T", sErr, fErr)
-			}
-			if sa != nil && (sa.ErrorCode() != fa.ErrorCode() || sa.ErrorMessage() != fa.ErrorMessage() || reflect.TypeOf(sa) != reflect.TypeOf(fa)) {
-				t.Errorf("API errors: SDK %T %s %q, fast %T %s %q", sa, sa.ErrorCode(), sa.ErrorMessage(), fa, fa.ErrorCode(), fa.ErrorMessage())
-			}
-			if c.code != "" && (fa == nil || fa.ErrorCode() != c.code) {
-				t.Errorf("fast code %v, want %s", fa, c.code)
-			}
+			checkSameError(t, c, sErr, fErr)
 		})
+	}
+}
+
+// checkSameError fails unless the own path's error fErr classifies as c
+// wants and carries the SDK's error sErr's text, code, message and type.
+func checkSameError(t *testing.T, c errorAnswerCase, sErr, fErr error) {
+	t.Helper()
+	ctx := context.Background()
+	if sc, fc := classify(ctx, sErr), classify(ctx, fErr); sc != c.want || fc != c.want {
+		t.Fatalf("classes: SDK %d, fast %d, want %d (%v / %v)", sc, fc, c.want, sErr, fErr)
+	}
+	if sErr.Error() != fErr.Error() {
+		t.Errorf("error text:\nSDK  %v\nfast %v", sErr, fErr)
+	}
+	var sa, fa smithy.APIError
+	if errors.As(sErr, &sa) != errors.As(fErr, &fa) {
+		t.Fatalf("API error: SDK %T, fast %T", sErr, fErr)
+	}
+	if sa != nil && (sa.ErrorCode() != fa.ErrorCode() || sa.ErrorMessage() != fa.ErrorMessage() || reflect.TypeOf(sa) != reflect.TypeOf(fa)) {
+		t.Errorf("API errors: SDK %T %s %q, fast %T %s %q", sa, sa.ErrorCode(), sa.ErrorMessage(), fa, fa.ErrorCode(), fa.ErrorMessage())
+	}
+	if c.code != "" && (fa == nil || fa.ErrorCode() != c.code) {
+		t.Errorf("fast code %v, want %s", fa, c.code)
 	}
 }
 
