@@ -360,17 +360,8 @@ func (pc *putCall) decodeCBOR(body []byte) error {
 				var e [4]string
 				var has [4]bool
 				err := r.object(func(key string) error {
-					k := -1
-					switch key {
-					case "SequenceNumber":
-						k = 0
-					case "ShardId":
-						k = 1
-					case "ErrorCode":
-						k = 2
-					case "ErrorMessage":
-						k = 3
-					default:
+					k := resultMember(key)
+					if k < 0 {
 						return r.skip()
 					}
 					s, null, err := r.str(cborText)
@@ -382,14 +373,7 @@ func (pc *putCall) decodeCBOR(body []byte) error {
 				if err != nil {
 					return err
 				}
-				var mask uint8
-				for k := range e {
-					if has[k] {
-						pc.strs = append(pc.strs, e[k])
-						mask |= 1 << k
-					}
-				}
-				pc.masks = append(pc.masks, mask)
+				pc.addEntry(&e, &has)
 				return nil
 			})
 		default:

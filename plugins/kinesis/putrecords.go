@@ -504,17 +504,8 @@ func (pc *putCall) decode(body []byte) error {
 					return nil
 				}
 				err := p.object(func(key string) error {
-					k := -1
-					switch key {
-					case "SequenceNumber":
-						k = 0
-					case "ShardId":
-						k = 1
-					case "ErrorCode":
-						k = 2
-					case "ErrorMessage":
-						k = 3
-					default:
+					k := resultMember(key)
+					if k < 0 {
 						return p.skip()
 					}
 					s, null, err := p.str()
@@ -526,15 +517,7 @@ func (pc *putCall) decode(body []byte) error {
 				if err != nil {
 					return err
 				}
-				// The pointers are set once pc.strs no longer grows.
-				var mask uint8
-				for k := range e {
-					if has[k] {
-						pc.strs = append(pc.strs, e[k])
-						mask |= 1 << k
-					}
-				}
-				pc.masks = append(pc.masks, mask)
+				pc.addEntry(&e, &has)
 				return nil
 			})
 		default:
@@ -553,6 +536,35 @@ func (pc *putCall) decode(body []byte) error {
 	}
 	pc.finish(failed)
 	return nil
+}
+
+// resultMember is the index of a result entry's member in [SequenceNumber,
+// ShardId, ErrorCode, ErrorMessage], or -1 for any other member.
+func resultMember(key string) int {
+	switch key {
+	case "SequenceNumber":
+		return 0
+	case "ShardId":
+		return 1
+	case "ErrorCode":
+		return 2
+	case "ErrorMessage":
+		return 3
+	}
+	return -1
+}
+
+// addEntry keeps the members of a result entry that has marks; the
+// pointers are set by finish, once pc.strs no longer grows.
+func (pc *putCall) addEntry(e *[4]string, has *[4]bool) {
+	var mask uint8
+	for k := range e {
+		if has[k] {
+			pc.strs = append(pc.strs, e[k])
+			mask |= 1 << k
+		}
+	}
+	pc.masks = append(pc.masks, mask)
 }
 
 // finish points the results' strings into pc.strs, now that it no longer
