@@ -452,3 +452,20 @@ func TestDecodeCBORChunkedStrings(t *testing.T) {
 		}
 	}
 }
+
+// TestCBORBrokenAnswerSaysSetJSON: a complete but malformed CBOR answer
+// (kinesalite's, cut at 16 KiB) is a retried unknown outcome, like any
+// broken answer, and its error says how to end it.
+func TestCBORBrokenAnswerSaysSetJSON(t *testing.T) {
+	answer := jsonToCBOR(t, `{"FailedRecordCount":0,"Records":[{"SequenceNumber":"1","ShardId":"shardId-000000000000"}]}`)
+	srv, _ := captureServer(t, func(w http.ResponseWriter, _ []byte) {
+		w.Header().Set("Content-Type", cborContentType)
+		_, _ = w.Write(answer[:len(answer)-5])
+	})
+	fast := newFastClient(sdkTestClient(srv.URL, nil), streamRef{name: "s"})
+	fast.cbor = true
+	_, err := fast.putRecordsFast(context.Background(), new(putCall), []*record{{key: "k", data: []byte("v")}})
+	if err == nil || classify(context.Background(), err) != errRetryUnknown || !strings.Contains(err.Error(), "set protocol: json") {
+		t.Fatalf("%v", err)
+	}
+}

@@ -93,10 +93,10 @@ SDK for Go sends, record data in base64. `+"`cbor`"+` sends the same request in 
 `+"`application/x-amz-cbor-1.1`"+`), as the AWS SDKs for Java and the KPL do by default: record data travels as raw
 bytes, so a body is about a quarter smaller (no base64) and costs about a tenth less CPU per record to build, hash,
 sign and send. The answer is read in whichever encoding the endpoint answers in (its Content-Type), errors included:
-error codes, messages and their handling are the same in both. Kinesis, kinesalite and kinesis-mock take CBOR; a
-stand-in that does not refuses the requests (typically a SerializationException naming no record): the error
-message then says to set `+"`protocol: json`"+`. `+"`cbor`"+` needs the output's own request path (not with
-`+"`sdk_client: true`"+`).
+error codes, messages and their handling are the same in both. Kinesis and kinesis-mock (LocalStack's Kinesis) take
+CBOR. kinesalite takes it but truncates CBOR answers over 16 KiB (about 150 records), which the output then reads
+as a broken answer and re-sends, forever: use `+"`json`"+` against kinesalite, and against any stand-in that refuses
+CBOR. `+"`cbor`"+` needs the output's own request path (not with `+"`sdk_client: true`"+`).
 
 ### Shards, parallelism and pacing
 At connect the output checks the stream exists (DescribeStreamSummary; a missing stream is a connect error naming

@@ -308,6 +308,13 @@ func (f *fastClient) send(ctx context.Context, pc *putCall, recs []*record, cred
 		decode = pc.decodeCBOR
 	}
 	if err := decode(pc.resp.Bytes()); err != nil {
+		if isCBOR(resp) {
+			// The whole body arrived (rerr is nil) and is broken: the
+			// endpoint's CBOR, not the network (kinesalite truncates CBOR
+			// answers over 16 KiB). The records were likely written and
+			// are re-sent; say what ends it.
+			err = fmt.Errorf("%w (the endpoint's whole CBOR answer of %d bytes is malformed: if it is kinesalite, or another stand-in with broken CBOR, set protocol: json)", err, pc.resp.Len())
+		}
 		return nil, resp.StatusCode, f.opError(f.wrapResponse(resp, &smithy.DeserializationError{Err: err}))
 	}
 	return &pc.out, resp.StatusCode, nil
