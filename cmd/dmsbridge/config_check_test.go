@@ -241,6 +241,8 @@ var badRows = []configRow{
 	{kind: "output", field: "max_request_size", set: `{max_request_size: 100}`, named: "max_record_size (1048576) must not exceed max_request_size", want: "(100)"},
 	{kind: "output", field: "max_request_size", set: `{max_request_size: 5MiB}`, named: "field 'max_request_size'", want: "into int", lintBlind: true},
 	{kind: "output", field: "ordering", set: `{ordering: loose}`, want: "must be strict or relaxed"},
+	{kind: "output", field: "protocol", set: `{protocol: xml}`, want: "must be json or cbor"},
+	{kind: "output", field: "protocol", set: `{protocol: cbor, sdk_client: true}`, want: "cbor needs the output's own PutRecords path"},
 	{kind: "output", field: "backoff.initial_interval", set: `{backoff: {initial_interval: 0s}}`, named: "backoff: initial_interval", want: "must be > 0"},
 	{kind: "output", field: "backoff.max_interval", set: `{backoff: {initial_interval: 10s, max_interval: 1s}}`, named: "backoff: initial_interval", want: "<= max_interval"},
 	{kind: "output", field: "backoff.max_elapsed_time", set: `{backoff: {max_elapsed_time: banana}}`, want: "invalid duration"},
@@ -311,6 +313,7 @@ var goodRows = []configRow{
 	{kind: "output", field: "backoff.max_elapsed_time", set: `{backoff: {max_elapsed_time: 0s}}`},
 	{kind: "output", field: "max_in_flight", set: `{max_in_flight: 64}`},
 	{kind: "output", field: "ordering", set: `{ordering: Relaxed}`},
+	{kind: "output", field: "protocol", set: `{protocol: CBOR}`},
 	{kind: "output", field: "dead_letter", set: `{dead_letter: {drop: {}}}`},
 	// Optional fields as `dmsbridge create` writes them: not set.
 	{kind: "output", field: "dead_letter", set: `{dead_letter: null}`},

@@ -592,7 +592,8 @@ func parseConfig(conf *service.ParsedConfig, lint bool) (outputConfig, error) {
 	if err != nil {
 		return oc, err
 	}
-	switch proto {
+	// Benthos' lint compares the options without case.
+	switch strings.ToLower(proto) {
 	case "json":
 	case "cbor":
 		if oc.sdkClient {
