@@ -42,7 +42,8 @@ import (
 //
 //   - encodes the JSON 1.1 body straight from the output's records into a
 //     reused buffer, in the SDK's member order and with the SDK's string
-//     escaping, so the body is byte-identical to the SDK's;
+//     escaping, so the body is byte-identical to the SDK's (or, with
+//     protocol: cbor, the same request in CBOR: see cbor.go);
 //   - resolves the endpoint with the SDK's own EndpointResolverV2 and the
 //     parameters the SDK binds for PutRecords (region, FIPS/dual-stack,
 //     base endpoint, StreamARN, OperationType "data", account id);
