@@ -26,3 +26,31 @@ func TestStartLogNamesTheCheckpointFileAbsolutely(t *testing.T) {
 		t.Fatalf("the start's log line does not say %q:\n%s", want, logs.String())
 	}
 }
+
+// TestCloseLogSaysWhereTheCheckpointWasSaved: a stop logs the checkpoint's
+// file, absolutely, and the position the next start resumes at.
+func TestCloseLogSaysWhereTheCheckpointWasSaved(t *testing.T) {
+	data := t.TempDir()
+	writeFile(t, filepath.Join(data, "hr", "zeta", "LOAD1.csv"), "1,a\n2,b\n")
+	wd := t.TempDir()
+	t.Chdir(wd)
+	in, logs := directInput(t, "directory: '"+data+"'\nmode: full-load\ntable_definition: '"+zetaOnly+"'\ncheckpoint: {store: file, directory: checkpoints, key: k1}\n")
+	ctx := context.Background()
+	if err := in.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b, ack, err := in.ReadBatch(ctx)
+	if err != nil || len(b) == 0 {
+		t.Fatalf("read: %d messages, %v", len(b), err)
+	}
+	if err := ack(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := "aws_s3_dms stopped: checkpoint file " + filepath.Join(wd, "checkpoints", "k1") + ` saved at full-load #0 \"hr/zeta/LOAD1.csv\" done` // logfmt quotes
+	if !strings.Contains(logs.String(), want) {
+		t.Fatalf("the stop's log does not say %q:\n%s", want, logs.String())
+	}
+}

@@ -91,7 +91,7 @@ writes create-table control records when a CDC task starts, and the processor tu
 
 At-least-once. Acknowledgements may arrive out of order: the input tracks every emitted batch and advances
 the checkpoint only to the highest position whose predecessors are all acknowledged (key, ETag, byte offset
-and line of the next row), saving it every ` + "`checkpoint.interval`" + ` and on close. A nacked batch (wholly or
+and line of the next row), saving it every ` + "`checkpoint.interval`" + ` and on close (the stop logs the store and the position saved). A nacked batch (wholly or
 partly failed) is redelivered with the same rows in the same order (after a wait of 100 ms, doubling with each rejection of the same batch up to 30 s, so that a batch rejected for good is retried, and logged, twice a minute once the wait has reached 30 s, after about a minute) before anything newer
 is read, followed by every batch emitted after it, acknowledged or not, again in emission order (go-back-N: those
 batches were already in the pipeline and were or will be written after the rejected delivery, so they are
@@ -1226,15 +1226,7 @@ func (in *input) connect(ctx context.Context) error {
 		return err
 	}
 	go in.saver()
-	store := in.store.String()
-	if f, ok := in.store.(*checkpoint.File); ok {
-		// Absolute: a relative checkpoint.directory (./checkpoints in the
-		// shipped configs) is another file from another working directory.
-		if abs, err := filepath.Abs(f.Path); err == nil {
-			store = "file " + abs
-		}
-	}
-	in.log.Infof("aws_s3_dms reading %s (mode %s), checkpoint %s, resuming at %s%s", in.describeSource(), c.mode, store, in.lastPos, failedFor(in.connFails.Recovered()))
+	in.log.Infof("aws_s3_dms reading %s (mode %s), checkpoint %s, resuming at %s%s", in.describeSource(), c.mode, in.storeLabel(), in.lastPos, failedFor(in.connFails.Recovered()))
 	return nil
 }
 
@@ -1696,6 +1688,18 @@ func (in *input) saver() {
 const ckLogEvery = 10 * time.Second
 
 // save writes the acknowledged state. A fenced S3 checkpoint stops the input.
+// storeLabel names the checkpoint store for the log, a file by its absolute
+// path: a relative checkpoint.directory (./checkpoints in the shipped
+// configs) is another file from another working directory.
+func (in *input) storeLabel() string {
+	if f, ok := in.store.(*checkpoint.File); ok {
+		if abs, err := filepath.Abs(f.Path); err == nil {
+			return "file " + abs
+		}
+	}
+	return in.store.String()
+}
+
 func (in *input) save(ctx context.Context) error {
 	in.mu.Lock()
 	src := in.acked

@@ -485,6 +485,7 @@ func (in *input) Close(ctx context.Context) error {
 				in.acked = &st
 			}
 			fenced := in.fatal != nil
+			pos := in.acked.Position
 			in.mu.Unlock()
 			if !fenced {
 				// Bounded: the engine's context has no deadline, and a store
@@ -496,6 +497,9 @@ func (in *input) Close(ctx context.Context) error {
 				cancel()
 				if err != nil {
 					in.log.Errorf("saving checkpoint on close: %v", err)
+				} else {
+					// Where the next start resumes, said at the stop.
+					in.log.Infof("aws_s3_dms stopped: checkpoint %s saved at %s", in.storeLabel(), pos)
 				}
 			}
 		}
