@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -52,18 +51,7 @@ func TestClosedInputLeavesNoLiveConditionBehind(t *testing.T) {
 	metric, waitMetric := metricReader(t, srv.URL, func() string { return "" })
 	waitMetric("dms_table_state", "2")
 	waitMetric("dms_checkpoint_save_failing", "0")
-	for i := 0; ; i++ { // the directory becomes a file: every save fails
-		err := os.RemoveAll(ckDir)
-		if err == nil {
-			err = os.WriteFile(ckDir, nil, 0o644)
-		}
-		if err == nil {
-			break
-		}
-		if i == 100 {
-			t.Fatal(err)
-		}
-	}
+	breakCheckpointDir(t, ckDir)
 	b.put(t, "dms/changes/CDC1.csv", []byte("I,zeta,hr,2,b\n"))
 	waitMetric("dms_checkpoint_save_failing", "1")
 	if err := st.StopWithin(10 * time.Second); err != nil {

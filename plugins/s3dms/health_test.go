@@ -150,20 +150,7 @@ output:
 	waitMetric("dms_checkpoint_save_errors", "0")
 	waitMetric("dms_checkpoint_save_failing", "0")
 
-	// The directory becomes a file: every save fails (as root, a mode
-	// change would not stop a write).
-	for i := 0; ; i++ { // a save may write into the directory, or make it again, in between
-		err := os.RemoveAll(ckDir)
-		if err == nil {
-			err = os.WriteFile(ckDir, nil, 0o644)
-		}
-		if err == nil {
-			break
-		}
-		if i == 100 {
-			t.Fatal(err)
-		}
-	}
+	breakCheckpointDir(t, ckDir)
 	b.put(t, "dms/changes/CDC1.csv", []byte("I,hr,zeta,2,b\n")) // a position to save
 	waitMetric("dms_checkpoint_save_failing", "1")
 	time.Sleep(2 * time.Second) // about 100 attempts at a 20ms interval
@@ -414,6 +401,25 @@ func readUntilErr(t *testing.T, in *input, within time.Duration, check func(serv
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+	}
+}
+
+// breakCheckpointDir turns the checkpoint directory into a file, so that
+// every save fails (as root, a mode change would not stop a write). A save
+// may write into the directory, or make it again, in between: retried.
+func breakCheckpointDir(t *testing.T, ckDir string) {
+	t.Helper()
+	for i := 0; ; i++ {
+		err := os.RemoveAll(ckDir)
+		if err == nil {
+			err = os.WriteFile(ckDir, nil, 0o644)
+		}
+		if err == nil {
+			return
+		}
+		if i == 100 {
+			t.Fatal(err)
 		}
 	}
 }
